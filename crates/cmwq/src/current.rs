@@ -1,0 +1,65 @@
+//! The calling thread's worker context: which pool it belongs to and which item it
+//! runs. Set by the worker loop, read by the hooks, `current_work()` and the
+//! deadlock checks.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use crate::loom::thread_local;
+use crate::pool::WorkerShared;
+use crate::work::Work;
+use crate::workqueue::WqCore;
+
+pub(crate) struct Current {
+    pub(crate) worker: Arc<WorkerShared>,
+    /// The item being executed and its workqueue.
+    pub(crate) running: Option<(Work, Arc<WqCore>)>,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
+}
+
+pub(crate) fn enter_worker(worker: Arc<WorkerShared>) {
+    CURRENT.with(|c| *c.borrow_mut() = Some(Current { worker, running: None }));
+}
+
+pub(crate) fn leave_worker() {
+    CURRENT.with(|c| c.borrow_mut().take());
+}
+
+/// The worker this thread is, if any.
+#[inline]
+pub(crate) fn worker() -> Option<Arc<WorkerShared>> {
+    CURRENT.with(|c| c.borrow().as_ref().map(|c| c.worker.clone()))
+}
+
+pub(crate) fn set_running(running: Option<(Work, Arc<WqCore>)>) -> Option<(Work, Arc<WqCore>)> {
+    CURRENT.with(|c| match c.borrow_mut().as_mut() {
+        Some(cur) => std::mem::replace(&mut cur.running, running),
+        None => running,
+    })
+}
+
+/// The item this thread executes and its workqueue's name.
+pub(crate) fn current_work_and_wq() -> Option<(Work, String)> {
+    CURRENT.with(|c| {
+        c.borrow().as_ref().and_then(|c| c.running.as_ref()).map(|(w, wq)| (w.clone(), wq.name.to_string()))
+    })
+}
+
+/// Whether this thread executes an item of `wq` (the kernel's `is_chained_work`).
+pub(crate) fn runs_item_of(wq: &WqCore) -> bool {
+    CURRENT.with(|c| {
+        c.borrow()
+            .as_ref()
+            .and_then(|c| c.running.as_ref())
+            .is_some_and(|(_, cur)| std::ptr::eq(Arc::as_ptr(cur), wq))
+    })
+}
+
+/// The work item the calling thread is executing (`current_work()`), or `None`
+/// outside a work item.
+pub fn current_work() -> Option<Work> {
+    CURRENT.with(|c| c.borrow().as_ref().and_then(|c| c.running.as_ref()).map(|(w, _)| w.clone()))
+}

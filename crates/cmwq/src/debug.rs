@@ -1,0 +1,122 @@
+//! Introspection: live pool state (for `cmwq demo`, `cmwq top` and tests) and
+//! process-wide counters.
+
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::time::Duration;
+
+use crate::registry::{all_pools, Registry};
+
+/// One worker pool's live state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolSnapshot {
+    /// The pool id (work items record it).
+    pub id: u32,
+    /// The CPU of a per-CPU pool; `None` for an unbound pool.
+    pub cpu: Option<usize>,
+    /// Whether this is a highpri pool.
+    pub highpri: bool,
+    /// Worker threads.
+    pub workers: usize,
+    /// Idle workers.
+    pub idle: usize,
+    /// Workers counted as running (`nr_running`; always 0 for unbound pools).
+    pub running: i64,
+    /// Workers executing an item (running or sleeping inside one).
+    pub busy: usize,
+    /// Active items waiting on the worklist.
+    pub pending: usize,
+    /// Items held back by `max_active` on inactive lists.
+    pub inactive: usize,
+    /// Items completed since the pool was created.
+    pub completed: u64,
+    /// Items whose callback panicked.
+    pub panicked: u64,
+    /// Workers created since the pool was created.
+    pub created: u64,
+    /// Workers that exited after their idle timeout.
+    pub culled: u64,
+}
+
+/// A snapshot of every pool created so far, per-CPU pools first.
+pub fn pools() -> Vec<PoolSnapshot> {
+    let mut v: Vec<PoolSnapshot> = all_pools()
+        .into_iter()
+        .filter(|p| std::ptr::eq(p.registry, Registry::global()))
+        .map(|p| {
+            let g = p.lock();
+            PoolSnapshot {
+                id: p.id,
+                cpu: p.cpu,
+                highpri: p.highpri,
+                workers: g.nr_workers,
+                idle: g.idle.len(),
+                running: p.nr_running(),
+                busy: g.busy.len(),
+                pending: g.worklist.len(),
+                inactive: g.nr_inactive(),
+                completed: g.completed,
+                panicked: g.panicked,
+                created: g.workers_created,
+                culled: g.workers_culled,
+            }
+        })
+        .collect();
+    v.sort_by_key(|p| (p.cpu.is_none(), p.cpu, p.highpri));
+    v
+}
+
+static PANICS: AtomicU64 = AtomicU64::new(0);
+
+pub(crate) fn count_panic() {
+    PANICS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Work items that panicked, process-wide. Their pools kept working.
+pub fn panics() -> u64 {
+    PANICS.load(Ordering::Relaxed)
+}
+
+/// Worker threads alive in all pools.
+pub fn nr_workers() -> usize {
+    Registry::global().nr_threads.load(Ordering::Relaxed)
+}
+
+/// Times a pool wanted a new worker but the thread ceiling or a failed thread
+/// creation refused it (the work waited instead).
+pub fn nr_throttled() -> u64 {
+    Registry::global().nr_throttled.load(Ordering::Relaxed)
+}
+
+/// 0: no highpri worker started yet; 1: nice -20 applied; 2: not permitted.
+static HIGHPRI_NICE: AtomicU8 = AtomicU8::new(0);
+
+pub(crate) fn note_highpri_nice(applied: bool) {
+    HIGHPRI_NICE.store(if applied { 1 } else { 2 }, Ordering::Relaxed);
+}
+
+/// Whether highpri workers got nice -20: `None` before the first one started,
+/// `Some(false)` where the process may not raise priority (they then run at the
+/// default priority, and a one-time note was logged).
+pub fn highpri_nice_applied() -> Option<bool> {
+    match HIGHPRI_NICE.load(Ordering::Relaxed) {
+        1 => Some(true),
+        2 => Some(false),
+        _ => None,
+    }
+}
+
+/// CPU time used by the calling thread (`CLOCK_THREAD_CPUTIME_ID`).
+pub fn thread_cpu_time() -> Duration {
+    crate::sys::thread_cpu_time()
+}
+
+/// The nice value of the calling thread.
+pub fn thread_nice() -> i32 {
+    crate::sys::current_thread_nice()
+}
+
+/// The CPU the calling thread runs on, if known.
+pub fn current_cpu() -> Option<usize> {
+    crate::sys::current_cpu()
+}

@@ -1,0 +1,116 @@
+//! Typed errors. Every error names the workqueue it concerns and says what was wrong.
+
+use std::fmt;
+
+/// What went wrong; see [`Error`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The workqueue name is empty or contains control characters.
+    InvalidName,
+    /// A flag that a later version implements; never accepted as a silent no-op.
+    UnsupportedFlag(&'static str),
+    /// A combination of flags or settings that makes no sense.
+    InvalidFlags(String),
+    /// A CPU number outside the CPUs this process may run on.
+    InvalidCpu {
+        /// The CPU asked for.
+        cpu: usize,
+        /// The CPUs that are valid.
+        allowed: Vec<usize>,
+    },
+    /// The workqueue is being drained; only its own items may queue onto it.
+    Draining,
+    /// The workqueue is being destroyed, or has been.
+    Destroyed,
+    /// The call would wait for itself (the kernel would deadlock here).
+    WouldDeadlock(&'static str),
+    /// The operation is not allowed on an ordered workqueue.
+    Ordered(&'static str),
+    /// The operation is not allowed on a system workqueue.
+    SystemWorkqueue(&'static str),
+}
+
+/// An error from a workqueue operation. `Display` reads
+/// `workqueue "name": problem`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    wq: String,
+    kind: ErrorKind,
+}
+
+impl Error {
+    pub(crate) fn new(wq: &str, kind: ErrorKind) -> Self {
+        Error { wq: wq.to_owned(), kind }
+    }
+
+    /// The name of the workqueue concerned.
+    pub fn workqueue(&self) -> &str {
+        &self.wq
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.kind
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "workqueue \"{}\": ", self.wq)?;
+        match &self.kind {
+            ErrorKind::InvalidName => {
+                write!(f, "invalid name (it must be non-empty, without control characters)")
+            }
+            ErrorKind::UnsupportedFlag(flag) => write!(f, "flag {flag} is not supported yet"),
+            ErrorKind::InvalidFlags(why) => write!(f, "invalid flags: {why}"),
+            ErrorKind::InvalidCpu { cpu, allowed } => {
+                write!(f, "CPU {cpu} is not one this process may run on (allowed: {allowed:?})")
+            }
+            ErrorKind::Draining => {
+                write!(f, "is draining: only its own work items may queue onto it; the caller keeps the work")
+            }
+            ErrorKind::Destroyed => write!(f, "is destroyed; the caller keeps the work"),
+            ErrorKind::WouldDeadlock(what) => write!(f, "{what} would deadlock"),
+            ErrorKind::Ordered(op) => write!(f, "{op} is not allowed on an ordered workqueue"),
+            ErrorKind::SystemWorkqueue(op) => write!(f, "{op} is not allowed on a system workqueue"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// The error of [`Workqueue::spawn`](crate::Workqueue::spawn): the closure comes back
+/// untouched, so nothing is lost.
+pub struct SpawnError<F> {
+    error: Error,
+    closure: F,
+}
+
+impl<F> SpawnError<F> {
+    pub(crate) fn new(error: Error, closure: F) -> Self {
+        SpawnError { error, closure }
+    }
+    /// Why the closure was refused.
+    pub fn error(&self) -> &Error {
+        &self.error
+    }
+    /// Gives the refused closure back.
+    pub fn into_inner(self) -> F {
+        self.closure
+    }
+}
+
+impl<F> fmt::Debug for SpawnError<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SpawnError").field("error", &self.error).finish_non_exhaustive()
+    }
+}
+
+impl<F> fmt::Display for SpawnError<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl<F> std::error::Error for SpawnError<F> {}

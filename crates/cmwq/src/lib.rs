@@ -1,0 +1,153 @@
+//! # cmwq — the Linux kernel's Concurrency Managed Workqueue for Rust programs
+//!
+//! Many independent workqueues, each with its own semantics (ordering,
+//! `max_active`, priority, CPU affinity), all served by one small,
+//! self-regulating set of worker threads per CPU. When a running work item
+//! blocks, another one starts; when nothing blocks, exactly one runs per CPU.
+//!
+//! ```
+//! use cmwq::{Work, Workqueue};
+//! use std::sync::atomic::{AtomicU32, Ordering};
+//! use std::sync::Arc;
+//!
+//! let wq = Workqueue::builder("example").build()?;
+//! let n = Arc::new(AtomicU32::new(0));
+//! let n2 = n.clone();
+//! let work = Work::new(move |_| {
+//!     cmwq::sleep(std::time::Duration::from_millis(1)); // another item may start meanwhile
+//!     n2.fetch_add(1, Ordering::Relaxed);
+//! });
+//! assert!(wq.queue(&work)?);
+//! assert!(!wq.queue(&work)? || true); // already pending: false, unless it already started
+//! wq.flush()?;
+//! assert!(n.load(Ordering::Relaxed) >= 1);
+//! # Ok::<(), cmwq::Error>(())
+//! ```
+//!
+//! ## Kernel → Rust
+//!
+//! | kernel | cmwq |
+//! |---|---|
+//! | `alloc_workqueue(name, flags, max_active)` | [`Workqueue::builder`]`(name).flags(..).max_active(n).build()` |
+//! | `alloc_ordered_workqueue` | [`Workqueue::ordered`]`(name).build()` |
+//! | `INIT_WORK` | [`Work::new`]`(\|w\| ..)` |
+//! | `queue_work` / `queue_work_on` | [`Workqueue::queue`], [`Workqueue::queue_on`] |
+//! | (none) | [`Workqueue::spawn`]: a one-shot closure |
+//! | `schedule_work`, `system_*_wq` | [`schedule_work`], [`system`]`::{percpu, highpri, long, dfl}` |
+//! | `flush_work` / `flush_workqueue` / `drain_workqueue` / `destroy_workqueue` | [`Work::flush`], [`Workqueue::flush`], [`Workqueue::drain`], [`Workqueue::destroy`] |
+//! | `cancel_work(_sync)` | [`Work::cancel`], [`Work::cancel_sync`] |
+//! | `disable_work(_sync)` / `enable_work` / `enable_and_queue_work` | [`Work::disable`], [`Work::disable_sync`], [`Work::enable`], [`Workqueue::enable_and_queue`] |
+//! | `work_pending` / `work_busy` / `current_work` | [`Work::is_pending`], [`Work::busy`], [`current_work`] |
+//! | `workqueue_congested` / `workqueue_set_max_active` | [`Workqueue::is_congested`], [`Workqueue::set_max_active`] |
+//! | `wq_worker_sleeping` / `wq_worker_running` (scheduler hooks) | [`blocking`], [`sleep`] |
+//! | `show_all_workqueues`, `wq_monitor.py` | [`debug::pools`], [`Workqueue::stats`] |
+//!
+//! ## Where userspace differs from the kernel
+//!
+//! - **Blocking must be announced.** A process gets no scheduler callback when a
+//!   thread sleeps, so a work item that may block calls [`blocking`] or [`sleep`].
+//!   Unannotated blocking stalls the other items of its CPU until it returns
+//!   (automatic detection is planned, not built yet).
+//! - **Errors instead of warnings.** Queueing onto a draining or destroyed queue from
+//!   outside returns an error and leaves the item untouched (the kernel WARNs and
+//!   drops it). A work item that flushes or cancels itself synchronously, or that
+//!   flushes, drains or destroys its own workqueue, gets
+//!   [`ErrorKind::WouldDeadlock`] (the kernel deadlocks; only lockdep notices).
+//! - **Panics are contained.** A panicking item is caught, logged with its
+//!   workqueue's name and counted ([`Workqueue::stats`], [`debug::panics`]); its
+//!   worker goes on and flush waiters are released.
+//! - **Pools start empty and may shrink to zero.** A per-CPU pool is created on its
+//!   first use; after the idle timeout (300 s, [`set_idle_timeout`]) a completely
+//!   idle pool lets all its workers exit, so a process on a 256-CPU machine does
+//!   not keep 500 idle threads.
+//! - **Unbound queues use one pod.** Affinity scopes are not built yet: an unbound
+//!   queue has a single pwq on a process-wide unbound pool, so its `max_active`
+//!   is process-wide and activation is FIFO.
+//! - **Thread ceiling.** At most 512 worker threads exist at once (environment
+//!   `CMWQ_MAX_WORKERS`); at the ceiling work waits for a worker, it is never
+//!   dropped. A failed thread creation backs off for 1 s like the kernel.
+//! - **Non-reentrancy** follows the kernel's conditions: an item never runs
+//!   concurrently with itself while it is queued on one workqueue. Queueing the
+//!   same item on two different workqueues may run it concurrently.
+//!
+//! ## The kernel's execution scenarios
+//!
+//! From `Documentation/core-api/workqueue.rst`: w0, w1 and w2 are queued on one
+//! CPU. w0 burns CPU for 5 ms, sleeps 10 ms, burns 5 ms; w1 and w2 burn 5 ms and
+//! sleep 10 ms. With a single worker (the original wq) they run back to back and
+//! finish at 50 ms. With cmwq and `max_active >= 3`:
+//!
+//! ```text
+//!  TIME IN MSECS  EVENT
+//!  0              w0 starts and burns CPU
+//!  5              w0 sleeps
+//!  5              w1 starts and burns CPU
+//!  10             w1 sleeps
+//!  10             w2 starts and burns CPU
+//!  15             w2 sleeps
+//!  15             w0 wakes up and burns CPU
+//!  20             w0 finishes
+//!  20             w1 wakes up and finishes
+//!  25             w2 wakes up and finishes
+//! ```
+//!
+//! With `max_active == 2`, w2 starts only when w0 finishes (20 ms) and ends at
+//! 35 ms. With w1 and w2 on a [`WqFlags::CPU_INTENSIVE`] queue, they start at
+//! 5 ms together instead of waiting for each other. `cargo run --release -- demo`
+//! measures all four on this machine and prints them beside the documented ones.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod current;
+pub mod debug;
+mod error;
+mod hooks;
+mod loom;
+mod pool;
+mod pwq;
+mod registry;
+mod sys;
+pub mod system;
+mod work;
+mod workqueue;
+
+pub use current::current_work;
+pub use error::{Error, ErrorKind, SpawnError};
+pub use hooks::{blocking, sleep};
+pub use system::{schedule_work, schedule_work_on};
+pub use work::{Busy, Work};
+pub use workqueue::{Builder, Workqueue, WqFlags, WqStats, WQ_DFL_ACTIVE, WQ_MAX_ACTIVE};
+
+use std::time::Duration;
+
+/// Sets how long an idle worker waits before it may exit (default 300 s,
+/// `IDLE_WORKER_TIMEOUT`; also `CMWQ_IDLE_TIMEOUT_MS` in the environment). A pool
+/// keeps at least two idle workers while it is busy (`too_many_workers`), and lets
+/// all of them go once it has been completely idle this long.
+pub fn set_idle_timeout(d: Duration) {
+    registry::Registry::global().set_idle_timeout(d)
+}
+
+/// The current idle-worker timeout.
+pub fn idle_timeout() -> Duration {
+    registry::Registry::global().config.idle_timeout()
+}
+
+/// Sets the ceiling on worker threads across all pools (default 512, also
+/// `CMWQ_MAX_WORKERS`). At the ceiling work waits; nothing is dropped.
+pub fn set_max_workers(n: usize) {
+    registry::Registry::global().set_max_workers(n)
+}
+
+/// The CPUs usable with [`Workqueue::queue_on`]: those in the process affinity
+/// mask when cmwq started.
+pub fn online_cpus() -> Vec<usize> {
+    registry::Registry::global().topo.allowed.clone()
+}
+
+/// A broken internal invariant: continuing would corrupt pool state.
+#[cold]
+pub(crate) fn abort_on_bug(what: &str) -> ! {
+    eprintln!("cmwq: internal error: {what}; aborting");
+    std::process::abort()
+}

@@ -1,0 +1,119 @@
+//! The std/loom switch. Every synchronisation type the protocols depend on is
+//! imported from here, so that `RUSTFLAGS="--cfg loom"` model-checks the real code.
+//!
+//! Both backends expose one API, shaped like `parking_lot`: `lock()` returns the
+//! guard directly, and `Condvar::wait` takes the guard by value and hands it back.
+//! `Arc` is not switched: work items are `Arc<dyn …>` trait objects, which loom's
+//! `Arc` cannot hold, and reference counting is not part of any modelled protocol.
+
+#[cfg(not(loom))]
+mod imp {
+    pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+    pub(crate) use std::thread_local;
+
+    pub(crate) type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
+
+    /// A mutex (`parking_lot` in production).
+    #[derive(Debug, Default)]
+    pub(crate) struct Mutex<T>(parking_lot::Mutex<T>);
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(t: T) -> Self {
+            Mutex(parking_lot::Mutex::new(t))
+        }
+        #[inline]
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            self.0.lock()
+        }
+    }
+
+    /// A condition variable paired with [`Mutex`].
+    #[derive(Debug, Default)]
+    pub(crate) struct Condvar(parking_lot::Condvar);
+
+    impl Condvar {
+        pub(crate) fn new() -> Self {
+            Condvar(parking_lot::Condvar::new())
+        }
+        pub(crate) fn wait<'a, T>(&self, mut g: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+            self.0.wait(&mut g);
+            g
+        }
+        pub(crate) fn notify_all(&self) {
+            self.0.notify_all();
+        }
+    }
+
+    pub(crate) mod thread {
+        pub(crate) use std::thread::Thread;
+
+        /// Parks the current thread for at most `d` (loom parks without a timeout).
+        pub(crate) fn park_timeout(d: std::time::Duration) {
+            std::thread::park_timeout(d)
+        }
+
+        /// Spawns a detached, named thread and returns its handle for `unpark`.
+        pub(crate) fn spawn_named<F>(name: String, f: F) -> std::io::Result<Thread>
+        where
+            F: FnOnce() + Send + 'static,
+        {
+            let h = std::thread::Builder::new().name(name).spawn(f)?;
+            Ok(h.thread().clone())
+        }
+    }
+}
+
+#[cfg(loom)]
+mod imp {
+    pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+    pub(crate) use loom::thread_local;
+
+    pub(crate) type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
+
+    #[derive(Debug)]
+    pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(t: T) -> Self {
+            Mutex(loom::sync::Mutex::new(t))
+        }
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            self.0.lock().unwrap()
+        }
+    }
+
+    #[derive(Debug)]
+    pub(crate) struct Condvar(loom::sync::Condvar);
+
+    impl Condvar {
+        pub(crate) fn new() -> Self {
+            Condvar(loom::sync::Condvar::new())
+        }
+        pub(crate) fn wait<'a, T>(&self, g: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+            self.0.wait(g).unwrap()
+        }
+        pub(crate) fn notify_all(&self) {
+            self.0.notify_all();
+        }
+    }
+
+    pub(crate) mod thread {
+        pub(crate) use loom::thread::Thread;
+
+        pub(crate) fn park_timeout(_d: std::time::Duration) {
+            loom::thread::park()
+        }
+
+        pub(crate) fn spawn_named<F>(_name: String, f: F) -> std::io::Result<Thread>
+        where
+            F: FnOnce() + Send + 'static,
+        {
+            // Not joined: a model ends by retiring every worker (`Registry::shutdown`),
+            // and loom runs each spawned thread to completion.
+            let h = loom::thread::spawn(f);
+            Ok(h.thread().clone())
+        }
+    }
+}
+
+pub(crate) use imp::*;

@@ -1,0 +1,413 @@
+//! Worker pools: the shared worklist, the workers, `nr_running` and the policy
+//! predicates. The protocol, and why no wake-up is lost, is in `README.md` beside
+//! this file.
+
+mod manage;
+#[cfg(all(test, loom))]
+mod tests;
+mod worker;
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::loom::{thread::Thread, AtomicBool, AtomicI64, Condvar, Mutex, MutexGuard, Ordering};
+use crate::pwq::{Entry, PwqState};
+use crate::registry::Registry;
+use crate::work::{Snapshot, Work};
+
+pub(crate) use crate::registry::pool_by_id as by_id;
+
+// Worker flags (`enum worker_flags`).
+/// The worker must exit.
+pub(crate) const WORKER_DIE: u32 = 1 << 1;
+/// On the idle list.
+pub(crate) const WORKER_IDLE: u32 = 1 << 2;
+/// Between items: not yet (or no longer) processing.
+pub(crate) const WORKER_PREP: u32 = 1 << 3;
+/// Running an item of a `CPU_INTENSIVE` queue.
+pub(crate) const WORKER_CPU_INTENSIVE: u32 = 1 << 6;
+/// A worker of an unbound pool: never concurrency managed.
+pub(crate) const WORKER_UNBOUND: u32 = 1 << 7;
+/// Any of these takes a worker out of `nr_running` (`WORKER_NOT_RUNNING`).
+pub(crate) const WORKER_NOT_RUNNING: u32 = WORKER_PREP | WORKER_CPU_INTENSIVE | WORKER_UNBOUND;
+
+/// `MAX_IDLE_WORKERS_RATIO`.
+const MAX_IDLE_WORKERS_RATIO: usize = 4;
+
+/// What a worker shares outside the pool lock: with the hooks (and, later, a
+/// monitor) that move it in and out of `nr_running`.
+#[derive(Debug)]
+pub(crate) struct WorkerShared {
+    pub(crate) pool: &'static WorkerPool,
+    pub(crate) idx: usize,
+    /// Set while a hook has taken this worker out of `nr_running` for a sleep.
+    /// Transitions are `compare_exchange`/`swap`, so two callers never both count.
+    pub(crate) sleeping: AtomicBool,
+    /// Mirror of `flags & WORKER_NOT_RUNNING`, written under the pool lock by the
+    /// worker itself; read by the hooks without the lock.
+    pub(crate) not_running: AtomicBool,
+}
+
+/// The item a worker executes (the kernel's `current_work`/`current_pwq`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Running {
+    pub(crate) pwq: u32,
+}
+
+/// A worker as the pool sees it. Every field is protected by the pool lock.
+#[derive(Debug)]
+pub(crate) struct WorkerSlot {
+    pub(crate) shared: Arc<WorkerShared>,
+    /// `None` until the creator has spawned the thread.
+    pub(crate) thread: Option<Thread>,
+    pub(crate) flags: u32,
+    /// Woken by `kick_pool` (not by a timeout or a spurious wake-up).
+    pub(crate) kicked: bool,
+    pub(crate) current: Option<Running>,
+    /// Items assigned to this worker: collisions with the item it runs.
+    pub(crate) scheduled: VecDeque<Entry>,
+    pub(crate) last_active: Instant,
+}
+
+/// Hashes a work item's address (the kernel's `busy_hash`).
+#[derive(Default)]
+pub(crate) struct PtrHasher(u64);
+
+impl Hasher for PtrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ *b as u64).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = ((n as u64) >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// A slab: stable indices, reused after removal.
+#[derive(Debug)]
+pub(crate) struct Slab<T> {
+    items: Vec<Option<T>>,
+    free: Vec<usize>,
+}
+
+impl<T> Default for Slab<T> {
+    fn default() -> Self {
+        Slab { items: Vec::new(), free: Vec::new() }
+    }
+}
+
+impl<T> Slab<T> {
+    pub(crate) fn insert(&mut self, t: T) -> usize {
+        if let Some(i) = self.free.pop() {
+            self.items[i] = Some(t);
+            i
+        } else {
+            self.items.push(Some(t));
+            self.items.len() - 1
+        }
+    }
+    /// The index the next `insert` will use.
+    pub(crate) fn next_index(&self) -> usize {
+        self.free.last().copied().unwrap_or(self.items.len())
+    }
+    pub(crate) fn remove(&mut self, i: usize) -> Option<T> {
+        let t = self.items.get_mut(i)?.take();
+        if t.is_some() {
+            self.free.push(i);
+        }
+        t
+    }
+    #[inline]
+    pub(crate) fn try_get_mut(&mut self, i: usize) -> Option<&mut T> {
+        self.items.get_mut(i).and_then(Option::as_mut)
+    }
+    #[inline]
+    pub(crate) fn get(&self, i: usize) -> &T {
+        self.items[i].as_ref().expect("slab slot in use")
+    }
+    #[inline]
+    pub(crate) fn get_mut(&mut self, i: usize) -> &mut T {
+        self.items[i].as_mut().expect("slab slot in use")
+    }
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, &T)> {
+        self.items.iter().enumerate().filter_map(|(i, t)| t.as_ref().map(|t| (i, t)))
+    }
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (usize, &mut T)> {
+        self.items.iter_mut().enumerate().filter_map(|(i, t)| t.as_mut().map(|t| (i, t)))
+    }
+}
+
+/// Pool state protected by the pool lock (the kernel's `L:` fields).
+#[derive(Debug, Default)]
+pub(crate) struct PoolLocked {
+    /// Active items waiting for a worker, in order.
+    pub(crate) worklist: VecDeque<Entry>,
+    pub(crate) workers: Slab<WorkerSlot>,
+    pub(crate) nr_workers: usize,
+    /// Idle workers; the last one idled most recently (LIFO, as the kernel's list head).
+    pub(crate) idle: Vec<usize>,
+    /// Which worker executes which item (`busy_hash`).
+    pub(crate) busy: HashMap<usize, usize, BuildHasherDefault<PtrHasher>>,
+    /// The pool_workqueues attached to this pool.
+    pub(crate) pwqs: Slab<PwqState>,
+    /// One worker at a time creates workers (`POOL_MANAGER_ACTIVE`).
+    pub(crate) manager_active: bool,
+    /// After a failed thread creation, no new attempt before this (`CREATE_COOLDOWN`).
+    pub(crate) create_cooldown_until: Option<Instant>,
+    pub(crate) completed: u64,
+    pub(crate) panicked: u64,
+    pub(crate) workers_created: u64,
+    pub(crate) workers_culled: u64,
+}
+
+/// A pool of workers serving one CPU at one priority, or the unbound pool.
+#[derive(Debug)]
+pub(crate) struct WorkerPool {
+    pub(crate) id: u32,
+    /// `None` for an unbound pool.
+    pub(crate) cpu: Option<usize>,
+    pub(crate) highpri: bool,
+    pub(crate) registry: &'static Registry,
+    /// Workers that count as running (`nr_running`). Decremented only under the lock;
+    /// incremented without it by a worker that returns from a sleep (see README).
+    pub(crate) nr_running: AtomicI64,
+    locked: Mutex<PoolLocked>,
+    /// Signalled when a worker exits (used by `shutdown`).
+    exit_cv: Condvar,
+}
+
+impl WorkerPool {
+    pub(crate) fn new(id: u32, registry: &'static Registry, cpu: Option<usize>, highpri: bool) -> Self {
+        WorkerPool {
+            id,
+            cpu,
+            highpri,
+            registry,
+            nr_running: AtomicI64::new(0),
+            locked: Mutex::new(PoolLocked::default()),
+            exit_cv: Condvar::new(),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn lock(&self) -> MutexGuard<'_, PoolLocked> {
+        self.locked.lock()
+    }
+
+    /// Bound pools are concurrency managed; unbound ones are not.
+    pub(crate) fn is_bound(&self) -> bool {
+        self.cpu.is_some()
+    }
+
+    pub(crate) fn nr_running(&self) -> i64 {
+        self.nr_running.load(Ordering::SeqCst)
+    }
+
+    /// A short name for logs and thread names: `3`, `3H`, `u`, `uH`.
+    pub(crate) fn label(&self) -> String {
+        let h = if self.highpri { "H" } else { "" };
+        match self.cpu {
+            Some(c) => format!("{c}{h}"),
+            None => format!("u{h}"),
+        }
+    }
+
+    pub(crate) fn wake_all_idle(&self) {
+        let g = self.lock();
+        for &i in &g.idle {
+            if let Some(t) = &g.workers.get(i).thread {
+                t.unpark();
+            }
+        }
+    }
+
+    /// Retires every worker and waits for them to exit (loom models only).
+    #[cfg(loom)]
+    pub(crate) fn shutdown(&'static self) {
+        let mut g = self.lock();
+        let ids: Vec<usize> = g.workers.iter().map(|(i, _)| i).collect();
+        for i in ids {
+            let w = g.workers.get_mut(i);
+            w.flags |= WORKER_DIE;
+            if let Some(t) = &w.thread {
+                t.unpark();
+            }
+        }
+        while g.nr_workers > 0 {
+            g = self.exit_cv.wait(g);
+        }
+    }
+}
+
+// ---- the policy predicates (§5.1), all under the pool lock ----
+
+impl PoolLocked {
+    /// Is there work waiting and nobody running to take it? (`need_more_worker`)
+    #[inline]
+    pub(crate) fn need_more_worker(&self, pool: &WorkerPool) -> bool {
+        !self.worklist.is_empty() && pool.nr_running() == 0
+    }
+
+    /// Is an idle worker in reserve, so that a blocking item can be covered? (`may_start_working`)
+    #[inline]
+    pub(crate) fn may_start_working(&self) -> bool {
+        !self.idle.is_empty()
+    }
+
+    /// Should a worker that just finished an item take another? (`keep_working`)
+    #[inline]
+    pub(crate) fn keep_working(&self, pool: &WorkerPool) -> bool {
+        !self.worklist.is_empty() && pool.nr_running() <= 1
+    }
+
+    /// Is work waiting with no worker to run it and none idle? (`need_to_create_worker`)
+    #[inline]
+    pub(crate) fn need_to_create_worker(&self, pool: &WorkerPool) -> bool {
+        self.need_more_worker(pool) && !self.may_start_working()
+    }
+
+    /// Are there more idle workers than the busy ones justify? (`too_many_workers`)
+    pub(crate) fn too_many_workers(&self) -> bool {
+        let nr_idle = self.idle.len() + self.manager_active as usize;
+        let nr_busy = self.nr_workers.saturating_sub(nr_idle);
+        nr_idle > 2 && (nr_idle - 2) * MAX_IDLE_WORKERS_RATIO >= nr_busy
+    }
+
+    /// Is nothing queued, running or being created? An idle pool may shrink to zero.
+    pub(crate) fn quiescent(&self, pool: &WorkerPool) -> bool {
+        self.worklist.is_empty()
+            && pool.nr_running() == 0
+            && self.idle.len() == self.nr_workers
+            && !self.manager_active
+    }
+
+    // ---- nr_running accounting (§5.2) ----
+
+    /// `worker_set_flags`: setting a NOT_RUNNING bit on a running worker leaves nr_running.
+    pub(crate) fn worker_set_flags(&mut self, pool: &WorkerPool, idx: usize, f: u32) {
+        let w = self.workers.get_mut(idx);
+        if f & WORKER_NOT_RUNNING != 0 && w.flags & WORKER_NOT_RUNNING == 0 {
+            // Pairs with the SeqCst loads in the predicates (all under this lock too).
+            pool.nr_running.fetch_sub(1, Ordering::SeqCst);
+        }
+        w.flags |= f;
+        w.shared.not_running.store(w.flags & WORKER_NOT_RUNNING != 0, Ordering::SeqCst);
+    }
+
+    /// `worker_clr_flags`: clearing the last NOT_RUNNING bit enters nr_running.
+    pub(crate) fn worker_clr_flags(&mut self, pool: &WorkerPool, idx: usize, f: u32) {
+        let w = self.workers.get_mut(idx);
+        let old = w.flags;
+        w.flags &= !f;
+        if old & WORKER_NOT_RUNNING != 0 && w.flags & WORKER_NOT_RUNNING == 0 {
+            pool.nr_running.fetch_add(1, Ordering::SeqCst);
+        }
+        w.shared.not_running.store(w.flags & WORKER_NOT_RUNNING != 0, Ordering::SeqCst);
+    }
+
+    /// `worker_enter_idle`: push on the LIFO idle list.
+    pub(crate) fn worker_enter_idle(&mut self, idx: usize) {
+        let w = self.workers.get_mut(idx);
+        debug_assert!(w.flags & WORKER_IDLE == 0);
+        w.flags |= WORKER_IDLE;
+        w.kicked = false;
+        w.last_active = Instant::now();
+        self.idle.push(idx);
+    }
+
+    /// `worker_leave_idle`.
+    pub(crate) fn worker_leave_idle(&mut self, idx: usize) {
+        let w = self.workers.get_mut(idx);
+        if w.flags & WORKER_IDLE == 0 {
+            return;
+        }
+        w.flags &= !WORKER_IDLE;
+        w.kicked = false;
+        if let Some(p) = self.idle.iter().rposition(|&i| i == idx) {
+            self.idle.remove(p);
+        }
+    }
+
+    /// Total items on the worklist, on every worker's scheduled list and inactive.
+    pub(crate) fn nr_inactive(&self) -> usize {
+        self.pwqs.iter().map(|(_, p)| p.inactive.len()).sum()
+    }
+}
+
+/// `kick_pool`: wake the most recently idled worker if work waits and nobody runs.
+/// With no worker at all (a new pool, or one shrunk to zero) create the first one.
+/// Returns whether a worker was woken or created.
+pub(crate) fn kick_pool(pool: &'static WorkerPool, g: &mut PoolLocked) -> bool {
+    if !g.need_more_worker(pool) {
+        return false;
+    }
+    if let Some(&i) = g.idle.last() {
+        let w = g.workers.get_mut(i);
+        w.kicked = true;
+        if let Some(t) = &w.thread {
+            t.unpark();
+        }
+        return true;
+    }
+    if g.nr_workers == 0 && !g.manager_active {
+        return manage::create_worker_locked(pool, g);
+    }
+    false
+}
+
+/// Takes a queued item off whatever list of `snap`'s pool holds it, keeping
+/// `PENDING` for the caller (`try_to_grab_pending`). False if it moved meanwhile.
+pub(crate) fn steal(work: &Work, snap: Snapshot) -> bool {
+    let Some(pool) = by_id(snap.pool_id()) else { return false };
+    let mut g = pool.lock();
+    let cur = work.state().load();
+    if !(cur.queued() && cur.pool_id() == pool.id) {
+        return false;
+    }
+    let key = work.key();
+    let slot = cur.pwq_slot();
+    let take = |q: &mut VecDeque<Entry>| q.iter().position(|e| e.work.key() == key).and_then(|i| q.remove(i));
+    let entry = if cur.inactive() {
+        take(&mut g.pwqs.get_mut(slot as usize).inactive)
+    } else {
+        take(&mut g.worklist).or_else(|| g.workers.iter_mut().find_map(|(_, w)| take(&mut w.scheduled)))
+    };
+    let Some(entry) = entry else {
+        // The word says queued on this pool, under its lock: a broken invariant.
+        crate::abort_on_bug("queued work item missing from its pool's lists");
+    };
+    work.state().set_offq_keep_pending(pool.id);
+    crate::pwq::dec_nr_in_flight(pool, &mut g, slot, entry.color, !cur.inactive());
+    drop(g);
+    drop(entry);
+    true
+}
+
+/// Whether a worker of the pool `pool_id` executes `work` (`work_busy` RUNNING).
+pub(crate) fn is_running(work: &Work, pool_id: u32) -> bool {
+    by_id(pool_id).is_some_and(|p| p.lock().busy.contains_key(&work.key()))
+}
+
+/// If the calling thread executes an item of a pwq with `max_active <= 1` and `work`
+/// is queued inactive behind it on that pwq, the name of its workqueue: waiting
+/// for `work` would wait for ourselves.
+pub(crate) fn blocked_behind_current(work: &Work, snap: Snapshot) -> Option<String> {
+    let me = crate::current::worker()?;
+    if me.pool.id != snap.pool_id() {
+        return None;
+    }
+    let g = me.pool.lock();
+    let cur = work.state().load();
+    if !(cur.inactive() && cur.pool_id() == me.pool.id) {
+        return None;
+    }
+    let running = g.workers.get(me.idx).current?;
+    let pwq = g.pwqs.get(running.pwq as usize);
+    (running.pwq == cur.pwq_slot() && pwq.max_active <= 1).then(|| pwq.wq.name.to_string())
+}

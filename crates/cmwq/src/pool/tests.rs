@@ -1,0 +1,40 @@
+//! loom model of the `nr_running` wake-up handshake, on the real pool code
+//! (run with `RUSTFLAGS="--cfg loom"`). A lost wake-up leaves every thread blocked,
+//! which loom reports as a deadlock. Building with `--cfg cmwq_loom_mutant` removes
+//! the wake-up in `worker_sleeping`, and `.ci/run` checks that the model then fails.
+
+use loom::sync::{Condvar, Mutex};
+use std::sync::Arc;
+
+use crate::registry::{Registry, Topology};
+use crate::{Work, Workqueue};
+
+/// w1 blocks (announced through `blocking`) until w2 has run; w2 is queued on the
+/// same CPU. Concurrency management must start w2 while w1 sleeps.
+#[test]
+fn blocked_worker_hands_the_cpu_on() {
+    loom::model(|| {
+        let reg: &'static Registry = Box::leak(Box::new(Registry::new(Topology::simulated(1))));
+        let wq = Workqueue::builder("model").build_in(reg).unwrap();
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let g1 = gate.clone();
+        let w1 = Work::new(move |_| {
+            crate::blocking(|| {
+                let mut open = g1.0.lock().unwrap();
+                while !*open {
+                    open = g1.1.wait(open).unwrap();
+                }
+            })
+        });
+        let g2 = gate.clone();
+        let w2 = Work::new(move |_| {
+            *g2.0.lock().unwrap() = true;
+            g2.1.notify_all();
+        });
+        assert!(wq.queue(&w1).unwrap());
+        assert!(wq.queue(&w2).unwrap());
+        w1.flush().unwrap();
+        w2.flush().unwrap();
+        reg.shutdown();
+    });
+}

@@ -1,0 +1,185 @@
+//! The worker loop (`worker_thread`) and the execution of one item
+//! (`process_one_work`), following the kernel's structure line by line.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use super::{
+    kick_pool, manage, PoolLocked, Running, WorkerPool, WorkerShared, WORKER_CPU_INTENSIVE, WORKER_DIE,
+    WORKER_PREP,
+};
+use crate::loom::MutexGuard;
+use crate::pwq::{self, Entry};
+use crate::work::Work;
+use crate::workqueue::WqFlags;
+
+/// Aborts the process if cmwq's own code panics in a worker: continuing with a
+/// pool whose accounting is half-updated would be worse (rayon-core's `unwind.rs`).
+struct AbortOnPanic;
+
+impl Drop for AbortOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            crate::abort_on_bug("panic inside the cmwq worker loop");
+        }
+    }
+}
+
+/// The previous item's completion, published right after the lock is next released:
+/// flush waiters are woken and the handle dropped outside the pool lock (a user
+/// destructor must never run under it), without an extra lock round trip per item.
+#[derive(Default)]
+pub(super) struct Deferred(Option<(Work, u64)>);
+
+impl Deferred {
+    pub(super) fn release(&mut self) {
+        if let Some((work, seq)) = self.0.take() {
+            work.seq_finish(seq);
+            // The last handle may drop a user closure; a panic there is the user's.
+            let _ = catch_unwind(AssertUnwindSafe(move || drop(work)));
+        }
+    }
+}
+
+type Guard = MutexGuard<'static, PoolLocked>;
+
+/// The body of every worker thread.
+pub(super) fn worker_thread(pool: &'static WorkerPool, me: Arc<WorkerShared>) {
+    let _abort = AbortOnPanic;
+    manage::setup_thread(pool);
+    crate::current::enter_worker(me.clone());
+    let idx = me.idx;
+    let mut deferred = Deferred::default();
+    let mut g = pool.lock();
+    // A new reserve waits for its first kick; the first worker of a pool is kicked.
+    g = manage::idle_wait(pool, g, idx, &mut deferred);
+    loop {
+        // woke_up:
+        if g.workers.get(idx).flags & WORKER_DIE != 0 {
+            break;
+        }
+        g.worker_leave_idle(idx);
+        // recheck:
+        loop {
+            if !g.need_more_worker(pool) {
+                break;
+            }
+            // Start only with an idle worker in reserve, so a block can be covered
+            // at once. If another worker manages already, go on anyway.
+            if !g.may_start_working() {
+                let (ng, rechecked) = manage::manage_workers(pool, g);
+                g = ng;
+                if rechecked {
+                    continue;
+                }
+            }
+            g.worker_clr_flags(pool, idx, WORKER_PREP);
+            loop {
+                let Some(e) = g.worklist.pop_front() else { break };
+                if assign_work(&mut g, e, idx) {
+                    g = process_scheduled_works(pool, g, idx, &mut deferred);
+                }
+                if !g.keep_working(pool) {
+                    break;
+                }
+            }
+            g.worker_set_flags(pool, idx, WORKER_PREP);
+            break;
+        }
+        // sleep:
+        g.worker_enter_idle(idx);
+        g = manage::idle_wait(pool, g, idx, &mut deferred);
+    }
+    manage::worker_exit(pool, g, idx);
+    deferred.release();
+    crate::current::leave_worker();
+}
+
+/// `assign_work`: take `e` for this worker unless another worker of the pool
+/// executes the same item; then `e` goes behind it on that worker's scheduled list,
+/// which keeps the item non-reentrant. Returns whether this worker got it.
+fn assign_work(g: &mut PoolLocked, e: Entry, idx: usize) -> bool {
+    if let Some(&other) = g.busy.get(&e.work.key()) {
+        if other != idx {
+            g.workers.get_mut(other).scheduled.push_back(e);
+            return false;
+        }
+    }
+    g.workers.get_mut(idx).scheduled.push_back(e);
+    true
+}
+
+/// `process_scheduled_works`: the list may grow while we run.
+fn process_scheduled_works(pool: &'static WorkerPool, mut g: Guard, idx: usize, d: &mut Deferred) -> Guard {
+    while let Some(e) = g.workers.get_mut(idx).scheduled.pop_front() {
+        g = process_one_work(pool, g, idx, e, d);
+    }
+    g
+}
+
+/// `process_one_work`.
+fn process_one_work(
+    pool: &'static WorkerPool,
+    mut g: Guard,
+    idx: usize,
+    e: Entry,
+    d: &mut Deferred,
+) -> Guard {
+    let Entry { work, pwq: slot, color } = e;
+    let key = work.key();
+    g.busy.insert(key, idx);
+    g.workers.get_mut(idx).current = Some(Running { pwq: slot });
+    let wq = g.pwqs.get(slot as usize).wq.clone();
+    let cpu_intensive = pool.is_bound() && wq.flags.contains(WqFlags::CPU_INTENSIVE);
+    if cpu_intensive {
+        g.worker_set_flags(pool, idx, WORKER_CPU_INTENSIVE);
+        g.pwqs.get_mut(slot as usize).stats.cpu_intensive += 1;
+    }
+    // Chain execution: for unbound pools and CPU-intensive items nobody counts as
+    // running, so wake another worker for the rest of the worklist.
+    kick_pool(pool, &mut g);
+    let seq = work.seq_start();
+    if work.0.oneshot {
+        work.state().retire_oneshot(pool.id);
+    } else {
+        work.state().clear_pending_for_execution(pool.id);
+    }
+    g.pwqs.get_mut(slot as usize).stats.started += 1;
+    drop(g);
+
+    d.release();
+    let prev = crate::current::set_running(Some((work.clone(), wq.clone())));
+    debug_assert!(prev.is_none());
+    let result = catch_unwind(AssertUnwindSafe(|| work.run()));
+    crate::current::set_running(None);
+    if let Err(payload) = &result {
+        report_panic(&wq.name, payload.as_ref());
+    }
+
+    let mut g = pool.lock();
+    if cpu_intensive {
+        g.worker_clr_flags(pool, idx, WORKER_CPU_INTENSIVE);
+    }
+    g.busy.remove(&key);
+    g.workers.get_mut(idx).current = None;
+    let stats = &mut g.pwqs.get_mut(slot as usize).stats;
+    stats.completed += 1;
+    if result.is_err() {
+        stats.panicked += 1;
+        g.panicked += 1;
+        crate::debug::count_panic();
+    }
+    g.completed += 1;
+    pwq::dec_nr_in_flight(pool, &mut g, slot, color, true);
+    d.0 = Some((work, seq));
+    g
+}
+
+fn report_panic(wq: &str, payload: &(dyn std::any::Any + Send)) {
+    let msg = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("<non-string panic payload>");
+    tracing::error!(workqueue = wq, "cmwq: work item panicked: {msg}");
+}

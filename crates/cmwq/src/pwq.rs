@@ -1,0 +1,146 @@
+//! pool_workqueue: the link between a workqueue and a pool. Its state lives in the
+//! pool's locked state (the kernel protects pwq fields with `pool->lock` too):
+//! `nr_active`, the inactive list, the per-color in-flight counts and statistics.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use crate::pool::{kick_pool, PoolLocked, WorkerPool};
+use crate::work::Work;
+use crate::workqueue::WqCore;
+
+/// Flush colors (`WORK_NR_COLORS`).
+pub(crate) const NR_COLORS: usize = 16;
+
+/// A queued item: the work, its pwq slot in the pool, and the flush color it was
+/// queued with. Lists hold entries, so queueing never allocates once warm.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub(crate) work: Work,
+    pub(crate) pwq: u32,
+    pub(crate) color: u8,
+}
+
+/// Per-pwq counters (`enum pool_workqueue_stats`), updated under the pool lock.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct PwqStats {
+    pub(crate) started: u64,
+    pub(crate) completed: u64,
+    pub(crate) panicked: u64,
+    pub(crate) cm_wakeup: u64,
+    pub(crate) cpu_intensive: u64,
+}
+
+#[derive(Debug)]
+pub(crate) struct PwqState {
+    pub(crate) wq: Arc<WqCore>,
+    pub(crate) max_active: u32,
+    /// Items on the worklist, on a scheduled list or running.
+    pub(crate) nr_active: u32,
+    /// Items waiting for an active slot, FIFO.
+    pub(crate) inactive: VecDeque<Entry>,
+    /// Queued or running items per flush color.
+    pub(crate) nr_in_flight: [u32; NR_COLORS],
+    /// The color new items get.
+    pub(crate) work_color: u8,
+    /// Colors a flusher waits for on this pwq (bit per color).
+    pub(crate) flush_colors: u16,
+    /// The workqueue is gone; free the slot once nothing is in flight.
+    pub(crate) released: bool,
+    pub(crate) stats: PwqStats,
+}
+
+impl PwqState {
+    pub(crate) fn new(wq: Arc<WqCore>, max_active: u32, work_color: u8) -> Self {
+        PwqState {
+            wq,
+            max_active,
+            nr_active: 0,
+            inactive: VecDeque::new(),
+            nr_in_flight: [0; NR_COLORS],
+            work_color,
+            flush_colors: 0,
+            released: false,
+            stats: PwqStats::default(),
+        }
+    }
+
+    pub(crate) fn total_in_flight(&self) -> u32 {
+        self.nr_in_flight.iter().sum()
+    }
+}
+
+/// `insert_work` plus the activation decision of `__queue_work`: the item becomes
+/// active only if no item waits before it and a slot is free; otherwise it joins
+/// the tail of the inactive list. Caller owns `PENDING` and holds the pool lock.
+/// Returns false (nothing changed) if the pwq was released with its workqueue.
+#[inline]
+pub(crate) fn insert_work(pool: &'static WorkerPool, g: &mut PoolLocked, slot: u32, work: &Work) -> bool {
+    let pwq = g.pwqs.get_mut(slot as usize);
+    if pwq.released {
+        return false;
+    }
+    let color = pwq.work_color;
+    pwq.nr_in_flight[color as usize] += 1;
+    work.seq_queue();
+    let entry = Entry { work: work.clone(), pwq: slot, color };
+    if pwq.inactive.is_empty() && pwq.nr_active < pwq.max_active {
+        pwq.nr_active += 1;
+        work.state().set_queued(pool.id, slot, false);
+        g.worklist.push_back(entry);
+        kick_pool(pool, g);
+    } else {
+        work.state().set_queued(pool.id, slot, true);
+        pwq.inactive.push_back(entry);
+    }
+    true
+}
+
+/// Activates inactive items of `slot` while it has free active slots
+/// (`pwq_activate_first_inactive` with `fill`). Returns whether any moved.
+pub(crate) fn activate_inactive(pool: &'static WorkerPool, g: &mut PoolLocked, slot: u32) -> bool {
+    let mut moved = false;
+    loop {
+        let pwq = g.pwqs.get_mut(slot as usize);
+        if pwq.nr_active >= pwq.max_active {
+            break;
+        }
+        let Some(e) = pwq.inactive.pop_front() else { break };
+        pwq.nr_active += 1;
+        e.work.state().set_active();
+        g.worklist.push_back(e);
+        moved = true;
+    }
+    if moved {
+        kick_pool(pool, g);
+    }
+    moved
+}
+
+/// An item left the pwq: it completed, or was cancelled while queued
+/// (`pwq_dec_nr_in_flight`). `active` says whether it held an active slot.
+pub(crate) fn dec_nr_in_flight(
+    pool: &'static WorkerPool,
+    g: &mut PoolLocked,
+    slot: u32,
+    color: u8,
+    active: bool,
+) {
+    let pwq = g.pwqs.get_mut(slot as usize);
+    if active {
+        pwq.nr_active -= 1;
+    }
+    let c = color as usize;
+    pwq.nr_in_flight[c] -= 1;
+    if pwq.nr_in_flight[c] == 0 && pwq.flush_colors & (1 << c) != 0 {
+        pwq.flush_colors &= !(1 << c);
+        pwq.wq.flush.color_done(c);
+    }
+    if active {
+        activate_inactive(pool, g, slot);
+    }
+    let pwq = g.pwqs.get(slot as usize);
+    if pwq.released && pwq.total_in_flight() == 0 {
+        g.pwqs.remove(slot as usize);
+    }
+}

@@ -1,0 +1,182 @@
+//! The cmwq instance: CPU topology, the table of worker pools, and process-wide
+//! settings. Production code uses one global registry; loom models and simulated
+//! topologies build their own.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use crate::pool::WorkerPool;
+
+/// Default idle-worker timeout (`IDLE_WORKER_TIMEOUT`, 300 s).
+pub(crate) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// Default ceiling on worker threads across all pools (XNU's and tokio's 512).
+pub(crate) const DEFAULT_MAX_WORKERS: usize = 512;
+
+/// Which CPUs exist and may be used.
+#[derive(Debug, Clone)]
+pub(crate) struct Topology {
+    /// One more than the largest CPU id (pool tables are indexed by CPU id).
+    pub(crate) nr_cpu_ids: usize,
+    /// CPUs in the process affinity mask at start, ascending.
+    pub(crate) allowed: Vec<usize>,
+    /// Whether workers are pinned to their CPU and `sched_getcpu` is consulted.
+    /// False for simulated topologies (loom models, tests of many-CPU layouts).
+    pub(crate) real: bool,
+}
+
+impl Topology {
+    fn detect() -> Topology {
+        let mut allowed = crate::sys::allowed_cpus().unwrap_or_default();
+        if allowed.is_empty() {
+            allowed = (0..crate::sys::nr_cpu_ids()).collect();
+        }
+        let nr_cpu_ids = crate::sys::nr_cpu_ids().max(allowed.last().map_or(1, |c| c + 1));
+        Topology { nr_cpu_ids, allowed, real: true }
+    }
+
+    #[allow(dead_code, reason = "used by loom models and simulated-topology tests")]
+    pub(crate) fn simulated(nr_cpus: usize) -> Topology {
+        Topology { nr_cpu_ids: nr_cpus, allowed: (0..nr_cpus).collect(), real: false }
+    }
+
+    pub(crate) fn is_allowed(&self, cpu: usize) -> bool {
+        self.allowed.binary_search(&cpu).is_ok()
+    }
+}
+
+/// Process-wide settings, read on slow paths only.
+#[derive(Debug)]
+pub(crate) struct Config {
+    idle_timeout_ns: AtomicU64,
+    max_workers: AtomicUsize,
+}
+
+impl Config {
+    fn from_env() -> Config {
+        let idle = std::env::var("CMWQ_IDLE_TIMEOUT_MS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(Duration::from_millis)
+            .unwrap_or(DEFAULT_IDLE_TIMEOUT);
+        let max = std::env::var("CMWQ_MAX_WORKERS")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(DEFAULT_MAX_WORKERS);
+        Config { idle_timeout_ns: AtomicU64::new(idle.as_nanos() as u64), max_workers: AtomicUsize::new(max) }
+    }
+    pub(crate) fn idle_timeout(&self) -> Duration {
+        Duration::from_nanos(self.idle_timeout_ns.load(Ordering::Relaxed))
+    }
+    pub(crate) fn max_workers(&self) -> usize {
+        self.max_workers.load(Ordering::Relaxed)
+    }
+}
+
+/// The table of every pool ever created, indexed by pool id. Pools are immortal:
+/// work items store a pool id in their state word and look the pool up here.
+static POOLS: parking_lot::RwLock<Vec<&'static WorkerPool>> = parking_lot::RwLock::new(Vec::new());
+
+pub(crate) fn pool_by_id(id: u32) -> Option<&'static WorkerPool> {
+    POOLS.read().get(id as usize).copied()
+}
+
+pub(crate) fn all_pools() -> Vec<&'static WorkerPool> {
+    POOLS.read().clone()
+}
+
+/// Registers a new pool built by `make(id)`.
+fn register_pool(make: impl FnOnce(u32) -> WorkerPool) -> &'static WorkerPool {
+    let mut t = POOLS.write();
+    let id = u32::try_from(t.len()).expect("pool ids exhausted");
+    let pool: &'static WorkerPool = Box::leak(Box::new(make(id)));
+    t.push(pool);
+    pool
+}
+
+/// Pool kinds per CPU: `[normal, highpri]` (`NR_STD_WORKER_POOLS`).
+type PoolPair = [OnceLock<&'static WorkerPool>; 2];
+
+/// A cmwq instance.
+#[derive(Debug)]
+pub(crate) struct Registry {
+    pub(crate) topo: Topology,
+    pub(crate) config: Config,
+    cpu_pools: Box<[PoolPair]>,
+    unbound_pools: PoolPair,
+    /// Worker threads alive across this registry's pools.
+    pub(crate) nr_threads: AtomicUsize,
+    /// Times a pool wanted a worker but the thread ceiling or a spawn failure refused it.
+    pub(crate) nr_throttled: AtomicU64,
+}
+
+impl Registry {
+    pub(crate) fn new(topo: Topology) -> Registry {
+        Registry {
+            cpu_pools: (0..topo.nr_cpu_ids).map(|_| PoolPair::default()).collect(),
+            unbound_pools: PoolPair::default(),
+            config: Config::from_env(),
+            topo,
+            nr_threads: AtomicUsize::new(0),
+            nr_throttled: AtomicU64::new(0),
+        }
+    }
+
+    /// The process-wide registry.
+    pub(crate) fn global() -> &'static Registry {
+        static GLOBAL: OnceLock<&'static Registry> = OnceLock::new();
+        GLOBAL.get_or_init(|| Box::leak(Box::new(Registry::new(Topology::detect()))))
+    }
+
+    /// The normal or highpri pool of `cpu`, created on first use (without workers:
+    /// the first kick creates one).
+    pub(crate) fn cpu_pool(&'static self, cpu: usize, highpri: bool) -> &'static WorkerPool {
+        self.cpu_pools[cpu][highpri as usize]
+            .get_or_init(|| register_pool(|id| WorkerPool::new(id, self, Some(cpu), highpri)))
+    }
+
+    /// The unbound pool for the given priority (one pod: the whole process).
+    pub(crate) fn unbound_pool(&'static self, highpri: bool) -> &'static WorkerPool {
+        self.unbound_pools[highpri as usize]
+            .get_or_init(|| register_pool(|id| WorkerPool::new(id, self, None, highpri)))
+    }
+
+    /// The CPU a per-CPU queue uses for a caller that named none: the caller's own
+    /// CPU, or the first allowed CPU when that one is not usable.
+    #[inline]
+    pub(crate) fn local_cpu(&self) -> usize {
+        if self.topo.real {
+            if let Some(c) = crate::sys::current_cpu() {
+                if c < self.topo.nr_cpu_ids && self.topo.is_allowed(c) {
+                    return c;
+                }
+            }
+        }
+        self.topo.allowed[0]
+    }
+
+    pub(crate) fn set_idle_timeout(&self, d: Duration) {
+        self.config.idle_timeout_ns.store(d.as_nanos() as u64, Ordering::Relaxed);
+        for p in all_pools() {
+            if std::ptr::eq(p.registry, self) {
+                p.wake_all_idle();
+            }
+        }
+    }
+
+    pub(crate) fn set_max_workers(&self, n: usize) {
+        self.config.max_workers.store(n.max(1), Ordering::Relaxed);
+    }
+
+    /// Retires every worker of this registry's pools and waits for them to exit.
+    /// Only loom models need this: production workers live for the process.
+    #[cfg(loom)]
+    pub(crate) fn shutdown(&'static self) {
+        for p in all_pools() {
+            if std::ptr::eq(p.registry, self) {
+                p.shutdown();
+            }
+        }
+    }
+}

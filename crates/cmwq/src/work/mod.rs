@@ -1,0 +1,399 @@
+//! Work items: reusable, cloneable handles with the kernel's PENDING rules.
+
+mod state;
+#[cfg(all(test, loom))]
+mod tests;
+
+pub(crate) use state::{Claim, Snapshot, WorkState, DISABLE_MAX};
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::error::{Error, ErrorKind};
+use crate::loom::{AtomicU32, AtomicU64, Condvar, Mutex, Ordering};
+
+/// The callable part of a work item.
+pub(crate) trait WorkFn: Send + Sync + 'static {
+    fn call(&self, work: &Work);
+}
+
+struct Reusable<F>(F);
+
+impl<F: Fn(&Work) + Send + Sync + 'static> WorkFn for Reusable<F> {
+    #[inline]
+    fn call(&self, work: &Work) {
+        (self.0)(work)
+    }
+}
+
+/// The closure of [`Workqueue::spawn`](crate::Workqueue::spawn), stored in the same
+/// allocation as the work header, so a spawn costs one allocation.
+struct OneShot<F>(parking_lot::Mutex<Option<F>>);
+
+impl<F: FnOnce() + Send + 'static> WorkFn for OneShot<F> {
+    #[inline]
+    fn call(&self, _work: &Work) {
+        // A one-shot item is retired (disabled for good) when it starts, so it runs once.
+        if let Some(f) = self.0.lock().take() {
+            f()
+        }
+    }
+}
+
+/// The closure of a one-shot item, reachable again if queueing was refused.
+pub(crate) struct OneShotSlot<F>(Arc<WorkInner<OneShot<F>>>);
+
+impl<F> OneShotSlot<F> {
+    pub(crate) fn take(&self) -> Option<F> {
+        self.0.func.0.lock().take()
+    }
+}
+
+/// Per-instance sequence numbers behind `flush()` (see `pool/README.md`, "Flushing a
+/// work item"). Instance `n` is the `n`-th successful queueing.
+pub(crate) struct Seqs {
+    /// Last instance queued; written by the `PENDING` owner under the pool lock.
+    queued: AtomicU64,
+    /// Last instance that started executing; written under the pool lock.
+    started: AtomicU64,
+    /// Highest instance cancelled while pending.
+    cancelled: AtomicU64,
+    /// Every instance up to here has finished or was cancelled. Flushers wait on it.
+    resolved: AtomicU64,
+    /// Threads in `flush()`; the completion path takes `lock` only when non-zero.
+    flushers: AtomicU32,
+    lock: Mutex<()>,
+    cv: Condvar,
+}
+
+pub(crate) struct WorkInner<F: ?Sized> {
+    pub(crate) state: WorkState,
+    pub(crate) seqs: Seqs,
+    pub(crate) oneshot: bool,
+    func: F,
+}
+
+/// A work item: a reusable, cloneable handle (`INIT_WORK`).
+///
+/// The closure receives the handle itself, so it can requeue itself. An item is
+/// *pending* from a successful `queue()` until a worker takes it off the list, just
+/// before the closure runs; so it can be queued again while it runs, and then runs
+/// again after the current execution, on the same worker. It never runs concurrently
+/// with itself while it stays on one workqueue (the kernel's non-reentrance
+/// conditions).
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+///
+/// let hits = Arc::new(AtomicUsize::new(0));
+/// let h = hits.clone();
+/// let work = cmwq::Work::new(move |_w| {
+///     h.fetch_add(1, Ordering::Relaxed);
+/// });
+/// let wq = cmwq::Workqueue::builder("example").build().unwrap();
+/// assert!(wq.queue(&work).unwrap());
+/// work.flush().unwrap();
+/// assert_eq!(hits.load(Ordering::Relaxed), 1);
+/// ```
+#[derive(Clone)]
+pub struct Work(pub(crate) Arc<WorkInner<dyn WorkFn>>);
+
+fn inner<F: WorkFn>(func: F, oneshot: bool) -> Arc<WorkInner<dyn WorkFn>> {
+    inner_typed(func, oneshot)
+}
+
+fn inner_typed<F: WorkFn>(func: F, oneshot: bool) -> Arc<WorkInner<F>> {
+    Arc::new(WorkInner {
+        state: WorkState::new(),
+        seqs: Seqs {
+            queued: AtomicU64::new(0),
+            started: AtomicU64::new(0),
+            cancelled: AtomicU64::new(0),
+            resolved: AtomicU64::new(0),
+            flushers: AtomicU32::new(0),
+            lock: Mutex::new(()),
+            cv: Condvar::new(),
+        },
+        oneshot,
+        func,
+    })
+}
+
+/// Whether a work item is pending or running; see [`Work::busy`] (`work_busy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Busy {
+    /// Queued, or claimed by a queuer (`WORK_BUSY_PENDING`).
+    pub pending: bool,
+    /// A worker is executing it (`WORK_BUSY_RUNNING`).
+    pub running: bool,
+}
+
+/// How `grab_pending` got hold of `PENDING`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Grab {
+    /// The item was idle; `PENDING` is now ours.
+    Idle,
+    /// The item was queued; it has been taken off its list and `PENDING` is ours.
+    Stolen,
+}
+
+impl Work {
+    /// Creates a work item that runs `f` each time it is executed (`INIT_WORK`).
+    pub fn new<F>(f: F) -> Work
+    where
+        F: Fn(&Work) + Send + Sync + 'static,
+    {
+        Work(inner(Reusable(f), false))
+    }
+
+    /// A one-shot item, plus a typed handle that can take the closure back if
+    /// queueing is refused. One allocation in all.
+    pub(crate) fn oneshot<F: FnOnce() + Send + 'static>(f: F) -> (Work, OneShotSlot<F>) {
+        let typed = inner_typed(OneShot(parking_lot::Mutex::new(Some(f))), true);
+        (Work(typed.clone()), OneShotSlot(typed))
+    }
+
+    #[inline]
+    pub(crate) fn state(&self) -> &WorkState {
+        &self.0.state
+    }
+
+    /// Identity of the item (the kernel keys its busy hash by address).
+    #[inline]
+    pub(crate) fn key(&self) -> usize {
+        Arc::as_ptr(&self.0) as *const () as usize
+    }
+
+    #[inline]
+    pub(crate) fn run(&self) {
+        self.0.func.call(self)
+    }
+
+    /// Whether both handles name the same work item.
+    pub fn ptr_eq(&self, other: &Work) -> bool {
+        self.key() == other.key()
+    }
+
+    /// Whether the item is pending: queued and not yet started (`work_pending`).
+    pub fn is_pending(&self) -> bool {
+        self.state().load().pending()
+    }
+
+    /// Pending and running state (`work_busy`); advisory, as in the kernel.
+    pub fn busy(&self) -> Busy {
+        let s = self.state().load();
+        Busy { pending: s.pending(), running: crate::pool::is_running(self, s.pool_id()) }
+    }
+
+    // ---- sequence bookkeeping (see `Seqs`) ----
+
+    /// The `PENDING` owner links the item: a new instance. Caller holds the pool lock.
+    #[inline]
+    pub(crate) fn seq_queue(&self) {
+        let s = &self.0.seqs;
+        s.queued.store(s.queued.load(Ordering::Relaxed) + 1, Ordering::Release);
+    }
+
+    /// Dequeued for execution. Caller holds the pool lock and `PENDING`. Returns the instance.
+    #[inline]
+    pub(crate) fn seq_start(&self) -> u64 {
+        let s = &self.0.seqs;
+        let n = s.queued.load(Ordering::Relaxed);
+        s.started.store(n, Ordering::SeqCst);
+        n
+    }
+
+    /// Instance `n` finished executing.
+    #[inline]
+    pub(crate) fn seq_finish(&self, n: u64) {
+        let s = &self.0.seqs;
+        // SeqCst pairs with `seq_cancel`: one of the two sees the other's write (Dekker).
+        s.resolved.fetch_max(n, Ordering::SeqCst);
+        let c = s.cancelled.load(Ordering::SeqCst);
+        if c > n {
+            s.resolved.fetch_max(c, Ordering::SeqCst);
+        }
+        self.wake_flushers();
+    }
+
+    /// The pending instance was stolen off its list and will never run.
+    pub(crate) fn seq_cancel(&self) {
+        let s = &self.0.seqs;
+        let n = s.queued.load(Ordering::Acquire);
+        s.cancelled.fetch_max(n, Ordering::SeqCst);
+        // If no instance is running, everything up to `n` is resolved now; otherwise
+        // the running instance's `seq_finish` folds `n` in.
+        if s.started.load(Ordering::SeqCst) <= s.resolved.load(Ordering::SeqCst) {
+            s.resolved.fetch_max(n, Ordering::SeqCst);
+        }
+        self.wake_flushers();
+    }
+
+    #[inline]
+    fn wake_flushers(&self) {
+        let s = &self.0.seqs;
+        if s.flushers.load(Ordering::SeqCst) != 0 {
+            let _g = s.lock.lock();
+            s.cv.notify_all();
+        }
+    }
+
+    /// Waits until every instance queued so far has finished or been cancelled.
+    /// Returns whether there was anything to wait for.
+    fn wait_resolved(&self) -> bool {
+        let s = &self.0.seqs;
+        let target = s.queued.load(Ordering::Acquire);
+        if s.resolved.load(Ordering::SeqCst) >= target {
+            return false;
+        }
+        crate::hooks::blocking(|| {
+            s.flushers.fetch_add(1, Ordering::SeqCst);
+            let mut g = s.lock.lock();
+            while s.resolved.load(Ordering::SeqCst) < target {
+                g = s.cv.wait(g);
+            }
+            drop(g);
+            s.flushers.fetch_sub(1, Ordering::SeqCst);
+        });
+        true
+    }
+
+    // ---- PENDING ownership ----
+
+    /// `work_grab_pending`: gets `PENDING`, stealing the item off its list if queued.
+    /// Retries while another thread holds `PENDING` in transit (between its claim and
+    /// linking the item), a window of a few instructions plus one lock acquisition.
+    pub(crate) fn grab_pending(&self) -> Grab {
+        let backoff = crossbeam_utils::Backoff::new();
+        let mut spins = 0u32;
+        loop {
+            let prev = self.state().test_and_set_pending();
+            if !prev.pending() {
+                return Grab::Idle;
+            }
+            if prev.queued() && crate::pool::steal(self, prev) {
+                self.seq_cancel();
+                return Grab::Stolen;
+            }
+            spins += 1;
+            if spins < 64 {
+                backoff.snooze();
+            } else {
+                // The owner was preempted: do not burn the CPU it needs.
+                std::thread::sleep(std::time::Duration::from_micros(50));
+            }
+        }
+    }
+
+    /// Cancels a pending instance (`cancel_work`); does not wait for a running one.
+    /// Returns whether the item was pending.
+    pub fn cancel(&self) -> bool {
+        let g = self.grab_pending();
+        let depth = self.state().load().disable_depth();
+        self.state().release_pending(depth);
+        g == Grab::Stolen
+    }
+
+    /// Cancels a pending instance and waits for a running one (`cancel_work_sync`).
+    ///
+    /// Works even if the item requeues itself: it is disabled while the running
+    /// instance finishes, so requeue attempts fail. On return the item is neither
+    /// pending nor running, unless someone queued it again after the call returned.
+    ///
+    /// # Errors
+    /// [`ErrorKind::WouldDeadlock`] when called from the item's own callback.
+    pub fn cancel_sync(&self) -> Result<bool, Error> {
+        self.check_not_self("cancel_sync() of a work item from its own callback")?;
+        let was_pending = self.disable();
+        self.wait_resolved();
+        self.enable();
+        Ok(was_pending)
+    }
+
+    /// Waits for the last queued instance to finish executing (`flush_work`).
+    /// Returns whether it had to wait.
+    ///
+    /// # Errors
+    /// [`ErrorKind::WouldDeadlock`] when called from the item's own callback, or from
+    /// an item of a workqueue with `max_active == 1` (ordered ones included) while this
+    /// item is queued behind it on the same queue.
+    pub fn flush(&self) -> Result<bool, Error> {
+        self.check_not_self("flush() of a work item from its own callback")?;
+        let s = self.state().load();
+        if s.inactive() {
+            if let Some(wq) = crate::pool::blocked_behind_current(self, s) {
+                return Err(Error::new(
+                    &wq,
+                    ErrorKind::WouldDeadlock(
+                        "flush() of an item queued behind the calling item (max_active 1)",
+                    ),
+                ));
+            }
+        }
+        Ok(self.wait_resolved())
+    }
+
+    fn check_not_self(&self, what: &'static str) -> Result<(), Error> {
+        match crate::current::current_work_and_wq() {
+            Some((w, wq)) if w.ptr_eq(self) => Err(Error::new(&wq, ErrorKind::WouldDeadlock(what))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Increments the disable depth and cancels a pending instance (`disable_work`).
+    /// While the depth is above zero every queue attempt returns `false`.
+    /// Returns whether the item was pending. Saturates at 65535 with a warning.
+    pub fn disable(&self) -> bool {
+        let g = self.grab_pending();
+        let depth = self.state().load().disable_depth();
+        let new = if depth >= DISABLE_MAX {
+            tracing::warn!("cmwq: work disable count overflowed; staying at {DISABLE_MAX}");
+            DISABLE_MAX
+        } else {
+            depth + 1
+        };
+        self.state().release_pending(new);
+        g == Grab::Stolen
+    }
+
+    /// [`disable`](Self::disable), then waits for a running instance (`disable_work_sync`).
+    ///
+    /// # Errors
+    /// [`ErrorKind::WouldDeadlock`] when called from the item's own callback.
+    pub fn disable_sync(&self) -> Result<bool, Error> {
+        self.check_not_self("disable_sync() of a work item from its own callback")?;
+        let was_pending = self.disable();
+        self.wait_resolved();
+        Ok(was_pending)
+    }
+
+    /// Decrements the disable depth (`enable_work`); never queues the item.
+    /// Returns whether the depth is now zero. Enabling an item that is not disabled
+    /// logs a warning and changes nothing (the kernel's underflow WARN).
+    pub fn enable(&self) -> bool {
+        let s = self.state().load();
+        if s.queued() || (!s.pending() && s.disable_depth() == 0) {
+            tracing::warn!("cmwq: work disable count underflowed");
+            return true;
+        }
+        let g = self.grab_pending();
+        debug_assert_eq!(g, Grab::Idle, "a disabled item cannot be queued");
+        let depth = self.state().load().disable_depth();
+        if depth == 0 {
+            tracing::warn!("cmwq: work disable count underflowed");
+        }
+        let new = depth.saturating_sub(1);
+        self.state().release_pending(new);
+        new == 0
+    }
+}
+
+impl fmt::Debug for Work {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Work")
+            .field("addr", &format_args!("{:#x}", self.key()))
+            .field("state", &self.state().load())
+            .finish()
+    }
+}
