@@ -17,7 +17,7 @@ pub(crate) struct Current {
 }
 
 thread_local! {
-    static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
+    static CURRENT: RefCell<Option<Current>> = RefCell::new(None);
 }
 
 pub(crate) fn enter_worker(worker: Arc<WorkerShared>) {

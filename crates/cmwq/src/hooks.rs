@@ -11,6 +11,7 @@
 use std::time::Duration;
 
 use crate::loom::Ordering;
+#[cfg_attr(all(loom, cmwq_loom_mutant), allow(unused_imports))]
 use crate::pool::{kick_pool, WorkerShared};
 
 /// `wq_worker_sleeping`: the worker leaves `nr_running`; if that leaves work
@@ -33,6 +34,7 @@ pub(crate) fn worker_sleeping(w: &WorkerShared) -> bool {
         return false;
     }
     pool.nr_running.fetch_sub(1, Ordering::SeqCst);
+    crate::loom::ltrace!("W{}: sleeping", w.idx);
     #[cfg(all(loom, cmwq_loom_mutant))]
     let woke = false; // Mutant for the loom model: the wake-up is lost.
     #[cfg(not(all(loom, cmwq_loom_mutant)))]

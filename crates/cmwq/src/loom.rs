@@ -98,22 +98,75 @@ mod imp {
     }
 
     pub(crate) mod thread {
-        pub(crate) use loom::thread::Thread;
+        //! loom's `unpark` of a thread that waits for a mutex trips loom's own
+        //! assertions, so under loom a worker parks on a token guarded by a
+        //! mutex and condvar: the same token semantics as `std::thread::park`.
+        use std::cell::RefCell;
+        use std::sync::Arc;
+
+        #[derive(Debug)]
+        struct Parker {
+            token: loom::sync::Mutex<bool>,
+            cv: loom::sync::Condvar,
+        }
+
+        /// The handle a pool keeps to wake a worker.
+        #[derive(Debug, Clone)]
+        pub(crate) struct Thread(Arc<Parker>);
+
+        impl Thread {
+            pub(crate) fn unpark(&self) {
+                *self.0.token.lock().unwrap() = true;
+                self.0.cv.notify_all();
+            }
+        }
+
+        loom::thread_local! {
+            static ME: RefCell<Option<Thread>> = RefCell::new(None);
+        }
 
         pub(crate) fn park_timeout(_d: std::time::Duration) {
-            loom::thread::park()
+            let me = ME.with(|m| m.borrow().clone()).expect("only workers park");
+            let mut t = me.0.token.lock().unwrap();
+            while !*t {
+                t = me.0.cv.wait(t).unwrap();
+            }
+            *t = false;
         }
 
         pub(crate) fn spawn_named<F>(_name: String, f: F) -> std::io::Result<Thread>
         where
             F: FnOnce() + Send + 'static,
         {
+            let t = Thread(Arc::new(Parker {
+                token: loom::sync::Mutex::new(false),
+                cv: loom::sync::Condvar::new(),
+            }));
+            let mine = t.clone();
             // Not joined: a model ends by retiring every worker (`Registry::shutdown`),
             // and loom runs each spawned thread to completion.
-            let h = loom::thread::spawn(f);
-            Ok(h.thread().clone())
+            loom::thread::spawn(move || {
+                ME.with(|m| *m.borrow_mut() = Some(mine));
+                f()
+            });
+            Ok(t)
         }
     }
 }
 
 pub(crate) use imp::*;
+
+/// Debug tracing for loom models: `CMWQ_LOOM_TRACE=1` prints protocol events.
+#[cfg(loom)]
+macro_rules! ltrace {
+    ($($t:tt)*) => {
+        if std::env::var_os("CMWQ_LOOM_TRACE").is_some() {
+            eprintln!($($t)*);
+        }
+    };
+}
+#[cfg(not(loom))]
+macro_rules! ltrace {
+    ($($t:tt)*) => {};
+}
+pub(crate) use ltrace;

@@ -173,6 +173,7 @@ impl Registry {
     /// Only loom models need this: production workers live for the process.
     #[cfg(loom)]
     pub(crate) fn shutdown(&'static self) {
+        crate::loom::ltrace!("registry shutdown: {} pools", all_pools().len());
         for p in all_pools() {
             if std::ptr::eq(p.registry, self) {
                 p.shutdown();

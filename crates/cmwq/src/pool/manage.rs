@@ -121,6 +121,7 @@ pub(super) fn manage_workers(pool: &'static WorkerPool, mut g: Guard) -> (Guard,
         return (g, false);
     }
     g.manager_active = true;
+    crate::loom::ltrace!("manage: creating");
     loop {
         let (idx, shared) = new_slot(pool, &mut g, false);
         drop(g);
@@ -179,32 +180,36 @@ pub(super) fn idle_wait(pool: &'static WorkerPool, mut g: Guard, idx: usize, d: 
         if w.kicked || w.flags & WORKER_DIE != 0 || w.flags & WORKER_IDLE == 0 {
             return g;
         }
+        if d.is_pending() {
+            // Publish the last completion first, then re-check: nothing that can
+            // block may sit between the `kicked` check and `park` (an unpark that
+            // arrives while we wait for some other lock must still find us parked
+            // or leave its token; loom's model drops it otherwise).
+            drop(g);
+            d.release();
+            g = pool.lock();
+            continue;
+        }
         let timeout = pool.registry.config.idle_timeout();
         let now = Instant::now();
         let expires = w.last_active + timeout;
-        if now >= expires {
-            if g.idle.first() == Some(&idx) && (g.too_many_workers() || g.quiescent(pool)) {
-                g.worker_leave_idle(idx);
-                g.workers.get_mut(idx).flags |= WORKER_DIE;
-                g.workers_culled += 1;
-                // Let the next oldest re-check now, so expired workers go in one sweep.
-                if let Some(&next) = g.idle.first() {
-                    if g.workers.get(next).last_active + timeout <= now {
-                        if let Some(t) = &g.workers.get(next).thread {
-                            t.unpark();
-                        }
+        if now >= expires && g.idle.first() == Some(&idx) && (g.too_many_workers() || g.quiescent(pool)) {
+            g.worker_leave_idle(idx);
+            g.workers.get_mut(idx).flags |= WORKER_DIE;
+            g.workers_culled += 1;
+            // Let the next oldest re-check now, so expired workers go in one sweep.
+            if let Some(&next) = g.idle.first() {
+                if g.workers.get(next).last_active + timeout <= now {
+                    if let Some(t) = &g.workers.get(next).thread {
+                        t.unpark();
                     }
                 }
-                return g;
             }
-            drop(g);
-            d.release();
-            thread::park_timeout(timeout);
-        } else {
-            drop(g);
-            d.release();
-            thread::park_timeout(expires - now);
+            return g;
         }
+        crate::loom::ltrace!("W{idx}: park");
+        drop(g);
+        thread::park_timeout(if now >= expires { timeout } else { expires - now });
         g = pool.lock();
     }
 }

@@ -231,6 +231,7 @@ impl WorkerPool {
     #[cfg(loom)]
     pub(crate) fn shutdown(&'static self) {
         let mut g = self.lock();
+        crate::loom::ltrace!("shutdown pool {}: {} workers", self.id, g.nr_workers);
         let ids: Vec<usize> = g.workers.iter().map(|(i, _)| i).collect();
         for i in ids {
             let w = g.workers.get_mut(i);
@@ -344,6 +345,12 @@ impl PoolLocked {
 /// With no worker at all (a new pool, or one shrunk to zero) create the first one.
 /// Returns whether a worker was woken or created.
 pub(crate) fn kick_pool(pool: &'static WorkerPool, g: &mut PoolLocked) -> bool {
+    crate::loom::ltrace!(
+        "kick_pool: worklist={} nr_running={} idle={:?}",
+        g.worklist.len(),
+        pool.nr_running(),
+        g.idle
+    );
     if !g.need_more_worker(pool) {
         return false;
     }

@@ -35,6 +35,7 @@ fn blocked_worker_hands_the_cpu_on() {
         assert!(wq.queue(&w2).unwrap());
         w1.flush().unwrap();
         w2.flush().unwrap();
+        crate::loom::ltrace!("model: flushed");
         reg.shutdown();
     });
 }

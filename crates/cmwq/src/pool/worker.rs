@@ -19,7 +19,8 @@ struct AbortOnPanic;
 
 impl Drop for AbortOnPanic {
     fn drop(&mut self) {
-        if std::thread::panicking() {
+        // Under loom a detected deadlock unwinds every model thread; let it report.
+        if std::thread::panicking() && !cfg!(loom) {
             crate::abort_on_bug("panic inside the cmwq worker loop");
         }
     }
@@ -32,6 +33,10 @@ impl Drop for AbortOnPanic {
 pub(super) struct Deferred(Option<(Work, u64)>);
 
 impl Deferred {
+    pub(super) fn is_pending(&self) -> bool {
+        self.0.is_some()
+    }
+
     pub(super) fn release(&mut self) {
         if let Some((work, seq)) = self.0.take() {
             work.seq_finish(seq);
@@ -55,6 +60,11 @@ pub(super) fn worker_thread(pool: &'static WorkerPool, me: Arc<WorkerShared>) {
     g = manage::idle_wait(pool, g, idx, &mut deferred);
     loop {
         // woke_up:
+        crate::loom::ltrace!(
+            "W{idx}: woke_up nr_running={} worklist={}",
+            pool.nr_running(),
+            g.worklist.len()
+        );
         if g.workers.get(idx).flags & WORKER_DIE != 0 {
             break;
         }
@@ -74,6 +84,7 @@ pub(super) fn worker_thread(pool: &'static WorkerPool, me: Arc<WorkerShared>) {
                 }
             }
             g.worker_clr_flags(pool, idx, WORKER_PREP);
+            crate::loom::ltrace!("W{idx}: processing, nr_running={}", pool.nr_running());
             loop {
                 let Some(e) = g.worklist.pop_front() else { break };
                 if assign_work(&mut g, e, idx) {
@@ -87,6 +98,7 @@ pub(super) fn worker_thread(pool: &'static WorkerPool, me: Arc<WorkerShared>) {
             break;
         }
         // sleep:
+        crate::loom::ltrace!("W{idx}: idle nr_running={} worklist={}", pool.nr_running(), g.worklist.len());
         g.worker_enter_idle(idx);
         g = manage::idle_wait(pool, g, idx, &mut deferred);
     }
@@ -148,6 +160,7 @@ fn process_one_work(
     drop(g);
 
     d.release();
+    crate::loom::ltrace!("W{idx}: run item {key:#x}");
     let prev = crate::current::set_running(Some((work.clone(), wq.clone())));
     debug_assert!(prev.is_none());
     let result = catch_unwind(AssertUnwindSafe(|| work.run()));

@@ -10,7 +10,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind};
-use crate::loom::{AtomicU32, AtomicU64, Condvar, Mutex, Ordering};
+use crate::loom::{fence, AtomicU32, AtomicU64, Condvar, Mutex, Ordering};
 
 /// The callable part of a work item.
 pub(crate) trait WorkFn: Send + Sync + 'static {
@@ -208,8 +208,11 @@ impl Work {
     #[inline]
     pub(crate) fn seq_finish(&self, n: u64) {
         let s = &self.0.seqs;
-        // SeqCst pairs with `seq_cancel`: one of the two sees the other's write (Dekker).
+        crate::loom::ltrace!("finish {:#x} seq={n}", self.key());
+        // Dekker pair with `seq_cancel`: store, SeqCst fence, load on both sides, so
+        // at least one of the two sees the other's store.
         s.resolved.fetch_max(n, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
         let c = s.cancelled.load(Ordering::SeqCst);
         if c > n {
             s.resolved.fetch_max(c, Ordering::SeqCst);
@@ -222,6 +225,7 @@ impl Work {
         let s = &self.0.seqs;
         let n = s.queued.load(Ordering::Acquire);
         s.cancelled.fetch_max(n, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
         // If no instance is running, everything up to `n` is resolved now; otherwise
         // the running instance's `seq_finish` folds `n` in.
         if s.started.load(Ordering::SeqCst) <= s.resolved.load(Ordering::SeqCst) {
@@ -233,6 +237,9 @@ impl Work {
     #[inline]
     fn wake_flushers(&self) {
         let s = &self.0.seqs;
+        // Dekker pair with `wait_resolved`: our caller stored `resolved`; the waiter
+        // stored `flushers`. The fences make one of us see the other.
+        fence(Ordering::SeqCst);
         if s.flushers.load(Ordering::SeqCst) != 0 {
             let _g = s.lock.lock();
             s.cv.notify_all();
@@ -247,8 +254,10 @@ impl Work {
         if s.resolved.load(Ordering::SeqCst) >= target {
             return false;
         }
+        crate::loom::ltrace!("flush {:#x}: wait target={target}", self.key());
         crate::hooks::blocking(|| {
             s.flushers.fetch_add(1, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
             let mut g = s.lock.lock();
             while s.resolved.load(Ordering::SeqCst) < target {
                 g = s.cv.wait(g);

@@ -72,6 +72,7 @@ fn disable_blocks_queueing() {
         let snap = s.load();
         assert_eq!(snap.disable_depth(), 1);
         assert!(!snap.pending());
-        assert_ne!(c, Claim::AlreadyPending, "nothing else holds PENDING for long");
+        // A queuer that ran while disable held PENDING saw it pending: also a refusal.
+        assert!(matches!(c, Claim::Claimed(_) | Claim::Disabled | Claim::AlreadyPending));
     });
 }

@@ -15,7 +15,7 @@
 //! Lock order: `Flush::inner` → pool lock → `Flush::done_lock`. The completion path
 //! (under a pool lock) only touches atomics and `done_lock`.
 
-use crate::loom::{AtomicU32, AtomicU64, Condvar, Mutex, MutexGuard, Ordering};
+use crate::loom::{fence, AtomicU32, AtomicU64, Condvar, Mutex, MutexGuard, Ordering};
 use crate::pwq::NR_COLORS;
 
 #[derive(Debug)]
@@ -87,10 +87,12 @@ impl Flush {
 
     /// A registered pwq has no items of `color` left. Caller holds the pool lock.
     pub(crate) fn color_done(&self, color: usize) {
-        // SeqCst pairs with `wait`: the waiter bumps `waiters` before checking.
-        if self.color_busy[color].fetch_sub(1, Ordering::SeqCst) == 1
-            && self.waiters.load(Ordering::SeqCst) != 0
-        {
+        // Dekker pair with `wait`: decrement, fence, load `waiters` here; increment
+        // `waiters`, fence, load the counts there. One side sees the other.
+        if self.color_busy[color].fetch_sub(1, Ordering::SeqCst) == 1 && {
+            fence(Ordering::SeqCst);
+            self.waiters.load(Ordering::SeqCst) != 0
+        } {
             let _g = self.done_lock.lock();
             self.done_cv.notify_all();
         }
@@ -106,6 +108,7 @@ impl Flush {
     pub(crate) fn wait(&self, e: u64) {
         if !self.epoch_done(e) {
             self.waiters.fetch_add(1, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
             let mut g = self.done_lock.lock();
             while !self.epoch_done(e) {
                 g = self.done_cv.wait(g);

@@ -1,0 +1,366 @@
+//! A short mixed CPU-and-blocking workload over several workqueues, with the
+//! pools' live state printed while it runs.
+
+use std::fmt::Write as _;
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cmwq::debug::PoolSnapshot;
+use cmwq::{Work, Workqueue, WqFlags};
+
+use super::{burn_cpu, Result};
+
+/// How often the live state is printed.
+const PRINT_EVERY: Duration = Duration::from_millis(250);
+/// How often the pools are sampled for the peak worker count.
+const SAMPLE_EVERY: Duration = Duration::from_millis(5);
+/// How long to wait for stragglers after the last item was queued.
+const GRACE: Duration = Duration::from_secs(30);
+/// Fixed, so two runs queue the same items.
+const SEED: u64 = 0x5EED_C0DE_2024;
+
+/// What the workload does.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Config {
+    /// Seconds during which items are queued.
+    pub(crate) secs: f64,
+    /// Items queued per second.
+    pub(crate) rate: u32,
+}
+
+/// One of the workload's workqueues, and its share of the items.
+#[derive(Debug)]
+struct QueueSpec {
+    name: &'static str,
+    flags: WqFlags,
+    max_active: usize,
+    weight: u32,
+}
+
+fn queue_specs() -> [QueueSpec; 4] {
+    [
+        QueueSpec { name: "mixed-percpu", flags: WqFlags::PERCPU, max_active: 0, weight: 4 },
+        QueueSpec {
+            name: "mixed-highpri",
+            flags: WqFlags::PERCPU | WqFlags::HIGHPRI,
+            max_active: 0,
+            weight: 2,
+        },
+        QueueSpec {
+            name: "mixed-cpu-intensive",
+            flags: WqFlags::PERCPU | WqFlags::CPU_INTENSIVE,
+            max_active: 2,
+            weight: 1,
+        },
+        QueueSpec { name: "mixed-unbound", flags: WqFlags::UNBOUND, max_active: 4, weight: 3 },
+    ]
+}
+
+/// SplitMix64: a tiny deterministic generator, plenty for picking workloads.
+#[derive(Debug, Clone)]
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `lo..=hi` (the tiny modulo bias does not matter here).
+    fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next_u64() % (hi - lo + 1)
+    }
+}
+
+/// One item of the workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ItemPlan {
+    /// Index into the queue specs.
+    queue: usize,
+    /// CPU for per-CPU queues (round-robin over the usable CPUs).
+    cpu: usize,
+    burn: Duration,
+    sleep: Duration,
+}
+
+/// `n` items: 0.2–2 ms of CPU, 1–5 ms of sleep, queues picked by weight.
+fn plan(n: usize, weights: &[u32], cpus: &[usize], seed: u64) -> Vec<ItemPlan> {
+    let total: u32 = weights.iter().sum();
+    let mut rng = Rng(seed);
+    (0..n)
+        .map(|i| {
+            let mut pick = rng.range(0, u64::from(total) - 1);
+            let queue = weights
+                .iter()
+                .position(|&w| {
+                    let hit = pick < u64::from(w);
+                    pick = pick.saturating_sub(u64::from(w));
+                    hit
+                })
+                .unwrap_or(0);
+            ItemPlan {
+                queue,
+                cpu: cpus[i % cpus.len()],
+                burn: Duration::from_micros(rng.range(200, 2_000)),
+                sleep: Duration::from_micros(rng.range(1_000, 5_000)),
+            }
+        })
+        .collect()
+}
+
+/// One pool's live state, as printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PoolRow {
+    pool: String,
+    highpri: bool,
+    workers: usize,
+    running: i64,
+    idle: usize,
+    busy: usize,
+    pending: usize,
+    inactive: usize,
+    completed: u64,
+}
+
+impl From<&PoolSnapshot> for PoolRow {
+    fn from(p: &PoolSnapshot) -> Self {
+        PoolRow {
+            pool: p.cpu.map_or_else(|| "unbound".to_owned(), |c| format!("cpu {c}")),
+            highpri: p.highpri,
+            workers: p.workers,
+            running: p.running,
+            idle: p.idle,
+            busy: p.busy,
+            pending: p.pending,
+            inactive: p.inactive,
+            completed: p.completed,
+        }
+    }
+}
+
+fn render_pools(rows: &[PoolRow]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "    {:<8} {:<7} {:>7} {:>7} {:>4} {:>4} {:>7} {:>8} {:>9}",
+        "pool", "highpri", "workers", "running", "idle", "busy", "pending", "inactive", "completed"
+    );
+    for r in rows {
+        let _ = writeln!(
+            s,
+            "    {:<8} {:<7} {:>7} {:>7} {:>4} {:>4} {:>7} {:>8} {:>9}",
+            r.pool,
+            if r.highpri { "yes" } else { "no" },
+            r.workers,
+            r.running,
+            r.idle,
+            r.busy,
+            r.pending,
+            r.inactive,
+            r.completed
+        );
+    }
+    s
+}
+
+/// Counters the items update.
+#[derive(Debug)]
+struct Progress {
+    start: Instant,
+    done: AtomicUsize,
+    /// Nanoseconds from `start` to the latest completion.
+    last_done_ns: AtomicU64,
+}
+
+fn make_item(p: &ItemPlan, progress: &Arc<Progress>) -> Work {
+    let (burn, sleep, progress) = (p.burn, p.sleep, progress.clone());
+    Work::new(move |_| {
+        burn_cpu(burn);
+        cmwq::sleep(sleep);
+        let ns = u64::try_from(progress.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        progress.last_done_ns.fetch_max(ns, Ordering::Relaxed);
+        progress.done.fetch_add(1, Ordering::Release);
+    })
+}
+
+fn queue_item(q: &Workqueue, p: &ItemPlan, w: &Work) -> Result<()> {
+    if q.flags().contains(WqFlags::UNBOUND) {
+        q.queue(w)?;
+    } else {
+        q.queue_on(p.cpu, w)?;
+    }
+    Ok(())
+}
+
+/// Workers created so far, summed over all pools.
+fn created_so_far() -> u64 {
+    cmwq::debug::pools().iter().map(|p| p.created).sum()
+}
+
+/// Runs the workload on the per-CPU pools of `cpus` and the unbound pool.
+pub(crate) fn run(out: &mut dyn Write, cpus: &[usize], cfg: &Config) -> Result<()> {
+    let specs = queue_specs();
+    let weights: Vec<u32> = specs.iter().map(|s| s.weight).collect();
+    // `secs` is validated to 0.1..=60 and `rate` to 1..=10_000: at most 600_000 items.
+    let n = ((cfg.secs * f64::from(cfg.rate)).round() as usize).max(1);
+    let items = plan(n, &weights, cpus, SEED);
+    let interval = Duration::from_secs(1) / cfg.rate;
+
+    writeln!(out, "== Part 2: a mixed CPU-and-blocking workload")?;
+    writeln!(
+        out,
+        "   {n} items at {}/s for {:.1} s; each burns 0.2-2 ms of CPU, then cmwq::sleep()s 1-5 ms",
+        cfg.rate, cfg.secs
+    )?;
+    let mut queues = Vec::with_capacity(specs.len());
+    for (i, s) in specs.iter().enumerate() {
+        let q = Workqueue::builder(s.name).flags(s.flags).max_active(s.max_active).build()?;
+        let share = items.iter().filter(|p| p.queue == i).count();
+        writeln!(out, "   {:<20} {share:>4} items  max_active {:<5} {:?}", s.name, q.max_active(), s.flags)?;
+        queues.push(q);
+    }
+    writeln!(out, "   live pool state every {} ms:", PRINT_EVERY.as_millis())?;
+    out.flush()?;
+
+    let progress = Arc::new(Progress {
+        start: Instant::now(),
+        done: AtomicUsize::new(0),
+        last_done_ns: AtomicU64::new(0),
+    });
+    let works: Vec<Work> = items.iter().map(|p| make_item(p, &progress)).collect();
+    let created_before = created_so_far();
+    let start = progress.start;
+    let mut queued = 0usize;
+    let mut next_print = PRINT_EVERY;
+    let mut peak_workers = 0usize;
+    loop {
+        let now = start.elapsed();
+        // Sample before queueing, so a snapshot never just shows the item queued a
+        // microsecond ago waiting for its worker to wake up.
+        let pools = cmwq::debug::pools();
+        peak_workers = peak_workers.max(pools.iter().map(|p| p.workers).sum());
+        let done = progress.done.load(Ordering::Acquire);
+        if now >= next_print || done == n {
+            writeln!(out, "  t={:.2}s  queued {queued}/{n}  done {done}", now.as_secs_f64())?;
+            let rows: Vec<PoolRow> = pools.iter().map(PoolRow::from).collect();
+            write!(out, "{}", render_pools(&rows))?;
+            out.flush()?;
+            while next_print <= now {
+                next_print += PRINT_EVERY;
+            }
+        }
+        if done == n {
+            break;
+        }
+        if now > interval * n as u32 + GRACE {
+            return Err(format!(
+                "the mixed workload did not finish: {done} of {n} items done after {:.1} s",
+                now.as_secs_f64()
+            )
+            .into());
+        }
+        while queued < n && interval * queued as u32 <= now {
+            queue_item(&queues[items[queued].queue], &items[queued], &works[queued])?;
+            queued += 1;
+        }
+        let next_due = if queued < n { interval * queued as u32 } else { next_print };
+        let wake = next_due.min(next_print).min(now + SAMPLE_EVERY);
+        std::thread::sleep(wake.saturating_sub(start.elapsed()));
+    }
+    // Statistics live on the queues' pwqs, which `destroy` frees: read them first.
+    let mut stats = Vec::with_capacity(queues.len());
+    for q in &queues {
+        q.flush()?;
+        stats.push(q.stats());
+    }
+    for q in &queues {
+        q.destroy()?;
+    }
+
+    let makespan = Duration::from_nanos(progress.last_done_ns.load(Ordering::Relaxed));
+    writeln!(out)?;
+    writeln!(out, "   per workqueue:")?;
+    writeln!(
+        out,
+        "    {:<20} {:>7} {:>9} {:>9} {:>13}",
+        "workqueue", "started", "completed", "cm_wakeup", "cpu_intensive"
+    )?;
+    for (q, st) in queues.iter().zip(&stats) {
+        writeln!(
+            out,
+            "    {:<20} {:>7} {:>9} {:>9} {:>13}",
+            q.name(),
+            st.started,
+            st.completed,
+            st.cm_wakeup,
+            st.cpu_intensive
+        )?;
+    }
+    writeln!(out)?;
+    writeln!(out, "== Totals")?;
+    writeln!(out, "   items completed: {} of {n}", progress.done.load(Ordering::Acquire))?;
+    writeln!(out, "   makespan (first queueing to last completion): {:.3} s", makespan.as_secs_f64())?;
+    writeln!(
+        out,
+        "   peak workers, summed over pools (sampled every ~{} ms): {peak_workers}",
+        SAMPLE_EVERY.as_millis()
+    )?;
+    writeln!(
+        out,
+        "   workers created during the workload: {}",
+        created_so_far().saturating_sub(created_before)
+    )?;
+    if cmwq::debug::panics() > 0 {
+        writeln!(out, "   work items that panicked: {}", cmwq::debug::panics())?;
+    }
+    if cmwq::debug::highpri_nice_applied() == Some(false) {
+        writeln!(out, "   note: highpri workers ran at the default priority (nice -20 not permitted)")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_is_deterministic_and_in_range() {
+        let a = plan(500, &[4, 2, 1, 3], &[0, 1], 7);
+        assert_eq!(a, plan(500, &[4, 2, 1, 3], &[0, 1], 7));
+        assert_ne!(a, plan(500, &[4, 2, 1, 3], &[0, 1], 8));
+        for (i, p) in a.iter().enumerate() {
+            assert!((200..=2_000).contains(&p.burn.as_micros()));
+            assert!((1_000..=5_000).contains(&p.sleep.as_micros()));
+            assert_eq!(p.cpu, i % 2);
+        }
+        // Every queue gets a share roughly matching its weight.
+        let count = |q| a.iter().filter(|p| p.queue == q).count();
+        assert!(count(0) > count(2) * 2 && count(3) > count(2) && count(2) > 0);
+    }
+
+    #[test]
+    fn pool_table_aligns() {
+        let row = PoolRow {
+            pool: "unbound".into(),
+            highpri: true,
+            workers: 3,
+            running: 0,
+            idle: 1,
+            busy: 2,
+            pending: 0,
+            inactive: 5,
+            completed: 1234,
+        };
+        let out = render_pools(&[row]);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].len(), lines[1].len(), "{out}");
+        assert!(lines[1].starts_with("    unbound  yes"));
+        assert!(lines[1].ends_with(" 5      1234"));
+    }
+}

@@ -1,0 +1,288 @@
+//! Shared helpers for the `wq_flush`, `wq_pool`, `wq_scenarios`, `wq_stress` and
+//! `wq_cull` integration tests: gates, an event log, bounded spins and drop counters.
+//!
+//! Every wait here is bounded: a deadline only turns a hang into a failure, it is
+//! never what a test asserts on. Assertions are about the order of events and counts.
+
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// How long a test waits for something that must happen before it declares failure.
+/// Generous on purpose: the machine may be loaded by concurrent builds.
+pub(crate) const LONG: Duration = Duration::from_secs(20);
+
+/// How long a test gives a *forbidden* event the chance to show itself before it
+/// moves on. Passing never depends on it; a wrong implementation is caught as long
+/// as it misbehaves within this window, which it does on any sane machine.
+pub(crate) const SETTLE: Duration = Duration::from_millis(60);
+
+/// A one-way gate: closed until `open`, then open for good.
+#[derive(Debug, Default)]
+pub(crate) struct Gate {
+    open: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Gate {
+    pub(crate) fn new() -> Arc<Gate> {
+        Arc::new(Gate::default())
+    }
+
+    pub(crate) fn open(&self) {
+        *self.open.lock() = true;
+        self.cv.notify_all();
+    }
+
+    pub(crate) fn is_open(&self) -> bool {
+        *self.open.lock()
+    }
+
+    /// Waits until open or `timeout`; returns whether it is open. Inside a work item
+    /// call it through `cmwq::blocking`.
+    pub(crate) fn wait_for(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut g = self.open.lock();
+        while !*g {
+            if self.cv.wait_until(&mut g, deadline).timed_out() {
+                return *g;
+            }
+        }
+        true
+    }
+
+    /// Waits with the [`LONG`] deadline, announced to the pool as a block.
+    pub(crate) fn wait_blocking(&self) -> bool {
+        cmwq::blocking(|| self.wait_for(LONG))
+    }
+}
+
+/// An append-only log of events, with waiting for an event to appear.
+#[derive(Debug, Default)]
+pub(crate) struct Log {
+    events: Mutex<Vec<String>>,
+    cv: Condvar,
+}
+
+impl Log {
+    pub(crate) fn new() -> Arc<Log> {
+        Arc::new(Log::default())
+    }
+
+    pub(crate) fn push(&self, e: impl Into<String>) {
+        self.events.lock().push(e.into());
+        self.cv.notify_all();
+    }
+
+    pub(crate) fn snapshot(&self) -> Vec<String> {
+        self.events.lock().clone()
+    }
+
+    pub(crate) fn has(&self, e: &str) -> bool {
+        self.events.lock().iter().any(|x| x == e)
+    }
+
+    pub(crate) fn count(&self, e: &str) -> usize {
+        self.events.lock().iter().filter(|x| *x == e).count()
+    }
+
+    /// Position of the first occurrence of `e`; panics with the whole log if absent.
+    pub(crate) fn pos(&self, e: &str) -> usize {
+        let ev = self.events.lock();
+        ev.iter().position(|x| x == e).unwrap_or_else(|| panic!("event {e:?} missing from log {ev:?}"))
+    }
+
+    /// Asserts that `a` was logged before `b` (first occurrences).
+    pub(crate) fn assert_before(&self, a: &str, b: &str) {
+        let ev = self.events.lock();
+        let pa = ev.iter().position(|x| x == a);
+        let pb = ev.iter().position(|x| x == b);
+        match (pa, pb) {
+            (Some(pa), Some(pb)) => assert!(pa < pb, "expected {a:?} before {b:?}; log: {ev:?}"),
+            _ => panic!("expected both {a:?} and {b:?} in log: {ev:?}"),
+        }
+    }
+
+    /// Waits until `e` is logged or `timeout` passes; returns whether it is there.
+    pub(crate) fn wait_for(&self, e: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut g = self.events.lock();
+        loop {
+            if g.iter().any(|x| x == e) {
+                return true;
+            }
+            if self.cv.wait_until(&mut g, deadline).timed_out() {
+                return g.iter().any(|x| x == e);
+            }
+        }
+    }
+
+    /// Waits for `e` with the [`LONG`] deadline and panics with the log if it never comes.
+    pub(crate) fn expect(&self, e: &str) {
+        if !self.wait_for(e, LONG) {
+            panic!("event {e:?} did not happen within {LONG:?}; log: {:?}", self.snapshot());
+        }
+    }
+}
+
+/// Busy-waits (no blocking, no yielding to the pool) until `cond` holds or `max`
+/// passes. Returns whether `cond` held. This is "burning CPU" in the kernel's sense.
+pub(crate) fn spin_until(max: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + max;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        for _ in 0..64 {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+/// Burns CPU for `d` of wall time without blocking.
+pub(crate) fn burn(d: Duration) {
+    spin_until(d, || false);
+}
+
+/// Polls `cond` (sleeping 1 ms between tries, from a plain thread) until it holds or
+/// `max` passes.
+pub(crate) fn poll_until(max: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + max;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Counts its drops; clone the counter to watch it.
+#[derive(Debug)]
+pub(crate) struct DropGuard(pub(crate) Arc<AtomicUsize>);
+
+impl Drop for DropGuard {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Tests that depend on a CPU pool's concurrency accounting (a CPU-bound item must
+/// hold back others) take this exclusively; the rest take it shared, so they still
+/// run in parallel with each other.
+static POOL_LOCK: RwLock<()> = RwLock::new(());
+
+pub(crate) fn exclusive() -> RwLockWriteGuard<'static, ()> {
+    POOL_LOCK.write()
+}
+
+pub(crate) fn shared() -> RwLockReadGuard<'static, ()> {
+    POOL_LOCK.read()
+}
+
+/// The CPU used for single-CPU tests.
+pub(crate) fn cpu0() -> usize {
+    cmwq::online_cpus()[0]
+}
+
+/// A second CPU, if the process may use one.
+pub(crate) fn cpu1() -> Option<usize> {
+    cmwq::online_cpus().get(1).copied()
+}
+
+/// The snapshot of the normal or highpri per-CPU pool of `cpu`, if it exists yet.
+pub(crate) fn pool_of(cpu: usize, highpri: bool) -> Option<cmwq::debug::PoolSnapshot> {
+    cmwq::debug::pools().into_iter().find(|p| p.cpu == Some(cpu) && p.highpri == highpri)
+}
+
+/// The unbound pool's snapshot (normal priority), if it exists yet.
+pub(crate) fn unbound_pool() -> Option<cmwq::debug::PoolSnapshot> {
+    cmwq::debug::pools().into_iter().find(|p| p.cpu.is_none() && !p.highpri)
+}
+
+/// A call running inside a work item, known to be blocked; see [`blocked_in_item`].
+#[derive(Debug)]
+pub(crate) struct InItem<R> {
+    helper: cmwq::Workqueue,
+    work: cmwq::Work,
+    result: Arc<Mutex<Option<R>>>,
+}
+
+impl<R> InItem<R> {
+    /// Waits for the call to return and gives its result.
+    pub(crate) fn join(self) -> R {
+        self.work.flush().expect("flush of the helper item");
+        let r = self.result.lock().take().expect("the helper item ran");
+        drop(self.helper);
+        r
+    }
+}
+
+/// Runs `f` in a work item on `cpu`'s pool and returns once `f` is known to be
+/// blocked in an announced wait (`cmwq::blocking`, as every wait of the library is):
+/// a probe item queued behind it on the same CPU can only start when the pool stops
+/// counting it as running. Logs `<tag> called` before and `<tag> returned` after `f`.
+///
+/// This is how a test knows, without timing, that a flush or cancel is waiting.
+/// Requires that nothing else on that CPU burns without blocking meanwhile.
+pub(crate) fn blocked_in_item<R: Send + 'static>(
+    cpu: usize,
+    log: &Arc<Log>,
+    tag: &str,
+    f: impl FnOnce() -> R + Send + 'static,
+) -> InItem<R> {
+    let helper = cmwq::Workqueue::builder(format!("helper-{tag}")).build().unwrap();
+    blocked_in(&helper, cpu, log, tag, f)
+}
+
+/// [`blocked_in_item`] with the item on the per-CPU queue `wq`.
+pub(crate) fn blocked_in<R: Send + 'static>(
+    wq: &cmwq::Workqueue,
+    cpu: usize,
+    log: &Arc<Log>,
+    tag: &str,
+    f: impl FnOnce() -> R + Send + 'static,
+) -> InItem<R> {
+    let result = Arc::new(Mutex::new(None));
+    let f = Mutex::new(Some(f));
+    let work = {
+        let (log, tag, result) = (log.clone(), tag.to_string(), result.clone());
+        cmwq::Work::new(move |_| {
+            let Some(f) = f.lock().take() else { return };
+            log.push(format!("{tag} called"));
+            let r = f();
+            log.push(format!("{tag} returned"));
+            *result.lock() = Some(r);
+        })
+    };
+    let probe_tag = format!("{tag} probe");
+    let probe = {
+        let (log, probe_tag) = (log.clone(), probe_tag.clone());
+        cmwq::Work::new(move |_| log.push(probe_tag.clone()))
+    };
+    // The probe goes on a queue of its own: `wq` may hold it back by max_active.
+    let probe_wq = cmwq::Workqueue::builder(format!("probe-{tag}")).build().unwrap();
+    assert_eq!(wq.queue_on(cpu, &work), Ok(true));
+    log.expect(&format!("{tag} called"));
+    assert_eq!(probe_wq.queue_on(cpu, &probe), Ok(true));
+    log.expect(&probe_tag);
+    probe_wq.destroy().unwrap();
+    InItem { helper: wq.clone(), work, result }
+}
+
+/// Waits until `cpu`'s normal pool counts nobody running and nobody busy: a worker
+/// of an earlier test may still be between its last item and going idle, and would
+/// take the next item without a concurrency-management wake-up.
+pub(crate) fn settle_pool(cpu: usize) {
+    let ok = poll_until(LONG, || pool_of(cpu, false).map_or(true, |p| p.running == 0 && p.busy == 0));
+    assert!(ok, "CPU {cpu}'s pool never settled: {:?}", pool_of(cpu, false));
+}
