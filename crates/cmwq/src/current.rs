@@ -16,6 +16,11 @@ pub(crate) struct Current {
     pub(crate) running: Option<(Work, Arc<WqCore>)>,
 }
 
+#[cfg(not(loom))]
+thread_local! {
+    static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
+}
+#[cfg(loom)]
 thread_local! {
     static CURRENT: RefCell<Option<Current>> = RefCell::new(None);
 }

@@ -17,8 +17,10 @@
 //!     cmwq::sleep(std::time::Duration::from_millis(1)); // another item may start meanwhile
 //!     n2.fetch_add(1, Ordering::Relaxed);
 //! });
-//! assert!(wq.queue(&work)?);
-//! assert!(!wq.queue(&work)? || true); // already pending: false, unless it already started
+//! work.disable(); // hold it back, to show the PENDING rule deterministically
+//! assert!(!wq.queue(&work)?); // disabled: refused
+//! work.enable();
+//! assert!(wq.queue(&work)?); // queued (or already running: then it runs again)
 //! wq.flush()?;
 //! assert!(n.load(Ordering::Relaxed) >= 1);
 //! # Ok::<(), cmwq::Error>(())

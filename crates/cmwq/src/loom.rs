@@ -47,6 +47,16 @@ mod imp {
     pub(crate) mod thread {
         pub(crate) use std::thread::Thread;
 
+        /// Waits a little for another thread to finish a short critical window:
+        /// spin, then yield, then sleep, so a preempted owner gets the CPU.
+        pub(crate) fn spin_wait(round: u32) {
+            if round < 64 {
+                crossbeam_utils::Backoff::new().snooze();
+            } else {
+                std::thread::sleep(std::time::Duration::from_micros(50));
+            }
+        }
+
         /// Parks the current thread for at most `d` (loom parks without a timeout).
         pub(crate) fn park_timeout(d: std::time::Duration) {
             std::thread::park_timeout(d)
@@ -123,6 +133,10 @@ mod imp {
 
         loom::thread_local! {
             static ME: RefCell<Option<Thread>> = RefCell::new(None);
+        }
+
+        pub(crate) fn spin_wait(_round: u32) {
+            loom::thread::yield_now();
         }
 
         pub(crate) fn park_timeout(_d: std::time::Duration) {

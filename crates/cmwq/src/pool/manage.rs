@@ -128,7 +128,15 @@ pub(super) fn manage_workers(pool: &'static WorkerPool, mut g: Guard) -> (Guard,
         let res = thread::spawn_named(thread_name(pool, idx), move || worker::worker_thread(pool, shared));
         g = pool.lock();
         match res {
-            Ok(t) => g.workers.get_mut(idx).thread = Some(t),
+            Ok(t) => {
+                // The new thread may have parked already, and a kick (or DIE) that
+                // came while we had no handle could not unpark it: deliver it now.
+                let w = g.workers.get_mut(idx);
+                if w.kicked || w.flags & WORKER_DIE != 0 {
+                    t.unpark();
+                }
+                w.thread = Some(t);
+            }
             Err(e) => {
                 spawn_failed(pool, &mut g, idx, e);
                 break;

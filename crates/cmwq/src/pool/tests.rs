@@ -39,3 +39,32 @@ fn blocked_worker_hands_the_cpu_on() {
         reg.shutdown();
     });
 }
+
+/// `cancel_sync` against an item that requeues itself from its own callback: on
+/// return the item is neither pending nor running, and it stays idle.
+#[test]
+fn cancel_sync_stops_a_self_requeueing_item() {
+    loom::model(|| {
+        use loom::sync::atomic::{AtomicUsize, Ordering};
+        let reg: &'static Registry = Box::leak(Box::new(Registry::new(Topology::simulated(1))));
+        let wq = Workqueue::builder("model").build_in(reg).unwrap();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let (r2, wq2) = (runs.clone(), wq.clone());
+        let w = Work::new(move |w| {
+            if r2.fetch_add(1, Ordering::SeqCst) < 2 {
+                let _ = wq2.queue(w);
+            }
+        });
+        assert!(wq.queue(&w).unwrap());
+        w.cancel_sync().unwrap();
+        let s = w.state().load();
+        assert!(!s.pending(), "pending after cancel_sync");
+        let after = runs.load(Ordering::SeqCst);
+        assert!(after <= 3);
+        wq.flush().unwrap();
+        assert_eq!(runs.load(Ordering::SeqCst), after, "ran after cancel_sync returned");
+        drop(w);
+        drop(wq);
+        reg.shutdown();
+    });
+}

@@ -140,6 +140,18 @@ pub(crate) enum Grab {
 
 impl Work {
     /// Creates a work item that runs `f` each time it is executed (`INIT_WORK`).
+    ///
+    /// The closure runs on worker threads, so it must be `Send + Sync`:
+    ///
+    /// ```compile_fail
+    /// let rc = std::rc::Rc::new(1);
+    /// let _w = cmwq::Work::new(move |_| println!("{rc}"));
+    /// ```
+    ///
+    /// ```compile_fail
+    /// let cell = std::cell::Cell::new(1); // Send but not Sync
+    /// let _w = cmwq::Work::new(move |_| cell.set(2));
+    /// ```
     pub fn new<F>(f: F) -> Work
     where
         F: Fn(&Work) + Send + Sync + 'static,
@@ -274,8 +286,7 @@ impl Work {
     /// Retries while another thread holds `PENDING` in transit (between its claim and
     /// linking the item), a window of a few instructions plus one lock acquisition.
     pub(crate) fn grab_pending(&self) -> Grab {
-        let backoff = crossbeam_utils::Backoff::new();
-        let mut spins = 0u32;
+        let mut round = 0u32;
         loop {
             let prev = self.state().test_and_set_pending();
             if !prev.pending() {
@@ -285,13 +296,8 @@ impl Work {
                 self.seq_cancel();
                 return Grab::Stolen;
             }
-            spins += 1;
-            if spins < 64 {
-                backoff.snooze();
-            } else {
-                // The owner was preempted: do not burn the CPU it needs.
-                std::thread::sleep(std::time::Duration::from_micros(50));
-            }
+            crate::loom::thread::spin_wait(round);
+            round = round.saturating_add(1);
         }
     }
 

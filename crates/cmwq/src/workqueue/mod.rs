@@ -285,9 +285,9 @@ impl Drop for WqHandle {
 ///
 /// let wq = Workqueue::builder("disk-io").flags(WqFlags::UNBOUND).max_active(4).build()?;
 /// let w = Work::new(|_| { /* … */ });
-/// assert!(wq.queue(&w)?);       // queued
-/// assert!(!wq.queue(&w)? || true); // false while still pending
-/// wq.destroy()?;                 // drains, then refuses further queueing
+/// assert!(wq.queue(&w)?); // queued; a second queue() returns false while it is pending
+/// wq.destroy()?; // drains, then refuses further queueing
+/// assert!(wq.queue(&w).is_err());
 /// # Ok::<(), cmwq::Error>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -474,7 +474,13 @@ impl Workqueue {
     }
 
     /// Runs `f` once on this queue: a one-shot work item, in a single allocation
-    /// that holds the closure.
+    /// that holds the closure. The closure must be `Send`:
+    ///
+    /// ```compile_fail
+    /// let wq = cmwq::Workqueue::builder("x").build().unwrap();
+    /// let rc = std::rc::Rc::new(1);
+    /// wq.spawn(move || println!("{rc}")).unwrap();
+    /// ```
     ///
     /// # Errors
     /// As [`queue`](Self::queue); the closure comes back in the error.
