@@ -18,6 +18,10 @@
 //! - `park_B`, `condvar_B`: a bare thread pinned to B, parked in `thread::park()` /
 //!   `Condvar::wait`; the producer stamps and `unpark()`s / `notify_one()`s it.
 //! - `park_A`, `condvar_A`: the same with the thread pinned to A (same CPU).
+//! - `park_locked_B`, `park_locked_A`: park/unpark, but the producer unparks while
+//!   holding a `parking_lot::Mutex` that the woken thread must take before its stamp,
+//!   as `queue()` wakes a cmwq worker under the pool lock. A control that isolates
+//!   the cost of waking under a lock.
 //! - `rayon_spawn`: `rayon::spawn(closure)` onto the idle global pool (floating).
 //!
 //! Variants are interleaved in `ROUNDS` rounds, so slow phases of the machine
@@ -88,7 +92,14 @@ struct ParkThread {
 }
 
 impl ParkThread {
-    fn spawn(cpu: usize, slot: &'static StampSlot, latch: &'static CountLatch) -> ParkThread {
+    /// With `lock`, the woken thread takes it before its stamp, as a cmwq worker
+    /// takes its pool lock before it can start the item.
+    fn spawn(
+        cpu: usize,
+        slot: &'static StampSlot,
+        latch: &'static CountLatch,
+        lock: Option<&'static parking_lot::Mutex<()>>,
+    ) -> ParkThread {
         let go = Arc::new(AtomicBool::new(false));
         let stop = Arc::new(AtomicBool::new(false));
         let (g, s) = (go.clone(), stop.clone());
@@ -99,7 +110,9 @@ impl ParkThread {
                 loop {
                     std::thread::park();
                     if g.swap(false, Ordering::AcqRel) {
+                        let guard = lock.map(|l| l.lock());
                         slot.stamp();
+                        drop(guard);
                         latch.count_down();
                     }
                     if s.load(Ordering::Acquire) {
@@ -273,13 +286,30 @@ fn main() {
     // --- bare park/unpark and condvar, consumer on B and on A ---
     for (cpu, tag) in [(b, "B"), (a, "A")] {
         let (slot, latch) = (leak(StampSlot::new()), CountLatch::leaked());
-        let pt = ParkThread::spawn(cpu, slot, latch);
+        let pt = ParkThread::spawn(cpu, slot, latch, None);
         let (go, th) = (pt.go.clone(), pt.thread());
         keep_alive.push(Box::new(pt));
         variants.push(Variant::new(format!("park_{tag}"), slot, latch, move || {
             let t0 = now_ns();
             go.store(true, Ordering::Release);
             th.unpark();
+            t0
+        }));
+
+        // The same, but the producer unparks while holding a lock that the woken
+        // thread takes first: what cmwq's queue() does (kick_pool() unparks the
+        // worker under the pool lock). A control for the cmwq variants.
+        let (slot, latch) = (leak(StampSlot::new()), CountLatch::leaked());
+        let lock: &'static parking_lot::Mutex<()> = leak(parking_lot::Mutex::new(()));
+        let pt = ParkThread::spawn(cpu, slot, latch, Some(lock));
+        let (go, th) = (pt.go.clone(), pt.thread());
+        keep_alive.push(Box::new(pt));
+        variants.push(Variant::new(format!("park_locked_{tag}"), slot, latch, move || {
+            let t0 = now_ns();
+            let g = lock.lock();
+            go.store(true, Ordering::Release);
+            th.unpark();
+            drop(g);
             t0
         }));
 
@@ -360,13 +390,17 @@ fn main() {
         ("cmwq_queue_on_B", "condvar_B"),
         ("cmwq_queue_local", "park_A"),
         ("cmwq_queue_local", "condvar_A"),
+        ("cmwq_queue_local", "park_locked_A"),
+        ("park_locked_A", "park_A"),
+        ("cmwq_queue_on_B", "park_locked_B"),
+        ("park_locked_B", "park_B"),
         ("cmwq_unbound", "park_B"),
         ("cmwq_spawn_local", "park_A"),
         ("rayon_spawn", "park_B"),
         ("cmwq_queue_on_B", "rayon_spawn"),
     ] {
         if let (Some(&nx), Some(&ny)) = (p50.get(x), p50.get(y)) {
-            println!("  {x:>16} / {y:<12} = {:.2}", nx as f64 / ny.max(1) as f64);
+            println!("  {x:>16} / {y:<13} = {:.2}", nx as f64 / ny.max(1) as f64);
         }
     }
 

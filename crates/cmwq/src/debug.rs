@@ -52,7 +52,7 @@ pub fn pools() -> Vec<PoolSnapshot> {
                 workers: g.nr_workers,
                 idle: g.idle.len(),
                 running: p.nr_running(),
-                busy: g.busy.len(),
+                busy: g.nr_busy,
                 pending: g.worklist.len(),
                 inactive: g.nr_inactive(),
                 completed: g.completed,

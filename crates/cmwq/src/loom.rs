@@ -45,7 +45,7 @@ mod imp {
     }
 
     pub(crate) mod thread {
-        pub(crate) use std::thread::Thread;
+        pub(crate) use std::thread::{yield_now, Thread};
 
         /// Waits a little for another thread to finish a short critical window:
         /// spin, then yield, then sleep, so a preempted owner gets the CPU.
@@ -134,6 +134,8 @@ mod imp {
         loom::thread_local! {
             static ME: RefCell<Option<Thread>> = RefCell::new(None);
         }
+
+        pub(crate) use loom::thread::yield_now;
 
         pub(crate) fn spin_wait(_round: u32) {
             loom::thread::yield_now();

@@ -136,7 +136,7 @@ pub(crate) fn dec_nr_in_flight(
         pwq.flush_colors &= !(1 << c);
         pwq.wq.flush.color_done(c);
     }
-    if active {
+    if active && !pwq.inactive.is_empty() {
         activate_inactive(pool, g, slot);
     }
     let pwq = g.pwqs.get(slot as usize);

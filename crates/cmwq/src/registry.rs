@@ -20,6 +20,10 @@ pub(crate) struct Topology {
     pub(crate) nr_cpu_ids: usize,
     /// CPUs in the process affinity mask at start, ascending.
     pub(crate) allowed: Vec<usize>,
+    /// `allowed` as a table indexed by CPU id.
+    allowed_mask: Vec<bool>,
+    /// The nice value of the process at start; normal-priority workers use it.
+    pub(crate) base_nice: i32,
     /// Whether workers are pinned to their CPU and `sched_getcpu` is consulted.
     /// False for simulated topologies (loom models, tests of many-CPU layouts).
     pub(crate) real: bool,
@@ -32,16 +36,25 @@ impl Topology {
             allowed = (0..crate::sys::nr_cpu_ids()).collect();
         }
         let nr_cpu_ids = crate::sys::nr_cpu_ids().max(allowed.last().map_or(1, |c| c + 1));
-        Topology { nr_cpu_ids, allowed, real: true }
+        Topology::new(nr_cpu_ids, allowed, crate::sys::current_thread_nice(), true)
+    }
+
+    fn new(nr_cpu_ids: usize, allowed: Vec<usize>, base_nice: i32, real: bool) -> Topology {
+        let mut allowed_mask = vec![false; nr_cpu_ids];
+        for &c in &allowed {
+            allowed_mask[c] = true;
+        }
+        Topology { nr_cpu_ids, allowed, allowed_mask, base_nice, real }
     }
 
     #[allow(dead_code, reason = "used by loom models and simulated-topology tests")]
     pub(crate) fn simulated(nr_cpus: usize) -> Topology {
-        Topology { nr_cpu_ids: nr_cpus, allowed: (0..nr_cpus).collect(), real: false }
+        Topology::new(nr_cpus, (0..nr_cpus).collect(), 0, false)
     }
 
+    #[inline]
     pub(crate) fn is_allowed(&self, cpu: usize) -> bool {
-        self.allowed.binary_search(&cpu).is_ok()
+        self.allowed_mask.get(cpu).copied().unwrap_or(false)
     }
 }
 
@@ -148,7 +161,7 @@ impl Registry {
     pub(crate) fn local_cpu(&self) -> usize {
         if self.topo.real {
             if let Some(c) = crate::sys::current_cpu() {
-                if c < self.topo.nr_cpu_ids && self.topo.is_allowed(c) {
+                if self.topo.is_allowed(c) {
                     return c;
                 }
             }

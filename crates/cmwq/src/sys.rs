@@ -32,15 +32,17 @@ pub(crate) fn allowed_cpus() -> io::Result<Vec<usize>> {
     Ok((0..max).filter(|&c| unsafe { libc::CPU_ISSET(c, &set) }).collect())
 }
 
-/// Restricts the calling thread to `cpu`.
-pub(crate) fn pin_current_thread(cpu: usize) -> io::Result<()> {
-    if cpu >= 8 * std::mem::size_of::<libc::cpu_set_t>() {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "cpu id beyond CPU_SETSIZE"));
-    }
+/// Restricts the calling thread to `cpus`.
+pub(crate) fn set_current_thread_affinity(cpus: &[usize]) -> io::Result<()> {
     // SAFETY: all-zero bytes are a valid (empty) cpu_set_t.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `cpu` < CPU_SETSIZE (checked above) and `set` is initialised.
-    unsafe { libc::CPU_SET(cpu, &mut set) };
+    for &cpu in cpus {
+        if cpu >= 8 * std::mem::size_of::<libc::cpu_set_t>() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "cpu id beyond CPU_SETSIZE"));
+        }
+        // SAFETY: `cpu` < CPU_SETSIZE (checked above) and `set` is initialised.
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+    }
     // SAFETY: `set` is a valid cpu_set_t of the size passed; pid 0 is this thread.
     let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
     if rc == 0 {

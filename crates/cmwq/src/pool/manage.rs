@@ -5,18 +5,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::worker::Deferred;
+use super::PoolGuard;
 use super::{
     worker, PoolLocked, WorkerPool, WorkerShared, WorkerSlot, WORKER_DIE, WORKER_IDLE, WORKER_PREP,
     WORKER_UNBOUND,
 };
-use crate::loom::{thread, AtomicBool, MutexGuard};
+use crate::loom::{thread, AtomicBool};
 
 /// `CREATE_COOLDOWN`: after a failed thread creation, wait this long before retrying.
 pub(crate) const CREATE_COOLDOWN: Duration = Duration::from_secs(1);
 /// Kernel nice level of highpri pools (`HIGHPRI_NICE_LEVEL`).
 pub(crate) const HIGHPRI_NICE: i32 = -20;
 
-type Guard = MutexGuard<'static, PoolLocked>;
+type Guard = PoolGuard<'static>;
 
 /// Whether a worker may be created now: under the thread ceiling and not cooling
 /// down after a failure. Counts a refusal.
@@ -152,15 +153,25 @@ pub(super) fn manage_workers(pool: &'static WorkerPool, mut g: Guard) -> (Guard,
 }
 
 /// Pins a bound pool's worker to its CPU and raises a highpri worker's priority.
+///
+/// A new thread inherits its creator's affinity and nice value, and the creator may
+/// be any thread (the first worker of a pool is created by whoever queued first),
+/// so both are always set explicitly.
 pub(super) fn setup_thread(pool: &WorkerPool) {
-    if !pool.registry.topo.real {
+    let topo = &pool.registry.topo;
+    if !topo.real {
         return;
     }
-    if let Some(cpu) = pool.cpu {
-        if let Err(e) = crate::sys::pin_current_thread(cpu) {
-            static ONCE: std::sync::Once = std::sync::Once::new();
-            ONCE.call_once(|| tracing::warn!("cmwq: cannot pin workers to CPU {cpu}: {e}; they float"));
-        }
+    let cpus = match &pool.cpu {
+        Some(cpu) => std::slice::from_ref(cpu),
+        None => &topo.allowed[..],
+    };
+    if let Err(e) = crate::sys::set_current_thread_affinity(cpus) {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| tracing::warn!("cmwq: cannot set worker affinity to {cpus:?}: {e}; they float"));
+    }
+    if !pool.highpri && crate::sys::current_thread_nice() != topo.base_nice {
+        let _ = crate::sys::set_current_thread_nice(topo.base_nice);
     }
     if pool.highpri {
         match crate::sys::set_current_thread_nice(HIGHPRI_NICE) {

@@ -7,8 +7,8 @@ mod manage;
 mod tests;
 mod worker;
 
-use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::VecDeque;
+use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -69,24 +69,6 @@ pub(crate) struct WorkerSlot {
     /// Items assigned to this worker: collisions with the item it runs.
     pub(crate) scheduled: VecDeque<Entry>,
     pub(crate) last_active: Instant,
-}
-
-/// Hashes a work item's address (the kernel's `busy_hash`).
-#[derive(Default)]
-pub(crate) struct PtrHasher(u64);
-
-impl Hasher for PtrHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ *b as u64).wrapping_mul(0x100_0000_01b3);
-        }
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.0 = ((n as u64) >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
 }
 
 /// A slab: stable indices, reused after removal.
@@ -152,8 +134,9 @@ pub(crate) struct PoolLocked {
     pub(crate) nr_workers: usize,
     /// Idle workers; the last one idled most recently (LIFO, as the kernel's list head).
     pub(crate) idle: Vec<usize>,
-    /// Which worker executes which item (`busy_hash`).
-    pub(crate) busy: HashMap<usize, usize, BuildHasherDefault<PtrHasher>>,
+    /// A worker kicked under the lock, unparked when the lock is released, so the
+    /// woken thread does not find the lock held (see `PoolGuard`).
+    pub(crate) to_wake: Option<Thread>,
     /// The pool_workqueues attached to this pool.
     pub(crate) pwqs: Slab<PwqState>,
     /// One worker at a time creates workers (`POOL_MANAGER_ACTIVE`).
@@ -162,6 +145,8 @@ pub(crate) struct PoolLocked {
     pub(crate) create_cooldown_until: Option<Instant>,
     pub(crate) completed: u64,
     pub(crate) panicked: u64,
+    /// Workers executing an item.
+    pub(crate) nr_busy: usize,
     pub(crate) workers_created: u64,
     pub(crate) workers_culled: u64,
 }
@@ -196,8 +181,8 @@ impl WorkerPool {
     }
 
     #[inline]
-    pub(crate) fn lock(&self) -> MutexGuard<'_, PoolLocked> {
-        self.locked.lock()
+    pub(crate) fn lock(&self) -> PoolGuard<'_> {
+        PoolGuard(Some(self.locked.lock()))
     }
 
     /// Bound pools are concurrency managed; unbound ones are not.
@@ -241,8 +226,60 @@ impl WorkerPool {
             }
         }
         while g.nr_workers > 0 {
-            g = self.exit_cv.wait(g);
+            g = g.wait(&self.exit_cv);
         }
+    }
+}
+
+/// The pool lock's guard. A worker kicked under the lock is unparked after the lock
+/// is released: woken while we still held it, it would only find the lock taken
+/// and yield the CPU back (the kernel's spinlocks disable preemption instead).
+pub(crate) struct PoolGuard<'a>(Option<MutexGuard<'a, PoolLocked>>);
+
+impl PoolGuard<'_> {
+    /// Waits on `cv`, releasing the lock meanwhile (delivering a pending wake first).
+    #[cfg(loom)]
+    pub(crate) fn wait(mut self, cv: &Condvar) -> Self {
+        let mut g = self.0.take().expect("guard present");
+        let t = g.to_wake.take();
+        if let Some(t) = t {
+            t.unpark();
+        }
+        PoolGuard(Some(cv.wait(g)))
+    }
+}
+
+impl Deref for PoolGuard<'_> {
+    type Target = PoolLocked;
+    #[inline]
+    fn deref(&self) -> &PoolLocked {
+        self.0.as_ref().expect("guard present")
+    }
+}
+
+impl DerefMut for PoolGuard<'_> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut PoolLocked {
+        self.0.as_mut().expect("guard present")
+    }
+}
+
+impl Drop for PoolGuard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(mut g) = self.0.take() {
+            let t = g.to_wake.take();
+            drop(g);
+            if let Some(t) = t {
+                t.unpark();
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for PoolGuard<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolGuard").finish_non_exhaustive()
     }
 }
 
@@ -356,9 +393,14 @@ pub(crate) fn kick_pool(pool: &'static WorkerPool, g: &mut PoolLocked) -> bool {
     }
     if let Some(&i) = g.idle.last() {
         let w = g.workers.get_mut(i);
-        w.kicked = true;
-        if let Some(t) = &w.thread {
-            t.unpark();
+        if !w.kicked {
+            w.kicked = true;
+            // No handle yet: its creator delivers the kick when it records one.
+            if let Some(t) = w.thread.clone() {
+                if let Some(earlier) = g.to_wake.replace(t) {
+                    earlier.unpark();
+                }
+            }
         }
         return true;
     }
@@ -398,7 +440,7 @@ pub(crate) fn steal(work: &Work, snap: Snapshot) -> bool {
 
 /// Whether a worker of the pool `pool_id` executes `work` (`work_busy` RUNNING).
 pub(crate) fn is_running(work: &Work, pool_id: u32) -> bool {
-    by_id(pool_id).is_some_and(|p| p.lock().busy.contains_key(&work.key()))
+    work.running_on(pool_id).is_some()
 }
 
 /// If the calling thread executes an item of a pwq with `max_active <= 1` and `work`

@@ -5,10 +5,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use super::{
-    kick_pool, manage, PoolLocked, Running, WorkerPool, WorkerShared, WORKER_CPU_INTENSIVE, WORKER_DIE,
-    WORKER_PREP,
+    kick_pool, manage, PoolGuard, PoolLocked, Running, WorkerPool, WorkerShared, WORKER_CPU_INTENSIVE,
+    WORKER_DIE, WORKER_PREP,
 };
-use crate::loom::MutexGuard;
 use crate::pwq::{self, Entry};
 use crate::work::Work;
 use crate::workqueue::WqFlags;
@@ -46,7 +45,10 @@ impl Deferred {
     }
 }
 
-type Guard = MutexGuard<'static, PoolLocked>;
+type Guard = PoolGuard<'static>;
+
+/// Rounds of `yield` a worker spends looking for more work before it idles.
+const IDLE_SPINS: u32 = if cfg!(loom) { 0 } else { 8 };
 
 /// The body of every worker thread.
 pub(super) fn worker_thread(pool: &'static WorkerPool, me: Arc<WorkerShared>) {
@@ -85,14 +87,30 @@ pub(super) fn worker_thread(pool: &'static WorkerPool, me: Arc<WorkerShared>) {
             }
             g.worker_clr_flags(pool, idx, WORKER_PREP);
             crate::loom::ltrace!("W{idx}: processing, nr_running={}", pool.nr_running());
+            let mut spins = 0;
             loop {
-                let Some(e) = g.worklist.pop_front() else { break };
-                if assign_work(&mut g, e, idx) {
-                    g = process_scheduled_works(pool, g, idx, &mut deferred);
+                if let Some(e) = g.worklist.pop_front() {
+                    if assign_work(pool, &mut g, e, idx) {
+                        g = process_scheduled_works(pool, g, idx, &mut deferred);
+                    }
+                    spins = 0;
                 }
-                if !g.keep_working(pool) {
-                    break;
+                if g.keep_working(pool) {
+                    continue;
                 }
+                // Out of work as the only running worker: yield a few rounds before
+                // going idle. We still count as running, so a producer on this CPU
+                // queues without waking anyone, and we take its items in a batch
+                // instead of being woken (and preempting it) once per item.
+                if spins < IDLE_SPINS && g.worklist.is_empty() && pool.nr_running() == 1 {
+                    spins += 1;
+                    drop(g);
+                    deferred.release();
+                    crate::loom::thread::yield_now();
+                    g = pool.lock();
+                    continue;
+                }
+                break;
             }
             g.worker_set_flags(pool, idx, WORKER_PREP);
             break;
@@ -110,8 +128,8 @@ pub(super) fn worker_thread(pool: &'static WorkerPool, me: Arc<WorkerShared>) {
 /// `assign_work`: take `e` for this worker unless another worker of the pool
 /// executes the same item; then `e` goes behind it on that worker's scheduled list,
 /// which keeps the item non-reentrant. Returns whether this worker got it.
-fn assign_work(g: &mut PoolLocked, e: Entry, idx: usize) -> bool {
-    if let Some(&other) = g.busy.get(&e.work.key()) {
+fn assign_work(pool: &WorkerPool, g: &mut PoolLocked, e: Entry, idx: usize) -> bool {
+    if let Some(other) = e.work.running_on(pool.id) {
         if other != idx {
             g.workers.get_mut(other).scheduled.push_back(e);
             return false;
@@ -138,10 +156,11 @@ fn process_one_work(
     d: &mut Deferred,
 ) -> Guard {
     let Entry { work, pwq: slot, color } = e;
-    let key = work.key();
-    g.busy.insert(key, idx);
+    work.set_running_on(pool.id, idx);
     g.workers.get_mut(idx).current = Some(Running { pwq: slot });
-    let wq = g.pwqs.get(slot as usize).wq.clone();
+    g.nr_busy += 1;
+    let wq = &g.pwqs.get(slot as usize).wq;
+    let wq_ptr = Arc::as_ptr(wq);
     let cpu_intensive = pool.is_bound() && wq.flags.contains(WqFlags::CPU_INTENSIVE);
     if cpu_intensive {
         g.worker_set_flags(pool, idx, WORKER_CPU_INTENSIVE);
@@ -160,21 +179,22 @@ fn process_one_work(
     drop(g);
 
     d.release();
-    crate::loom::ltrace!("W{idx}: run item {key:#x}");
-    let prev = crate::current::set_running(Some((work.clone(), wq.clone())));
+    crate::loom::ltrace!("W{idx}: run item {:#x}", work.key());
+    let prev = crate::current::set_running(Some((work, wq_ptr)));
     debug_assert!(prev.is_none());
-    let result = catch_unwind(AssertUnwindSafe(|| work.run()));
-    crate::current::set_running(None);
-    if let Err(payload) = &result {
-        report_panic(&wq.name, payload.as_ref());
-    }
+    let result = catch_unwind(AssertUnwindSafe(crate::current::run_current));
+    let (work, _) = crate::current::set_running(None).expect("the item is still published");
 
     let mut g = pool.lock();
+    if let Err(payload) = &result {
+        report_panic(&g.pwqs.get(slot as usize).wq.name, payload.as_ref());
+    }
     if cpu_intensive {
         g.worker_clr_flags(pool, idx, WORKER_CPU_INTENSIVE);
     }
-    g.busy.remove(&key);
+    work.clear_running_on(pool.id, idx);
     g.workers.get_mut(idx).current = None;
+    g.nr_busy -= 1;
     let stats = &mut g.pwqs.get_mut(slot as usize).stats;
     stats.completed += 1;
     if result.is_err() {

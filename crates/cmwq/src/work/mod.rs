@@ -4,7 +4,7 @@ mod state;
 #[cfg(all(test, loom))]
 mod tests;
 
-pub(crate) use state::{Claim, Snapshot, WorkState, DISABLE_MAX};
+pub(crate) use state::{Claim, Snapshot, WorkState, DISABLE_MAX, POOL_NONE};
 
 use std::fmt;
 use std::sync::Arc;
@@ -66,8 +66,14 @@ pub(crate) struct Seqs {
     cv: Condvar,
 }
 
+/// `running` when no worker executes the item.
+const NOT_RUNNING: u64 = u64::MAX;
+
 pub(crate) struct WorkInner<F: ?Sized> {
     pub(crate) state: WorkState,
+    /// `pool id << 32 | worker index` of the worker executing the item, written under
+    /// that pool's lock (the kernel's `busy_hash`, kept in the item itself).
+    running: AtomicU64,
     pub(crate) seqs: Seqs,
     pub(crate) oneshot: bool,
     func: F,
@@ -106,6 +112,7 @@ fn inner<F: WorkFn>(func: F, oneshot: bool) -> Arc<WorkInner<dyn WorkFn>> {
 fn inner_typed<F: WorkFn>(func: F, oneshot: bool) -> Arc<WorkInner<F>> {
     Arc::new(WorkInner {
         state: WorkState::new(),
+        running: AtomicU64::new(NOT_RUNNING),
         seqs: Seqs {
             queued: AtomicU64::new(0),
             started: AtomicU64::new(0),
@@ -196,6 +203,28 @@ impl Work {
     pub fn busy(&self) -> Busy {
         let s = self.state().load();
         Busy { pending: s.pending(), running: crate::pool::is_running(self, s.pool_id()) }
+    }
+
+    // ---- which worker executes it ----
+
+    /// Records the executing worker. Caller holds `pool`'s lock.
+    #[inline]
+    pub(crate) fn set_running_on(&self, pool: u32, worker: usize) {
+        self.0.running.store((pool as u64) << 32 | worker as u64, Ordering::Relaxed);
+    }
+
+    /// Clears the record if it is still this worker's. Caller holds `pool`'s lock.
+    #[inline]
+    pub(crate) fn clear_running_on(&self, pool: u32, worker: usize) {
+        let me = (pool as u64) << 32 | worker as u64;
+        let _ = self.0.running.compare_exchange(me, NOT_RUNNING, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    /// The worker of `pool` executing the item. Exact under `pool`'s lock, advisory otherwise.
+    #[inline]
+    pub(crate) fn running_on(&self, pool: u32) -> Option<usize> {
+        let v = self.0.running.load(Ordering::Relaxed);
+        (v != NOT_RUNNING && (v >> 32) as u32 == pool).then_some((v & 0xFFFF_FFFF) as usize)
     }
 
     // ---- sequence bookkeeping (see `Seqs`) ----

@@ -13,7 +13,7 @@ use crate::loom::{AtomicU32, Ordering};
 use crate::pool::{PoolLocked, WorkerPool};
 use crate::pwq::{self, PwqState};
 use crate::registry::Registry;
-use crate::work::{Claim, Work};
+use crate::work::{Claim, Work, POOL_NONE};
 
 /// The default `max_active` (`WQ_DFL_ACTIVE`).
 pub const WQ_DFL_ACTIVE: usize = 1024;
@@ -158,13 +158,12 @@ impl WqCore {
         // Non-reentrancy (§4.3): if the item still runs on the pool it last ran on,
         // for this workqueue, queue it there, behind the running instance.
         let last = prev.pool_id();
-        if !self.ordered && last != r.pool.id {
+        if !self.ordered && last != r.pool.id && last != POOL_NONE {
             if let Some(lp) = crate::pool::by_id(last) {
                 let mut g = lp.lock();
-                let running_here = g
-                    .busy
-                    .get(&work.key())
-                    .and_then(|&w| g.workers.get(w).current)
+                let running_here = work
+                    .running_on(lp.id)
+                    .and_then(|w| g.workers.get(w).current)
                     .filter(|cur| std::ptr::eq(Arc::as_ptr(&g.pwqs.get(cur.pwq as usize).wq), &**self));
                 if let Some(cur) = running_here {
                     if pwq::insert_work(lp, &mut g, cur.pwq, work) {
@@ -187,7 +186,13 @@ impl WqCore {
     }
 
     /// Runs one flush: every item queued before the call has finished on return.
+    /// All of it may block (a free color, the flush lock, the items), so from a
+    /// work item it runs announced, and the item's CPU runs other items meanwhile.
     fn flush_once(&self) {
+        crate::hooks::blocking(|| self.flush_once_inner())
+    }
+
+    fn flush_once_inner(&self) {
         let fg = self.flush.lock();
         let (fg, epoch) = self.flush.begin(fg);
         let color = (epoch % pwq::NR_COLORS as u64) as usize;
@@ -203,7 +208,7 @@ impl WqCore {
             }
         }
         drop(fg);
-        crate::hooks::blocking(|| self.flush.wait(epoch));
+        self.flush.wait(epoch);
     }
 
     /// Whether no item is queued, inactive or running on any pwq.
