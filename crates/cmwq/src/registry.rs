@@ -65,18 +65,24 @@ pub(crate) struct Config {
     max_workers: AtomicUsize,
 }
 
+/// Reads a positive integer from the environment; a malformed value is reported
+/// and the default used.
+fn env_number(var: &str) -> Option<u64> {
+    let v = std::env::var(var).ok()?;
+    match v.trim().parse::<u64>() {
+        Ok(n) if n > 0 => Some(n),
+        _ => {
+            tracing::warn!("cmwq: ignoring {var}={v:?}: expected a positive integer");
+            None
+        }
+    }
+}
+
 impl Config {
     fn from_env() -> Config {
-        let idle = std::env::var("CMWQ_IDLE_TIMEOUT_MS")
-            .ok()
-            .and_then(|v| v.parse::<u64>().ok())
-            .map(Duration::from_millis)
-            .unwrap_or(DEFAULT_IDLE_TIMEOUT);
-        let max = std::env::var("CMWQ_MAX_WORKERS")
-            .ok()
-            .and_then(|v| v.parse::<usize>().ok())
-            .filter(|&n| n > 0)
-            .unwrap_or(DEFAULT_MAX_WORKERS);
+        let idle =
+            env_number("CMWQ_IDLE_TIMEOUT_MS").map(Duration::from_millis).unwrap_or(DEFAULT_IDLE_TIMEOUT);
+        let max = env_number("CMWQ_MAX_WORKERS").map_or(DEFAULT_MAX_WORKERS, |n| n as usize);
         Config { idle_timeout_ns: AtomicU64::new(idle.as_nanos() as u64), max_workers: AtomicUsize::new(max) }
     }
     pub(crate) fn idle_timeout(&self) -> Duration {
