@@ -141,6 +141,23 @@ pub(crate) fn dec_nr_in_flight(
     }
     let pwq = g.pwqs.get(slot as usize);
     if pwq.released && pwq.total_in_flight() == 0 {
-        g.pwqs.remove(slot as usize);
+        free(g, slot);
+    }
+}
+
+/// Frees a released, idle pwq slot; its counters stay with the workqueue.
+pub(crate) fn free(g: &mut PoolLocked, slot: u32) {
+    if let Some(p) = g.pwqs.remove(slot as usize) {
+        p.wq.retire_stats(&p.stats);
+    }
+}
+
+impl PwqStats {
+    pub(crate) fn add(&mut self, o: &PwqStats) {
+        self.started += o.started;
+        self.completed += o.completed;
+        self.panicked += o.panicked;
+        self.cm_wakeup += o.cm_wakeup;
+        self.cpu_intensive += o.cpu_intensive;
     }
 }

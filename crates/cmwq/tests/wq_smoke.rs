@@ -19,6 +19,9 @@ fn queue_runs_and_flushes() {
     assert_eq!(n.load(Ordering::SeqCst), 1000);
     wq.flush().unwrap();
     wq.destroy().unwrap();
+    // The counters survive destroy (the pwqs are freed, their stats are kept).
+    let s = wq.stats();
+    assert_eq!((s.started, s.completed, s.in_flight), (1000, 1000, 0));
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 use crate::error::{Error, ErrorKind, SpawnError};
 use crate::loom::{AtomicU32, Ordering};
 use crate::pool::{PoolLocked, WorkerPool};
-use crate::pwq::{self, PwqState};
+use crate::pwq::{self, PwqState, PwqStats};
 use crate::registry::Registry;
 use crate::work::{Claim, Work, POOL_NONE};
 
@@ -76,9 +76,16 @@ pub(crate) struct WqCore {
     /// Per-CPU queues: one slot per CPU id, created on first use. Unbound: one slot.
     pwqs: Box<[OnceLock<PwqRef>]>,
     pub(crate) flush: Flush,
+    /// Counters of pwqs already freed (after `destroy` or the last handle's drop).
+    retired: parking_lot::Mutex<PwqStats>,
 }
 
 impl WqCore {
+    /// Keeps a freed pwq's counters. Called under a pool lock (a leaf lock here).
+    pub(crate) fn retire_stats(&self, s: &PwqStats) {
+        self.retired.lock().add(s);
+    }
+
     fn err(&self, kind: ErrorKind) -> Error {
         Error::new(&self.name, kind)
     }
@@ -251,7 +258,7 @@ impl WqCore {
                 None => false,
             };
             if free {
-                g.pwqs.remove(r.slot as usize);
+                pwq::free(&mut g, r.slot);
             }
         }
     }
@@ -408,6 +415,7 @@ impl Builder {
             destroyed: StdAtomicBool::new(false),
             pwqs: (0..nr_slots).map(|_| OnceLock::new()).collect(),
             flush: Flush::new(),
+            retired: parking_lot::Mutex::new(PwqStats::default()),
         });
         Ok(Workqueue(Arc::new(WqHandle { core })))
     }
@@ -636,22 +644,28 @@ impl Workqueue {
         }))
     }
 
-    /// Statistics summed over the queue's pwqs.
+    /// Statistics summed over the queue's pwqs, including those already freed
+    /// (the counters survive `destroy`).
     pub fn stats(&self) -> WqStats {
         let core = self.core();
-        let mut s = WqStats::default();
+        let mut sum = *core.retired.lock();
+        let (mut in_flight, mut inactive) = (0, 0);
         for r in core.created_pwqs() {
             let mut g = r.pool.lock();
             if let Some(p) = core.pwq_in(&mut g, r) {
-                s.started += p.stats.started;
-                s.completed += p.stats.completed;
-                s.panicked += p.stats.panicked;
-                s.cm_wakeup += p.stats.cm_wakeup;
-                s.cpu_intensive += p.stats.cpu_intensive;
-                s.in_flight += p.total_in_flight() as u64;
-                s.inactive += p.inactive.len() as u64;
+                sum.add(&p.stats);
+                in_flight += p.total_in_flight() as u64;
+                inactive += p.inactive.len() as u64;
             }
         }
-        s
+        WqStats {
+            started: sum.started,
+            completed: sum.completed,
+            panicked: sum.panicked,
+            cm_wakeup: sum.cm_wakeup,
+            cpu_intensive: sum.cpu_intensive,
+            in_flight,
+            inactive,
+        }
     }
 }
