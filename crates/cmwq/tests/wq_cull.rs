@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cmwq::{Work, Workqueue, WqFlags};
-use common_b::{cpu0, exclusive, poll_until, pool_of, unbound_pool, Gate, LONG};
+use common_b::{cpu0, exclusive, poll_until, pool_of, unbound_pool, Bounded, BoundedQueue, Gate, LONG};
 
 const TIMEOUT: Duration = Duration::from_millis(200);
 
@@ -48,7 +48,7 @@ fn idle_workers_of_a_quiescent_cpu_pool_are_culled_to_zero() {
     let busy = pool_of(c, false).unwrap();
     assert!(busy.workers > N, "{busy:?}");
     gates.iter().for_each(|g| g.open());
-    wq.flush().unwrap();
+    wq.flush_bounded().unwrap();
     let shrunk = poll_until(LONG, || pool_of(c, false).is_some_and(|p| p.workers == 0));
     let after = pool_of(c, false).unwrap();
     assert!(shrunk, "a quiescent pool keeps workers: {after:?}");
@@ -61,12 +61,12 @@ fn idle_workers_of_a_quiescent_cpu_pool_are_culled_to_zero() {
         r2.fetch_add(1, Ordering::SeqCst);
     });
     assert_eq!(wq.queue_on(c, &w), Ok(true));
-    w.flush().unwrap();
+    w.flush_bounded().unwrap();
     assert_eq!(ran.load(Ordering::SeqCst), 1);
     // And blocking still gets covered by a fresh reserve.
     let gates = block_n(&wq, Some(c), 3);
     gates.iter().for_each(|g| g.open());
-    wq.destroy().unwrap();
+    wq.destroy_bounded().unwrap();
 }
 
 /// While an item still runs, culling leaves two idle workers (`too_many_workers`);
@@ -88,13 +88,13 @@ fn a_busy_pool_keeps_two_idle_workers() {
     let p = pool_of(c, false).unwrap();
     assert_eq!((p.busy, p.idle, p.workers), (1, 2, 3), "{p:?}");
     gates[0].open();
-    wq.flush().unwrap();
+    wq.flush_bounded().unwrap();
     assert!(
         poll_until(LONG, || pool_of(c, false).is_some_and(|p| p.workers == 0)),
         "{:?}",
         pool_of(c, false)
     );
-    wq.destroy().unwrap();
+    wq.destroy_bounded().unwrap();
 }
 
 #[test]
@@ -107,8 +107,8 @@ fn idle_workers_of_the_unbound_pool_are_culled_to_zero() {
     let busy = unbound_pool().unwrap();
     assert!(busy.workers >= N, "{busy:?}");
     gates.iter().for_each(|g| g.open());
-    wq.flush().unwrap();
+    wq.flush_bounded().unwrap();
     assert!(poll_until(LONG, || unbound_pool().is_some_and(|p| p.workers == 0)), "{:?}", unbound_pool());
     assert!(unbound_pool().unwrap().culled >= busy.culled + N as u64);
-    wq.destroy().unwrap();
+    wq.destroy_bounded().unwrap();
 }

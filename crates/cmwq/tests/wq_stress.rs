@@ -20,7 +20,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use cmwq::{Work, Workqueue, WqFlags};
-use common_b::{poll_until, shared, DropGuard, LONG};
+use common_b::{join_bounded, poll_until, shared, Bounded, BoundedQueue, DropGuard, LONG};
 
 /// A wall-clock cap for each racing phase.
 const CAP: Duration = Duration::from_secs(4);
@@ -157,15 +157,15 @@ fn racing_queue_cancel_flush_keeps_exact_counts() {
             })
         })
         .collect();
-    let ops: usize = producers.into_iter().map(|p| p.join().unwrap()).sum();
+    let ops: usize = producers.into_iter().map(join_bounded).sum();
     // Stop the chaining, then drain: chained work is waited for too.
     requeue.store(false, Ordering::SeqCst);
     for wq in queues.iter() {
-        wq.drain().unwrap();
+        wq.drain_bounded().unwrap();
     }
     let mut total = 0;
     for (i, it) in items.iter().enumerate() {
-        assert_eq!(it.work.flush(), Ok(false), "item {i} idle after the drain");
+        assert_eq!(it.work.flush_bounded(), Ok(false), "item {i} idle after the drain");
         assert!(!it.work.is_pending());
         let s = &it.stats;
         let (q, c, e) = (
@@ -187,7 +187,7 @@ fn racing_queue_cancel_flush_keeps_exact_counts() {
     assert_eq!(started, total as u64, "stats agree with the callbacks' own count");
     eprintln!("{ops} racing operations, {total} executions in {:?}", start.elapsed());
     for wq in queues.iter() {
-        wq.destroy().unwrap();
+        wq.destroy_bounded().unwrap();
     }
 }
 
@@ -265,14 +265,14 @@ fn spawned_closures_run_at_most_once_and_drop_exactly_once() {
             let mut main_handle = Some(wq);
             assert!(poll_until(LONG, || halfway.load(Ordering::SeqCst) >= PRODUCERS / 2));
             match ending {
-                Ending::Destroy => main_handle.as_ref().unwrap().destroy().unwrap(),
-                Ending::Drain => main_handle.as_ref().unwrap().drain().unwrap(),
+                Ending::Destroy => main_handle.as_ref().unwrap().destroy_bounded().unwrap(),
+                Ending::Drain => main_handle.as_ref().unwrap().drain_bounded().unwrap(),
                 // The last producer to finish drops the last handle, maybe with
                 // items still pending: they must still run.
                 Ending::DropHandles => main_handle = None,
             }
             for p in producers {
-                p.join().unwrap();
+                join_bounded(p);
             }
             drop(main_handle);
             let settled = poll_until(LONG, || {
@@ -359,7 +359,7 @@ fn work_closures_are_dropped_exactly_once_after_the_last_handle() {
         .collect();
     // While the test still holds a handle, nothing is dropped.
     for t in threads {
-        t.join().unwrap();
+        join_bounded(t);
     }
     assert!(drops.iter().all(|d| d.load(Ordering::SeqCst) == 0), "dropped while a handle lives");
     // Drop the last handles while some items may still be queued.
@@ -375,12 +375,92 @@ fn work_closures_are_dropped_exactly_once_after_the_last_handle() {
         drops.iter().map(|d| d.load(Ordering::SeqCst)).collect::<Vec<_>>()
     );
     for wq in queues.iter() {
-        wq.flush().unwrap();
+        wq.flush_bounded().unwrap();
     }
     for (i, d) in drops.iter().enumerate() {
         assert_eq!(d.load(Ordering::SeqCst), 1, "closure {i}");
     }
     for wq in queues.iter() {
-        wq.destroy().unwrap();
+        wq.destroy_bounded().unwrap();
     }
+}
+
+/// Captured state whose destructor calls back into cmwq: it locks every pool (via
+/// `debug::pools`) and drops what may be the last handle of a workqueue. If the
+/// library ever dropped user state while holding a pool lock, this would deadlock.
+struct ReentrantGuard {
+    drops: Arc<AtomicUsize>,
+    wq: Option<Workqueue>,
+}
+
+impl Drop for ReentrantGuard {
+    fn drop(&mut self) {
+        assert!(!cmwq::debug::pools().is_empty());
+        drop(self.wq.take());
+        self.drops.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn closures_are_dropped_outside_pool_locks() {
+    let _s = shared();
+    let shared_queues = [
+        Workqueue::builder("stress-reentrant-percpu").build().unwrap(),
+        Workqueue::builder("stress-reentrant-unbound").flags(WqFlags::UNBOUND).build().unwrap(),
+        Workqueue::ordered("stress-reentrant-ordered").build().unwrap(),
+    ];
+    const N: usize = 48;
+    let drops = Arc::new(AtomicUsize::new(0));
+    let mut expected = 0;
+    let mut works = Vec::new();
+    for i in 0..N {
+        // Each item holds the last handle of its own queue, and runs on it.
+        let own = if i % 2 == 0 {
+            Workqueue::builder(format!("stress-own-{i}")).build().unwrap()
+        } else {
+            Workqueue::builder(format!("stress-own-{i}")).flags(WqFlags::UNBOUND).build().unwrap()
+        };
+        let guard = ReentrantGuard { drops: drops.clone(), wq: Some(own.clone()) };
+        let w = Work::new(move |_| {
+            let _g = &guard;
+            cmwq::sleep(Duration::from_micros(10));
+        });
+        assert_eq!(own.queue(&w), Ok(true));
+        match i % 4 {
+            // Cancelled while queued: the list's handle goes when it is stolen.
+            0 => {
+                w.cancel();
+            }
+            // Also queued on a shared queue (it may run there concurrently).
+            1 => {
+                let _ = shared_queues[i % 3].queue(&w);
+            }
+            _ => {}
+        }
+        drop(own);
+        works.push(w);
+        expected += 1;
+        // A spawned closure holding the last handle of the queue it runs on.
+        let own2 = Workqueue::builder(format!("stress-own-spawn-{i}")).build().unwrap();
+        let guard2 = ReentrantGuard { drops: drops.clone(), wq: Some(own2.clone()) };
+        own2.spawn(move || {
+            let _g = &guard2;
+        })
+        .unwrap();
+        drop(own2);
+        expected += 1;
+    }
+    // Drop the test's handles: the last ones go on worker threads or here.
+    works.clear();
+    let all = poll_until(LONG, || drops.load(Ordering::SeqCst) == expected);
+    assert!(
+        all,
+        "{} of {expected} closures dropped: a destructor that calls into cmwq hung \
+         (user state dropped under a pool lock?)",
+        drops.load(Ordering::SeqCst)
+    );
+    for wq in &shared_queues {
+        wq.destroy_bounded().unwrap();
+    }
+    assert_eq!(drops.load(Ordering::SeqCst), expected, "dropped exactly once");
 }

@@ -344,6 +344,8 @@ impl Work {
     /// Works even if the item requeues itself: it is disabled while the running
     /// instance finishes, so requeue attempts fail. On return the item is neither
     /// pending nor running, unless someone queued it again after the call returned.
+    /// As in the kernel, this holds for an item used on one workqueue: if instances
+    /// queued on two workqueues run at once, it waits for the newest one only.
     ///
     /// # Errors
     /// [`ErrorKind::WouldDeadlock`] when called from the item's own callback.

@@ -220,7 +220,7 @@ pub(crate) struct InItem<R> {
 impl<R> InItem<R> {
     /// Waits for the call to return and gives its result.
     pub(crate) fn join(self) -> R {
-        self.work.flush().expect("flush of the helper item");
+        self.work.flush_bounded().expect("flush of the helper item");
         let r = self.result.lock().take().expect("the helper item ran");
         drop(self.helper);
         r
@@ -275,7 +275,7 @@ pub(crate) fn blocked_in<R: Send + 'static>(
     log.expect(&format!("{tag} called"));
     assert_eq!(probe_wq.queue_on(cpu, &probe), Ok(true));
     log.expect(&probe_tag);
-    probe_wq.destroy().unwrap();
+    probe_wq.destroy_bounded().unwrap();
     InItem { helper: wq.clone(), work, result }
 }
 
@@ -283,6 +283,171 @@ pub(crate) fn blocked_in<R: Send + 'static>(
 /// of an earlier test may still be between its last item and going idle, and would
 /// take the next item without a concurrency-management wake-up.
 pub(crate) fn settle_pool(cpu: usize) {
-    let ok = poll_until(LONG, || pool_of(cpu, false).map_or(true, |p| p.running == 0 && p.busy == 0));
+    let ok = poll_until(LONG, || pool_of(cpu, false).is_none_or(|p| p.running == 0 && p.busy == 0));
     assert!(ok, "CPU {cpu}'s pool never settled: {:?}", pool_of(cpu, false));
+}
+
+/// Runs `f` on a fresh thread and waits at most [`LONG`] for it, so a stalled pool
+/// or a lost wake-up fails the test instead of hanging it. Panics in `f` propagate.
+pub(crate) fn bounded<R: Send + 'static>(what: &str, f: impl FnOnce() -> R + Send + 'static) -> R {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let h = std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(LONG) {
+        Ok(r) => r,
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => match h.join() {
+            Err(p) => std::panic::resume_unwind(p),
+            Ok(()) => unreachable!("{what}: sender dropped without a result"),
+        },
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("{what} did not return within {LONG:?}"),
+    }
+}
+
+/// Joins `h`, failing the test if the thread does not finish within [`LONG`].
+pub(crate) fn join_bounded<T>(h: std::thread::JoinHandle<T>) -> T {
+    assert!(poll_until(LONG, || h.is_finished()), "a helper thread did not finish within {LONG:?}");
+    match h.join() {
+        Ok(t) => t,
+        Err(p) => std::panic::resume_unwind(p),
+    }
+}
+
+/// Waiting calls of the library, bounded by [`LONG`] (see [`bounded`]).
+pub(crate) trait Bounded {
+    type Flushed;
+    fn flush_bounded(&self) -> Self::Flushed;
+}
+
+impl Bounded for cmwq::Work {
+    type Flushed = Result<bool, cmwq::Error>;
+    fn flush_bounded(&self) -> Self::Flushed {
+        let w = self.clone();
+        bounded("Work::flush", move || w.flush())
+    }
+}
+
+impl Bounded for cmwq::Workqueue {
+    type Flushed = Result<(), cmwq::Error>;
+    fn flush_bounded(&self) -> Self::Flushed {
+        let wq = self.clone();
+        bounded("Workqueue::flush", move || wq.flush())
+    }
+}
+
+/// `drain` and `destroy`, bounded by [`LONG`].
+pub(crate) trait BoundedQueue {
+    fn drain_bounded(&self) -> Result<(), cmwq::Error>;
+    fn destroy_bounded(&self) -> Result<(), cmwq::Error>;
+}
+
+impl BoundedQueue for cmwq::Workqueue {
+    fn drain_bounded(&self) -> Result<(), cmwq::Error> {
+        let wq = self.clone();
+        bounded("Workqueue::drain", move || wq.drain())
+    }
+    fn destroy_bounded(&self) -> Result<(), cmwq::Error> {
+        let wq = self.clone();
+        bounded("Workqueue::destroy", move || wq.destroy())
+    }
+}
+
+/// `cancel_sync` and `disable_sync`, bounded by [`LONG`].
+pub(crate) trait BoundedWork {
+    fn cancel_sync_bounded(&self) -> Result<bool, cmwq::Error>;
+    fn disable_sync_bounded(&self) -> Result<bool, cmwq::Error>;
+}
+
+impl BoundedWork for cmwq::Work {
+    fn cancel_sync_bounded(&self) -> Result<bool, cmwq::Error> {
+        let w = self.clone();
+        bounded("Work::cancel_sync", move || w.cancel_sync())
+    }
+    fn disable_sync_bounded(&self) -> Result<bool, cmwq::Error> {
+        let w = self.clone();
+        bounded("Work::disable_sync", move || w.disable_sync())
+    }
+}
+
+/// The kernel thread id of the calling thread (from `/proc/thread-self`), if known.
+pub(crate) fn current_tid() -> Option<i32> {
+    let link = std::fs::read_link("/proc/thread-self").ok()?;
+    link.file_name()?.to_str()?.parse().ok()
+}
+
+/// The scheduler state letter and voluntary context-switch count of thread `tid`.
+fn sched_state(tid: i32) -> Option<(char, u64)> {
+    let s = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).ok()?;
+    let field =
+        |name: &str| s.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_whitespace().nth(1));
+    let state = field("State:")?.chars().next()?;
+    let vol = field("voluntary_ctxt_switches:")?.parse().ok()?;
+    Some((state, vol))
+}
+
+/// Waits until thread `tid` has stayed in one uninterrupted sleep (state S and no
+/// voluntary context switch) for 50 ms: it has reached a real wait, not a short
+/// lock hand-off on the way. Used where the library gives no observable sign that
+/// a call got past a point (a workqueue flush moving to its next color) and a
+/// probe item cannot tell (the whole flush is announced as blocking).
+pub(crate) fn wait_parked(tid: i32) -> bool {
+    let deadline = Instant::now() + LONG;
+    let mut streak: Option<(u64, Instant)> = None;
+    while Instant::now() < deadline {
+        match sched_state(tid) {
+            Some(('S', v)) => match streak {
+                Some((v0, t0)) if v0 == v => {
+                    if t0.elapsed() >= Duration::from_millis(50) {
+                        return true;
+                    }
+                }
+                _ => streak = Some((v, Instant::now())),
+            },
+            Some(_) => streak = None,
+            // No /proc: fall back to a pause.
+            None => {
+                std::thread::sleep(Duration::from_millis(200));
+                return true;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    false
+}
+
+/// A call running on a thread of its own; see [`parked_in_thread`].
+#[derive(Debug)]
+pub(crate) struct InThread<R>(std::thread::JoinHandle<R>);
+
+impl<R> InThread<R> {
+    pub(crate) fn join(self) -> R {
+        join_bounded(self.0)
+    }
+}
+
+/// Runs `f` on a new thread and returns once that thread sits in a real wait (see
+/// [`wait_parked`]). Logs `<tag> called` before and `<tag> returned` after `f`.
+pub(crate) fn parked_in_thread<R: Send + 'static>(
+    log: &Arc<Log>,
+    tag: &str,
+    f: impl FnOnce() -> R + Send + 'static,
+) -> InThread<R> {
+    let tid = Arc::new(Mutex::new(None));
+    let h = {
+        let (log, tag, tid) = (log.clone(), tag.to_string(), tid.clone());
+        std::thread::spawn(move || {
+            *tid.lock() = Some(current_tid());
+            log.push(format!("{tag} called"));
+            let r = f();
+            log.push(format!("{tag} returned"));
+            r
+        })
+    };
+    log.expect(&format!("{tag} called"));
+    if let Some(tid) = tid.lock().expect("tid recorded") {
+        assert!(wait_parked(tid), "{tag}: the thread never settled into a wait; log: {:?}", log.snapshot());
+    } else {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    InThread(h)
 }
