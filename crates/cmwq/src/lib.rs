@@ -35,7 +35,9 @@
 //! | `INIT_WORK` | [`Work::new`]`(\|w\| ..)` |
 //! | `queue_work` / `queue_work_on` | [`Workqueue::queue`], [`Workqueue::queue_on`] |
 //! | (none) | [`Workqueue::spawn`]: a one-shot closure |
-//! | `schedule_work`, `system_*_wq` | [`schedule_work`], [`system`]`::{percpu, highpri, long, dfl}` |
+//! | `schedule_work`, `system_*_wq` | [`schedule_work`], [`system`]`::{percpu, highpri, long, dfl, freezable, power_efficient}` |
+//! | `work_on_cpu` / `schedule_on_each_cpu` | [`work_on_cpu`], [`schedule_on_each_cpu`] |
+//! | `freeze_workqueues_begin` / `_busy` / `thaw_workqueues` | [`freezer::freeze`], [`freezer::is_busy`], [`freezer::thaw`] |
 //! | `flush_work` / `flush_workqueue` / `drain_workqueue` / `destroy_workqueue` | [`Work::flush`], [`Workqueue::flush`], [`Workqueue::drain`], [`Workqueue::destroy`] |
 //! | `cancel_work(_sync)` | [`Work::cancel`], [`Work::cancel_sync`] |
 //! | `disable_work(_sync)` / `enable_work` / `enable_and_queue_work` | [`Work::disable`], [`Work::disable_sync`], [`Work::enable`], [`Workqueue::enable_and_queue`] |
@@ -103,8 +105,10 @@
 mod current;
 pub mod debug;
 mod error;
+pub mod freezer;
 mod hooks;
 mod loom;
+mod oncpu;
 mod pool;
 mod pwq;
 mod registry;
@@ -116,6 +120,7 @@ mod workqueue;
 pub use current::current_work;
 pub use error::{Error, ErrorKind, SpawnError};
 pub use hooks::{blocking, sleep};
+pub use oncpu::{schedule_on_each_cpu, work_on_cpu};
 pub use system::{schedule_work, schedule_work_on};
 pub use work::{Busy, Work};
 pub use workqueue::{Builder, Workqueue, WqFlags, WqStats, WQ_DFL_ACTIVE, WQ_MAX_ACTIVE};
@@ -139,6 +144,13 @@ pub fn idle_timeout() -> Duration {
 /// `CMWQ_MAX_WORKERS`). At the ceiling work waits; nothing is dropped.
 pub fn set_max_workers(n: usize) {
     registry::Registry::global().set_max_workers(n)
+}
+
+/// Sets the process-wide power-efficient mode (`workqueue.power_efficient`; also
+/// `CMWQ_POWER_EFFICIENT=1`): workqueues created afterwards with
+/// [`WqFlags::POWER_EFFICIENT`] are unbound instead of per-CPU.
+pub fn set_power_efficient(on: bool) {
+    registry::Registry::global().set_power_efficient(on)
 }
 
 /// The CPUs usable with [`Workqueue::queue_on`]: those in the process affinity

@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::pool::WorkerPool;
+use crate::workqueue::WqCore;
 
 /// Default idle-worker timeout (`IDLE_WORKER_TIMEOUT`, 300 s).
 pub(crate) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
@@ -128,6 +129,12 @@ pub(crate) struct Registry {
     pub(crate) nr_threads: AtomicUsize,
     /// Times a pool wanted a worker but the thread ceiling or a spawn failure refused it.
     pub(crate) nr_throttled: AtomicU64,
+    /// `workqueue_freezing`; written under `freezable`'s lock.
+    freezing: std::sync::atomic::AtomicBool,
+    /// Every `FREEZABLE` workqueue; the lock also serialises freeze and thaw.
+    freezable: parking_lot::Mutex<Vec<std::sync::Weak<WqCore>>>,
+    /// `workqueue.power_efficient`: `POWER_EFFICIENT` queues are created unbound.
+    power_efficient: std::sync::atomic::AtomicBool,
 }
 
 impl Registry {
@@ -139,6 +146,11 @@ impl Registry {
             topo,
             nr_threads: AtomicUsize::new(0),
             nr_throttled: AtomicU64::new(0),
+            freezing: std::sync::atomic::AtomicBool::new(false),
+            freezable: parking_lot::Mutex::new(Vec::new()),
+            power_efficient: std::sync::atomic::AtomicBool::new(
+                env_number("CMWQ_POWER_EFFICIENT") == Some(1),
+            ),
         }
     }
 
@@ -182,6 +194,42 @@ impl Registry {
                 p.wake_all_idle();
             }
         }
+    }
+
+    pub(crate) fn is_freezing(&self) -> bool {
+        self.freezing.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn power_efficient(&self) -> bool {
+        self.power_efficient.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_power_efficient(&self, on: bool) {
+        self.power_efficient.store(on, Ordering::Relaxed)
+    }
+
+    /// Adds a new `FREEZABLE` queue; it starts frozen if the registry is frozen.
+    pub(crate) fn register_freezable(&self, wq: &std::sync::Arc<WqCore>) {
+        let mut list = self.freezable.lock();
+        list.retain(|w| w.strong_count() > 0);
+        list.push(std::sync::Arc::downgrade(wq));
+    }
+
+    /// `freeze_workqueues_begin` / `thaw_workqueues`: sets the freezing state and
+    /// re-applies every freezable queue's effective `max_active`.
+    pub(crate) fn set_freezing(&self, on: bool) {
+        let list = self.freezable.lock();
+        self.freezing.store(on, Ordering::Release);
+        for wq in list.iter().filter_map(std::sync::Weak::upgrade) {
+            let _fg = wq.flush.lock();
+            wq.adjust_max_active();
+        }
+    }
+
+    /// `freeze_workqueues_busy`: whether a freezable queue still has active items.
+    pub(crate) fn freezable_busy(&self) -> bool {
+        let list = self.freezable.lock();
+        list.iter().filter_map(std::sync::Weak::upgrade).any(|wq| wq.has_active())
     }
 
     pub(crate) fn set_max_workers(&self, n: usize) {

@@ -46,6 +46,19 @@ pub fn dfl() -> &'static Workqueue {
     make(&WQ, "events_unbound", WqFlags::UNBOUND, WQ_MAX_ACTIVE)
 }
 
+/// `system_freezable_wq` ("events_freezable"): per-CPU and [`FREEZABLE`](WqFlags::FREEZABLE).
+pub fn freezable() -> &'static Workqueue {
+    static WQ: OnceLock<Workqueue> = OnceLock::new();
+    make(&WQ, "events_freezable", WqFlags::PERCPU | WqFlags::FREEZABLE, 0)
+}
+
+/// `system_power_efficient_wq` ("events_power_efficient"): per-CPU, or unbound when
+/// the process-wide power-efficient setting was on when it was first used.
+pub fn power_efficient() -> &'static Workqueue {
+    static WQ: OnceLock<Workqueue> = OnceLock::new();
+    make(&WQ, "events_power_efficient", WqFlags::PERCPU | WqFlags::POWER_EFFICIENT, 0)
+}
+
 /// Queues `work` on the system per-CPU workqueue (`schedule_work`). Returns
 /// `false` if it was already pending or is disabled.
 pub fn schedule_work(work: &Work) -> bool {

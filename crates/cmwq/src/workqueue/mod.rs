@@ -29,7 +29,8 @@ bitflags::bitflags! {
         /// Served by unbound pools: not concurrency managed; `max_active` bounds the
         /// queue process-wide.
         const UNBOUND = 1 << 1;
-        /// Frozen by the freezer. Not supported yet.
+        /// Frozen by the [`freezer`](crate::freezer): while frozen its items wait on
+        /// the inactive list (effective `max_active` 0) until thawed.
         const FREEZABLE = 1 << 2;
         /// Guaranteed a rescuer under memory pressure. Not supported yet.
         const MEM_RECLAIM = 1 << 3;
@@ -38,7 +39,9 @@ bitflags::bitflags! {
         /// A running item does not count toward concurrency, so it never holds
         /// other items of its CPU back (its start is still managed).
         const CPU_INTENSIVE = 1 << 5;
-        /// Per-CPU unless a process-wide setting makes it unbound. Not supported yet.
+        /// Per-CPU, unless the process-wide power-efficient setting is on
+        /// ([`set_power_efficient`](crate::set_power_efficient), `CMWQ_POWER_EFFICIENT=1`):
+        /// then unbound, as in the kernel (`workqueue.power_efficient`).
         const POWER_EFFICIENT = 1 << 7;
         /// Explicitly per-CPU (the default when `UNBOUND` is absent).
         const PERCPU = 1 << 8;
@@ -46,12 +49,7 @@ bitflags::bitflags! {
 }
 
 /// Flags that a later version implements: refused, never silently ignored.
-const UNSUPPORTED: [(WqFlags, &str); 4] = [
-    (WqFlags::BH, "BH"),
-    (WqFlags::FREEZABLE, "FREEZABLE"),
-    (WqFlags::MEM_RECLAIM, "MEM_RECLAIM"),
-    (WqFlags::POWER_EFFICIENT, "POWER_EFFICIENT"),
-];
+const UNSUPPORTED: [(WqFlags, &str); 2] = [(WqFlags::BH, "BH"), (WqFlags::MEM_RECLAIM, "MEM_RECLAIM")];
 
 /// Where a workqueue's items go on one pool.
 #[derive(Debug, Clone, Copy)]
@@ -92,6 +90,37 @@ impl WqCore {
 
     fn is_unbound(&self) -> bool {
         self.flags.contains(WqFlags::UNBOUND)
+    }
+
+    /// The `max_active` its pwqs use now: 0 while a freezable queue is frozen.
+    /// Caller holds `flush.lock()`, which orders it against freeze and thaw.
+    fn effective_max_active(&self) -> u32 {
+        if self.flags.contains(WqFlags::FREEZABLE) && self.registry.is_freezing() {
+            0
+        } else {
+            self.max_active.load(Ordering::Relaxed)
+        }
+    }
+
+    /// Applies the effective `max_active` to every pwq, activating what it allows
+    /// (`wq_adjust_max_active`). Caller holds `flush.lock()`.
+    pub(crate) fn adjust_max_active(&self) {
+        let n = self.effective_max_active();
+        for r in self.created_pwqs() {
+            let mut g = r.pool.lock();
+            if let Some(p) = self.pwq_in(&mut g, r) {
+                p.max_active = n;
+                pwq::activate_inactive(r.pool, &mut g, r.slot);
+            }
+        }
+    }
+
+    /// Whether a pwq of this queue has active items (`freeze_workqueues_busy`).
+    pub(crate) fn has_active(&self) -> bool {
+        self.created_pwqs().any(|r| {
+            let mut g = r.pool.lock();
+            self.pwq_in(&mut g, r).is_some_and(|p| p.nr_active > 0)
+        })
     }
 
     /// This workqueue's pwq state on `r`'s pool, if the slot still belongs to it.
@@ -146,11 +175,8 @@ impl WqCore {
             };
             let fg = self.flush.lock();
             let mut g = pool.lock();
-            let slot = g.pwqs.insert(PwqState::new(
-                self.clone(),
-                self.max_active.load(Ordering::Relaxed),
-                Flush::color_of(&fg),
-            ));
+            let slot =
+                g.pwqs.insert(PwqState::new(self.clone(), self.effective_max_active(), Flush::color_of(&fg)));
             PwqRef { pool, slot: u32::try_from(slot).expect("pwq slots exhausted") }
         })
     }
@@ -356,7 +382,7 @@ impl Builder {
     ///
     /// # Errors
     /// An empty name or one with control characters; a flag not supported yet
-    /// (`BH`, `FREEZABLE`, `MEM_RECLAIM`, `POWER_EFFICIENT`); `PERCPU` with
+    /// (`BH`, `MEM_RECLAIM`); `PERCPU` with
     /// `UNBOUND`; an ordered queue with `PERCPU` or a `max_active` other than 1.
     pub fn build(self) -> Result<Workqueue, Error> {
         self.build_in(Registry::global())
@@ -376,6 +402,9 @@ impl Builder {
             return e(ErrorKind::InvalidFlags("PERCPU and UNBOUND exclude each other".into()));
         }
         let mut flags = self.flags;
+        if flags.contains(WqFlags::POWER_EFFICIENT) && registry.power_efficient() {
+            flags = (flags - WqFlags::PERCPU) | WqFlags::UNBOUND;
+        }
         if self.ordered {
             if flags.contains(WqFlags::PERCPU) {
                 return e(ErrorKind::InvalidFlags(
@@ -417,6 +446,9 @@ impl Builder {
             flush: Flush::new(),
             retired: parking_lot::Mutex::new(PwqStats::default()),
         });
+        if flags.contains(WqFlags::FREEZABLE) {
+            registry.register_freezable(&core);
+        }
         Ok(Workqueue(Arc::new(WqHandle { core })))
     }
 
@@ -617,15 +649,9 @@ impl Workqueue {
         } else {
             n
         };
-        let _fg = core.flush.lock(); // serialises with pwq creation
+        let _fg = core.flush.lock(); // serialises with pwq creation, freeze and thaw
         core.max_active.store(n as u32, Ordering::Relaxed);
-        for r in core.created_pwqs() {
-            let mut g = r.pool.lock();
-            if let Some(p) = core.pwq_in(&mut g, r) {
-                p.max_active = n as u32;
-                pwq::activate_inactive(r.pool, &mut g, r.slot);
-            }
-        }
+        core.adjust_max_active();
         Ok(())
     }
 
