@@ -26,8 +26,22 @@ static RECORD: AtomicBool = AtomicBool::new(false);
 static NR_RECORDED: AtomicUsize = AtomicUsize::new(0);
 static SIZES: [AtomicUsize; 32] = [const { AtomicUsize::new(0) }; 32];
 
+/// Whether the process's main thread runs the test (`--test-threads=1`). Otherwise
+/// the main thread is libtest's harness, which runs no cmwq code but may allocate
+/// meanwhile (its "has been running for over 60 seconds" note on a slow machine),
+/// so its allocations are not counted.
+static MAIN_RUNS_TEST: AtomicBool = AtomicBool::new(false);
+
+fn on_main_thread() -> bool {
+    // SAFETY: gettid and getpid have no preconditions and cannot fail.
+    unsafe { libc::gettid() == libc::getpid() }
+}
+
 #[inline]
 fn note(size: usize) {
+    if !MAIN_RUNS_TEST.load(Ordering::Relaxed) && on_main_thread() {
+        return;
+    }
     ALLOCS.fetch_add(1, Ordering::Relaxed);
     if RECORD.load(Ordering::Relaxed) {
         let i = NR_RECORDED.fetch_add(1, Ordering::Relaxed);
@@ -83,15 +97,27 @@ fn measure(f: impl FnOnce()) -> (u64, Vec<usize>) {
     (n, SIZES[..k].iter().map(|s| s.load(Ordering::SeqCst)).collect())
 }
 
-/// Spins (yielding) until `cond` holds; no allocation unless it times out.
-fn spin_until(cond: impl Fn() -> bool) {
-    let start = Instant::now();
-    let mut spins = 0u32;
-    while !cond() {
-        spins += 1;
-        std::thread::yield_now();
-        if spins % 1024 == 0 {
+/// A counter that threads can wait on, with blocking waits (no yield loops, which a
+/// loaded machine stretches) that allocate nothing once each thread has parked once.
+#[derive(Default)]
+struct Event {
+    value: parking_lot::Mutex<u64>,
+    cv: parking_lot::Condvar,
+}
+
+impl Event {
+    fn set(&self, v: u64) {
+        *self.value.lock() = v;
+        self.cv.notify_all();
+    }
+
+    /// Waits until the value is at least `v`. Panics after [`DEADLINE`].
+    fn wait_at_least(&self, v: u64) {
+        let start = Instant::now();
+        let mut g = self.value.lock();
+        while *g < v {
             assert!(start.elapsed() < DEADLINE, "timed out");
+            self.cv.wait_for(&mut g, Duration::from_millis(100));
         }
     }
 }
@@ -107,8 +133,18 @@ fn pin_current_thread(cpu: usize) {
     assert_eq!(rc, 0, "sched_setaffinity: {}", std::io::Error::last_os_error());
 }
 
-const WARMUP: usize = 3000;
-const MEASURED: usize = 10_000;
+/// Warm-up and measured iterations.
+#[derive(Clone, Copy)]
+struct Rounds {
+    warm: usize,
+    measured: usize,
+}
+
+/// The main check: 10 000 measured queue+execute cycles after 3 000 of warm-up.
+const MAIN: Rounds = Rounds { warm: 3000, measured: 10_000 };
+/// The other paths: fewer, so the file stays short on a loaded machine (each
+/// cycle is a cross-thread round trip).
+const MORE: Rounds = Rounds { warm: 1000, measured: 2000 };
 
 /// A counting item.
 fn counter_item() -> (Work, Arc<AtomicU64>) {
@@ -122,20 +158,20 @@ fn counter_item() -> (Work, Arc<AtomicU64>) {
 
 /// Queue a preallocated item and wait for its execution (`Work::flush`), on the
 /// given CPUs in turn.
-fn queue_and_flush(wq: &Workqueue, cpus: &[usize]) -> (u64, Vec<usize>) {
+fn queue_and_flush(wq: &Workqueue, cpus: &[usize], r: Rounds) -> (u64, Vec<usize>) {
     let (w, n) = counter_item();
     let mut cycle = |i: usize| {
         assert_eq!(wq.queue_on(cpus[i % cpus.len()], &w), Ok(true));
         assert!(w.flush().unwrap() || n.load(Ordering::SeqCst) == i as u64 + 1);
     };
-    (0..WARMUP).for_each(&mut cycle);
-    let r = measure(|| (WARMUP..WARMUP + MEASURED).for_each(&mut cycle));
-    assert_eq!(n.load(Ordering::SeqCst), (WARMUP + MEASURED) as u64);
-    r
+    (0..r.warm).for_each(&mut cycle);
+    let res = measure(|| (r.warm..r.warm + r.measured).for_each(&mut cycle));
+    assert_eq!(n.load(Ordering::SeqCst), (r.warm + r.measured) as u64);
+    res
 }
 
 /// `queue()` (the local-CPU path) from a thread pinned to one CPU.
-fn local_queue_and_flush(wq: &Workqueue, cpu: usize) -> (u64, Vec<usize>) {
+fn local_queue_and_flush(wq: &Workqueue, cpu: usize, r: Rounds) -> (u64, Vec<usize>) {
     std::thread::scope(|s| {
         s.spawn(|| {
             pin_current_thread(cpu);
@@ -144,10 +180,10 @@ fn local_queue_and_flush(wq: &Workqueue, cpu: usize) -> (u64, Vec<usize>) {
                 assert_eq!(wq.queue(&w), Ok(true));
                 w.flush().unwrap();
             };
-            (0..WARMUP).for_each(cycle);
-            let r = measure(|| (0..MEASURED).for_each(cycle));
-            assert_eq!(n.load(Ordering::SeqCst), (WARMUP + MEASURED) as u64);
-            r
+            (0..r.warm).for_each(cycle);
+            let res = measure(|| (0..r.measured).for_each(cycle));
+            assert_eq!(n.load(Ordering::SeqCst), (r.warm + r.measured) as u64);
+            res
         })
         .join()
         .unwrap()
@@ -155,65 +191,65 @@ fn local_queue_and_flush(wq: &Workqueue, cpu: usize) -> (u64, Vec<usize>) {
 }
 
 /// An item that queues itself again from its callback until it ran `total` times.
-fn self_requeue(wq: &Workqueue) -> (u64, Vec<usize>) {
+fn self_requeue(wq: &Workqueue, r: Rounds) -> (u64, Vec<usize>) {
     let n = Arc::new(AtomicU64::new(0));
     let limit = Arc::new(AtomicU64::new(0));
-    let (c, l, q) = (n.clone(), limit.clone(), wq.clone());
+    let finished = Arc::new(Event::default());
+    let (c, l, f, q) = (n.clone(), limit.clone(), finished.clone(), wq.clone());
     let w = Work::new(move |me| {
         let i = c.fetch_add(1, Ordering::SeqCst) + 1;
         if i < l.load(Ordering::SeqCst) {
             assert_eq!(q.queue(me), Ok(true));
+        } else {
+            f.set(i);
         }
     });
     let run = |total: u64| {
         limit.store(total, Ordering::SeqCst);
         assert_eq!(wq.queue(&w), Ok(true));
-        spin_until(|| n.load(Ordering::SeqCst) >= total);
+        finished.wait_at_least(total);
         w.flush().unwrap();
     };
-    run(WARMUP as u64);
-    let r = measure(|| run((WARMUP + MEASURED) as u64));
-    // The closure holds a handle of the queue: break the cycle.
-    drop(w);
-    r
+    run(r.warm as u64);
+    let res = measure(|| run((r.warm + r.measured) as u64));
+    assert_eq!(n.load(Ordering::SeqCst), (r.warm + r.measured) as u64);
+    res
 }
 
 /// The item runs on `c0`; the test thread, pinned to `c1`, queues it on `c1` while
 /// it runs: the non-reentrancy redirect puts it behind the running instance on
-/// `c0`. The item waits (without announcing it, so the pool starts nothing else)
-/// until the requeue is done.
-fn requeue_on_other_cpu_while_running(wq: &Workqueue, c0: usize, c1: usize) -> (u64, Vec<usize>) {
+/// `c0`. The item waits until the requeue is done without announcing it (a plain
+/// condvar wait, not `cmwq::blocking`), so the pool starts nothing else meanwhile.
+fn requeue_on_other_cpu_while_running(wq: &Workqueue, c0: usize, c1: usize, r: Rounds) -> (u64, Vec<usize>) {
     std::thread::scope(|s| {
         s.spawn(|| {
             pin_current_thread(c1);
             let runs = Arc::new(AtomicU64::new(0));
-            let go = Arc::new(AtomicU64::new(0));
-            let (r, g) = (runs.clone(), go.clone());
+            let started = Arc::new(Event::default());
+            let go = Arc::new(Event::default());
+            let (n, st, g) = (runs.clone(), started.clone(), go.clone());
             let w = Work::new(move |_| {
-                let i = r.fetch_add(1, Ordering::SeqCst) + 1;
+                let i = n.fetch_add(1, Ordering::SeqCst) + 1;
                 if i % 2 == 1 {
-                    let start = Instant::now();
-                    while g.load(Ordering::SeqCst) < i {
-                        std::thread::yield_now();
-                        assert!(start.elapsed() < DEADLINE, "timed out");
-                    }
+                    st.set(i);
+                    g.wait_at_least(i);
                 }
             });
             let cycle = |k: usize| {
                 let first = 2 * k as u64 + 1;
                 assert_eq!(wq.queue_on(c0, &w), Ok(true));
-                spin_until(|| runs.load(Ordering::SeqCst) >= first);
+                started.wait_at_least(first);
                 assert_eq!(wq.queue_on(c1, &w), Ok(true), "queued while running");
-                go.store(first, Ordering::SeqCst);
-                spin_until(|| runs.load(Ordering::SeqCst) > first);
+                go.set(first);
                 w.flush().unwrap();
+                assert_eq!(runs.load(Ordering::SeqCst), first + 1);
             };
-            // Fewer cycles: each crosses CPUs four times.
-            let (warm, measured) = (WARMUP / 3, MEASURED / 4);
+            // Each cycle runs the item twice.
+            let (warm, measured) = (r.warm / 2, r.measured / 2);
             (0..warm).for_each(cycle);
-            let r = measure(|| (warm..warm + measured).for_each(cycle));
+            let res = measure(|| (warm..warm + measured).for_each(cycle));
             assert_eq!(runs.load(Ordering::SeqCst), 2 * (warm + measured) as u64);
-            r
+            res
         })
         .join()
         .unwrap()
@@ -223,23 +259,20 @@ fn requeue_on_other_cpu_while_running(wq: &Workqueue, c0: usize, c1: usize) -> (
 /// `spawn` in batches, each flushed before the next. Before the warm-up, the pool's
 /// worklist is grown past a batch: an item that holds its CPU without announcing a
 /// block keeps every spawned closure on the worklist.
-fn spawn_batches(wq: &Workqueue, cpu: usize) -> (u64, Vec<usize>, u64) {
+fn spawn_batches(wq: &Workqueue, cpu: usize, r: Rounds) -> (u64, Vec<usize>, u64) {
     const BATCH: usize = 50;
     std::thread::scope(|s| {
         s.spawn(|| {
             pin_current_thread(cpu);
             let done = Arc::new(AtomicU64::new(0));
-            let hold = Arc::new(AtomicBool::new(true));
-            let (h, started) = (hold.clone(), Arc::new(AtomicBool::new(false)));
-            let st = started.clone();
+            let (started, release) = (Arc::new(Event::default()), Arc::new(Event::default()));
+            let (st, rel) = (started.clone(), release.clone());
             wq.spawn(move || {
-                st.store(true, Ordering::SeqCst);
-                while h.load(Ordering::SeqCst) {
-                    std::thread::yield_now();
-                }
+                st.set(1);
+                rel.wait_at_least(1); // not announced: the pool runs nothing else
             })
             .unwrap();
-            spin_until(|| started.load(Ordering::SeqCst));
+            started.wait_at_least(1);
             for _ in 0..4 * BATCH {
                 let d = done.clone();
                 wq.spawn(move || {
@@ -247,7 +280,7 @@ fn spawn_batches(wq: &Workqueue, cpu: usize) -> (u64, Vec<usize>, u64) {
                 })
                 .unwrap();
             }
-            hold.store(false, Ordering::SeqCst);
+            release.set(1);
             wq.flush().unwrap();
 
             let batch = || {
@@ -260,38 +293,72 @@ fn spawn_batches(wq: &Workqueue, cpu: usize) -> (u64, Vec<usize>, u64) {
                 }
                 wq.flush().unwrap();
             };
-            (0..WARMUP / BATCH).for_each(|_| batch());
+            (0..r.warm / BATCH).for_each(|_| batch());
             let before = done.load(Ordering::SeqCst);
-            let (n, sizes) = measure(|| (0..MEASURED / BATCH).for_each(|_| batch()));
-            assert_eq!(done.load(Ordering::SeqCst) - before, MEASURED as u64);
-            (n, sizes, (MEASURED / BATCH * BATCH) as u64)
+            let spawned = (r.measured / BATCH * BATCH) as u64;
+            let (n, sizes) = measure(|| (0..r.measured / BATCH).for_each(|_| batch()));
+            assert_eq!(done.load(Ordering::SeqCst) - before, spawned);
+            (n, sizes, spawned)
         })
         .join()
         .unwrap()
     })
 }
 
-/// Calibration: an item that allocates once per execution, on a worker thread,
-/// must be counted exactly once per execution; otherwise the zero counts above
-/// would prove nothing.
-fn worker_allocations_are_counted(wq: &Workqueue) -> (u64, u64) {
-    let n = Arc::new(AtomicU64::new(0));
-    let c = n.clone();
+/// Calibration: an item that allocates once per execution on a worker thread must
+/// be counted exactly once per execution more than the same item without the
+/// allocation; otherwise the zero counts would prove nothing.
+fn worker_allocations_are_counted(wq: &Workqueue, r: Rounds) -> (u64, u64) {
+    let allocate = Arc::new(AtomicBool::new(false));
+    let a = allocate.clone();
     let w = Work::new(move |_| {
-        let b = std::hint::black_box(Box::new(c.fetch_add(1, Ordering::SeqCst)));
-        drop(b);
+        if a.load(Ordering::SeqCst) {
+            drop(std::hint::black_box(Box::new(1u64)));
+        }
     });
+    let cpu = cmwq::online_cpus()[0];
     let cycle = |_: usize| {
-        assert_eq!(wq.queue(&w), Ok(true));
+        assert_eq!(wq.queue_on(cpu, &w), Ok(true));
         w.flush().unwrap();
     };
-    (0..WARMUP).for_each(cycle);
-    let (allocs, _) = measure(|| (0..MEASURED / 10).for_each(cycle));
-    (allocs, (MEASURED / 10) as u64)
+    (0..r.warm).for_each(cycle);
+    let runs = r.measured / 2;
+    let (without, _) = measure(|| (0..runs).for_each(cycle));
+    allocate.store(true, Ordering::SeqCst);
+    let (with, _) = measure(|| (0..runs).for_each(cycle));
+    (with.wrapping_sub(without), runs as u64)
+}
+
+/// parking_lot keeps one global hash table of parked threads, sized for the number
+/// of threads alive that have ever parked; when one more thread parks for the
+/// first time, the table may grow (2 allocations: 64 bytes per bucket, then 32 for
+/// the header; seen as `[2048, 32]`). A worker thread whose first contended pool
+/// lock falls in a measured window would then allocate: not a cost of queueing,
+/// but a count that depends on timing. So the table is grown once, up front, by
+/// parking many threads at the same time.
+fn pregrow_parking_lot_table() {
+    const THREADS: usize = 128;
+    let arrived = parking_lot::Mutex::new(0usize);
+    let cv = parking_lot::Condvar::new();
+    std::thread::scope(|s| {
+        for _ in 0..THREADS {
+            s.spawn(|| {
+                let mut g = arrived.lock();
+                *g += 1;
+                cv.notify_all();
+                while *g < THREADS {
+                    cv.wait(&mut g);
+                }
+                // Everyone has parked at least once; the last one woke the others.
+            });
+        }
+    });
 }
 
 #[test]
 fn hot_paths_do_not_allocate_and_spawn_allocates_once() {
+    MAIN_RUNS_TEST.store(on_main_thread(), Ordering::SeqCst);
+    pregrow_parking_lot_table();
     let cpus = cmwq::online_cpus();
     let (c0, c1) = (cpus[0], *cpus.get(1).unwrap_or(&cpus[0]));
     let percpu = Workqueue::builder("alloc-percpu").build().unwrap();
@@ -299,8 +366,8 @@ fn hot_paths_do_not_allocate_and_spawn_allocates_once() {
     let highpri = Workqueue::builder("alloc-highpri").flags(WqFlags::HIGHPRI).build().unwrap();
     let ordered = Workqueue::ordered("alloc-ordered").build().unwrap();
 
-    let (n, expected) = worker_allocations_are_counted(&percpu);
-    assert_eq!(n, expected, "calibration: one Box per execution on a worker thread");
+    let (n, expected) = worker_allocations_are_counted(&percpu, MORE);
+    assert_eq!(n, expected, "calibration: one more allocation per execution on a worker thread");
 
     let mut report = Vec::new();
     let mut zero = |what: &str, (n, sizes): (u64, Vec<usize>)| {
@@ -308,15 +375,18 @@ fn hot_paths_do_not_allocate_and_spawn_allocates_once() {
             report.push(format!("{what}: {n} allocations (first sizes: {sizes:?})"));
         }
     };
-    zero("per-CPU queue_on + flush, alternating CPUs", queue_and_flush(&percpu, &[c0, c1]));
-    zero("per-CPU queue() from a pinned thread + flush", local_queue_and_flush(&percpu, c1));
-    zero("HIGHPRI queue_on + flush", queue_and_flush(&highpri, &[c1, c0]));
-    zero("unbound queue_on + flush", queue_and_flush(&unbound, &[c0, c1]));
-    zero("ordered queue_on + flush", queue_and_flush(&ordered, &[c0]));
-    zero("per-CPU self-requeue from the callback", self_requeue(&percpu));
-    zero("per-CPU requeue on another CPU while running", requeue_on_other_cpu_while_running(&percpu, c0, c1));
+    zero("per-CPU queue_on + flush, alternating CPUs", queue_and_flush(&percpu, &[c0, c1], MAIN));
+    zero("per-CPU queue() from a pinned thread + flush", local_queue_and_flush(&percpu, c1, MORE));
+    zero("HIGHPRI queue_on + flush", queue_and_flush(&highpri, &[c1, c0], MORE));
+    zero("unbound queue_on + flush", queue_and_flush(&unbound, &[c0, c1], MORE));
+    zero("ordered queue_on + flush", queue_and_flush(&ordered, &[c0], MORE));
+    zero("per-CPU self-requeue from the callback", self_requeue(&percpu, MAIN));
+    zero(
+        "per-CPU requeue on another CPU while running",
+        requeue_on_other_cpu_while_running(&percpu, c0, c1, MORE),
+    );
 
-    let (n, sizes, spawned) = spawn_batches(&percpu, c0);
+    let (n, sizes, spawned) = spawn_batches(&percpu, c0, MAIN);
     if n != spawned {
         report.push(format!(
             "spawn: {n} allocations for {spawned} closures, expected exactly one each (first sizes: {sizes:?})"

@@ -275,8 +275,8 @@ fn current_work_is_the_running_item() {
 struct Payload(UnsafeCell<[u64; 16]>);
 
 // SAFETY: access is coordinated by the test protocol: the producer writes only after
-// the callback that read the previous value has signalled completion (Release/
-// Acquire on `done`), and the callback reads only after the producer's `queue()`
+// the callback that read the previous value has finished (`Work::flush`, then
+// Release/Acquire on `done`), and the callback reads only after the producer's `queue()`
 // returned true, which the library guarantees publishes the producer's prior stores.
 unsafe impl Sync for Payload {}
 
@@ -312,15 +312,10 @@ fn successful_queue_publishes_prior_plain_stores() {
                         // `done` below, or no execution yet), so nobody reads now.
                         unsafe { *payload.0.get() = [round; 16] };
                         assert_eq!(wq.queue_on(cpu, &w), Ok(true), "round {round}");
-                        let mut spins = 0u32;
-                        let start = std::time::Instant::now();
-                        while done.load(Ordering::Acquire) != round {
-                            spins += 1;
-                            if spins % 64 == 0 {
-                                std::thread::yield_now();
-                                assert!(start.elapsed() < common_a::DEADLINE, "round {round} never ran");
-                            }
-                        }
+                        w.flush().unwrap();
+                        // Acquire: the callback's read of the payload happens before
+                        // the next round's writes.
+                        assert_eq!(done.load(Ordering::Acquire), round, "round {round} ran");
                     }
                     w.flush().unwrap();
                     assert_eq!(execs.load(Ordering::SeqCst), ROUNDS);

@@ -147,6 +147,8 @@ pub(crate) struct PoolLocked {
     pub(crate) panicked: u64,
     /// Workers executing an item.
     pub(crate) nr_busy: usize,
+    /// Idle spinning is off until then (see `worker.rs`, "idle spin").
+    pub(crate) spin_off_until: Option<Instant>,
     pub(crate) workers_created: u64,
     pub(crate) workers_culled: u64,
 }
@@ -315,6 +317,19 @@ impl PoolLocked {
         let nr_idle = self.idle.len() + self.manager_active as usize;
         let nr_busy = self.nr_workers.saturating_sub(nr_idle);
         nr_idle > 2 && (nr_idle - 2) * MAX_IDLE_WORKERS_RATIO >= nr_busy
+    }
+
+    /// May a worker that ran out of work spin for more? Not right after a yield
+    /// showed the CPU to be contended.
+    pub(crate) fn may_spin(&mut self) -> bool {
+        match self.spin_off_until {
+            Some(t) if Instant::now() < t => false,
+            Some(_) => {
+                self.spin_off_until = None;
+                true
+            }
+            None => true,
+        }
     }
 
     /// Is nothing queued, running or being created? An idle pool may shrink to zero.

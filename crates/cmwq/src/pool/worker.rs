@@ -49,6 +49,13 @@ type Guard = PoolGuard<'static>;
 
 /// Rounds of `yield` a worker spends looking for more work before it idles.
 const IDLE_SPINS: u32 = if cfg!(loom) { 0 } else { 8 };
+/// A yield that takes longer than this and brings no work, or one that takes a
+/// scheduler time slice (`SPIN_YIELD_SLICE`), means the CPU is contended by other
+/// processes ...
+const SPIN_YIELD_MAX: std::time::Duration = std::time::Duration::from_micros(50);
+const SPIN_YIELD_SLICE: std::time::Duration = std::time::Duration::from_micros(500);
+/// ... and the pool stops spinning for this long.
+const SPIN_BACKOFF: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The body of every worker thread.
 pub(super) fn worker_thread(pool: &'static WorkerPool, me: Arc<WorkerShared>) {
@@ -102,12 +109,19 @@ pub(super) fn worker_thread(pool: &'static WorkerPool, me: Arc<WorkerShared>) {
                 // going idle. We still count as running, so a producer on this CPU
                 // queues without waking anyone, and we take its items in a batch
                 // instead of being woken (and preempting it) once per item.
-                if spins < IDLE_SPINS && g.worklist.is_empty() && pool.nr_running() == 1 {
+                if spins < IDLE_SPINS && g.worklist.is_empty() && pool.nr_running() == 1 && g.may_spin() {
                     spins += 1;
                     drop(g);
                     deferred.release();
+                    let t = std::time::Instant::now();
                     crate::loom::thread::yield_now();
+                    let took = t.elapsed();
                     g = pool.lock();
+                    if took > SPIN_YIELD_SLICE || (took > SPIN_YIELD_MAX && g.worklist.is_empty()) {
+                        // The CPU went to another process for a time slice, not (only)
+                        // to a producer of ours: spinning would delay the next item.
+                        g.spin_off_until = Some(std::time::Instant::now() + SPIN_BACKOFF);
+                    }
                     continue;
                 }
                 break;

@@ -33,10 +33,10 @@ pub(crate) fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
             panic!("timed out after {DEADLINE:?} waiting for: {what}");
         }
         spins += 1;
-        if spins < 100 {
+        if spins < 10 {
             std::thread::yield_now();
         } else {
-            std::thread::sleep(Duration::from_micros(200));
+            std::thread::sleep(Duration::from_micros(100));
         }
     }
 }
