@@ -135,10 +135,40 @@ pub(crate) struct Registry {
     freezable: parking_lot::Mutex<Vec<std::sync::Weak<WqCore>>>,
     /// `workqueue.power_efficient`: `POWER_EFFICIENT` queues are created unbound.
     power_efficient: std::sync::atomic::AtomicBool,
+    /// The creator thread (the kernel's kthreadd): started with the registry, at
+    /// the process's base priority and affinity, it spawns the first worker of a
+    /// pool, which would otherwise inherit the queuing thread's nice value.
+    creator: Option<std::sync::mpsc::Sender<CreateRequest>>,
+}
+
+/// Work for the creator thread.
+pub(crate) type CreateRequest = Box<dyn FnOnce() + Send>;
+
+/// Starts the creator thread (real topologies only; loom models spawn directly).
+fn start_creator() -> Option<std::sync::mpsc::Sender<CreateRequest>> {
+    if cfg!(loom) {
+        return None;
+    }
+    let (tx, rx) = std::sync::mpsc::channel::<CreateRequest>();
+    let started = std::thread::Builder::new().name("cmwq/creator".into()).spawn(move || {
+        for req in rx {
+            req();
+        }
+    });
+    match started {
+        Ok(_) => Some(tx),
+        Err(e) => {
+            tracing::warn!(
+                "cmwq: cannot start the creator thread ({e}); queuing threads create first workers"
+            );
+            None
+        }
+    }
 }
 
 impl Registry {
     pub(crate) fn new(topo: Topology) -> Registry {
+        let topo_real = topo.real;
         Registry {
             cpu_pools: (0..topo.nr_cpu_ids).map(|_| PoolPair::default()).collect(),
             unbound_pools: PoolPair::default(),
@@ -151,6 +181,7 @@ impl Registry {
             power_efficient: std::sync::atomic::AtomicBool::new(
                 env_number("CMWQ_POWER_EFFICIENT") == Some(1),
             ),
+            creator: if topo_real { start_creator() } else { None },
         }
     }
 
@@ -193,6 +224,14 @@ impl Registry {
             if std::ptr::eq(p.registry, self) {
                 p.wake_all_idle();
             }
+        }
+    }
+
+    /// Hands `req` to the creator thread; gives it back if there is none.
+    pub(crate) fn to_creator(&self, req: CreateRequest) -> Result<(), CreateRequest> {
+        match &self.creator {
+            Some(tx) => tx.send(req).map_err(|e| e.0),
+            None => Err(req),
         }
     }
 

@@ -92,16 +92,22 @@ fn spawn_failed(pool: &WorkerPool, g: &mut PoolLocked, idx: usize, err: std::io:
     );
 }
 
-/// Creates a worker while holding the lock: used only when the pool has no worker
-/// at all (its first use, or after it shrank to zero), where nobody could manage.
-pub(super) fn create_worker_locked(pool: &'static WorkerPool, g: &mut PoolLocked) -> bool {
-    if !may_create(pool, g) {
-        return false;
-    }
-    let (idx, shared) = new_slot(pool, g, true);
-    match thread::spawn_named(thread_name(pool, idx), move || worker::worker_thread(pool, shared)) {
+/// Records a spawned worker's thread handle, delivering a kick (or DIE) that came
+/// while there was no handle: the new thread may already have parked. Undoes the
+/// slot if the spawn failed. Caller holds the lock. Returns whether it spawned.
+fn record_thread(
+    pool: &WorkerPool,
+    g: &mut PoolLocked,
+    idx: usize,
+    res: std::io::Result<thread::Thread>,
+) -> bool {
+    match res {
         Ok(t) => {
-            g.workers.get_mut(idx).thread = Some(t);
+            let w = g.workers.get_mut(idx);
+            if w.kicked || w.flags & WORKER_DIE != 0 {
+                t.unpark();
+            }
+            w.thread = Some(t);
             true
         }
         Err(e) => {
@@ -109,6 +115,36 @@ pub(super) fn create_worker_locked(pool: &'static WorkerPool, g: &mut PoolLocked
             false
         }
     }
+}
+
+fn spawn(
+    pool: &'static WorkerPool,
+    idx: usize,
+    shared: Arc<WorkerShared>,
+) -> std::io::Result<thread::Thread> {
+    thread::spawn_named(thread_name(pool, idx), move || worker::worker_thread(pool, shared))
+}
+
+/// Creates the first worker of a pool that has none (its first use, or after it
+/// shrank to zero), where no worker could manage. The slot is counted idle and
+/// kicked at once; the creator thread spawns the thread, so the queuing thread
+/// neither pays for it nor passes on its nice value, and the lock is not held
+/// across a thread creation. Without a creator (loom), it spawns here.
+pub(super) fn create_worker_locked(pool: &'static WorkerPool, g: &mut PoolLocked) -> bool {
+    if !may_create(pool, g) {
+        return false;
+    }
+    let (idx, shared) = new_slot(pool, g, true);
+    let req: crate::registry::CreateRequest = Box::new(move || {
+        let res = spawn(pool, idx, shared);
+        record_thread(pool, &mut pool.lock(), idx, res);
+    });
+    if let Err(req) = pool.registry.to_creator(req) {
+        drop(req);
+        let shared = g.workers.get(idx).shared.clone();
+        return record_thread(pool, g, idx, spawn(pool, idx, shared));
+    }
+    true
 }
 
 /// `manage_workers` + `maybe_create_worker`: become the manager and create an idle
@@ -126,22 +162,10 @@ pub(super) fn manage_workers(pool: &'static WorkerPool, mut g: Guard) -> (Guard,
     loop {
         let (idx, shared) = new_slot(pool, &mut g, false);
         drop(g);
-        let res = thread::spawn_named(thread_name(pool, idx), move || worker::worker_thread(pool, shared));
+        let res = spawn(pool, idx, shared);
         g = pool.lock();
-        match res {
-            Ok(t) => {
-                // The new thread may have parked already, and a kick (or DIE) that
-                // came while we had no handle could not unpark it: deliver it now.
-                let w = g.workers.get_mut(idx);
-                if w.kicked || w.flags & WORKER_DIE != 0 {
-                    t.unpark();
-                }
-                w.thread = Some(t);
-            }
-            Err(e) => {
-                spawn_failed(pool, &mut g, idx, e);
-                break;
-            }
+        if !record_thread(pool, &mut g, idx, res) {
+            break;
         }
         // The new worker may already be busy; create another if still needed.
         if !g.need_to_create_worker(pool) || !may_create(pool, &mut g) {
