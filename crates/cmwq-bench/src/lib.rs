@@ -1,13 +1,64 @@
-//! Helpers shared by the `cmwq` benchmarks: latency statistics (percentiles),
-//! a counting latch that a producer thread can wait on, a one-shot timestamp
-//! slot, and CPU pinning.
+//! The `cmwq` comparison benchmarks: a harness that runs the same workloads on
+//! cmwq and on peer executors and writes markdown, JSON and plots, plus the
+//! helpers the micro-benchmarks share (percentiles, a counting latch, a one-shot
+//! timestamp slot, CPU pinning).
 //!
-//! The benchmarks themselves are in `benches/`:
+//! # The harness
+//!
+//! [`run`] (also the `cmwq-bench` binary; `--quick` for a CI smoke run):
+//!
+//! ```no_run
+//! let opts = cmwq_bench::BenchOpts {
+//!     quick: true,
+//!     out_dir: "bench-results".into(),
+//!     only: Some(vec!["mixed".into(), "cmwq-bound".into(), "tokio-blocking".into()]),
+//! };
+//! let report = cmwq_bench::run(&opts, &mut |line| eprintln!("{line}"))?;
+//! println!("{}", report.to_markdown());
+//! # Ok::<(), cmwq_bench::Error>(())
+//! ```
+//!
+//! Executors ([`executors`]): `cmwq-bound` (per-CPU workqueue, blocking announced
+//! with `cmwq::sleep`), `cmwq-bound-plain` (the same, blocking with a plain
+//! `std::thread::sleep`), `cmwq-unbound`, `rayon` (global pool),
+//! `tokio-blocking` (`spawn_blocking` on a default runtime), `fixed-pool` (one
+//! thread per CPU on a crossbeam channel), `thread-per-item`, and `mt-wq` (the
+//! pre-cmwq kernel multi-threaded workqueue: dedicated threads per queue per CPU).
+//!
+//! Workloads: `noop` (throughput, one producer and one per CPU), `wake`
+//! (queue-to-start latency on an idle executor, beside a bare park/unpark),
+//! `mixed` (items burn X of CPU then block Y, at several X:Y; makespan against
+//! the ideal bound, peak threads), `many-queues` (10,000 workqueues: threads,
+//! RSS per idle queue, create/destroy time). There is no timer workload yet
+//! (delayed work has not landed in cmwq).
+//!
+//! # The micro-benchmarks
+//!
+//! In `benches/`:
 //!
 //! - `queue` (criterion): queue + execute throughput of a batch of no-op items,
 //!   cmwq beside `rayon::spawn` and a plain channel feeding one thread.
 //! - `wake` (custom harness): queue-to-start latency on an idle pool, beside a bare
 //!   thread-to-thread handoff (park/unpark and Mutex+Condvar) and rayon.
+
+mod config;
+mod error;
+pub mod executors;
+mod harness;
+pub mod plot;
+pub mod procfs;
+pub mod producers;
+pub mod report;
+mod workloads;
+
+pub use config::Config;
+pub use error::Error;
+pub use harness::{
+    executor_threads, output_paths, retire_cmwq_workers, run, run_with_config, select, warmup_items,
+    BenchOpts, Selection, WORKLOADS,
+};
+pub use report::Report;
+pub use workloads::burn;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::thread::Thread;

@@ -1,5 +1,6 @@
 //! The `cmwq` command.
 
+mod bench;
 mod demo;
 
 use std::io::{ErrorKind, Write};
@@ -39,6 +40,15 @@ enum Command {
     #[command(after_help = "Examples:\n  cmwq demo\n  cmwq demo --cpu 1 --scenarios-only\n  \
                             cmwq demo --mixed-only --mixed-secs 5 --mixed-rate 500")]
     Demo(demo::DemoArgs),
+    /// Compare cmwq with the executors users would pick instead, on the same work
+    ///
+    /// Runs the noop, wake, mixed (burn then block, announced and plain) and
+    /// many-queues workloads on cmwq (bound and unbound), rayon::spawn, tokio's
+    /// spawn_blocking, a fixed one-thread-per-CPU pool, thread-per-item and an
+    /// emulation of the pre-cmwq "MT wq", each with its default settings. Writes a
+    /// markdown table, JSON and SVG/PNG plots; progress goes to stderr.
+    #[command(after_help = "Examples:\n  cmwq bench --quick\n  cmwq bench --only mixed --out /tmp/r")]
+    Bench(bench::BenchArgs),
 }
 
 fn init_tracing() {
@@ -65,6 +75,7 @@ fn main() -> ExitCode {
     let mut stdout = std::io::stdout().lock();
     let result = match &cli.command {
         Command::Demo(args) => demo::run(args, &mut stdout),
+        Command::Bench(args) => bench::run(args, &mut stdout),
     };
     let result = result.and_then(|()| stdout.flush().map_err(Into::into));
     match result {

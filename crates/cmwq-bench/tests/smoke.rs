@@ -1,0 +1,39 @@
+//! One tiny run of every workload on every executor: the invariant checked is
+//! that every item ran exactly once (no timing assertions).
+
+use cmwq_bench::{run_with_config, BenchOpts, Config};
+
+#[test]
+fn every_workload_on_every_executor_runs_each_item_exactly_once() {
+    let dir = std::env::temp_dir().join(format!("cmwq-bench-smoke-{}", std::process::id()));
+    let opts = BenchOpts { quick: true, out_dir: dir.clone(), only: None };
+    let cfg = Config::tiny();
+    let mut lines = Vec::new();
+    let report = run_with_config(&cfg, &opts, &mut |l| lines.push(l.to_string()))
+        .unwrap_or_else(|e| panic!("{e}\n{}", lines.join("\n")));
+
+    let executors = cmwq_bench::executors::ExecutorKind::ALL;
+    let non_blocking = executors.iter().filter(|k| !k.only_differs_in_blocking()).count();
+    let cores = report.env.cores;
+    let producer_configs = if cores > 1 { 2 } else { 1 };
+    assert_eq!(report.noop.len(), non_blocking * producer_configs);
+    assert_eq!(report.wake.len(), non_blocking + producer_configs);
+    assert_eq!(report.mixed.len(), executors.len() * cfg.mixed_block_ratios.len());
+    assert_eq!(report.many_queues.len(), 4);
+    assert!(report.noop.iter().all(|r| r.exactly_once && r.items_per_s > 0.0));
+    assert!(report.wake.iter().all(|r| r.exactly_once && r.samples == cfg.wake_samples));
+    assert!(report.mixed.iter().all(|r| r.exactly_once && r.makespan_ms > 0.0));
+    assert!(report.many_queues.iter().all(|r| r.exactly_once && r.queues > 0));
+    // Announced and plain blocking are both there for cmwq.
+    assert!(report.mixed.iter().any(|r| r.executor == "cmwq-bound" && r.blocking == "announced"));
+    assert!(report.mixed.iter().any(|r| r.executor == "cmwq-bound-plain" && r.blocking == "plain"));
+    assert!(lines.iter().any(|l| l.contains("[mixed 1:4] cmwq-bound (announced): run 1/1")));
+
+    let (md, json, ratio, threads) = cmwq_bench::output_paths(&dir, "tiny");
+    for p in
+        [md, json, ratio.with_extension("svg"), ratio.with_extension("png"), threads.with_extension("png")]
+    {
+        assert!(std::fs::metadata(&p).map(|m| m.len() > 0).unwrap_or(false), "{} missing", p.display());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

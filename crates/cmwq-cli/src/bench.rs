@@ -1,0 +1,51 @@
+//! `cmwq bench`: the side-by-side comparison with peer executors
+//! (the harness lives in `cmwq-bench`; this is its front end).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::demo::Result;
+
+/// Options of `cmwq bench`.
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// The quick mode: small sizes, under a minute on two CPUs (for CI smoke runs).
+    #[arg(long)]
+    quick: bool,
+    /// Where the markdown table, JSON and SVG/PNG plots go (created if missing).
+    #[arg(long, value_name = "DIR", default_value = "bench-results")]
+    out: PathBuf,
+    /// Run only these workloads and/or executors, comma-separated
+    /// (workloads: noop, wake, mixed, many-queues; executors as in the output).
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    only: Option<Vec<String>>,
+}
+
+pub(crate) fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
+    let opts =
+        cmwq_bench::BenchOpts { quick: args.quick, out_dir: args.out.clone(), only: args.only.clone() };
+    writeln!(
+        out,
+        "cmwq bench ({} mode): cmwq beside rayon, tokio's blocking pool, a fixed pool, thread-per-item \
+         and an MT-wq emulation; results go to {}",
+        if args.quick { "quick" } else { "full" },
+        args.out.display()
+    )?;
+    out.flush()?;
+    let mut progress = |line: &str| {
+        // Progress goes to stderr so stdout keeps just the summary.
+        eprintln!("  {line}");
+    };
+    let report = cmwq_bench::run(&opts, &mut progress)?;
+    writeln!(out, "\nHeadline:")?;
+    for line in report.headline() {
+        writeln!(out, "  - {line}")?;
+    }
+    let mode = if args.quick { "quick" } else { "full" };
+    let (md, json, ratio, threads) = cmwq_bench::output_paths(&args.out, mode);
+    writeln!(out, "wrote {} and {}", md.display(), json.display())?;
+    writeln!(out, "plots {}.{{svg,png}} and {}.{{svg,png}}", ratio.display(), threads.display())?;
+    Ok(())
+}
