@@ -148,6 +148,22 @@ impl WqCore {
         Ok(())
     }
 
+    /// Waiting for this queue from one of its own items would wait for itself.
+    fn check_not_own_item(&self, what: &'static str) -> Result<(), Error> {
+        if crate::current::runs_item_of(self) {
+            return Err(self.err(ErrorKind::WouldDeadlock(what)));
+        }
+        Ok(())
+    }
+
+    /// Drain and destroy: not on a system queue, not from an own item.
+    fn check_may_close(&self, op: &'static str, own: &'static str) -> Result<(), Error> {
+        if self.system {
+            return Err(self.err(ErrorKind::SystemWorkqueue(op)));
+        }
+        self.check_not_own_item(own)
+    }
+
     fn check_cpu(&self, cpu: usize) -> Result<(), Error> {
         let topo = &self.registry.topo;
         if cpu < topo.nr_cpu_ids && topo.is_allowed(cpu) {
@@ -567,11 +583,7 @@ impl Workqueue {
     /// [`ErrorKind::WouldDeadlock`] when called from one of this queue's own items.
     pub fn flush(&self) -> Result<(), Error> {
         let core = self.core();
-        if crate::current::runs_item_of(core) {
-            return Err(
-                core.err(ErrorKind::WouldDeadlock("flush() of a workqueue from one of its own items"))
-            );
-        }
+        core.check_not_own_item("flush() of a workqueue from one of its own items")?;
         if core.system {
             static ONCE: std::sync::Once = std::sync::Once::new();
             ONCE.call_once(|| {
@@ -591,14 +603,7 @@ impl Workqueue {
     /// system workqueue.
     pub fn drain(&self) -> Result<(), Error> {
         let core = self.core();
-        if core.system {
-            return Err(core.err(ErrorKind::SystemWorkqueue("drain()")));
-        }
-        if crate::current::runs_item_of(core) {
-            return Err(
-                core.err(ErrorKind::WouldDeadlock("drain() of a workqueue from one of its own items"))
-            );
-        }
+        core.check_may_close("drain()", "drain() of a workqueue from one of its own items")?;
         core.drain_inner();
         Ok(())
     }
@@ -611,14 +616,7 @@ impl Workqueue {
     /// system workqueue.
     pub fn destroy(&self) -> Result<(), Error> {
         let core = self.core();
-        if core.system {
-            return Err(core.err(ErrorKind::SystemWorkqueue("destroy()")));
-        }
-        if crate::current::runs_item_of(core) {
-            return Err(
-                core.err(ErrorKind::WouldDeadlock("destroy() of a workqueue from one of its own items"))
-            );
-        }
+        core.check_may_close("destroy()", "destroy() of a workqueue from one of its own items")?;
         if core.destroyed.load(Ordering::Acquire) || core.destroying.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
