@@ -30,7 +30,8 @@ use std::time::{Duration, Instant};
 
 use cmwq::{Work, Workqueue, WqFlags};
 use cmwq_bench::{allowed_cpus, pin_current_thread, set_current_affinity, CountLatch};
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 
 /// Items per batch: below `WQ_DFL_ACTIVE` (1024), so that an item of the previous
 /// batch still finishing its bookkeeping never pushes one of this batch inactive.
@@ -46,37 +47,64 @@ fn batches(iters: u64, mut produce: impl FnMut(), mut wait: impl FnMut()) -> Dur
     start.elapsed()
 }
 
+/// `K` preallocated items, each counting `latch` down.
+fn latch_works(latch: &'static CountLatch) -> Vec<Work> {
+    (0..K)
+        .map(|_| {
+            Work::new(move |_| {
+                latch.count_down();
+            })
+        })
+        .collect()
+}
+
+/// Benchmarks `name`: each batch resets `latch` to `K`, runs `produce` (which hands
+/// out the `K` tasks) and waits on the latch.
+fn bench_latched(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    latch: &'static CountLatch,
+    mut produce: impl FnMut(),
+) {
+    g.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            batches(
+                iters,
+                || {
+                    latch.reset(K);
+                    produce();
+                },
+                || latch.wait(),
+            )
+        })
+    });
+}
+
+/// Benchmarks `name`: `K` preallocated latch items, each batch queued on `wq` with
+/// `queue()`; destroys `wq` afterwards.
+fn bench_queue_latch(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, wq: Workqueue) {
+    let latch = CountLatch::leaked();
+    let works = latch_works(latch);
+    bench_latched(g, name, latch, || {
+        queue_all(&works, "queue() refused a preallocated item", |w| wq.queue(w));
+    });
+    wq.destroy().unwrap();
+}
+
+/// Queues every item of `works` with `queue`, which must accept each one (`refused`
+/// is the failure message).
+fn queue_all(works: &[Work], refused: &str, mut queue: impl FnMut(&Work) -> Result<bool, cmwq::Error>) {
+    for w in works {
+        assert!(matches!(queue(w), Ok(true)), "{refused}");
+    }
+}
+
 fn queue_execute(c: &mut Criterion) {
     let mut g = c.benchmark_group("queue_execute");
     g.throughput(Throughput::Elements(K as u64));
 
     // --- cmwq: preallocated items, per-CPU queue, latch ---
-    {
-        let wq = Workqueue::builder("bench-percpu").build().unwrap();
-        let latch = CountLatch::leaked();
-        let works: Vec<Work> = (0..K)
-            .map(|_| {
-                Work::new(move |_| {
-                    latch.count_down();
-                })
-            })
-            .collect();
-        g.bench_function("cmwq_queue_latch", |b| {
-            b.iter_custom(|iters| {
-                batches(
-                    iters,
-                    || {
-                        latch.reset(K);
-                        for w in &works {
-                            assert!(matches!(wq.queue(w), Ok(true)), "queue() refused a preallocated item");
-                        }
-                    },
-                    || latch.wait(),
-                )
-            })
-        });
-        wq.destroy().unwrap();
-    }
+    bench_queue_latch(&mut g, "cmwq_queue_latch", Workqueue::builder("bench-percpu").build().unwrap());
 
     // --- cmwq: preallocated empty items, per-CPU queue, wq.flush() ---
     {
@@ -86,11 +114,7 @@ fn queue_execute(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 batches(
                     iters,
-                    || {
-                        for w in &works {
-                            assert!(matches!(wq.queue(w), Ok(true)), "queue() refused a preallocated item");
-                        }
-                    },
+                    || queue_all(&works, "queue() refused a preallocated item", |w| wq.queue(w)),
                     || wq.flush().unwrap(),
                 )
             })
@@ -99,53 +123,23 @@ fn queue_execute(c: &mut Criterion) {
     }
 
     // --- cmwq: preallocated items, unbound queue, latch ---
-    {
-        let wq = Workqueue::builder("bench-unbound").flags(WqFlags::UNBOUND).build().unwrap();
-        let latch = CountLatch::leaked();
-        let works: Vec<Work> = (0..K)
-            .map(|_| {
-                Work::new(move |_| {
-                    latch.count_down();
-                })
-            })
-            .collect();
-        g.bench_function("cmwq_unbound_latch", |b| {
-            b.iter_custom(|iters| {
-                batches(
-                    iters,
-                    || {
-                        latch.reset(K);
-                        for w in &works {
-                            assert!(matches!(wq.queue(w), Ok(true)), "queue() refused a preallocated item");
-                        }
-                    },
-                    || latch.wait(),
-                )
-            })
-        });
-        wq.destroy().unwrap();
-    }
+    bench_queue_latch(
+        &mut g,
+        "cmwq_unbound_latch",
+        Workqueue::builder("bench-unbound").flags(WqFlags::UNBOUND).build().unwrap(),
+    );
 
     // --- cmwq: one-shot closures (one allocation each), per-CPU queue, latch ---
     {
         let wq = Workqueue::builder("bench-spawn").build().unwrap();
         let latch = CountLatch::leaked();
-        g.bench_function("cmwq_spawn_latch", |b| {
-            b.iter_custom(|iters| {
-                batches(
-                    iters,
-                    || {
-                        latch.reset(K);
-                        for _ in 0..K {
-                            let spawned = wq.spawn(move || {
-                                latch.count_down();
-                            });
-                            assert!(spawned.is_ok(), "spawn() refused");
-                        }
-                    },
-                    || latch.wait(),
-                )
-            })
+        bench_latched(&mut g, "cmwq_spawn_latch", latch, || {
+            for _ in 0..K {
+                let spawned = wq.spawn(move || {
+                    latch.count_down();
+                });
+                assert!(spawned.is_ok(), "spawn() refused");
+            }
         });
         wq.destroy().unwrap();
     }
@@ -157,27 +151,10 @@ fn queue_execute(c: &mut Criterion) {
     if let [a, b, ..] = cpus[..] {
         let wq = Workqueue::builder("bench-on-other").build().unwrap();
         let latch = CountLatch::leaked();
-        let works: Vec<Work> = (0..K)
-            .map(|_| {
-                Work::new(move |_| {
-                    latch.count_down();
-                })
-            })
-            .collect();
+        let works = latch_works(latch);
         pin_current_thread(a).unwrap();
-        g.bench_function("cmwq_queue_on_other_latch", |bch| {
-            bch.iter_custom(|iters| {
-                batches(
-                    iters,
-                    || {
-                        latch.reset(K);
-                        for w in &works {
-                            assert!(matches!(wq.queue_on(b, w), Ok(true)), "queue_on() refused an item");
-                        }
-                    },
-                    || latch.wait(),
-                )
-            })
+        bench_latched(&mut g, "cmwq_queue_on_other_latch", latch, || {
+            queue_all(&works, "queue_on() refused an item", |w| wq.queue_on(b, w));
         });
         // Threads created from here on (rayon's pool) must not inherit the pinning.
         set_current_affinity(&cpus).unwrap();
@@ -187,21 +164,12 @@ fn queue_execute(c: &mut Criterion) {
     // --- rayon::spawn on the global pool, latch ---
     {
         let latch = CountLatch::leaked();
-        g.bench_function("rayon_spawn_latch", |b| {
-            b.iter_custom(|iters| {
-                batches(
-                    iters,
-                    || {
-                        latch.reset(K);
-                        for _ in 0..K {
-                            rayon::spawn(move || {
-                                latch.count_down();
-                            });
-                        }
-                    },
-                    || latch.wait(),
-                )
-            })
+        bench_latched(&mut g, "rayon_spawn_latch", latch, || {
+            for _ in 0..K {
+                rayon::spawn(move || {
+                    latch.count_down();
+                });
+            }
         });
     }
 
@@ -218,19 +186,10 @@ fn queue_execute(c: &mut Criterion) {
                 }
             })
             .unwrap();
-        g.bench_function("channel_1thread_latch", |b| {
-            b.iter_custom(|iters| {
-                batches(
-                    iters,
-                    || {
-                        latch.reset(K);
-                        for i in 0..K {
-                            tx.send(i).unwrap();
-                        }
-                    },
-                    || latch.wait(),
-                )
-            })
+        bench_latched(&mut g, "channel_1thread_latch", latch, || {
+            for i in 0..K {
+                tx.send(i).unwrap();
+            }
         });
         drop(tx);
         consumer.join().unwrap();

@@ -42,6 +42,55 @@ fn gated(log: &Arc<Log>, gate: &Arc<Gate>, tag: &str) -> Work {
     })
 }
 
+/// `log`, `gate` and an item `<tag>` (see [`gated`]) queued on `wq` and known to
+/// have started: it runs, blocked on the closed gate.
+fn started_gated(wq: &Workqueue, tag: &str) -> (Arc<Log>, Arc<Gate>, Work) {
+    let log = Log::new();
+    let gate = Gate::new();
+    let w = gated(&log, &gate, tag);
+    assert_eq!(wq.queue(&w), Ok(true));
+    log.expect(&format!("{tag} start"));
+    (log, gate, w)
+}
+
+/// An item that counts its runs in `runs`.
+fn counting(runs: &Arc<AtomicUsize>) -> Work {
+    let runs = runs.clone();
+    Work::new(move |_| {
+        runs.fetch_add(1, Ordering::SeqCst);
+    })
+}
+
+/// An item that logs `event` each time it runs.
+fn logging(log: &Arc<Log>, event: &'static str) -> Work {
+    let log = log.clone();
+    Work::new(move |_| log.push(event))
+}
+
+/// Runs `f` on a new thread that logs `event` once `f` returned.
+fn spawn_logged<R: Send + 'static>(
+    log: &Arc<Log>,
+    event: impl Into<String> + Send + 'static,
+    f: impl FnOnce() -> R + Send + 'static,
+) -> thread::JoinHandle<R> {
+    let log = log.clone();
+    thread::spawn(move || {
+        let r = f();
+        log.push(event);
+        r
+    })
+}
+
+/// The two CPUs of a two-CPU test, `(cpu0, cpu1)`; `None` (the test is skipped, and
+/// says so) where the process may use only one.
+fn two_cpus() -> Option<(usize, usize)> {
+    let Some(d) = cpu1() else {
+        eprintln!("skipped: needs two CPUs");
+        return None;
+    };
+    Some((cpu0(), d))
+}
+
 fn is_deadlock<T: std::fmt::Debug>(r: &Result<T, cmwq::Error>) -> bool {
     matches!(r.as_ref().map_err(|e| e.kind()), Err(ErrorKind::WouldDeadlock(_)))
 }
@@ -66,11 +115,7 @@ fn work_flush_of_idle_item_returns_false() {
 fn work_flush_waits_for_running_instance_and_returns_true() {
     let _s = shared();
     for wq in three_queues("flush-run") {
-        let log = Log::new();
-        let gate = Gate::new();
-        let w = gated(&log, &gate, "w");
-        assert_eq!(wq.queue(&w), Ok(true));
-        log.expect("w start");
+        let (log, gate, w) = started_gated(&wq, "w");
         assert!(w.busy().running, "{}: running while blocked on the gate", wq.name());
         assert!(!w.is_pending());
         let flusher = {
@@ -207,12 +252,8 @@ fn wq_flush_waits_for_every_earlier_item_on_every_cpu() {
         assert_eq!(wq.queue_on(*c, w), Ok(true));
     }
     let flusher = {
-        let (wq, log) = (wq.clone(), log.clone());
-        thread::spawn(move || {
-            let r = wq.flush();
-            log.push("flush returned");
-            r
-        })
+        let wq = wq.clone();
+        spawn_logged(&log, "flush returned", move || wq.flush())
     };
     assert!(!log.wait_for("flush returned", SETTLE));
     gate.open();
@@ -320,11 +361,7 @@ fn more_than_16_concurrent_flushers_all_complete() {
 #[test]
 fn flush_color_overflow_wait_inside_work_item_lets_its_cpu_run_other_items() {
     let _x = exclusive();
-    let Some(d) = cpu1() else {
-        eprintln!("skipped: needs two CPUs");
-        return;
-    };
-    let c = cpu0();
+    let Some((c, d)) = two_cpus() else { return };
     let target = Workqueue::builder("ovf-target").build().unwrap();
     let on_c = Workqueue::builder("ovf-on-c").build().unwrap();
     let on_d = Workqueue::builder("ovf-on-d").build().unwrap();
@@ -344,10 +381,7 @@ fn flush_color_overflow_wait_inside_work_item_lets_its_cpu_run_other_items() {
     assert_eq!(on_c.queue_on(c, &f), Ok(true));
     log.expect("F start");
     // H: a `target` item on CPU c, held back while F burns.
-    let h = {
-        let log = log.clone();
-        Work::new(move |_| log.push("H run"))
-    };
+    let h = logging(&log, "H run");
     assert_eq!(target.queue_on(c, &h), Ok(true));
     // Fifteen flushers on CPU d, each waiting for H: together they use all the flush
     // colors a flush may hold. Each one starts only when the previous one blocked.
@@ -367,10 +401,7 @@ fn flush_color_overflow_wait_inside_work_item_lets_its_cpu_run_other_items() {
     for w in &flushers {
         assert_eq!(on_d.queue_on(d, w), Ok(true));
     }
-    let probe = {
-        let log = log.clone();
-        Work::new(move |_| log.push("probe start"))
-    };
+    let probe = logging(&log, "probe start");
     assert_eq!(on_d.queue_on(d, &probe), Ok(true));
     log.expect("probe start");
     // Each of them is inside its flush; make sure each has got as far as its wait.
@@ -466,28 +497,15 @@ fn wait_refused(wq: &Workqueue, kind: ErrorKind) -> cmwq::Error {
 fn drain_refuses_queueing_from_outside_and_the_caller_keeps_the_work() {
     let _s = shared();
     for wq in three_queues("drain-refuse") {
-        let log = Log::new();
-        let gate = Gate::new();
-        let a = gated(&log, &gate, "A");
-        assert_eq!(wq.queue(&a), Ok(true));
-        log.expect("A start");
+        let (log, gate, _a) = started_gated(&wq, "A");
         let drainer = {
-            let (wq, log) = (wq.clone(), log.clone());
-            thread::spawn(move || {
-                let r = wq.drain();
-                log.push("drained");
-                r
-            })
+            let wq = wq.clone();
+            spawn_logged(&log, "drained", move || wq.drain())
         };
         wait_refused(&wq, ErrorKind::Draining);
 
         let runs = Arc::new(AtomicUsize::new(0));
-        let x = {
-            let runs = runs.clone();
-            Work::new(move |_| {
-                runs.fetch_add(1, Ordering::SeqCst);
-            })
-        };
+        let x = counting(&runs);
         let e = wq.queue(&x).unwrap_err();
         assert_eq!(e.kind(), &ErrorKind::Draining);
         assert_eq!(wq.queue_on(cpu0(), &x).unwrap_err().kind(), &ErrorKind::Draining);
@@ -534,19 +552,11 @@ fn drain_refuses_queueing_from_outside_and_the_caller_keeps_the_work() {
 fn concurrent_drains_both_complete() {
     let _s = shared();
     let wq = Workqueue::builder("drain-nested").build().unwrap();
-    let log = Log::new();
-    let gate = Gate::new();
-    let a = gated(&log, &gate, "A");
-    assert_eq!(wq.queue(&a), Ok(true));
-    log.expect("A start");
+    let (log, gate, a) = started_gated(&wq, "A");
     let drainers: Vec<_> = (0..3)
         .map(|i| {
-            let (wq, log) = (wq.clone(), log.clone());
-            thread::spawn(move || {
-                let r = wq.drain();
-                log.push(format!("drained{i}"));
-                r
-            })
+            let wq = wq.clone();
+            spawn_logged(&log, format!("drained{i}"), move || wq.drain())
         })
         .collect();
     wait_refused(&wq, ErrorKind::Draining);
@@ -606,10 +616,7 @@ fn destroy_refuses_outside_queueing_but_runs_chained_work_meanwhile() {
     for wq in three_queues("destroy-wait") {
         let log = Log::new();
         let gate = Gate::new();
-        let b = {
-            let log = log.clone();
-            Work::new(move |_| log.push("B run"))
-        };
+        let b = logging(&log, "B run");
         let a = {
             let (log, gate, wq, b) = (log.clone(), gate.clone(), wq.clone(), b.clone());
             Work::new(move |_| {
@@ -621,12 +628,8 @@ fn destroy_refuses_outside_queueing_but_runs_chained_work_meanwhile() {
         assert_eq!(wq.queue(&a), Ok(true));
         log.expect("A start");
         let destroyer = {
-            let (wq, log) = (wq.clone(), log.clone());
-            thread::spawn(move || {
-                let r = wq.destroy();
-                log.push("destroyed");
-                r
-            })
+            let wq = wq.clone();
+            spawn_logged(&log, "destroyed", move || wq.destroy())
         };
         wait_refused(&wq, ErrorKind::Destroyed);
         assert!(!log.has("destroyed"));
@@ -642,11 +645,7 @@ fn destroy_refuses_outside_queueing_but_runs_chained_work_meanwhile() {
 fn destroy_from_two_threads_at_once() {
     let _s = shared();
     let wq = Workqueue::builder("destroy-twice").build().unwrap();
-    let log = Log::new();
-    let gate = Gate::new();
-    let a = gated(&log, &gate, "A");
-    assert_eq!(wq.queue(&a), Ok(true));
-    log.expect("A start");
+    let (_log, gate, a) = started_gated(&wq, "A");
     let ts: Vec<_> = (0..2)
         .map(|_| {
             thread::spawn({
@@ -674,14 +673,7 @@ fn dropping_the_last_handle_still_runs_pending_items() {
         let gate = Gate::new();
         let a = gated(&log, &gate, "A");
         let count = Arc::new(AtomicUsize::new(0));
-        let items: Vec<Work> = (0..10)
-            .map(|_| {
-                let count = count.clone();
-                Work::new(move |_| {
-                    count.fetch_add(1, Ordering::SeqCst);
-                })
-            })
-            .collect();
+        let items: Vec<Work> = (0..10).map(|_| counting(&count)).collect();
         assert_eq!(wq.queue(&a), Ok(true));
         for w in &items {
             assert_eq!(wq.queue(w), Ok(true));
@@ -711,11 +703,7 @@ fn cancel_of_idle_or_running_item_returns_false_without_waiting() {
     let w = Work::new(|_| {});
     assert!(!w.cancel(), "never queued");
     let wq = Workqueue::builder("cancel-running").build().unwrap();
-    let log = Log::new();
-    let gate = Gate::new();
-    let a = gated(&log, &gate, "A");
-    assert_eq!(wq.queue(&a), Ok(true));
-    log.expect("A start");
+    let (_log, gate, a) = started_gated(&wq, "A");
     // Running, not pending: nothing to cancel, and cancel() does not wait (the gate
     // is closed, so waiting would not return).
     assert!(!a.cancel());
@@ -735,12 +723,7 @@ fn cancel_of_inactive_item_behind_max_active() {
     let gate = Gate::new();
     let a = gated(&log, &gate, "A");
     let runs = Arc::new(AtomicUsize::new(0));
-    let b = {
-        let runs = runs.clone();
-        Work::new(move |_| {
-            runs.fetch_add(1, Ordering::SeqCst);
-        })
-    };
+    let b = counting(&runs);
     assert_eq!(wq.queue_on(c, &a), Ok(true));
     log.expect("A start");
     assert_eq!(wq.queue_on(c, &b), Ok(true));
@@ -781,12 +764,7 @@ fn cancel_of_active_item_waiting_on_the_worklist() {
         })
     };
     let runs = Arc::new(AtomicUsize::new(0));
-    let b = {
-        let runs = runs.clone();
-        Work::new(move |_| {
-            runs.fetch_add(1, Ordering::SeqCst);
-        })
-    };
+    let b = counting(&runs);
     assert_eq!(wq.queue_on(c, &a), Ok(true));
     log.expect("A start");
     assert_eq!(wq.queue_on(c, &b), Ok(true));
@@ -931,12 +909,7 @@ fn disable_cancels_a_pending_item() {
     let gate = Gate::new();
     let a = gated(&log, &gate, "A");
     let runs = Arc::new(AtomicUsize::new(0));
-    let b = {
-        let runs = runs.clone();
-        Work::new(move |_| {
-            runs.fetch_add(1, Ordering::SeqCst);
-        })
-    };
+    let b = counting(&runs);
     assert_eq!(wq.queue(&a), Ok(true));
     assert_eq!(wq.queue(&b), Ok(true));
     log.expect("A start");
@@ -1008,12 +981,7 @@ fn flushing_an_item_queued_behind_oneself_on_a_max_active_1_queue() {
     for wq in queues {
         let gate = Gate::new();
         let runs_b = Arc::new(AtomicUsize::new(0));
-        let b = {
-            let runs_b = runs_b.clone();
-            Work::new(move |_| {
-                runs_b.fetch_add(1, Ordering::SeqCst);
-            })
-        };
+        let b = counting(&runs_b);
         let elsewhere = Workqueue::builder("behind-elsewhere").build().unwrap();
         let e = Work::new(|_| {});
         let out = Arc::new(Mutex::new(Vec::new()));
@@ -1051,11 +1019,7 @@ fn flushing_an_item_queued_behind_oneself_on_a_max_active_1_queue() {
 #[test]
 fn flushing_an_item_on_another_cpu_of_a_max_active_1_queue_is_fine() {
     let _s = shared();
-    let Some(d) = cpu1() else {
-        eprintln!("skipped: needs two CPUs");
-        return;
-    };
-    let c = cpu0();
+    let Some((c, d)) = two_cpus() else { return };
     let wq = Workqueue::builder("behind-other-cpu").max_active(1).build().unwrap();
     let log = Log::new();
     let gate = Gate::new();
@@ -1116,12 +1080,7 @@ fn panicking_item_is_contained_and_releases_its_waiters() {
         assert!(cmwq::debug::panics() > before);
         // Later items on the same pool still run, and the item can run (and panic) again.
         let ran = Arc::new(AtomicUsize::new(0));
-        let q = {
-            let ran = ran.clone();
-            Work::new(move |_| {
-                ran.fetch_add(1, Ordering::SeqCst);
-            })
-        };
+        let q = counting(&ran);
         assert_eq!(wq.queue_on(c, &p), Ok(true));
         assert_eq!(wq.queue_on(c, &q), Ok(true));
         wq.flush_bounded().unwrap();

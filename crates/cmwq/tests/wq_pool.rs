@@ -24,26 +24,65 @@ use parking_lot::Mutex;
 /// pool wrongly starts the next item meanwhile, the item stops burning at once.
 const HOLD: Duration = Duration::from_millis(250);
 
+/// Two items sharing `signal`: `w1` logs `w1 start`, runs `wait` on the signal and
+/// logs the event `wait` returns; `w2` logs `w2 start`, then runs `give` on it.
+fn waiter_and_signaller<S: Send + Sync + 'static>(
+    log: &Arc<Log>,
+    signal: &Arc<S>,
+    wait: impl Fn(&S) -> &'static str + Send + Sync + 'static,
+    give: impl Fn(&S) + Send + Sync + 'static,
+) -> (Work, Work) {
+    let w1 = {
+        let (log, signal) = (log.clone(), signal.clone());
+        Work::new(move |_| {
+            log.push("w1 start");
+            log.push(wait(&signal));
+        })
+    };
+    let w2 = {
+        let (log, signal) = (log.clone(), signal.clone());
+        Work::new(move |_| {
+            log.push("w2 start");
+            give(&signal);
+        })
+    };
+    (w1, w2)
+}
+
+/// [`waiter_and_signaller`] on a flag that `w2` sets.
+fn waiter_and_flag_setter(
+    log: &Arc<Log>,
+    wait: impl Fn(&AtomicBool) -> &'static str + Send + Sync + 'static,
+) -> (Work, Work) {
+    waiter_and_signaller(log, &Arc::new(AtomicBool::new(false)), wait, |f| f.store(true, Ordering::SeqCst))
+}
+
+/// [`waiter_and_signaller`] on a gate that `w2` opens; `w1` logs `w1 wake` once
+/// `wait` returns that the gate is open.
+fn waiter_and_gate_opener(
+    log: &Arc<Log>,
+    wait: impl Fn(&Gate) -> bool + Send + Sync + 'static,
+) -> (Work, Work) {
+    waiter_and_signaller(
+        log,
+        &Gate::new(),
+        move |gate| if wait(gate) { "w1 wake" } else { "w1 wake (timed out)" },
+        |gate| gate.open(),
+    )
+}
+
 /// `w1` burns CPU `c` (never blocking) until `w2` starts or [`HOLD`] passes; `w2`
 /// is queued on the same CPU while `w1` runs. Returns the event log.
 fn burn_then_second(c: usize, q1: &Workqueue, q2: &Workqueue, max_burn: Duration) -> Arc<Log> {
     let log = Log::new();
-    let w2_started = Arc::new(AtomicBool::new(false));
-    let w1 = {
-        let (log, w2_started) = (log.clone(), w2_started.clone());
-        Work::new(move |_| {
-            log.push("w1 start");
-            let saw = spin_until(max_burn, || w2_started.load(Ordering::SeqCst));
-            log.push(if saw { "w1 end (saw w2)" } else { "w1 end" });
-        })
-    };
-    let w2 = {
-        let (log, w2_started) = (log.clone(), w2_started.clone());
-        Work::new(move |_| {
-            log.push("w2 start");
-            w2_started.store(true, Ordering::SeqCst);
-        })
-    };
+    let (w1, w2) = waiter_and_flag_setter(&log, move |w2_started| {
+        let saw = spin_until(max_burn, || w2_started.load(Ordering::SeqCst));
+        if saw {
+            "w1 end (saw w2)"
+        } else {
+            "w1 end"
+        }
+    });
     assert_eq!(q1.queue_on(c, &w1), Ok(true));
     log.expect("w1 start");
     assert_eq!(q2.queue_on(c, &w2), Ok(true));
@@ -58,29 +97,19 @@ fn assert_cpu_bound_holds_back(c: usize, q1: &Workqueue, q2: &Workqueue) {
     assert_eq!(log.snapshot(), vec!["w1 start", "w1 end", "w2 start"], "{} then {}", q1.name(), q2.name());
 }
 
+/// Queues `w1` then `w2` on CPU `c` of `wq` and waits for both.
+fn run_pair_on(c: usize, wq: &Workqueue, (w1, w2): (Work, Work)) {
+    assert_eq!(wq.queue_on(c, &w1), Ok(true));
+    assert_eq!(wq.queue_on(c, &w2), Ok(true));
+    wq.flush_bounded().unwrap();
+}
+
 /// An item blocked in `cmwq::blocking` lets the next item of its CPU start; the
 /// second item is what opens the first one's gate.
 fn assert_blocking_lets_next_start(c: usize, wq: &Workqueue) {
     let log = Log::new();
-    let gate = Gate::new();
-    let w1 = {
-        let (log, gate) = (log.clone(), gate.clone());
-        Work::new(move |_| {
-            log.push("w1 start");
-            let opened = gate.wait_blocking();
-            log.push(if opened { "w1 wake" } else { "w1 wake (timed out)" });
-        })
-    };
-    let w2 = {
-        let (log, gate) = (log.clone(), gate.clone());
-        Work::new(move |_| {
-            log.push("w2 start");
-            gate.open();
-        })
-    };
-    assert_eq!(wq.queue_on(c, &w1), Ok(true));
-    assert_eq!(wq.queue_on(c, &w2), Ok(true));
-    wq.flush_bounded().unwrap();
+    let pair = waiter_and_gate_opener(&log, |gate| gate.wait_blocking());
+    run_pair_on(c, wq, pair);
     assert_eq!(log.snapshot(), vec!["w1 start", "w2 start", "w1 wake"], "{}", wq.name());
 }
 
@@ -115,25 +144,8 @@ fn blocking_item_lets_the_next_item_start() {
     assert_blocking_lets_next_start(c, &wq);
     // Nested `blocking` is fine and counts once.
     let log = Log::new();
-    let gate = Gate::new();
-    let w1 = {
-        let (log, gate) = (log.clone(), gate.clone());
-        Work::new(move |_| {
-            log.push("w1 start");
-            let opened = cmwq::blocking(|| cmwq::blocking(|| gate.wait_for(LONG)));
-            log.push(if opened { "w1 wake" } else { "w1 wake (timed out)" });
-        })
-    };
-    let w2 = {
-        let (log, gate) = (log.clone(), gate.clone());
-        Work::new(move |_| {
-            log.push("w2 start");
-            gate.open();
-        })
-    };
-    assert_eq!(wq.queue_on(c, &w1), Ok(true));
-    assert_eq!(wq.queue_on(c, &w2), Ok(true));
-    wq.flush_bounded().unwrap();
+    let pair = waiter_and_gate_opener(&log, |gate| cmwq::blocking(|| cmwq::blocking(|| gate.wait_for(LONG))));
+    run_pair_on(c, &wq, pair);
     assert_eq!(log.snapshot(), vec!["w1 start", "w2 start", "w1 wake"]);
     assert_running_settles_to_zero(c, false);
     // And the accounting is back: a CPU-bound item holds others back again.
@@ -148,28 +160,14 @@ fn cmwq_sleep_lets_the_next_item_start() {
     settle_pool(c);
     let wq = Workqueue::builder("pool-sleep").build().unwrap();
     let log = Log::new();
-    let w2_started = Arc::new(AtomicBool::new(false));
-    let w1 = {
-        let (log, w2_started) = (log.clone(), w2_started.clone());
-        Work::new(move |_| {
-            log.push("w1 start");
-            let deadline = Instant::now() + LONG;
-            while !w2_started.load(Ordering::SeqCst) && Instant::now() < deadline {
-                cmwq::sleep(Duration::from_millis(1));
-            }
-            log.push("w1 end");
-        })
-    };
-    let w2 = {
-        let (log, w2_started) = (log.clone(), w2_started.clone());
-        Work::new(move |_| {
-            log.push("w2 start");
-            w2_started.store(true, Ordering::SeqCst);
-        })
-    };
-    assert_eq!(wq.queue_on(c, &w1), Ok(true));
-    assert_eq!(wq.queue_on(c, &w2), Ok(true));
-    wq.flush_bounded().unwrap();
+    let pair = waiter_and_flag_setter(&log, |w2_started| {
+        let deadline = Instant::now() + LONG;
+        while !w2_started.load(Ordering::SeqCst) && Instant::now() < deadline {
+            cmwq::sleep(Duration::from_millis(1));
+        }
+        "w1 end"
+    });
+    run_pair_on(c, &wq, pair);
     assert_eq!(log.snapshot(), vec!["w1 start", "w2 start", "w1 end"]);
     wq.destroy_bounded().unwrap();
 }

@@ -131,7 +131,17 @@ impl Log {
 
 /// Busy-waits (no blocking, no yielding to the pool) until `cond` holds or `max`
 /// passes. Returns whether `cond` held. This is "burning CPU" in the kernel's sense.
-pub(crate) fn spin_until(max: Duration, mut cond: impl FnMut() -> bool) -> bool {
+pub(crate) fn spin_until(max: Duration, cond: impl FnMut() -> bool) -> bool {
+    retry_until(max, cond, || {
+        for _ in 0..64 {
+            std::hint::spin_loop();
+        }
+    })
+}
+
+/// Tries `cond` until it holds or `max` passes, calling `pause` between tries.
+/// Returns whether `cond` held.
+fn retry_until(max: Duration, mut cond: impl FnMut() -> bool, mut pause: impl FnMut()) -> bool {
     let deadline = Instant::now() + max;
     loop {
         if cond() {
@@ -140,9 +150,7 @@ pub(crate) fn spin_until(max: Duration, mut cond: impl FnMut() -> bool) -> bool 
         if Instant::now() >= deadline {
             return false;
         }
-        for _ in 0..64 {
-            std::hint::spin_loop();
-        }
+        pause();
     }
 }
 
@@ -153,17 +161,8 @@ pub(crate) fn burn(d: Duration) {
 
 /// Polls `cond` (sleeping 1 ms between tries, from a plain thread) until it holds or
 /// `max` passes.
-pub(crate) fn poll_until(max: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + max;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
+pub(crate) fn poll_until(max: Duration, cond: impl FnMut() -> bool) -> bool {
+    retry_until(max, cond, || std::thread::sleep(Duration::from_millis(1)))
 }
 
 /// Counts its drops; clone the counter to watch it.
