@@ -63,7 +63,13 @@
 //! - **Pools start empty and may shrink to zero.** A per-CPU pool is created on its
 //!   first use; after the idle timeout (300 s, [`set_idle_timeout`]) a completely
 //!   idle pool lets all its workers exit, so a process on a 256-CPU machine does
-//!   not keep 500 idle threads.
+//!   not keep 500 idle threads. A pool's first worker is spawned by a creator
+//!   thread (the kernel's kthreadd), so it never inherits the queuing thread's
+//!   priority and the queuing thread pays no thread creation.
+//! - **Idle spin.** A worker that runs out of work yields a few rounds before it
+//!   sleeps, still counted as running, so a thread queueing on the worker's own CPU
+//!   batches instead of being preempted once per item. It switches itself off for
+//!   a second when the CPU turns out to be contended (see `pool/README.md`).
 //! - **Unbound queues use one pod.** Affinity scopes are not built yet: an unbound
 //!   queue has a single pwq on a process-wide unbound pool, so its `max_active`
 //!   is process-wide and activation is FIFO.
