@@ -120,6 +120,7 @@ mod pwq;
 mod registry;
 mod sys;
 pub mod system;
+mod timer;
 mod work;
 mod workqueue;
 

@@ -277,7 +277,7 @@ impl Registry {
 
     /// Retires every worker of this registry's pools and waits for them to exit.
     /// Only loom models need this: production workers live for the process.
-    #[cfg(loom)]
+    #[cfg(all(loom, test))]
     pub(crate) fn shutdown(&'static self) {
         crate::loom::ltrace!("registry shutdown: {} pools", all_pools().len());
         for p in all_pools() {

@@ -215,7 +215,7 @@ impl WorkerPool {
     }
 
     /// Retires every worker and waits for them to exit (loom models only).
-    #[cfg(loom)]
+    #[cfg(all(loom, test))]
     pub(crate) fn shutdown(&'static self) {
         let mut g = self.lock();
         crate::loom::ltrace!("shutdown pool {}: {} workers", self.id, g.nr_workers);
@@ -240,7 +240,7 @@ pub(crate) struct PoolGuard<'a>(Option<MutexGuard<'a, PoolLocked>>);
 
 impl PoolGuard<'_> {
     /// Waits on `cv`, releasing the lock meanwhile (delivering a pending wake first).
-    #[cfg(loom)]
+    #[cfg(all(loom, test))]
     pub(crate) fn wait(mut self, cv: &Condvar) -> Self {
         let mut g = self.0.take().expect("guard present");
         let t = g.to_wake.take();
