@@ -387,7 +387,7 @@ impl PoolLocked {
         }
     }
 
-    /// Total items on the worklist, on every worker's scheduled list and inactive.
+    /// Items held back by `max_active` on the inactive lists of all pwqs.
     pub(crate) fn nr_inactive(&self) -> usize {
         self.pwqs.iter().map(|(_, p)| p.inactive.len()).sum()
     }

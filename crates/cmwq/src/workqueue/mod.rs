@@ -13,7 +13,7 @@ use crate::loom::{AtomicU32, Ordering};
 use crate::pool::{PoolLocked, WorkerPool};
 use crate::pwq::{self, PwqState, PwqStats};
 use crate::registry::Registry;
-use crate::work::{Claim, Work, POOL_NONE};
+use crate::work::{Claim, Snapshot, Work, POOL_NONE};
 
 /// The default `max_active` (`WQ_DFL_ACTIVE`).
 pub const WQ_DFL_ACTIVE: usize = 1024;
@@ -203,6 +203,17 @@ impl WqCore {
             Claim::Claimed(prev) => prev,
             Claim::AlreadyPending | Claim::Disabled => return Ok(false),
         };
+        if self.link(cpu, work, prev) {
+            return Ok(true);
+        }
+        // Destroyed between the check and the link: give the item back untouched.
+        work.state().release_pending(0);
+        Err(self.err(ErrorKind::Destroyed))
+    }
+
+    /// Links an item whose `PENDING` we own into the pool that should run it.
+    /// False if the pwq was released with the workqueue meanwhile.
+    fn link(self: &Arc<Self>, cpu: Option<usize>, work: &Work, prev: Snapshot) -> bool {
         let r = self.pwq_for(cpu);
         // Non-reentrancy (§4.3): if the item still runs on the pool it last ran on,
         // for this workqueue, queue it there, behind the running instance.
@@ -215,23 +226,12 @@ impl WqCore {
                     .and_then(|w| g.workers.get(w).current)
                     .filter(|cur| std::ptr::eq(Arc::as_ptr(&g.pwqs.get(cur.pwq as usize).wq), &**self));
                 if let Some(cur) = running_here {
-                    if pwq::insert_work(lp, &mut g, cur.pwq, work) {
-                        return Ok(true);
-                    }
-                    drop(g);
-                    work.state().release_pending(0);
-                    return Err(self.err(ErrorKind::Destroyed));
+                    return pwq::insert_work(lp, &mut g, cur.pwq, work);
                 }
             }
         }
         let mut g = r.pool.lock();
-        let linked = self.pwq_in(&mut g, &r).is_some() && pwq::insert_work(r.pool, &mut g, r.slot, work);
-        if linked {
-            return Ok(true);
-        }
-        drop(g);
-        work.state().release_pending(0);
-        Err(self.err(ErrorKind::Destroyed))
+        self.pwq_in(&mut g, &r).is_some() && pwq::insert_work(r.pool, &mut g, r.slot, work)
     }
 
     /// Runs one flush: every item queued before the call has finished on return.
