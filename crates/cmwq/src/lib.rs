@@ -120,7 +120,7 @@ mod pwq;
 mod registry;
 mod sys;
 pub mod system;
-mod timer;
+pub mod timer;
 mod work;
 mod workqueue;
 
@@ -128,8 +128,8 @@ pub use current::current_work;
 pub use error::{Error, ErrorKind, SpawnError};
 pub use hooks::{blocking, sleep};
 pub use oncpu::{schedule_on_each_cpu, work_on_cpu};
-pub use system::{schedule_work, schedule_work_on};
-pub use work::{Busy, Work};
+pub use system::{schedule_delayed_work, schedule_delayed_work_on, schedule_work, schedule_work_on};
+pub use work::{Busy, DelayedWork, Work};
 pub use workqueue::{Builder, Workqueue, WqFlags, WqStats, WQ_DFL_ACTIVE, WQ_MAX_ACTIVE};
 
 use std::time::Duration;

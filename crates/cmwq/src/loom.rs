@@ -39,6 +39,15 @@ mod imp {
             self.0.wait(&mut g);
             g
         }
+        /// Waits at most `d`.
+        pub(crate) fn wait_for<'a, T>(
+            &self,
+            mut g: MutexGuard<'a, T>,
+            d: std::time::Duration,
+        ) -> MutexGuard<'a, T> {
+            self.0.wait_for(&mut g, d);
+            g
+        }
         pub(crate) fn notify_all(&self) {
             self.0.notify_all();
         }
@@ -100,6 +109,14 @@ mod imp {
             Condvar(loom::sync::Condvar::new())
         }
         pub(crate) fn wait<'a, T>(&self, g: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+            self.0.wait(g).unwrap()
+        }
+        /// loom has no time: waits for a notification.
+        pub(crate) fn wait_for<'a, T>(
+            &self,
+            g: MutexGuard<'a, T>,
+            _d: std::time::Duration,
+        ) -> MutexGuard<'a, T> {
             self.0.wait(g).unwrap()
         }
         pub(crate) fn notify_all(&self) {

@@ -139,6 +139,8 @@ pub(crate) struct Registry {
     /// the process's base priority and affinity, it spawns the first worker of a
     /// pool, which would otherwise inherit the queuing thread's nice value.
     creator: Option<std::sync::mpsc::Sender<CreateRequest>>,
+    /// The timer context of delayed work (`timer/base.rs`).
+    pub(crate) timers: crate::timer::base::TimerBase,
 }
 
 /// Work for the creator thread.
@@ -182,6 +184,7 @@ impl Registry {
                 env_number("CMWQ_POWER_EFFICIENT") == Some(1),
             ),
             creator: if topo_real { start_creator() } else { None },
+            timers: crate::timer::base::TimerBase::new(),
         }
     }
 

@@ -1,8 +1,9 @@
 //! The system workqueues (§2.5), created on first use.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
-use crate::work::Work;
+use crate::work::{DelayedWork, Work};
 use crate::workqueue::{Workqueue, WqFlags, WQ_MAX_ACTIVE};
 
 fn make(
@@ -71,4 +72,20 @@ pub fn schedule_work(work: &Work) -> bool {
 /// [`ErrorKind::InvalidCpu`](crate::ErrorKind::InvalidCpu).
 pub fn schedule_work_on(cpu: usize, work: &Work) -> Result<bool, crate::Error> {
     percpu().queue_on(cpu, work)
+}
+
+/// Queues `dw` on the system per-CPU workqueue after `delay`
+/// (`schedule_delayed_work`). Returns `false` if it was already pending or is
+/// disabled.
+pub fn schedule_delayed_work(dw: &DelayedWork, delay: Duration) -> bool {
+    percpu().queue_delayed(dw, delay).expect("the system workqueue is never drained or destroyed")
+}
+
+/// Queues `dw` on `cpu` of the system per-CPU workqueue after `delay`
+/// (`schedule_delayed_work_on`).
+///
+/// # Errors
+/// [`ErrorKind::InvalidCpu`](crate::ErrorKind::InvalidCpu).
+pub fn schedule_delayed_work_on(cpu: usize, dw: &DelayedWork, delay: Duration) -> Result<bool, crate::Error> {
+    percpu().queue_delayed_on(cpu, dw, delay)
 }

@@ -22,7 +22,20 @@ const NIL: u32 = u32::MAX;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct TimerId {
     index: u32,
-    generation: u64,
+    generation: u32,
+}
+
+impl TimerId {
+    /// The id packed into one word, for an atomic slot; never `u64::MAX`
+    /// (the index `u32::MAX` is never used), which callers may use as "none".
+    pub(crate) fn to_bits(self) -> u64 {
+        (u64::from(self.generation) << 32) | u64::from(self.index)
+    }
+
+    /// The inverse of [`to_bits`](Self::to_bits).
+    pub(crate) fn from_bits(bits: u64) -> TimerId {
+        TimerId { index: bits as u32, generation: (bits >> 32) as u32 }
+    }
 }
 
 /// One armed timer.
@@ -40,7 +53,7 @@ struct Entry<T> {
 /// A slab slot: the generation survives the entry so stale ids can be told apart.
 #[derive(Debug)]
 struct SlabSlot<T> {
-    generation: u64,
+    generation: u32,
     entry: Option<Entry<T>>,
 }
 
@@ -100,6 +113,7 @@ impl<T> Wheel<T> {
     }
 
     /// The tick length in nanoseconds.
+    #[cfg(test)]
     pub(crate) fn tick_ns(&self) -> u64 {
         self.tick_ns
     }
@@ -148,6 +162,25 @@ impl<T> Wheel<T> {
         }
         self.unlink(id.index);
         Some(self.release(id.index))
+    }
+
+    /// The payload of a pending timer; `None` if `id` is stale. O(1).
+    pub(crate) fn get(&self, id: TimerId) -> Option<&T> {
+        let s = self.slab.get(id.index as usize)?;
+        s.entry.as_ref().filter(|_| s.generation == id.generation).map(|e| &e.payload)
+    }
+
+    /// Cancels every pending timer whose payload matches `pred`, handing each
+    /// payload to `out` in no particular order. O(slab size): for rare bulk
+    /// operations (destroying a workqueue), not for the hot path.
+    pub(crate) fn cancel_if(&mut self, mut pred: impl FnMut(&T) -> bool, out: &mut impl FnMut(T)) {
+        for i in 0..self.slab.len() {
+            let hit = self.slab[i].entry.as_ref().is_some_and(|e| pred(&e.payload));
+            if hit {
+                self.unlink(i as u32);
+                out(self.release(i as u32));
+            }
+        }
     }
 
     /// Fires every pending timer whose deadline is `<= now_ns`, calling `fire`
@@ -607,5 +640,32 @@ mod tests {
         assert_eq!(w.next_deadline(), None);
         assert!(drain(&mut w, u64::MAX).is_empty());
         eprintln!("1M arm+cancel: {:?}", start.elapsed());
+    }
+
+    #[test]
+    fn cancel_if_takes_exactly_the_matching_timers() {
+        let mut w = Wheel::<u64>::default();
+        let ids: Vec<_> = (0..200u64).map(|i| (i, w.arm(i * 7 * MS + 1, i))).collect();
+        let mut taken = Vec::new();
+        w.cancel_if(|p| p % 3 == 0, &mut |p| taken.push(p));
+        taken.sort_unstable();
+        assert_eq!(taken, (0..200).filter(|p| p % 3 == 0).collect::<Vec<_>>());
+        assert_eq!(w.len(), 200 - taken.len());
+        for (i, id) in ids {
+            assert_eq!(w.cancel(id).is_some(), i % 3 != 0, "timer {i}");
+        }
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn timer_id_bits_round_trip() {
+        let mut w = Wheel::<u64>::default();
+        let a = w.arm(5, 1);
+        assert_eq!(w.cancel(a), Some(1));
+        let b = w.arm(5, 2);
+        assert_ne!(a.to_bits(), b.to_bits(), "reused slot, new generation");
+        assert_ne!(b.to_bits(), u64::MAX);
+        assert_eq!(TimerId::from_bits(b.to_bits()), b);
+        assert_eq!(w.cancel(TimerId::from_bits(a.to_bits())), None);
     }
 }

@@ -1,8 +1,11 @@
 //! Work items: reusable, cloneable handles with the kernel's PENDING rules.
 
+mod delayed;
 mod state;
 #[cfg(all(test, loom))]
 mod tests;
+
+pub use delayed::DelayedWork;
 
 pub(crate) use state::{Claim, Snapshot, WorkState, DISABLE_MAX, POOL_NONE};
 
@@ -11,10 +14,16 @@ use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind};
 use crate::loom::{fence, AtomicU32, AtomicU64, Condvar, Mutex, Ordering};
+use crate::timer::base::TimerSlot;
 
 /// The callable part of a work item.
 pub(crate) trait WorkFn: Send + Sync + 'static {
     fn call(&self, work: &Work);
+
+    /// The timer of a delayed item; `None` for plain items.
+    fn timer(&self) -> Option<&TimerSlot> {
+        None
+    }
 }
 
 struct Reusable<F>(F);
@@ -178,6 +187,12 @@ impl Work {
         &self.0.state
     }
 
+    /// The timer of a delayed item.
+    #[inline]
+    pub(crate) fn timer(&self) -> Option<&TimerSlot> {
+        self.0.func.timer()
+    }
+
     /// Identity of the item (the kernel keys its busy hash by address).
     #[inline]
     pub(crate) fn key(&self) -> usize {
@@ -311,9 +326,10 @@ impl Work {
 
     // ---- PENDING ownership ----
 
-    /// `work_grab_pending`: gets `PENDING`, stealing the item off its list if queued.
-    /// Retries while another thread holds `PENDING` in transit (between its claim and
-    /// linking the item), a window of a few instructions plus one lock acquisition.
+    /// `work_grab_pending`: gets `PENDING`, stealing the item off its list if queued,
+    /// or deleting its timer if armed. Retries while another thread holds `PENDING`
+    /// in transit (between its claim and linking the item or arming its timer), a
+    /// window of a few instructions plus one lock acquisition.
     pub(crate) fn grab_pending(&self) -> Grab {
         let mut round = 0u32;
         loop {
@@ -324,6 +340,14 @@ impl Work {
             if prev.queued() && crate::pool::steal(self, prev) {
                 self.seq_cancel();
                 return Grab::Stolen;
+            }
+            if !prev.queued() {
+                if let Some(armed) = self.timer().and_then(TimerSlot::steal) {
+                    // The timer owned PENDING; its instance was never queued, so
+                    // there is no sequence number to cancel.
+                    drop(armed);
+                    return Grab::Stolen;
+                }
             }
             crate::loom::thread::spin_wait(round);
             round = round.saturating_add(1);
@@ -380,7 +404,7 @@ impl Work {
         Ok(self.wait_resolved())
     }
 
-    fn check_not_self(&self, what: &'static str) -> Result<(), Error> {
+    pub(crate) fn check_not_self(&self, what: &'static str) -> Result<(), Error> {
         match crate::current::current_work_and_wq() {
             Some((w, wq)) if w.ptr_eq(self) => Err(Error::new(&wq, ErrorKind::WouldDeadlock(what))),
             _ => Ok(()),
@@ -419,7 +443,9 @@ impl Work {
     /// logs a warning and changes nothing (the kernel's underflow WARN).
     pub fn enable(&self) -> bool {
         let s = self.state().load();
-        if s.queued() || (!s.pending() && s.disable_depth() == 0) {
+        // Not disabled: queued, idle at depth 0, or waiting on its timer.
+        let armed = || self.timer().is_some_and(TimerSlot::is_armed);
+        if s.queued() || (s.disable_depth() == 0 && (!s.pending() || armed())) {
             tracing::warn!("cmwq: work disable count underflowed");
             return true;
         }

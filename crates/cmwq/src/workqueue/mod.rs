@@ -1,6 +1,7 @@
 //! Workqueues: the user-facing queues, each with its own semantics (ordering,
 //! `max_active`, priority, CPU affinity), all served by the shared pools.
 
+mod delayed;
 mod flush;
 
 pub(crate) use flush::Flush;
@@ -611,6 +612,10 @@ impl Workqueue {
     /// Drains the queue, then stops it (`destroy_workqueue`): every later queue
     /// attempt gets [`ErrorKind::Destroyed`]. Calling it again does nothing.
     ///
+    /// Delayed items whose timers are armed for this queue are queued at once
+    /// (with a warning) and run before it returns: nothing is dropped. Cancel
+    /// them first if they must not run, as the kernel requires.
+    ///
     /// # Errors
     /// From one of the queue's own items ([`ErrorKind::WouldDeadlock`]), or on a
     /// system workqueue.
@@ -619,6 +624,17 @@ impl Workqueue {
         core.check_may_close("destroy()", "destroy() of a workqueue from one of its own items")?;
         if core.destroyed.load(Ordering::Acquire) || core.destroying.swap(true, Ordering::AcqRel) {
             return Ok(());
+        }
+        // Timers armed for this queue would fire after it is gone: fire them now,
+        // so their items run before it stops (the kernel requires callers to
+        // cancel them first; here nothing is lost either way).
+        let early = core.registry.timers.fire_all_for(self);
+        if early > 0 {
+            tracing::warn!(
+                "workqueue {}: destroy() fired {early} armed delayed item(s) early; cancel them first \
+                 if they must not run",
+                core.name
+            );
         }
         core.drain_inner();
         core.destroyed.store(true, Ordering::Release);

@@ -1,0 +1,137 @@
+//! Delayed queueing (`queue_delayed_work_on`, `mod_delayed_work_on`) and the
+//! parts of a workqueue the timer base uses.
+
+use std::time::Duration;
+
+use super::{Workqueue, WqFlags};
+use crate::error::{Error, ErrorKind};
+use crate::loom::Ordering;
+use crate::timer::base::Armed;
+use crate::work::{Claim, DelayedWork, Grab, Work};
+
+impl Workqueue {
+    /// Queues `dw` after `delay` (`queue_delayed_work`). Returns `Ok(false)` if it
+    /// is already pending (timer armed or queued) or disabled. A zero delay queues
+    /// it at once, with no timer.
+    ///
+    /// On a per-CPU queue the item is queued, when the timer fires, on the CPU
+    /// that called this; use [`queue_delayed_on`](Self::queue_delayed_on) to name
+    /// one. The timer fires no earlier than `delay` from now, and usually within
+    /// tens of microseconds after (see `cmwq bench`'s timers workload).
+    ///
+    /// An armed timer keeps its workqueue attached: if the last handle is
+    /// dropped meanwhile, the item is still queued and runs. [`destroy`](Self::destroy)
+    /// fires the queue's armed timers at once (their items run before it
+    /// returns); cancel them first if they must not run. A [`drain`](Self::drain)
+    /// waits for items whose timers fire while it drains, not for later ones.
+    ///
+    /// # Errors
+    /// As [`queue`](Self::queue); [`ErrorKind::Destroyed`] also when one of the
+    /// queue's own items arms a timer while the queue is being destroyed (the
+    /// timer would fire after the queue is gone). The item is left idle.
+    pub fn queue_delayed(&self, dw: &DelayedWork, delay: Duration) -> Result<bool, Error> {
+        self.queue_delayed_cpu(None, dw, delay)
+    }
+
+    /// [`queue_delayed`](Self::queue_delayed) for `cpu`'s pool (`queue_delayed_work_on`).
+    ///
+    /// # Errors
+    /// As [`queue_delayed`](Self::queue_delayed), and [`ErrorKind::InvalidCpu`].
+    pub fn queue_delayed_on(&self, cpu: usize, dw: &DelayedWork, delay: Duration) -> Result<bool, Error> {
+        self.core().check_cpu(cpu)?;
+        self.queue_delayed_cpu(Some(cpu), dw, delay)
+    }
+
+    /// Re-arms `dw` for `delay` from now, whatever its state (`mod_delayed_work`):
+    /// a pending instance (timer armed or queued) is cancelled first. Returns
+    /// `Ok(true)` if it was pending and has been re-armed, `Ok(false)` if it was
+    /// idle and is now armed (or queued, for a zero delay). A zero delay queues it
+    /// at once. A disabled item is left alone, and `Ok(false)` returned.
+    ///
+    /// # Errors
+    /// As [`queue_delayed`](Self::queue_delayed). If the queue is found being
+    /// destroyed only after the pending instance was cancelled, the item is left
+    /// idle.
+    pub fn mod_delayed(&self, dw: &DelayedWork, delay: Duration) -> Result<bool, Error> {
+        self.mod_delayed_cpu(None, dw, delay)
+    }
+
+    /// [`mod_delayed`](Self::mod_delayed) for `cpu`'s pool (`mod_delayed_work_on`).
+    ///
+    /// # Errors
+    /// As [`mod_delayed`](Self::mod_delayed), and [`ErrorKind::InvalidCpu`].
+    pub fn mod_delayed_on(&self, cpu: usize, dw: &DelayedWork, delay: Duration) -> Result<bool, Error> {
+        self.core().check_cpu(cpu)?;
+        self.mod_delayed_cpu(Some(cpu), dw, delay)
+    }
+
+    fn queue_delayed_cpu(
+        &self,
+        cpu: Option<usize>,
+        dw: &DelayedWork,
+        delay: Duration,
+    ) -> Result<bool, Error> {
+        let core = self.core();
+        if delay.is_zero() {
+            return core.queue(cpu, dw.work());
+        }
+        core.check_open()?;
+        match dw.work().state().claim_pending() {
+            Claim::Claimed(_) => {}
+            Claim::AlreadyPending | Claim::Disabled => return Ok(false),
+        }
+        self.arm(cpu, dw, delay)?;
+        Ok(true)
+    }
+
+    fn mod_delayed_cpu(&self, cpu: Option<usize>, dw: &DelayedWork, delay: Duration) -> Result<bool, Error> {
+        let core = self.core();
+        core.check_open()?;
+        let work = dw.work();
+        let was_pending = work.grab_pending() == Grab::Stolen;
+        let depth = work.state().load().disable_depth();
+        if depth > 0 {
+            work.state().release_pending(depth);
+            return Ok(was_pending);
+        }
+        if delay.is_zero() {
+            if !self.link_owned(cpu, work) {
+                work.state().release_pending(0);
+                return Err(core.err(ErrorKind::Destroyed));
+            }
+        } else {
+            self.arm(cpu, dw, delay)?;
+        }
+        Ok(was_pending)
+    }
+
+    /// Arms the timer of `dw`, whose `PENDING` the caller owns; on error it is released.
+    fn arm(&self, cpu: Option<usize>, dw: &DelayedWork, delay: Duration) -> Result<(), Error> {
+        let core = self.core();
+        // `queue_delayed_work` is the local-CPU variant: remember the CPU now,
+        // since the timer fires on the timer thread, wherever that runs.
+        let cpu = match cpu {
+            None if !core.flags.contains(WqFlags::UNBOUND) => Some(core.registry.local_cpu()),
+            cpu => cpu,
+        };
+        let armed = Armed { work: dw.work().clone(), wq: self.clone(), cpu };
+        core.registry.timers.arm(armed, delay)
+    }
+
+    /// Links an item whose `PENDING` the caller owns (a fired timer). False if
+    /// the queue's pwqs are gone.
+    pub(crate) fn link_owned(&self, cpu: Option<usize>, work: &Work) -> bool {
+        self.core().link(cpu, work, work.state().load())
+    }
+
+    /// Whether `destroy` has begun (arming a timer for it is refused).
+    pub(crate) fn is_destroying(&self) -> bool {
+        let core = self.core();
+        core.destroying.load(Ordering::Acquire) || core.destroyed.load(Ordering::Acquire)
+    }
+
+    /// Whether both handles name the same workqueue.
+    pub(crate) fn same_queue(&self, other: &Workqueue) -> bool {
+        std::sync::Arc::ptr_eq(self.core(), other.core())
+    }
+}

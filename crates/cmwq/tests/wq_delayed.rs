@@ -1,0 +1,113 @@
+//! Delayed work on the real clock: the timer thread fires on its own, never
+//! early, in deadline order, exactly once. (Exact "which item is due when"
+//! semantics are tested against a paused clock in `wq_delayed_paused.rs`.)
+
+mod common_a;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cmwq::{DelayedWork, Workqueue, WqFlags};
+use common_a::{wait_for, Log};
+
+#[test]
+fn the_timer_thread_fires_never_early() {
+    let wq = Workqueue::builder("r-early").build().unwrap();
+    let early = Arc::new(Log::<String>::new());
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut items = Vec::new();
+    for i in 0..20u32 {
+        let delay = Duration::from_micros(300 * u64::from(i) + 100);
+        let t0 = Instant::now();
+        let (e, d) = (early.clone(), done.clone());
+        let dw = DelayedWork::new(move |_| {
+            let waited = t0.elapsed();
+            if waited < delay {
+                e.push(format!("item {i}: ran after {waited:?} < {delay:?}"));
+            }
+            d.fetch_add(1, Ordering::SeqCst);
+        });
+        assert!(wq.queue_delayed(&dw, delay).unwrap());
+        items.push(dw);
+    }
+    wait_for("all 20 fire", || done.load(Ordering::SeqCst) == 20);
+    assert!(early.snapshot().is_empty(), "{:?}", early.snapshot());
+    assert!(items.iter().all(|d| !d.is_pending()));
+}
+
+#[test]
+fn timers_fire_in_deadline_order() {
+    // An ordered queue runs items in the order they are queued, which for timers
+    // 2 ms apart (different ticks) must be the order of their deadlines, whatever
+    // the order they were armed in and however late the timer thread wakes.
+    let wq = Workqueue::ordered("r-order").build().unwrap();
+    let log = Arc::new(Log::<u32>::new());
+    let order = [7u32, 2, 9, 0, 5, 1, 8, 3, 6, 4];
+    let items: Vec<_> = order
+        .iter()
+        .map(|&k| {
+            let l = log.clone();
+            let dw = DelayedWork::new(move |_| l.push(k));
+            assert!(wq.queue_delayed(&dw, Duration::from_millis(2 * u64::from(k) + 1)).unwrap());
+            dw
+        })
+        .collect();
+    wait_for("all fire", || log.len() == order.len());
+    assert_eq!(log.snapshot(), (0..10).collect::<Vec<_>>());
+    drop(items);
+}
+
+#[test]
+fn ten_thousand_timers_each_fire_exactly_once() {
+    let wq = Workqueue::builder("r-many").flags(WqFlags::UNBOUND).build().unwrap();
+    const N: usize = 10_000;
+    let runs: Arc<Vec<AtomicUsize>> = Arc::new((0..N).map(|_| AtomicUsize::new(0)).collect());
+    let done = Arc::new(AtomicUsize::new(0));
+    let fired_before = cmwq::timer::fired();
+    let items: Vec<_> = (0..N)
+        .map(|i| {
+            let (r, d) = (runs.clone(), done.clone());
+            let dw = DelayedWork::new(move |_| {
+                r[i].fetch_add(1, Ordering::SeqCst);
+                d.fetch_add(1, Ordering::SeqCst);
+            });
+            // Spread over 50 ms.
+            assert!(wq.queue_delayed(&dw, Duration::from_micros((i as u64 * 5) % 50_000 + 1)).unwrap());
+            dw
+        })
+        .collect();
+    wait_for("all fire", || done.load(Ordering::SeqCst) == N);
+    wq.flush().unwrap();
+    assert!(runs.iter().all(|r| r.load(Ordering::SeqCst) == 1));
+    assert!(cmwq::timer::fired() >= fired_before + N as u64);
+    assert!(items.iter().all(|d| !d.is_pending()));
+}
+
+#[test]
+fn a_dropped_queue_still_runs_its_armed_items() {
+    let wq = Workqueue::builder("r-detached").build().unwrap();
+    let n = Arc::new(AtomicUsize::new(0));
+    let n2 = n.clone();
+    let dw = DelayedWork::new(move |_| {
+        n2.fetch_add(1, Ordering::SeqCst);
+    });
+    assert!(wq.queue_delayed(&dw, Duration::from_millis(2)).unwrap());
+    drop(wq);
+    wait_for("the armed item runs", || n.load(Ordering::SeqCst) == 1);
+}
+
+#[test]
+fn a_panicking_delayed_item_is_reported_and_the_timer_keeps_working() {
+    let wq = Workqueue::builder("r-panic").build().unwrap();
+    let dw = DelayedWork::new(|_| panic!("delayed boom"));
+    assert!(wq.queue_delayed(&dw, Duration::from_millis(1)).unwrap());
+    wait_for("the panic is counted", || wq.stats().panicked == 1);
+    let n = Arc::new(AtomicUsize::new(0));
+    let n2 = n.clone();
+    let ok = DelayedWork::new(move |_| {
+        n2.fetch_add(1, Ordering::SeqCst);
+    });
+    assert!(wq.queue_delayed(&ok, Duration::from_millis(1)).unwrap());
+    wait_for("the next timer fires", || n.load(Ordering::SeqCst) == 1);
+}
