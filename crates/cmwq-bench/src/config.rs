@@ -36,6 +36,15 @@ pub struct Config {
     /// its own threads (MT wq emulation, pool per queue); their queue count is
     /// `min(mq_queues, mq_thread_cap / cores)`.
     pub mq_thread_cap: usize,
+    /// timers/ops: timers kept armed while arm and cancel are measured.
+    pub timer_background: usize,
+    /// timers/ops: arms (then cancels) per measured run.
+    pub timer_ops: usize,
+    /// timers/fire: timers per run.
+    pub timer_fire: usize,
+    /// timers/fire: the interval their deadlines are spread over.
+    #[serde(serialize_with = "ser_us")]
+    pub timer_spread: Duration,
     /// Thread-count sampling interval.
     #[serde(serialize_with = "ser_us")]
     pub sample_interval: Duration,
@@ -64,6 +73,10 @@ impl Config {
             mq_queues: 1_000,
             mq_items_per_cpu: 2,
             mq_thread_cap: 256,
+            timer_background: 100_000,
+            timer_ops: 20_000,
+            timer_fire: 2_000,
+            timer_spread: Duration::from_millis(300),
             sample_interval: Duration::from_millis(1),
             plots: true,
         }
@@ -85,6 +98,10 @@ impl Config {
             mq_queues: 10_000,
             mq_items_per_cpu: 2,
             mq_thread_cap: 1_024,
+            timer_background: 1_000_000,
+            timer_ops: 100_000,
+            timer_fire: 10_000,
+            timer_spread: Duration::from_secs(1),
             sample_interval: Duration::from_millis(1),
             plots: true,
         }
@@ -106,6 +123,10 @@ impl Config {
             mq_queues: 20,
             mq_items_per_cpu: 1,
             mq_thread_cap: 16,
+            timer_background: 1_000,
+            timer_ops: 200,
+            timer_fire: 50,
+            timer_spread: Duration::from_millis(20),
             sample_interval: Duration::from_millis(1),
             plots: true,
         }

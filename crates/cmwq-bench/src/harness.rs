@@ -14,7 +14,7 @@ use crate::report::{Env, ExecutorInfo, Report};
 use crate::workloads;
 
 /// The workloads, in run order.
-pub const WORKLOADS: [&str; 4] = ["noop", "wake", "mixed", "many-queues"];
+pub const WORKLOADS: [&str; 5] = ["noop", "wake", "mixed", "many-queues", "timers"];
 
 /// Options of [`run`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -238,12 +238,14 @@ pub fn run_with_config(
     let mut wake = Vec::new();
     let mut mixed = Vec::new();
     let mut many_queues = Vec::new();
+    let (mut timer_ops, mut timer_fire) = (Vec::new(), Vec::new());
     for w in &sel.workloads {
         match *w {
             "noop" => noop = workloads::noop(&mut ctx)?,
             "wake" => wake = workloads::wake(&mut ctx)?,
             "mixed" => mixed = workloads::mixed(&mut ctx)?,
             "many-queues" => many_queues = workloads::many_queues(&mut ctx)?,
+            "timers" => (timer_ops, timer_fire) = crate::timers::timers(&mut ctx)?,
             _ => unreachable!("select() only returns known workloads"),
         }
     }
@@ -267,11 +269,10 @@ pub fn run_with_config(
         wake,
         mixed,
         many_queues,
+        timer_ops,
+        timer_fire,
         notes,
-        skipped: vec![
-            "timers: the delayed-work issue has not landed in cmwq, so there is no timer workload yet."
-                .into(),
-        ],
+        skipped: Vec::new(),
     };
     let files = write_outputs(&report, &opts.out_dir, cfg.plots)?;
     for f in &files {
@@ -280,7 +281,9 @@ pub fn run_with_config(
     let broken = report.noop.iter().filter(|r| !r.exactly_once).count()
         + report.wake.iter().filter(|r| !r.exactly_once).count()
         + report.mixed.iter().filter(|r| !r.exactly_once).count()
-        + report.many_queues.iter().filter(|r| !r.exactly_once).count();
+        + report.many_queues.iter().filter(|r| !r.exactly_once).count()
+        + report.timer_ops.iter().filter(|r| !r.exactly_once).count()
+        + report.timer_fire.iter().filter(|r| !r.exactly_once).count();
     if broken > 0 {
         return Err(Error::Invariant(format!(
             "{broken} result rows had items that ran other than exactly once (see the report)"

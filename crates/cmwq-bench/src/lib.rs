@@ -29,8 +29,9 @@
 //! (queue-to-start latency on an idle executor, beside a bare park/unpark),
 //! `mixed` (items burn X of CPU then block Y, at several X:Y; makespan against
 //! the ideal bound, peak threads), `many-queues` (10,000 workqueues: threads,
-//! RSS per idle queue, create/destroy time). There is no timer workload yet
-//! (delayed work has not landed in cmwq).
+//! RSS per idle queue, create/destroy time), `timers` (cmwq's delayed work beside
+//! `tokio::time`: arm/cancel cost with 10⁶ timers armed, firing lateness idle
+//! and with every CPU busy).
 //!
 //! # The micro-benchmarks
 //!
@@ -49,6 +50,7 @@ pub mod plot;
 pub mod procfs;
 pub mod producers;
 pub mod report;
+pub mod timers;
 mod workloads;
 
 pub use config::Config;

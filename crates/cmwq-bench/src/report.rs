@@ -227,6 +227,10 @@ pub struct Report {
     pub mixed: Vec<MixedRow>,
     /// many-queues rows.
     pub many_queues: Vec<ManyQueuesRow>,
+    /// timers: arm/cancel rows.
+    pub timer_ops: Vec<crate::timers::TimerOpsRow>,
+    /// timers: fire lateness rows.
+    pub timer_fire: Vec<crate::timers::TimerFireRow>,
     /// How figures were taken.
     pub notes: Vec<String>,
     /// Workloads not run, and why.
@@ -356,6 +360,30 @@ impl Report {
             v.push(format!(
                 "wake: cmwq-bound p50 {:.1} µs / p99 {:.1} µs vs best peer {name} p50 {best:.1} µs",
                 c.p50_us, c.p99_us
+            ));
+        }
+        let fire = |e: &str, l: &str| self.timer_fire.iter().find(|r| r.executor == e && r.load == l);
+        for load in ["idle", "busy"] {
+            if let (Some(c), Some(t)) = (fire("cmwq", load), fire("tokio", load)) {
+                v.push(format!(
+                    "timers ({load}): cmwq lateness p50 {:.0} µs / p99 {:.0} µs vs tokio {:.0} / {:.0} µs",
+                    c.p50_us, c.p99_us, t.p50_us, t.p99_us
+                ));
+            }
+        }
+        if let Some(c) = self.timer_ops.iter().find(|r| r.executor == "cmwq") {
+            let peers: Vec<String> = self
+                .timer_ops
+                .iter()
+                .filter(|r| r.executor != "cmwq")
+                .map(|r| format!("{} {:.0}/{:.0} ns", r.executor, r.arm_ns, r.cancel_ns))
+                .collect();
+            v.push(format!(
+                "timers with {} armed: cmwq arm/cancel {:.0}/{:.0} ns vs {}",
+                c.background_armed,
+                c.arm_ns,
+                c.cancel_ns,
+                peers.join(", ")
             ));
         }
         for r in &self.many_queues {
@@ -538,6 +566,7 @@ impl Report {
             );
             s.push('\n');
         }
+        s += &crate::timers::markdown(&self.timer_ops, &self.timer_fire);
         if !self.skipped.is_empty() {
             let _ = writeln!(s, "## Not run\n");
             for l in &self.skipped {
@@ -699,6 +728,8 @@ mod tests {
                 exactly_once: true,
             }],
             many_queues: vec![],
+            timer_ops: vec![],
+            timer_fire: vec![],
             notes: vec!["a note".into()],
             skipped: vec!["timers: not landed".into()],
         }

@@ -24,6 +24,11 @@ fn every_workload_on_every_executor_runs_each_item_exactly_once() {
     assert!(report.wake.iter().all(|r| r.exactly_once && r.samples == cfg.wake_samples));
     assert!(report.mixed.iter().all(|r| r.exactly_once && r.makespan_ms > 0.0));
     assert!(report.many_queues.iter().all(|r| r.exactly_once && r.queues > 0));
+    let ops: Vec<&str> = report.timer_ops.iter().map(|r| r.executor.as_str()).collect();
+    assert_eq!(ops, ["cmwq", "tokio-delayqueue", "tokio-sleep"]);
+    assert!(report.timer_ops.iter().all(|r| r.exactly_once && r.arm_ns > 0.0 && r.cancel_ns > 0.0));
+    assert_eq!(report.timer_fire.len(), 4, "cmwq and tokio, idle and busy");
+    assert!(report.timer_fire.iter().all(|r| r.exactly_once && r.early == 0 && r.timers == cfg.timer_fire));
     // Announced and plain blocking are both there for cmwq.
     assert!(report.mixed.iter().any(|r| r.executor == "cmwq-bound" && r.blocking == "announced"));
     assert!(report.mixed.iter().any(|r| r.executor == "cmwq-bound-plain" && r.blocking == "plain"));
