@@ -85,6 +85,8 @@
 
 pub(crate) mod base;
 pub(crate) mod clock;
+#[cfg(all(test, loom))]
+mod tests;
 pub(crate) mod wheel;
 
 use std::time::Duration;
