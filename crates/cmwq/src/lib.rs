@@ -36,6 +36,10 @@
 //! | `queue_work` / `queue_work_on` | [`Workqueue::queue`], [`Workqueue::queue_on`] |
 //! | (none) | [`Workqueue::spawn`]: a one-shot closure |
 //! | `schedule_work`, `system_*_wq` | [`schedule_work`], [`system`]`::{percpu, highpri, long, dfl, freezable, power_efficient}` |
+//! | `INIT_DELAYED_WORK` / `queue_delayed_work(_on)` / `mod_delayed_work(_on)` | [`DelayedWork::new`], [`Workqueue::queue_delayed`], [`Workqueue::queue_delayed_on`], [`Workqueue::mod_delayed`], [`Workqueue::mod_delayed_on`] |
+//! | `schedule_delayed_work(_on)` | [`schedule_delayed_work`], [`schedule_delayed_work_on`] |
+//! | `cancel_delayed_work(_sync)` / `flush_delayed_work` / `disable_delayed_work(_sync)` / `enable_delayed_work` / `delayed_work_pending` | [`DelayedWork::cancel`], [`DelayedWork::cancel_sync`], [`DelayedWork::flush`], [`DelayedWork::disable`], [`DelayedWork::disable_sync`], [`DelayedWork::enable`], [`DelayedWork::is_pending`] |
+//! | `timer_base`, jiffies (testing: none) | one process timer thread; [`timer::pause`], [`timer::advance`], [`timer::resume`] for deterministic tests |
 //! | `work_on_cpu` / `schedule_on_each_cpu` | [`work_on_cpu`], [`schedule_on_each_cpu`] |
 //! | `freeze_workqueues_begin` / `_busy` / `thaw_workqueues` | [`freezer::freeze`], [`freezer::is_busy`], [`freezer::thaw`] |
 //! | `flush_work` / `flush_workqueue` / `drain_workqueue` / `destroy_workqueue` | [`Work::flush`], [`Workqueue::flush`], [`Workqueue::drain`], [`Workqueue::destroy`] |
@@ -76,6 +80,15 @@
 //! - **Thread ceiling.** At most 512 worker threads exist at once (environment
 //!   `CMWQ_MAX_WORKERS`); at the ceiling work waits for a worker, it is never
 //!   dropped. A failed thread creation backs off for 1 s like the kernel.
+//! - **Delayed work.** Timers fire from one process-wide timer thread, not on the
+//!   arming CPU; [`Workqueue::queue_delayed`] on a per-CPU queue remembers the
+//!   arming CPU and queues there. Deadlines are exact to the nanosecond (no
+//!   jiffies rounding); a timer fires no earlier than asked. An armed timer
+//!   keeps its workqueue attached after the last handle is dropped, and
+//!   [`Workqueue::destroy`] queues the armed items at once and runs them (the
+//!   kernel requires callers to cancel them first and would lose them).
+//!   `cancel`/`disable` on the inner [`Work`] of a delayed item also handle
+//!   its timer (the kernel asks for the `_delayed_` variants).
 //! - **Non-reentrancy** follows the kernel's conditions: an item never runs
 //!   concurrently with itself while it is queued on one workqueue. Queueing the
 //!   same item on two different workqueues may run it concurrently.
