@@ -35,7 +35,11 @@ fn cancel_races_the_timer() {
         let fired = firer.join().unwrap();
         dw.work().flush().unwrap();
         assert!(!dw.is_pending());
-        assert_eq!(runs.load(Ordering::SeqCst), usize::from(!cancelled), "cancelled={cancelled} fired={fired:?}");
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            usize::from(!cancelled),
+            "cancelled={cancelled} fired={fired:?}"
+        );
         drop(dw);
         drop(wq);
         reg.shutdown();
