@@ -2,6 +2,7 @@
 //! process-wide counters.
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+
 use std::time::Duration;
 
 use crate::registry::{all_pools, Registry};
@@ -86,6 +87,34 @@ pub fn nr_workers() -> usize {
 /// creation refused it (the work waited instead).
 pub fn nr_throttled() -> u64 {
     Registry::global().nr_throttled.load(Ordering::Relaxed)
+}
+
+/// Workers of concurrency-managed (per-CPU) pools alive now.
+pub fn nr_cm_workers() -> usize {
+    Registry::global().nr_cm_threads.load(Ordering::Relaxed)
+}
+
+/// The most worker threads that were alive at once: `(all, concurrency-managed)`.
+/// Each is counted before its thread starts, so it never exceeds its ceiling.
+pub fn peak_workers() -> (usize, usize) {
+    let r = Registry::global();
+    (r.peak_threads.load(Ordering::Relaxed), r.peak_cm_threads.load(Ordering::Relaxed))
+}
+
+/// What the sleep monitor has done so far.
+#[cfg(not(loom))]
+pub fn monitor() -> MonitorStats {
+    crate::monitor::stats()
+}
+
+#[cfg(not(loom))]
+pub use crate::monitor::MonitorStats;
+
+/// Fault injection for tests: the next `n` worker-thread creations fail with
+/// `EAGAIN`, as under `pids.max` or `RLIMIT_NPROC`.
+#[doc(hidden)]
+pub fn fail_next_spawns(n: usize) {
+    crate::pool::FAIL_SPAWNS.store(n, Ordering::SeqCst);
 }
 
 /// 0: no highpri worker started yet; 1: nice -20 applied; 2: not permitted.

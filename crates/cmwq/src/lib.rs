@@ -127,6 +127,7 @@ mod error;
 pub mod freezer;
 mod hooks;
 mod loom;
+mod monitor;
 mod oncpu;
 mod pool;
 mod pwq;
@@ -140,6 +141,9 @@ mod workqueue;
 pub use current::current_work;
 pub use error::{Error, ErrorKind, SpawnError};
 pub use hooks::{blocking, sleep};
+pub use monitor::{
+    allowed_cpus, set_cpu_intensive_thresh, set_max_cm_workers, set_sleep_monitor, set_stall_window,
+};
 pub use oncpu::{schedule_on_each_cpu, work_on_cpu};
 pub use system::{schedule_delayed_work, schedule_delayed_work_on, schedule_work, schedule_work_on};
 pub use work::{Busy, DelayedWork, Work};

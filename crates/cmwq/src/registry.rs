@@ -2,7 +2,7 @@
 //! settings. Production code uses one global registry; loom models and simulated
 //! topologies build their own.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -13,6 +13,19 @@ use crate::workqueue::WqCore;
 pub(crate) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// Default ceiling on worker threads across all pools (XNU's and tokio's 512).
 pub(crate) const DEFAULT_MAX_WORKERS: usize = 512;
+/// Default stall window: the monitor creates a thread for a block only after it
+/// lasted this long (XNU's workqueue uses 200 µs).
+pub(crate) const DEFAULT_STALL_WINDOW: Duration = Duration::from_micros(200);
+/// Default `wq_cpu_intensive_thresh_us` (10 ms).
+pub(crate) const DEFAULT_CPU_INTENSIVE_THRESH: Duration = Duration::from_millis(10);
+/// Default `wq_cpu_intensive_warning_thresh`.
+pub(crate) const DEFAULT_CPU_INTENSIVE_WARNING: u64 = 4;
+
+/// Default ceiling on concurrency-managed (per-CPU pool) workers: max(64, 5 ×
+/// allowed CPUs), XNU's constrained pool.
+pub(crate) fn default_max_cm_workers(allowed_cpus: usize) -> usize {
+    64.max(5 * allowed_cpus)
+}
 
 /// Which CPUs exist and may be used.
 #[derive(Debug, Clone)]
@@ -61,36 +74,96 @@ impl Topology {
 
 /// Process-wide settings, read on slow paths only.
 #[derive(Debug)]
+#[cfg_attr(loom, allow(dead_code))] // read by the monitor thread, absent under loom
 pub(crate) struct Config {
     idle_timeout_ns: AtomicU64,
     max_workers: AtomicUsize,
+    max_cm_workers: AtomicUsize,
+    stall_window_ns: AtomicU64,
+    cpu_intensive_thresh_ns: AtomicU64,
+    cpu_intensive_warning: AtomicU64,
+    monitor: AtomicBool,
 }
 
 /// Reads a positive integer from the environment; a malformed value is reported
 /// and the default used.
 fn env_number(var: &str) -> Option<u64> {
+    env_parse(var, 1)
+}
+
+/// Reads an integer of at least `min` from the environment; a malformed value
+/// is reported and the default used.
+fn env_parse(var: &str, min: u64) -> Option<u64> {
     let v = std::env::var(var).ok()?;
     match v.trim().parse::<u64>() {
-        Ok(n) if n > 0 => Some(n),
+        Ok(n) if n >= min => Some(n),
         _ => {
-            tracing::warn!("cmwq: ignoring {var}={v:?}: expected a positive integer");
+            let what = if min == 0 { "a non-negative integer" } else { "a positive integer" };
+            tracing::warn!("cmwq: ignoring {var}={v:?}: expected {what}");
             None
         }
     }
 }
 
+#[cfg_attr(loom, allow(dead_code))]
 impl Config {
-    fn from_env() -> Config {
+    /// The defaults, overridden by the `CMWQ_*` environment variables (crate docs,
+    /// "Configuration"). `allowed_cpus` sizes the concurrency-managed ceiling.
+    fn from_env(allowed_cpus: usize) -> Config {
         let idle =
             env_number("CMWQ_IDLE_TIMEOUT_MS").map(Duration::from_millis).unwrap_or(DEFAULT_IDLE_TIMEOUT);
         let max = env_number("CMWQ_MAX_WORKERS").map_or(DEFAULT_MAX_WORKERS, |n| n as usize);
-        Config { idle_timeout_ns: AtomicU64::new(idle.as_nanos() as u64), max_workers: AtomicUsize::new(max) }
+        let max_cm =
+            env_number("CMWQ_MAX_CM_WORKERS").map_or(default_max_cm_workers(allowed_cpus), |n| n as usize);
+        let stall = env_parse("CMWQ_STALL_US", 0).map_or(DEFAULT_STALL_WINDOW, Duration::from_micros);
+        let hog = env_parse("CMWQ_CPU_INTENSIVE_THRESH_US", 0)
+            .map_or(DEFAULT_CPU_INTENSIVE_THRESH, Duration::from_micros);
+        let warn = env_parse("CMWQ_CPU_INTENSIVE_WARNING_THRESH", 0).unwrap_or(DEFAULT_CPU_INTENSIVE_WARNING);
+        let monitor = env_parse("CMWQ_MONITOR", 0) != Some(0);
+        Config {
+            idle_timeout_ns: AtomicU64::new(idle.as_nanos() as u64),
+            max_workers: AtomicUsize::new(max),
+            max_cm_workers: AtomicUsize::new(max_cm),
+            stall_window_ns: AtomicU64::new(stall.as_nanos() as u64),
+            cpu_intensive_thresh_ns: AtomicU64::new(hog.as_nanos() as u64),
+            cpu_intensive_warning: AtomicU64::new(warn),
+            monitor: AtomicBool::new(monitor),
+        }
     }
     pub(crate) fn idle_timeout(&self) -> Duration {
         Duration::from_nanos(self.idle_timeout_ns.load(Ordering::Relaxed))
     }
     pub(crate) fn max_workers(&self) -> usize {
         self.max_workers.load(Ordering::Relaxed)
+    }
+    pub(crate) fn max_cm_workers(&self) -> usize {
+        self.max_cm_workers.load(Ordering::Relaxed)
+    }
+    pub(crate) fn set_max_cm_workers(&self, n: usize) {
+        self.max_cm_workers.store(n.max(1), Ordering::Relaxed)
+    }
+    pub(crate) fn stall_window(&self) -> Duration {
+        Duration::from_nanos(self.stall_window_ns.load(Ordering::Relaxed))
+    }
+    pub(crate) fn set_stall_window(&self, d: Duration) {
+        self.stall_window_ns.store(d.as_nanos() as u64, Ordering::Relaxed)
+    }
+    /// Zero: CPU-intensive detection is off.
+    pub(crate) fn cpu_intensive_thresh(&self) -> Duration {
+        Duration::from_nanos(self.cpu_intensive_thresh_ns.load(Ordering::Relaxed))
+    }
+    pub(crate) fn set_cpu_intensive_thresh(&self, d: Duration) {
+        self.cpu_intensive_thresh_ns.store(d.as_nanos() as u64, Ordering::Relaxed)
+    }
+    pub(crate) fn cpu_intensive_warning(&self) -> u64 {
+        self.cpu_intensive_warning.load(Ordering::Relaxed)
+    }
+    /// Whether the sleep monitor looks for unannotated blocking and CPU hogs.
+    pub(crate) fn monitor(&self) -> bool {
+        self.monitor.load(Ordering::Relaxed)
+    }
+    pub(crate) fn set_monitor(&self, on: bool) {
+        self.monitor.store(on, Ordering::Relaxed)
     }
 }
 
@@ -104,6 +177,14 @@ pub(crate) fn pool_by_id(id: u32) -> Option<&'static WorkerPool> {
 
 pub(crate) fn all_pools() -> Vec<&'static WorkerPool> {
     POOLS.read().clone()
+}
+
+/// [`all_pools`] into a buffer the caller keeps: allocates only when it grows.
+#[cfg(not(loom))]
+pub(crate) fn all_pools_into(into: &mut Vec<&'static WorkerPool>) {
+    let t = POOLS.read();
+    into.clear();
+    into.extend_from_slice(&t);
 }
 
 /// Registers a new pool built by `make(id)`.
@@ -125,8 +206,17 @@ pub(crate) struct Registry {
     pub(crate) config: Config,
     cpu_pools: Box<[PoolPair]>,
     unbound_pools: PoolPair,
-    /// Worker threads alive across this registry's pools.
+    /// Worker threads alive across this registry's pools (reserved before the
+    /// thread is spawned, so the ceilings hold exactly; see `pool/manage.rs`).
     pub(crate) nr_threads: AtomicUsize,
+    /// Of those, workers of concurrency-managed (per-CPU) pools.
+    pub(crate) nr_cm_threads: AtomicUsize,
+    /// The most `nr_threads` and `nr_cm_threads` have been.
+    pub(crate) peak_threads: AtomicUsize,
+    pub(crate) peak_cm_threads: AtomicUsize,
+    /// After a failed thread creation: the thread count it failed at, which is
+    /// the effective ceiling until the cooldown ends (then one retry may go).
+    pub(crate) spawn_limit: parking_lot::Mutex<Option<(usize, std::time::Instant)>>,
     /// Times a pool wanted a worker but the thread ceiling or a spawn failure refused it.
     pub(crate) nr_throttled: AtomicU64,
     /// `workqueue_freezing`; written under `freezable`'s lock.
@@ -174,9 +264,17 @@ impl Registry {
         Registry {
             cpu_pools: (0..topo.nr_cpu_ids).map(|_| PoolPair::default()).collect(),
             unbound_pools: PoolPair::default(),
-            config: Config::from_env(),
+            config: Config::from_env(if topo.real {
+                crate::monitor::allowed_cpu_count(topo.allowed.len())
+            } else {
+                topo.allowed.len()
+            }),
             topo,
             nr_threads: AtomicUsize::new(0),
+            nr_cm_threads: AtomicUsize::new(0),
+            peak_threads: AtomicUsize::new(0),
+            peak_cm_threads: AtomicUsize::new(0),
+            spawn_limit: parking_lot::Mutex::new(None),
             nr_throttled: AtomicU64::new(0),
             freezing: std::sync::atomic::AtomicBool::new(false),
             freezable: parking_lot::Mutex::new(Vec::new()),

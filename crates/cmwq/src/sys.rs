@@ -100,3 +100,25 @@ pub(crate) fn set_current_thread_timer_slack(ns: u64) -> io::Result<()> {
         Err(io::Error::last_os_error())
     }
 }
+
+/// The id of the calling thread's CPU-time clock (`pthread_getcpuclockid`), which
+/// any thread of the process may read with [`clock_time`] while this one lives.
+#[cfg(not(loom))]
+pub(crate) fn current_thread_cpu_clock() -> Option<libc::clockid_t> {
+    let mut id: libc::clockid_t = 0;
+    // SAFETY: pthread_self() is the calling thread, alive for the call; `id` is a
+    // valid, writable clockid_t.
+    let rc = unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut id) };
+    (rc == 0).then_some(id)
+}
+
+/// Reads clock `id` (here: another thread's CPU clock, ~0.3 µs). `None` if the
+/// clock is gone (its thread exited).
+#[cfg(not(loom))]
+pub(crate) fn clock_time(id: libc::clockid_t) -> Option<Duration> {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec; an invalid clock id only makes
+    // clock_gettime fail with EINVAL.
+    let rc = unsafe { libc::clock_gettime(id, &mut ts) };
+    (rc == 0).then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+}

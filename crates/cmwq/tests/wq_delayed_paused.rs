@@ -314,8 +314,10 @@ fn cancel_sync_stops_a_self_rearming_item() {
     let n = Arc::new(AtomicUsize::new(0));
     let (n2, wq2) = (n.clone(), wq.clone());
     let dw = DelayedWork::new(move |dw| {
-        n2.fetch_add(1, Ordering::SeqCst);
+        // Re-arm before counting: the test moves the clock once it sees the count,
+        // and a timer armed after that move would wait for the next one.
         let _ = wq2.queue_delayed(dw, MS);
+        n2.fetch_add(1, Ordering::SeqCst);
     });
     assert!(wq.queue_delayed(&dw, MS).unwrap());
     for _ in 0..3 {

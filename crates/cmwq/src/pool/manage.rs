@@ -1,6 +1,7 @@
 //! Worker creation (the manager role), thread setup, idle waiting and culling.
 
-use std::sync::atomic::Ordering as StdOrdering;
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::atomic::{AtomicUsize, Ordering as StdOrdering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,7 +11,7 @@ use super::{
     worker, PoolLocked, WorkerPool, WorkerShared, WorkerSlot, WORKER_DIE, WORKER_IDLE, WORKER_PREP,
     WORKER_UNBOUND,
 };
-use crate::loom::{thread, AtomicBool};
+use crate::loom::thread;
 
 /// `CREATE_COOLDOWN`: after a failed thread creation, wait this long before retrying.
 pub(crate) const CREATE_COOLDOWN: Duration = Duration::from_secs(1);
@@ -19,29 +20,100 @@ pub(crate) const HIGHPRI_NICE: i32 = -20;
 
 type Guard = PoolGuard<'static>;
 
-/// Whether a worker may be created now: under the thread ceiling and not cooling
-/// down after a failure. Counts a refusal.
-fn may_create(pool: &WorkerPool, g: &mut PoolLocked) -> bool {
+/// Fault injection: the next this-many thread creations fail with `EAGAIN`
+/// (`debug::fail_next_spawns`, for tests of the recovery path).
+pub(crate) static FAIL_SPAWNS: AtomicUsize = AtomicUsize::new(0);
+
+/// Why a worker could not be created now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// Within `CREATE_COOLDOWN` of a failed creation in this pool.
+    Cooldown,
+    /// At the ceiling on all workers (`max_workers`).
+    Ceiling(usize),
+    /// At the ceiling on concurrency-managed workers (`max_cm_workers`).
+    CmCeiling(usize),
+    /// A thread creation failed at this count; the cooldown has not ended.
+    Lowered(usize),
+}
+
+/// Whether a worker may be created now: not cooling down after a failure, under
+/// every ceiling. On `true` the thread is already counted in `nr_threads` (and
+/// `nr_cm_threads` for a per-CPU pool), reserved by a CAS, so concurrent managers
+/// of different pools never overshoot a ceiling. A refusal is counted, logged
+/// with back-off, and the pool is marked starved so that the monitor retries.
+fn may_create(pool: &'static WorkerPool, g: &mut PoolLocked) -> bool {
+    match reserve_thread(pool, g) {
+        Ok(()) => true,
+        Err(why) => {
+            throttled(pool, why);
+            g.starved = true;
+            crate::monitor::note_starved();
+            false
+        }
+    }
+}
+
+fn reserve_thread(pool: &WorkerPool, g: &mut PoolLocked) -> Result<(), Refusal> {
+    let now = Instant::now();
     if let Some(until) = g.create_cooldown_until {
-        if Instant::now() < until {
-            pool.registry.nr_throttled.fetch_add(1, StdOrdering::Relaxed);
-            return false;
+        if now < until {
+            return Err(Refusal::Cooldown);
         }
         g.create_cooldown_until = None;
     }
     let reg = pool.registry;
-    if reg.nr_threads.load(StdOrdering::Relaxed) >= reg.config.max_workers() {
-        let n = reg.nr_throttled.fetch_add(1, StdOrdering::Relaxed);
-        if n.is_power_of_two() {
-            tracing::warn!(
-                "cmwq: worker ceiling of {} threads reached; work waits for a free worker ({} times so far)",
-                reg.config.max_workers(),
-                n + 1
-            );
+    let mut limit = reg.config.max_workers();
+    let mut lowered = false;
+    {
+        let mut sl = reg.spawn_limit.lock();
+        match *sl {
+            Some((at, until)) if now < until && at < limit => {
+                limit = at;
+                lowered = true;
+            }
+            // Cooled down: retry at the configured ceiling; a success lifts it.
+            Some((_, until)) if now >= until => *sl = None,
+            _ => {}
         }
-        return false;
     }
-    true
+    let add = |n: &AtomicUsize, max: usize| n.fetch_update(SeqCst, SeqCst, |c| (c < max).then_some(c + 1));
+    if add(&reg.nr_threads, limit).is_err() {
+        return Err(if lowered { Refusal::Lowered(limit) } else { Refusal::Ceiling(limit) });
+    }
+    if pool.is_bound() {
+        let cm_max = reg.config.max_cm_workers();
+        if add(&reg.nr_cm_threads, cm_max).is_err() {
+            reg.nr_threads.fetch_sub(1, SeqCst);
+            return Err(Refusal::CmCeiling(cm_max));
+        }
+        reg.peak_cm_threads.fetch_max(reg.nr_cm_threads.load(SeqCst), SeqCst);
+    }
+    reg.peak_threads.fetch_max(reg.nr_threads.load(SeqCst), SeqCst);
+    Ok(())
+}
+
+/// Gives back a reservation of [`reserve_thread`] (a worker exited, or its spawn failed).
+fn release_thread(pool: &WorkerPool) {
+    pool.registry.nr_threads.fetch_sub(1, SeqCst);
+    if pool.is_bound() {
+        pool.registry.nr_cm_threads.fetch_sub(1, SeqCst);
+    }
+}
+
+/// Counts a refusal and warns, with exponential back-off (the 1st, 2nd, 4th, …).
+fn throttled(pool: &WorkerPool, why: Refusal) {
+    let n = pool.registry.nr_throttled.fetch_add(1, StdOrdering::Relaxed) + 1;
+    if !n.is_power_of_two() {
+        return;
+    }
+    let what = match why {
+        Refusal::Cooldown => "a thread creation failed less than 1 s ago".to_string(),
+        Refusal::Ceiling(m) => format!("worker ceiling of {m} threads reached"),
+        Refusal::CmCeiling(m) => format!("ceiling of {m} concurrency-managed (per-CPU) workers reached"),
+        Refusal::Lowered(m) => format!("thread creation failed at {m} threads; holding there for 1 s"),
+    };
+    tracing::warn!("cmwq: pool {}: {what}; work waits for a free worker ({n} refusals so far)", pool.label());
 }
 
 /// Allocates a worker slot, counted idle at once (as `create_worker` does with
@@ -50,18 +122,14 @@ fn may_create(pool: &WorkerPool, g: &mut PoolLocked) -> bool {
 /// cascades into creating more; the first worker of a pool starts kicked.
 fn new_slot(pool: &'static WorkerPool, g: &mut PoolLocked, kicked: bool) -> (usize, Arc<WorkerShared>) {
     let idx = g.workers.next_index();
-    let shared = Arc::new(WorkerShared {
-        pool,
-        idx,
-        sleeping: AtomicBool::new(false),
-        not_running: AtomicBool::new(true),
-    });
+    let shared = Arc::new(WorkerShared::new(pool, idx));
     let inserted = g.workers.insert(WorkerSlot {
         shared: shared.clone(),
         thread: None,
         flags: WORKER_PREP | WORKER_IDLE | if pool.is_bound() { 0 } else { WORKER_UNBOUND },
         kicked,
         current: None,
+        progress: 0,
         scheduled: Default::default(),
         last_active: Instant::now(),
     });
@@ -69,7 +137,6 @@ fn new_slot(pool: &'static WorkerPool, g: &mut PoolLocked, kicked: bool) -> (usi
     g.idle.push(idx);
     g.nr_workers += 1;
     g.workers_created += 1;
-    pool.registry.nr_threads.fetch_add(1, StdOrdering::Relaxed);
     (idx, shared)
 }
 
@@ -77,19 +144,26 @@ fn thread_name(pool: &WorkerPool, idx: usize) -> String {
     format!("cmwq/{}:{}", pool.label(), idx)
 }
 
-/// Undoes `new_slot` after a failed spawn and starts the cooldown.
+/// Undoes `new_slot` after a failed spawn: the pool cools down for 1 s and the
+/// process-wide ceiling drops to the thread count it failed at (`EAGAIN` or
+/// `pids.max`: more threads would fail too) until then.
 fn spawn_failed(pool: &WorkerPool, g: &mut PoolLocked, idx: usize, err: std::io::Error) {
     g.worker_leave_idle(idx);
     g.workers.remove(idx);
     g.nr_workers -= 1;
     g.workers_created -= 1;
-    pool.registry.nr_threads.fetch_sub(1, StdOrdering::Relaxed);
-    g.create_cooldown_until = Some(Instant::now() + CREATE_COOLDOWN);
+    release_thread(pool);
+    let until = Instant::now() + CREATE_COOLDOWN;
+    g.create_cooldown_until = Some(until);
+    g.starved = true;
+    let at = pool.registry.nr_threads.load(SeqCst);
+    *pool.registry.spawn_limit.lock() = Some((at, until));
     pool.registry.nr_throttled.fetch_add(1, StdOrdering::Relaxed);
     tracing::warn!(
-        "cmwq: failed to create a worker thread for pool {}: {err}; retrying in 1 s",
+        "cmwq: failed to create a worker thread for pool {} ({err}); holding at {at} threads, retrying in 1 s",
         pool.label()
     );
+    crate::monitor::note_starved();
 }
 
 /// Records a spawned worker's thread handle, delivering a kick (or DIE) that came
@@ -103,6 +177,9 @@ fn record_thread(
 ) -> bool {
     match res {
         Ok(t) => {
+            if pool.registry.spawn_limit.lock().take().is_some() {
+                tracing::info!("cmwq: thread creation works again (pool {})", pool.label());
+            }
             let w = g.workers.get_mut(idx);
             if w.kicked || w.flags & WORKER_DIE != 0 {
                 t.unpark();
@@ -122,6 +199,10 @@ fn spawn(
     idx: usize,
     shared: Arc<WorkerShared>,
 ) -> std::io::Result<thread::Thread> {
+    if FAIL_SPAWNS.load(SeqCst) > 0 && FAIL_SPAWNS.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1)).is_ok()
+    {
+        return Err(std::io::Error::from_raw_os_error(libc::EAGAIN));
+    }
     thread::spawn_named(thread_name(pool, idx), move || worker::worker_thread(pool, shared))
 }
 
@@ -130,7 +211,7 @@ fn spawn(
 /// kicked at once; the creator thread spawns the thread, so the queuing thread
 /// neither pays for it nor passes on its nice value, and the lock is not held
 /// across a thread creation. Without a creator (loom), it spawns here.
-pub(super) fn create_worker_locked(pool: &'static WorkerPool, g: &mut PoolLocked) -> bool {
+pub(crate) fn create_worker_locked(pool: &'static WorkerPool, g: &mut PoolLocked) -> bool {
     if !may_create(pool, g) {
         return false;
     }
@@ -262,7 +343,7 @@ pub(super) fn worker_exit(pool: &'static WorkerPool, mut g: Guard, idx: usize) {
     g.worker_leave_idle(idx);
     g.workers.remove(idx);
     g.nr_workers -= 1;
-    pool.registry.nr_threads.fetch_sub(1, StdOrdering::Relaxed);
+    release_thread(pool);
     pool.exit_cv.notify_all();
     drop(g);
 }

@@ -3,6 +3,8 @@
 //! this file.
 
 mod manage;
+#[cfg_attr(loom, allow(unused_imports))]
+pub(crate) use manage::{create_worker_locked, FAIL_SPAWNS, HIGHPRI_NICE};
 #[cfg(all(test, loom))]
 mod tests;
 mod worker;
@@ -12,7 +14,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::loom::{thread::Thread, AtomicBool, AtomicI64, Condvar, Mutex, MutexGuard, Ordering};
+use crate::loom::{thread::Thread, AtomicI64, AtomicU32, Condvar, Mutex, MutexGuard, Ordering};
 use crate::pwq::{Entry, PwqState};
 use crate::registry::Registry;
 use crate::work::{Snapshot, Work};
@@ -36,18 +38,74 @@ pub(crate) const WORKER_NOT_RUNNING: u32 = WORKER_PREP | WORKER_CPU_INTENSIVE | 
 /// `MAX_IDLE_WORKERS_RATIO`.
 const MAX_IDLE_WORKERS_RATIO: usize = 4;
 
-/// What a worker shares outside the pool lock: with the hooks (and, later, a
-/// monitor) that move it in and out of `nr_running`.
+// The concurrency-management word (`WorkerShared::cm`). A worker counts in
+// `nr_running` exactly when the word is 0:
+//
+// | CM_NOT_RUNNING | CM_SLEEPING | counted | meaning                                     |
+// |---|---|---|---|
+// | 0 | 0 | yes | executing (or between items without PREP)                          |
+// | 1 | 0 | no  | a `WORKER_NOT_RUNNING` flag is set (PREP, CPU_INTENSIVE, UNBOUND)  |
+// | 0 | 1 | no  | asleep: a hint (`blocking`) or the sleep monitor took it out        |
+// | 1 | 1 | no  | both; clearing one bit leaves it uncounted                          |
+//
+// Every transition is one RMW on the word, and whoever moves the word to or from 0
+// adjusts `nr_running` by one: so a hint, the worker and the monitor can never
+// count the same change twice (pool/README.md, "Who changes nr_running").
+/// Mirror of `flags & WORKER_NOT_RUNNING`; written under the pool lock.
+pub(crate) const CM_NOT_RUNNING: u32 = 1;
+/// Taken out of `nr_running` for a sleep, by a hint or by the monitor.
+pub(crate) const CM_SLEEPING: u32 = 2;
+
+/// What a worker shares outside the pool lock: with the hooks and the sleep
+/// monitor, which move it in and out of `nr_running`.
 #[derive(Debug)]
 pub(crate) struct WorkerShared {
     pub(crate) pool: &'static WorkerPool,
     pub(crate) idx: usize,
-    /// Set while a hook has taken this worker out of `nr_running` for a sleep.
-    /// Transitions are `compare_exchange`/`swap`, so two callers never both count.
-    pub(crate) sleeping: AtomicBool,
-    /// Mirror of `flags & WORKER_NOT_RUNNING`, written under the pool lock by the
-    /// worker itself; read by the hooks without the lock.
-    pub(crate) not_running: AtomicBool,
+    /// The concurrency-management word (`CM_*` above). Bits are set only under
+    /// the pool lock; `CM_SLEEPING` may be cleared without it.
+    pub(crate) cm: AtomicU32,
+    /// How the sleep monitor observes this thread; set by the thread when it starts.
+    #[cfg(not(loom))]
+    pub(crate) probe: std::sync::OnceLock<crate::monitor::Probe>,
+}
+
+impl WorkerShared {
+    pub(crate) fn new(pool: &'static WorkerPool, idx: usize) -> WorkerShared {
+        WorkerShared {
+            pool,
+            idx,
+            cm: AtomicU32::new(CM_NOT_RUNNING),
+            #[cfg(not(loom))]
+            probe: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Whether the worker counts in `nr_running` now.
+    #[inline]
+    pub(crate) fn counted(&self) -> bool {
+        self.cm.load(Ordering::SeqCst) == 0
+    }
+
+    /// Marks a counted worker asleep (0 → `CM_SLEEPING`). Caller holds the pool
+    /// lock and, on `true`, owes `nr_running` its decrement.
+    #[must_use]
+    pub(crate) fn try_sleep(&self) -> bool {
+        self.cm.compare_exchange(0, CM_SLEEPING, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+    }
+
+    /// Clears `CM_SLEEPING`. On `true` the worker counts again and the caller owes
+    /// `nr_running` its increment. Needs no lock.
+    #[must_use]
+    pub(crate) fn wake(&self) -> bool {
+        self.cm.fetch_and(!CM_SLEEPING, Ordering::SeqCst) == CM_SLEEPING
+    }
+
+    /// Whether a hint or the monitor has this worker asleep.
+    #[inline]
+    pub(crate) fn is_sleeping(&self) -> bool {
+        self.cm.load(Ordering::Relaxed) & CM_SLEEPING != 0
+    }
 }
 
 /// The item a worker executes (the kernel's `current_work`/`current_pwq`).
@@ -66,6 +124,9 @@ pub(crate) struct WorkerSlot {
     /// Woken by `kick_pool` (not by a timeout or a spurious wake-up).
     pub(crate) kicked: bool,
     pub(crate) current: Option<Running>,
+    /// Bumped at the start of each item: the sleep monitor's progress sequence
+    /// (a worker whose number has not moved for a tick is a suspect).
+    pub(crate) progress: u64,
     /// Items assigned to this worker: collisions with the item it runs.
     pub(crate) scheduled: VecDeque<Entry>,
     pub(crate) last_active: Instant,
@@ -106,6 +167,10 @@ impl<T> Slab<T> {
         t
     }
     #[inline]
+    pub(crate) fn try_get(&self, i: usize) -> Option<&T> {
+        self.items.get(i).and_then(Option::as_ref)
+    }
+    #[inline]
     pub(crate) fn try_get_mut(&mut self, i: usize) -> Option<&mut T> {
         self.items.get_mut(i).and_then(Option::as_mut)
     }
@@ -143,6 +208,9 @@ pub(crate) struct PoolLocked {
     pub(crate) manager_active: bool,
     /// After a failed thread creation, no new attempt before this (`CREATE_COOLDOWN`).
     pub(crate) create_cooldown_until: Option<Instant>,
+    /// A worker was wanted and refused (a ceiling, a failed spawn): the monitor
+    /// retries until the pool has what it needs (`monitor/README.md`).
+    pub(crate) starved: bool,
     pub(crate) completed: u64,
     pub(crate) panicked: u64,
     /// Workers executing an item.
@@ -342,26 +410,32 @@ impl PoolLocked {
 
     // ---- nr_running accounting (§5.2) ----
 
-    /// `worker_set_flags`: setting a NOT_RUNNING bit on a running worker leaves nr_running.
+    /// `worker_set_flags`: setting a NOT_RUNNING bit on a counted worker leaves nr_running.
     pub(crate) fn worker_set_flags(&mut self, pool: &WorkerPool, idx: usize, f: u32) {
         let w = self.workers.get_mut(idx);
-        if f & WORKER_NOT_RUNNING != 0 && w.flags & WORKER_NOT_RUNNING == 0 {
-            // Pairs with the SeqCst loads in the predicates (all under this lock too).
-            pool.nr_running.fetch_sub(1, Ordering::SeqCst);
-        }
+        let old = w.flags;
         w.flags |= f;
-        w.shared.not_running.store(w.flags & WORKER_NOT_RUNNING != 0, Ordering::SeqCst);
+        if old & WORKER_NOT_RUNNING == 0 && w.flags & WORKER_NOT_RUNNING != 0 {
+            // The word went from 0 only if the worker was counted (not asleep).
+            // Pairs with the SeqCst loads in the predicates (all under this lock too).
+            if w.shared.cm.fetch_or(CM_NOT_RUNNING, Ordering::SeqCst) == 0 {
+                pool.nr_running.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
     }
 
-    /// `worker_clr_flags`: clearing the last NOT_RUNNING bit enters nr_running.
+    /// `worker_clr_flags`: clearing the last NOT_RUNNING bit enters nr_running
+    /// (unless a sleep keeps the worker out).
     pub(crate) fn worker_clr_flags(&mut self, pool: &WorkerPool, idx: usize, f: u32) {
         let w = self.workers.get_mut(idx);
         let old = w.flags;
         w.flags &= !f;
-        if old & WORKER_NOT_RUNNING != 0 && w.flags & WORKER_NOT_RUNNING == 0 {
+        if old & WORKER_NOT_RUNNING != 0
+            && w.flags & WORKER_NOT_RUNNING == 0
+            && w.shared.cm.fetch_and(!CM_NOT_RUNNING, Ordering::SeqCst) == CM_NOT_RUNNING
+        {
             pool.nr_running.fetch_add(1, Ordering::SeqCst);
         }
-        w.shared.not_running.store(w.flags & WORKER_NOT_RUNNING != 0, Ordering::SeqCst);
     }
 
     /// `worker_enter_idle`: push on the LIFO idle list.
@@ -404,6 +478,11 @@ pub(crate) fn kick_pool(pool: &'static WorkerPool, g: &mut PoolLocked) -> bool {
         g.idle
     );
     if !g.need_more_worker(pool) {
+        if pool.is_bound() && !g.worklist.is_empty() {
+            // Saturated: work waits while a worker counts as running. If that worker
+            // blocked without saying so, only the sleep monitor can tell.
+            crate::monitor::note_saturated();
+        }
         return false;
     }
     if let Some(&i) = g.idle.last() {

@@ -68,3 +68,37 @@ fn cancel_sync_stops_a_self_requeueing_item() {
         reg.shutdown();
     });
 }
+
+/// The sleep monitor (`monitor/`) and a worker race over the same worker: the
+/// worker runs an item that enters and leaves a `blocking` hint, while a model
+/// thread plays the monitor, taking the worker out of `nr_running` as blocked and
+/// giving the count back as the monitor does when it sees the worker run again.
+/// Whatever the interleaving, nothing is counted twice: once every worker has
+/// exited, `nr_running` is exactly 0 (a double increment leaves 1, a double
+/// decrement −1).
+#[test]
+fn monitor_and_hint_never_double_count() {
+    loom::model(|| {
+        let reg: &'static Registry = Box::leak(Box::new(Registry::new(Topology::simulated(1))));
+        let wq = Workqueue::builder("model").build_in(reg).unwrap();
+        let pool = reg.cpu_pool(0, false);
+        let w1 = Work::new(|_| crate::blocking(|| {}));
+        assert!(wq.queue(&w1).unwrap());
+        let monitor = loom::thread::spawn(move || {
+            let mut g = pool.lock();
+            let busy = g.workers.iter().find(|(_, w)| w.current.is_some()).map(|(i, w)| (i, w.progress));
+            let Some((idx, progress)) = busy else { return };
+            if crate::hooks::monitor_sleeping(pool, &mut g, idx, progress) {
+                drop(g);
+                let g = pool.lock();
+                let _ = crate::hooks::monitor_running(&g, idx, progress);
+            }
+        });
+        w1.flush().unwrap();
+        monitor.join().unwrap();
+        drop(w1);
+        drop(wq);
+        reg.shutdown();
+        assert_eq!(pool.nr_running(), 0, "nr_running not exact after the race");
+    });
+}

@@ -61,6 +61,10 @@ const SPIN_BACKOFF: std::time::Duration = std::time::Duration::from_secs(1);
 pub(super) fn worker_thread(pool: &'static WorkerPool, me: Arc<WorkerShared>) {
     let _abort = AbortOnPanic;
     manage::setup_thread(pool);
+    #[cfg(not(loom))]
+    if pool.registry.config.monitor() {
+        let _ = me.probe.set(crate::monitor::Probe::current());
+    }
     crate::current::enter_worker(me.clone());
     let idx = me.idx;
     let mut deferred = Deferred::default();
@@ -171,7 +175,9 @@ fn process_one_work(
 ) -> Guard {
     let Entry { work, pwq: slot, color } = e;
     work.set_running_on(pool.id, idx);
-    g.workers.get_mut(idx).current = Some(Running { pwq: slot });
+    let me = g.workers.get_mut(idx);
+    me.current = Some(Running { pwq: slot });
+    me.progress += 1;
     g.nr_busy += 1;
     let wq = &g.pwqs.get(slot as usize).wq;
     let wq_ptr = Arc::as_ptr(wq);
@@ -203,7 +209,14 @@ fn process_one_work(
     if let Err(payload) = &result {
         report_panic(&g.pwqs.get(slot as usize).wq.name, payload.as_ref());
     }
-    if cpu_intensive {
+    // The item is over: if the sleep monitor took this worker out of `nr_running`
+    // during it, or found it hogging the CPU, it counts again (the monitor marks
+    // only a worker inside an item, under this lock, so nothing is left behind).
+    let me = &g.workers.get(idx).shared;
+    if me.is_sleeping() {
+        let _ = crate::hooks::worker_running(me);
+    }
+    if g.workers.get(idx).flags & WORKER_CPU_INTENSIVE != 0 {
         g.worker_clr_flags(pool, idx, WORKER_CPU_INTENSIVE);
     }
     work.clear_running_on(pool.id, idx);

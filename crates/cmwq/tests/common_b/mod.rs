@@ -180,8 +180,22 @@ impl Drop for DropGuard {
 /// run in parallel with each other.
 static POOL_LOCK: RwLock<()> = RwLock::new(());
 
-pub(crate) fn exclusive() -> RwLockWriteGuard<'static, ()> {
-    POOL_LOCK.write()
+/// Held by a test that needs a CPU-bound item to keep its CPU. It also turns off
+/// the CPU-intensive rule (`set_cpu_intensive_thresh`), which would let other
+/// items start once the item has burnt 10 ms (or been charged that much for a
+/// stolen vCPU); `wq_monitor.rs` tests that rule.
+pub(crate) struct Exclusive(#[allow(dead_code)] RwLockWriteGuard<'static, ()>);
+
+impl Drop for Exclusive {
+    fn drop(&mut self) {
+        cmwq::set_cpu_intensive_thresh(Duration::from_millis(10));
+    }
+}
+
+pub(crate) fn exclusive() -> Exclusive {
+    let g = POOL_LOCK.write();
+    cmwq::set_cpu_intensive_thresh(Duration::ZERO);
+    Exclusive(g)
 }
 
 pub(crate) fn shared() -> RwLockReadGuard<'static, ()> {

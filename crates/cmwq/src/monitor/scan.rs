@@ -1,0 +1,431 @@
+//! The monitor thread and its tick (see `README.md`).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use super::hog::HogTable;
+use super::probe::SchedState;
+use crate::hooks;
+use crate::pool::{create_worker_locked, WorkerPool, WorkerShared};
+use crate::registry::all_pools_into;
+
+/// The first tick after a wake-up, and after each tick that found something.
+const TICK_MIN: Duration = Duration::from_micros(50);
+/// Ticks double while they find nothing, up to this.
+const TICK_MAX: Duration = Duration::from_millis(10);
+/// Consecutive ticks that find nothing to watch before the monitor parks.
+const IDLE_TICKS_TO_PARK: u32 = 12;
+
+// The monitor's run state (`STATE`).
+/// No monitor thread yet; the first wake-up starts it.
+const UNSTARTED: u8 = 0;
+/// Parked until a pool saturates (`note_saturated`) or starves.
+const PARKED: u8 = 1;
+/// Ticking.
+const RUNNING: u8 = 2;
+/// The thread could not be started; detection is off for this process.
+const FAILED: u8 = 3;
+
+static STATE: AtomicU8 = AtomicU8::new(UNSTARTED);
+static THREAD: OnceLock<std::thread::Thread> = OnceLock::new();
+
+/// Counters of the monitor's work, for `cmwq::debug` and the benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MonitorStats {
+    /// Ticks run.
+    pub ticks: u64,
+    /// Workers the monitor took out of `nr_running` because they blocked.
+    pub blocked: u64,
+    /// Of those, the ones it counted again because they ran again in the same item.
+    pub resumed: u64,
+    /// Items marked CPU-intensive because they hogged the CPU.
+    pub cpu_hogs: u64,
+    /// Worker creations the monitor started (after a stall window or a refusal).
+    pub created: u64,
+    /// Times the monitor thread parked (went idle).
+    pub parks: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    ticks: AtomicU64,
+    blocked: AtomicU64,
+    resumed: AtomicU64,
+    cpu_hogs: AtomicU64,
+    created: AtomicU64,
+    parks: AtomicU64,
+}
+
+static COUNTERS: Counters = Counters {
+    ticks: AtomicU64::new(0),
+    blocked: AtomicU64::new(0),
+    resumed: AtomicU64::new(0),
+    cpu_hogs: AtomicU64::new(0),
+    created: AtomicU64::new(0),
+    parks: AtomicU64::new(0),
+};
+
+fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+pub(crate) fn stats() -> MonitorStats {
+    let l = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    MonitorStats {
+        ticks: l(&COUNTERS.ticks),
+        blocked: l(&COUNTERS.blocked),
+        resumed: l(&COUNTERS.resumed),
+        cpu_hogs: l(&COUNTERS.cpu_hogs),
+        created: l(&COUNTERS.created),
+        parks: l(&COUNTERS.parks),
+    }
+}
+
+/// A concurrency-managed pool has work waiting while a worker counts as running
+/// (so `kick_pool` woke nobody). Called under that pool's lock from `kick_pool`;
+/// one relaxed load unless the monitor is parked.
+///
+/// No wake-up is lost: the monitor stores `PARKED` before its last scan, which
+/// takes every pool lock. Either that scan takes this pool's lock after us and
+/// sees the waiting work, or it took it before, and then the `PARKED` store
+/// happens-before this load through the lock.
+#[inline]
+pub(crate) fn note_saturated() {
+    if STATE.load(Ordering::Relaxed) != RUNNING {
+        wake_slow();
+    }
+}
+
+/// A pool was refused a worker: the monitor retries after the cooldown.
+pub(crate) fn note_starved() {
+    if STATE.load(Ordering::Relaxed) != RUNNING {
+        wake_slow();
+    }
+}
+
+#[cold]
+fn wake_slow() {
+    match STATE.compare_exchange(PARKED, RUNNING, Ordering::SeqCst, Ordering::SeqCst) {
+        Ok(_) => {
+            if let Some(t) = THREAD.get() {
+                t.unpark();
+            }
+        }
+        Err(UNSTARTED) => start(),
+        Err(_) => {}
+    }
+}
+
+#[cold]
+fn start() {
+    if STATE.compare_exchange(UNSTARTED, RUNNING, Ordering::SeqCst, Ordering::SeqCst).is_err() {
+        return;
+    }
+    let spawned = std::thread::Builder::new().name("cmwq/monitor".into()).spawn(|| {
+        let _ = THREAD.set(std::thread::current());
+        Monitor::default().run()
+    });
+    if let Err(e) = spawned {
+        STATE.store(FAILED, Ordering::SeqCst);
+        tracing::warn!(
+            "cmwq: cannot start the sleep monitor ({e}); unannotated blocking will stall its CPU's pool"
+        );
+    }
+}
+
+/// What the monitor remembers of a worker executing an item.
+#[derive(Debug)]
+struct Memo {
+    /// Keeps the identity: a slot index may be reused by a new worker.
+    w: Arc<WorkerShared>,
+    /// The item (the slot's `progress` number) this memo is about.
+    progress: u64,
+    /// CPU clock at the last sample, and when that was.
+    last_cpu: Duration,
+    last_at: Instant,
+    /// CPU clock when the item's current on-CPU stretch began (first seen, or
+    /// last seen blocked): the hog measure.
+    stretch_cpu: Duration,
+    /// The block has lasted at least since then (the sample before the one that
+    /// first found it blocked with no CPU progress).
+    blocked_since: Option<Instant>,
+    /// The monitor took the worker out of `nr_running` in this item.
+    marked: bool,
+    /// Seen in the current tick (memos not seen are dropped).
+    seen: bool,
+}
+
+/// The monitor thread's state. A steady tick allocates nothing (the buffers keep
+/// their capacity), so the monitor never shows in allocation counts of the hot path.
+#[derive(Debug)]
+struct Monitor {
+    memos: HashMap<(u32, usize), Memo>,
+    hogs: HogTable,
+    tick: Duration,
+    idle_ticks: u32,
+    pools: Vec<&'static WorkerPool>,
+    views: Vec<View>,
+}
+
+impl Default for Monitor {
+    fn default() -> Self {
+        Monitor {
+            memos: HashMap::with_capacity(64),
+            hogs: HogTable::default(),
+            tick: TICK_MIN,
+            idle_ticks: 0,
+            pools: Vec::with_capacity(16),
+            views: Vec::with_capacity(64),
+        }
+    }
+}
+
+/// What one tick found.
+#[derive(Debug, Default)]
+struct Tick {
+    /// Something to watch: a saturated pool, a marked worker, a starved pool.
+    busy: bool,
+    /// Acted on something: tick fast again.
+    found: bool,
+    /// Come back no later than this (a stall window ends).
+    deadline: Option<Instant>,
+}
+
+impl Tick {
+    fn until(&mut self, t: Instant) {
+        self.deadline = Some(self.deadline.map_or(t, |d| d.min(t)));
+    }
+}
+
+/// A worker executing an item, as seen under its pool's lock.
+#[derive(Debug)]
+struct View {
+    idx: usize,
+    progress: u64,
+    w: Arc<WorkerShared>,
+}
+
+impl Monitor {
+    fn run(mut self) {
+        // Ticks of 50 µs need a timer that fires on time (the default slack is 50 µs).
+        let _ = crate::sys::set_current_thread_timer_slack(1);
+        // Detection competes with CPU-bound workers for the CPU; be first if permitted.
+        let _ = crate::sys::set_current_thread_nice(crate::pool::HIGHPRI_NICE);
+        loop {
+            let t = self.tick();
+            bump(&COUNTERS.ticks);
+            if t.found {
+                self.tick = TICK_MIN;
+            } else {
+                self.tick = (self.tick * 2).min(TICK_MAX);
+            }
+            if t.busy {
+                self.idle_ticks = 0;
+            } else {
+                self.idle_ticks += 1;
+            }
+            if self.idle_ticks >= IDLE_TICKS_TO_PARK {
+                self.park();
+                continue;
+            }
+            let now = Instant::now();
+            let mut wake = now + self.tick;
+            if let Some(d) = t.deadline {
+                wake = wake.min(d);
+            }
+            std::thread::park_timeout(wake.saturating_duration_since(now));
+        }
+    }
+
+    /// Parks until a pool saturates. The last scan runs after `PARKED` is stored,
+    /// so saturation that began before it is seen by the scan (see `note_saturated`).
+    fn park(&mut self) {
+        STATE.store(PARKED, Ordering::SeqCst);
+        let t = self.tick();
+        if t.busy {
+            // Whoever saturated a pool meanwhile may have set RUNNING already.
+            STATE.store(RUNNING, Ordering::SeqCst);
+            self.idle_ticks = 0;
+            return;
+        }
+        bump(&COUNTERS.parks);
+        self.memos.clear();
+        while STATE.load(Ordering::SeqCst) == PARKED {
+            std::thread::park();
+        }
+        self.tick = TICK_MIN;
+        self.idle_ticks = 0;
+    }
+
+    fn tick(&mut self) -> Tick {
+        let mut t = Tick::default();
+        for m in self.memos.values_mut() {
+            m.seen = false;
+        }
+        let mut pools = std::mem::take(&mut self.pools);
+        all_pools_into(&mut pools);
+        for &pool in &pools {
+            self.scan_pool(pool, &mut t);
+        }
+        self.pools = pools;
+        self.memos.retain(|_, m| m.seen);
+        t
+    }
+
+    fn scan_pool(&mut self, pool: &'static WorkerPool, t: &mut Tick) {
+        let cfg = &pool.registry.config;
+        let mut g = pool.lock();
+        // A refused worker creation: retry once the cooldown has passed.
+        if g.starved {
+            let cooling = g.create_cooldown_until.is_some_and(|u| Instant::now() < u);
+            if let Some(u) = g.create_cooldown_until.filter(|_| cooling) {
+                t.until(u);
+            }
+            if !cooling {
+                g.starved = false;
+                if g.need_more_worker(pool)
+                    && g.idle.is_empty()
+                    && !g.manager_active
+                    && create_worker_locked(pool, &mut g)
+                {
+                    bump(&COUNTERS.created);
+                }
+            }
+            t.busy |= g.starved;
+        }
+        if !pool.is_bound() || !cfg.monitor() {
+            return;
+        }
+        let saturated = !g.worklist.is_empty() && pool.nr_running() > 0;
+        let marked_here = self.memos.iter().any(|(&(p, _), m)| p == pool.id && m.marked);
+        if !saturated && !marked_here {
+            return;
+        }
+        t.busy = true;
+        let mut views = std::mem::take(&mut self.views);
+        views.extend(g.workers.iter().filter(|(_, w)| w.current.is_some()).map(|(idx, w)| View {
+            idx,
+            progress: w.progress,
+            w: w.shared.clone(),
+        }));
+        drop(g);
+        for v in views.drain(..) {
+            self.watch(pool, v, saturated, t);
+        }
+        self.views = views;
+    }
+
+    /// Samples one worker executing an item and acts on what it finds.
+    fn watch(&mut self, pool: &'static WorkerPool, v: View, saturated: bool, t: &mut Tick) {
+        let cfg = &pool.registry.config;
+        let Some(probe) = v.w.probe.get().filter(|p| p.usable()) else { return };
+        let Some(cpu) = probe.cpu_time() else { return };
+        let now = Instant::now();
+        let memo = self.memos.entry((pool.id, v.idx)).or_insert_with(|| Memo {
+            w: v.w.clone(),
+            progress: v.progress,
+            last_cpu: cpu,
+            last_at: now,
+            stretch_cpu: cpu,
+            blocked_since: None,
+            marked: false,
+            seen: true,
+        });
+        memo.seen = true;
+        if !Arc::ptr_eq(&memo.w, &v.w) || memo.progress != v.progress {
+            // A new item (or a new worker in the slot): no verdict before a tick passed.
+            *memo = Memo {
+                w: v.w,
+                progress: v.progress,
+                last_cpu: cpu,
+                last_at: now,
+                stretch_cpu: cpu,
+                blocked_since: None,
+                marked: false,
+                seen: true,
+            };
+            return;
+        }
+        let (prev_at, dcpu, dt) = (memo.last_at, cpu.saturating_sub(memo.last_cpu), now - memo.last_at);
+        memo.last_cpu = cpu;
+        memo.last_at = now;
+        // "No CPU progress": under a quarter of the wall time since the last sample.
+        let idle_cpu = dcpu * 4 <= dt;
+
+        if memo.marked {
+            // Asleep by our hand: once it runs again, it counts again.
+            if !idle_cpu || probe.state() == SchedState::Runnable {
+                let g = pool.lock();
+                if hooks::monitor_running(&g, v.idx, v.progress) {
+                    bump(&COUNTERS.resumed);
+                }
+                memo.marked = false;
+                memo.stretch_cpu = cpu;
+                t.found = true;
+            }
+            return;
+        }
+        if !v.w.counted() {
+            // Asleep in a hint, or outside concurrency management: not ours.
+            memo.blocked_since = None;
+            memo.stretch_cpu = cpu;
+            return;
+        }
+
+        // CPU hog (`wq_worker_tick`): one on-CPU stretch past the threshold.
+        let thresh = cfg.cpu_intensive_thresh();
+        if !thresh.is_zero() && cpu.saturating_sub(memo.stretch_cpu) >= thresh {
+            let mut g = pool.lock();
+            if let Some(pwq) = hooks::monitor_cpu_intensive(pool, &mut g, v.idx, v.progress) {
+                let name = g.pwqs.get(pwq as usize).wq.name.to_string();
+                drop(g);
+                bump(&COUNTERS.cpu_hogs);
+                self.hogs.report(&name, thresh, cfg.cpu_intensive_warning());
+                t.found = true;
+            }
+            return;
+        }
+        if !saturated {
+            return;
+        }
+
+        // Blocked: the scheduler says S or D, and the CPU clock did not move.
+        if !(idle_cpu && probe.state() == SchedState::Blocked) {
+            memo.blocked_since = None;
+            return;
+        }
+        memo.stretch_cpu = cpu; // a sleep ends the on-CPU stretch
+        let Some(since) = memo.blocked_since else {
+            // One sample is a suspicion, not a verdict: a worker waiting a few µs
+            // for a lock (the pool's own, say) looks the same. It must still be
+            // blocked, with no CPU progress, at the next sample, one tick on.
+            memo.blocked_since = Some(prev_at);
+            t.until(now + TICK_MIN);
+            return;
+        };
+        let stalled = now.saturating_duration_since(since);
+        let stall = cfg.stall_window();
+        let mut g = pool.lock();
+        // Waking a spare is free while another one stays in reserve; anything that
+        // leads to a new thread waits for the stall window (hysteresis).
+        if g.idle.len() < 2 && stalled < stall {
+            t.until(since + stall);
+            return;
+        }
+        if hooks::monitor_sleeping(pool, &mut g, v.idx, v.progress) {
+            memo.marked = true;
+            t.found = true;
+            bump(&COUNTERS.blocked);
+            // Nobody idle to wake, work waiting, nobody running: create one.
+            if g.need_more_worker(pool)
+                && g.idle.is_empty()
+                && !g.manager_active
+                && create_worker_locked(pool, &mut g)
+            {
+                bump(&COUNTERS.created);
+            }
+        }
+    }
+}
