@@ -45,6 +45,19 @@ pub struct Config {
     /// timers/fire: the interval their deadlines are spread over.
     #[serde(serialize_with = "ser_us")]
     pub timer_spread: Duration,
+    /// detect/latency: measured rounds per blocking style (plain, announced).
+    pub detect_rounds: usize,
+    /// detect/latency: extra plain rounds, each started once the monitor parked.
+    pub detect_parked_rounds: usize,
+    /// detect/latency: how long the first item of a round blocks.
+    #[serde(serialize_with = "ser_us")]
+    pub detect_block: Duration,
+    /// detect/overhead: the length of each idle and saturated window.
+    #[serde(serialize_with = "ser_us")]
+    pub detect_window: Duration,
+    /// detect/overhead: CPU burnt by each item of the saturated window.
+    #[serde(serialize_with = "ser_us")]
+    pub detect_burn: Duration,
     /// Thread-count sampling interval.
     #[serde(serialize_with = "ser_us")]
     pub sample_interval: Duration,
@@ -77,6 +90,11 @@ impl Config {
             timer_ops: 20_000,
             timer_fire: 2_000,
             timer_spread: Duration::from_millis(300),
+            detect_rounds: 100,
+            detect_parked_rounds: 10,
+            detect_block: Duration::from_millis(20),
+            detect_window: Duration::from_millis(300),
+            detect_burn: Duration::from_millis(1),
             sample_interval: Duration::from_millis(1),
             plots: true,
         }
@@ -102,6 +120,11 @@ impl Config {
             timer_ops: 100_000,
             timer_fire: 10_000,
             timer_spread: Duration::from_secs(1),
+            detect_rounds: 1_000,
+            detect_parked_rounds: 50,
+            detect_block: Duration::from_millis(20),
+            detect_window: Duration::from_secs(1),
+            detect_burn: Duration::from_millis(1),
             sample_interval: Duration::from_millis(1),
             plots: true,
         }
@@ -127,6 +150,11 @@ impl Config {
             timer_ops: 200,
             timer_fire: 50,
             timer_spread: Duration::from_millis(20),
+            detect_rounds: 5,
+            detect_parked_rounds: 2,
+            detect_block: Duration::from_millis(5),
+            detect_window: Duration::from_millis(20),
+            detect_burn: Duration::from_millis(1),
             sample_interval: Duration::from_millis(1),
             plots: true,
         }

@@ -14,7 +14,7 @@ use crate::report::{Env, ExecutorInfo, Report};
 use crate::workloads;
 
 /// The workloads, in run order.
-pub const WORKLOADS: [&str; 5] = ["noop", "wake", "mixed", "many-queues", "timers"];
+pub const WORKLOADS: [&str; 6] = ["noop", "wake", "mixed", "many-queues", "timers", "detect"];
 
 /// Options of [`run`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -239,6 +239,7 @@ pub fn run_with_config(
     let mut mixed = Vec::new();
     let mut many_queues = Vec::new();
     let (mut timer_ops, mut timer_fire) = (Vec::new(), Vec::new());
+    let (mut detect_latency, mut detect_overhead) = (Vec::new(), Vec::new());
     for w in &sel.workloads {
         match *w {
             "noop" => noop = workloads::noop(&mut ctx)?,
@@ -246,8 +247,15 @@ pub fn run_with_config(
             "mixed" => mixed = workloads::mixed(&mut ctx)?,
             "many-queues" => many_queues = workloads::many_queues(&mut ctx)?,
             "timers" => (timer_ops, timer_fire) = crate::timers::timers(&mut ctx)?,
+            "detect" => (detect_latency, detect_overhead) = crate::detect::detect(&mut ctx)?,
             _ => unreachable!("select() only returns known workloads"),
         }
+    }
+    for m in crate::detect::mixed_plain_vs_announced(&mixed) {
+        ctx.say(&format!(
+            "[mixed {}] makespan cmwq-bound-plain / cmwq-bound (unannotated / announced): {:.1} / {:.1} ms = {:.2}x",
+            m.ratio, m.plain_ms, m.announced_ms, m.plain_over_announced
+        ));
     }
     retire_cmwq_workers();
     let mut notes = general_notes(cfg, &cpus);
@@ -271,6 +279,8 @@ pub fn run_with_config(
         many_queues,
         timer_ops,
         timer_fire,
+        detect_latency,
+        detect_overhead,
         notes,
         skipped: Vec::new(),
     };
@@ -283,7 +293,9 @@ pub fn run_with_config(
         + report.mixed.iter().filter(|r| !r.exactly_once).count()
         + report.many_queues.iter().filter(|r| !r.exactly_once).count()
         + report.timer_ops.iter().filter(|r| !r.exactly_once).count()
-        + report.timer_fire.iter().filter(|r| !r.exactly_once).count();
+        + report.timer_fire.iter().filter(|r| !r.exactly_once).count()
+        + report.detect_latency.iter().filter(|r| !r.exactly_once).count()
+        + report.detect_overhead.iter().filter(|r| !r.exactly_once).count();
     if broken > 0 {
         return Err(Error::Invariant(format!(
             "{broken} result rows had items that ran other than exactly once (see the report)"
@@ -377,8 +389,10 @@ fn general_notes(cfg: &Config, cpus: &[usize]) -> Vec<String> {
          and timers cost. Each blocking item sleeps and wakes once, so executors that run blocked items on \
          threads of their own pay two context switches per item here."
             .into(),
-        "mixed, cmwq-bound-plain: blocking that is not announced is invisible to cmwq today (automatic \
-         detection is planned), so a per-CPU pool runs one item per CPU at a time, like a fixed pool."
+        "mixed, cmwq-bound-plain: blocking that is not announced is detected by cmwq's sleep monitor (a \
+         thread that, while a per-CPU pool has work waiting, samples its running workers' scheduler state and \
+         CPU clocks and lets another worker start once one is seen blocked), so the pool keeps its CPU busy, \
+         but later than with an announced block (see detect for the delay and the monitor's own cost)."
             .into(),
         format!(
             "many-queues: cmwq creates {} workqueues; families that give each queue its own threads (mt-wq: one \

@@ -31,7 +31,9 @@
 //! the ideal bound, peak threads), `many-queues` (10,000 workqueues: threads,
 //! RSS per idle queue, create/destroy time), `timers` (cmwq's delayed work beside
 //! `tokio::time`: arm/cancel cost with 10⁶ timers armed, firing lateness idle
-//! and with every CPU busy).
+//! and with every CPU busy), `detect` (the sleep monitor: time from an
+//! unannotated block to the next item starting on that CPU, beside an announced
+//! one, and the monitor thread's own CPU time idle and with every pool saturated).
 //!
 //! # The micro-benchmarks
 //!
@@ -43,6 +45,7 @@
 //!   thread-to-thread handoff (park/unpark and Mutex+Condvar) and rayon.
 
 mod config;
+pub mod detect;
 mod error;
 pub mod executors;
 mod harness;

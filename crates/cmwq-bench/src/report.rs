@@ -231,6 +231,10 @@ pub struct Report {
     pub timer_ops: Vec<crate::timers::TimerOpsRow>,
     /// timers: fire lateness rows.
     pub timer_fire: Vec<crate::timers::TimerFireRow>,
+    /// detect: block-to-next-item latency rows (plain and announced).
+    pub detect_latency: Vec<crate::detect::DetectLatencyRow>,
+    /// detect: the sleep monitor's CPU time (idle and saturated).
+    pub detect_overhead: Vec<crate::detect::DetectOverheadRow>,
     /// How figures were taken.
     pub notes: Vec<String>,
     /// Workloads not run, and why.
@@ -386,6 +390,7 @@ impl Report {
                 peers.join(", ")
             ));
         }
+        v.extend(crate::detect::headline(&self.detect_latency, &self.detect_overhead, &self.mixed));
         for r in &self.many_queues {
             v.push(format!(
                 "many-queues: {} with {} queues: {} threads idle, {} per idle queue",
@@ -567,6 +572,7 @@ impl Report {
             s.push('\n');
         }
         s += &crate::timers::markdown(&self.timer_ops, &self.timer_fire);
+        s += &crate::detect::markdown(&self.detect_latency, &self.detect_overhead, &self.mixed);
         if !self.skipped.is_empty() {
             let _ = writeln!(s, "## Not run\n");
             for l in &self.skipped {
@@ -585,7 +591,7 @@ impl Report {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn us(x: u64) -> Duration {
@@ -730,6 +736,8 @@ mod tests {
             many_queues: vec![],
             timer_ops: vec![],
             timer_fire: vec![],
+            detect_latency: vec![],
+            detect_overhead: vec![],
             notes: vec!["a note".into()],
             skipped: vec!["timers: not landed".into()],
         }

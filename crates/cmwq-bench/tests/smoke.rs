@@ -29,6 +29,19 @@ fn every_workload_on_every_executor_runs_each_item_exactly_once() {
     assert!(report.timer_ops.iter().all(|r| r.exactly_once && r.arm_ns > 0.0 && r.cancel_ns > 0.0));
     assert_eq!(report.timer_fire.len(), 4, "cmwq and tokio, idle and busy");
     assert!(report.timer_fire.iter().all(|r| r.exactly_once && r.early == 0 && r.timers == cfg.timer_fire));
+    // detect: both blocking styles, every round measured; idle and saturated monitor rows.
+    let styles: Vec<(&str, &str)> =
+        report.detect_latency.iter().map(|r| (r.blocking.as_str(), r.monitor_start.as_str())).collect();
+    assert_eq!(styles, [("plain", "back-to-back"), ("announced", "back-to-back"), ("plain", "parked")]);
+    assert!(report.detect_latency.iter().all(|r| r.exactly_once));
+    assert!(report.detect_latency[..2].iter().all(|r| r.rounds == cfg.detect_rounds));
+    assert_eq!(report.detect_latency[2].rounds, cfg.detect_parked_rounds);
+    let loads: Vec<&str> = report.detect_overhead.iter().map(|r| r.load.as_str()).collect();
+    assert_eq!(loads, ["idle", "saturated"]);
+    let per_cpu = (cfg.detect_window.as_nanos() / cfg.detect_burn.as_nanos()) as usize;
+    assert!(report.detect_overhead.iter().all(|r| r.exactly_once && r.runs == cfg.runs));
+    assert_eq!(report.detect_overhead[1].items, per_cpu * cores);
+    assert!(lines.iter().any(|l| l.contains("[detect] latency plain (back-to-back): p50")));
     // Announced and plain blocking are both there for cmwq.
     assert!(report.mixed.iter().any(|r| r.executor == "cmwq-bound" && r.blocking == "announced"));
     assert!(report.mixed.iter().any(|r| r.executor == "cmwq-bound-plain" && r.blocking == "plain"));

@@ -18,12 +18,29 @@ pub(crate) fn nr_cpu_ids() -> usize {
     usize::try_from(n).unwrap_or(1).max(1)
 }
 
-/// The CPUs in the calling thread's affinity mask, ascending.
+/// The CPUs the process may run on, ascending: the union of the calling thread's
+/// affinity mask and the main thread's. A program that pinned the thread which
+/// first uses cmwq (a benchmark's producer, say) still gets every CPU it was
+/// started with; `taskset` on the whole process still narrows it.
 pub(crate) fn allowed_cpus() -> io::Result<Vec<usize>> {
+    let mut cpus = affinity_of(0)?;
+    // SAFETY: getpid has no preconditions.
+    let main = unsafe { libc::getpid() };
+    if let Ok(more) = affinity_of(main) {
+        cpus.extend(more);
+        cpus.sort_unstable();
+        cpus.dedup();
+    }
+    Ok(cpus)
+}
+
+/// The CPUs in thread `tid`'s affinity mask (0: the calling thread), ascending.
+fn affinity_of(tid: libc::pid_t) -> io::Result<Vec<usize>> {
     // SAFETY: cpu_set_t is a plain bitmask for which all-zero bytes are a valid value.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `set` is a valid, writable cpu_set_t of the size we pass; pid 0 is this thread.
-    let rc = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    // SAFETY: `set` is a valid, writable cpu_set_t of the size we pass; a tid that
+    // does not exist makes the call fail with ESRCH, nothing else.
+    let rc = unsafe { libc::sched_getaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }

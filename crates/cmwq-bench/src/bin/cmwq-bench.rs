@@ -15,7 +15,7 @@ const USAGE: &str = "usage: cmwq-bench [--quick | --full] [--out DIR] [--only NA
   --full         the full run (default): a few minutes
   --out DIR      output directory (default: bench-results)
   --only NAMES   workloads and/or executors, comma-separated:
-                 workloads: noop, wake, mixed, many-queues
+                 workloads: noop, wake, mixed, many-queues, timers, detect
                  executors: cmwq-bound, cmwq-bound-plain, cmwq-unbound, rayon,
                             tokio-blocking, fixed-pool, thread-per-item, mt-wq";
 

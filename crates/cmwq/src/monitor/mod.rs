@@ -68,7 +68,8 @@ pub fn set_sleep_monitor(on: bool) {
     Registry::global().config.set_monitor(on)
 }
 
-/// The number of CPUs cmwq considers usable: the affinity mask at start, or the
+/// The number of CPUs cmwq considers usable: the affinity mask at start (of the
+/// first thread to use cmwq and of the main thread, together), or the
 /// cgroup CPU quota rounded up if that is lower.
 pub fn allowed_cpus() -> usize {
     let topo = &Registry::global().topo;

@@ -1,7 +1,8 @@
 //! The monitor thread and its tick (see `README.md`).
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -15,8 +16,16 @@ use crate::registry::all_pools_into;
 const TICK_MIN: Duration = Duration::from_micros(50);
 /// Ticks double while they find nothing, up to this.
 const TICK_MAX: Duration = Duration::from_millis(10);
+/// After a tick that acted, ticks stay at `TICK_MIN` this long before they back
+/// off: a pool whose items block unannounced blocks again soon, and a block seen
+/// one back-off step late leaves its CPU idle for that long.
+const HOT: Duration = Duration::from_millis(2);
 /// Consecutive ticks that find nothing to watch before the monitor parks.
 const IDLE_TICKS_TO_PARK: u32 = 12;
+/// How long a pool stays "known to block long" after the monitor last saw one of
+/// its workers stay blocked past the stall window: meanwhile a new block there is
+/// acted on at its first sample instead of after the stall window.
+const LONG_BLOCK_MEMORY: Duration = Duration::from_millis(100);
 
 // The monitor's run state (`STATE`).
 /// No monitor thread yet; the first wake-up starts it.
@@ -29,6 +38,14 @@ const RUNNING: u8 = 2;
 const FAILED: u8 = 3;
 
 static STATE: AtomicU8 = AtomicU8::new(UNSTARTED);
+/// Set while the monitor, running, sleeps longer than a short tick: a new
+/// saturation may then cut the sleep short (`note_saturated`).
+static SLEEPING_LONG: AtomicBool = AtomicBool::new(false);
+/// A pool saturated while the monitor was running: its next sleep is skipped and
+/// its tick starts over at the minimum. The Dekker pair with `SLEEPING_LONG`
+/// (both `SeqCst`) makes sure a saturation reported between the monitor's last
+/// scan and its sleep is never slept through.
+static NEWS: AtomicBool = AtomicBool::new(false);
 static THREAD: OnceLock<std::thread::Thread> = OnceLock::new();
 
 /// Counters of the monitor's work, for `cmwq::debug` and the benchmarks.
@@ -84,8 +101,10 @@ pub(crate) fn stats() -> MonitorStats {
 }
 
 /// A concurrency-managed pool has work waiting while a worker counts as running
-/// (so `kick_pool` woke nobody). Called under that pool's lock from `kick_pool`;
-/// one relaxed load unless the monitor is parked.
+/// (so `kick_pool` woke nobody). Called under that pool's lock from `kick_pool`,
+/// once per saturation (`PoolLocked::saturation_noted`). It wakes a parked
+/// monitor, and cuts short the sleep of a running one that has backed off to a
+/// long tick, so that a block at the start of a saturation is seen at once.
 ///
 /// No wake-up is lost: the monitor stores `PARKED` before its last scan, which
 /// takes every pool lock. Either that scan takes this pool's lock after us and
@@ -95,6 +114,13 @@ pub(crate) fn stats() -> MonitorStats {
 pub(crate) fn note_saturated() {
     if STATE.load(Ordering::Relaxed) != RUNNING {
         wake_slow();
+    } else {
+        NEWS.store(true, Ordering::SeqCst);
+        if SLEEPING_LONG.load(Ordering::SeqCst) && SLEEPING_LONG.swap(false, Ordering::SeqCst) {
+            if let Some(t) = THREAD.get() {
+                t.unpark();
+            }
+        }
     }
 }
 
@@ -167,6 +193,11 @@ struct Monitor {
     idle_ticks: u32,
     pools: Vec<&'static WorkerPool>,
     views: Vec<View>,
+    /// Per pool id: when a worker the monitor took out was last seen still
+    /// blocked past the stall window (see `LONG_BLOCK_MEMORY`).
+    long_block_at: HashMap<u32, Instant>,
+    /// When a tick last acted on something (see `HOT`).
+    last_found: Option<Instant>,
 }
 
 impl Default for Monitor {
@@ -178,6 +209,8 @@ impl Default for Monitor {
             idle_ticks: 0,
             pools: Vec::with_capacity(16),
             views: Vec::with_capacity(64),
+            long_block_at: HashMap::with_capacity(16),
+            last_found: None,
         }
     }
 }
@@ -213,10 +246,19 @@ impl Monitor {
         let _ = crate::sys::set_current_thread_timer_slack(1);
         // Detection competes with CPU-bound workers for the CPU; be first if permitted.
         let _ = crate::sys::set_current_thread_nice(crate::pool::HIGHPRI_NICE);
+        // It inherited the affinity of whichever thread started it (a worker pinned
+        // to one CPU, say): there it would queue behind the very items it watches.
+        let topo = &crate::registry::Registry::global().topo;
+        if topo.real {
+            let _ = crate::sys::set_current_thread_affinity(&topo.allowed);
+        }
         loop {
             let t = self.tick();
             bump(&COUNTERS.ticks);
             if t.found {
+                self.last_found = Some(Instant::now());
+            }
+            if self.last_found.is_some_and(|at| at.elapsed() < HOT) {
                 self.tick = TICK_MIN;
             } else {
                 self.tick = (self.tick * 2).min(TICK_MAX);
@@ -235,7 +277,20 @@ impl Monitor {
             if let Some(d) = t.deadline {
                 wake = wake.min(d);
             }
-            std::thread::park_timeout(wake.saturating_duration_since(now));
+            let d = wake.saturating_duration_since(now);
+            if d > 2 * TICK_MIN {
+                SLEEPING_LONG.store(true, Ordering::SeqCst);
+                // A saturation reported since the last scan: do not sleep through it.
+                if !NEWS.load(Ordering::SeqCst) {
+                    std::thread::park_timeout(d);
+                }
+                SLEEPING_LONG.store(false, Ordering::SeqCst);
+            } else {
+                std::thread::park_timeout(d);
+            }
+            if NEWS.swap(false, Ordering::SeqCst) {
+                self.tick = TICK_MIN;
+            }
         }
     }
 
@@ -299,6 +354,11 @@ impl Monitor {
             return;
         }
         let saturated = !g.worklist.is_empty() && pool.nr_running() > 0;
+        if !saturated {
+            // Seen unsaturated under the lock: its next saturation is reported again,
+            // so the monitor can park after this scan without missing it.
+            g.saturation_noted = false;
+        }
         let marked_here = self.memos.iter().any(|(&(p, _), m)| p == pool.id && m.marked);
         if !saturated && !marked_here {
             return;
@@ -323,7 +383,7 @@ impl Monitor {
         let Some(probe) = v.w.probe.get().filter(|p| p.usable()) else { return };
         let Some(cpu) = probe.cpu_time() else { return };
         let now = Instant::now();
-        let memo = self.memos.entry((pool.id, v.idx)).or_insert_with(|| Memo {
+        let fresh = Memo {
             w: v.w.clone(),
             progress: v.progress,
             last_cpu: cpu,
@@ -332,31 +392,31 @@ impl Monitor {
             blocked_since: None,
             marked: false,
             seen: true,
-        });
+        };
+        // A new item (or a new worker in the slot) starts a new memo.
+        let memo = match self.memos.entry((pool.id, v.idx)) {
+            Entry::Occupied(o) if Arc::ptr_eq(&o.get().w, &v.w) && o.get().progress == v.progress => {
+                o.into_mut()
+            }
+            Entry::Occupied(mut o) => {
+                o.insert(fresh);
+                o.into_mut()
+            }
+            Entry::Vacant(e) => e.insert(fresh),
+        };
         memo.seen = true;
-        if !Arc::ptr_eq(&memo.w, &v.w) || memo.progress != v.progress {
-            // A new item (or a new worker in the slot): no verdict before a tick passed.
-            *memo = Memo {
-                w: v.w,
-                progress: v.progress,
-                last_cpu: cpu,
-                last_at: now,
-                stretch_cpu: cpu,
-                blocked_since: None,
-                marked: false,
-                seen: true,
-            };
-            return;
-        }
         let (prev_at, dcpu, dt) = (memo.last_at, cpu.saturating_sub(memo.last_cpu), now - memo.last_at);
         memo.last_cpu = cpu;
         memo.last_at = now;
-        // "No CPU progress": under a quarter of the wall time since the last sample.
-        let idle_cpu = dcpu * 4 <= dt;
+        // No CPU progress since the last sample (a fresh memo has no last sample).
+        let idle_cpu = !dt.is_zero() && dcpu * 4 <= dt;
 
         if memo.marked {
-            // Asleep by our hand: once it runs again, it counts again.
-            if !idle_cpu || probe.state() == SchedState::Runnable {
+            // Asleep by our hand: once it runs again, it counts again. The CPU clock
+            // alone tells (0.3 µs); a woken worker that has not run yet is caught at
+            // the next tick. Reading `stat` here, for each of the many workers a
+            // long-blocking load keeps marked, made a tick cost tens of µs.
+            if !idle_cpu {
                 let g = pool.lock();
                 if hooks::monitor_running(&g, v.idx, v.progress) {
                     bump(&COUNTERS.resumed);
@@ -364,6 +424,12 @@ impl Monitor {
                 memo.marked = false;
                 memo.stretch_cpu = cpu;
                 t.found = true;
+            } else if memo
+                .blocked_since
+                .is_some_and(|s| now.saturating_duration_since(s) >= cfg.stall_window())
+            {
+                // Still blocked past the stall window: this pool's blocks are long.
+                self.long_block_at.insert(pool.id, now);
             }
             return;
         }
@@ -391,30 +457,43 @@ impl Monitor {
             return;
         }
 
-        // Blocked: the scheduler says S or D, and the CPU clock did not move.
-        if !(idle_cpu && probe.state() == SchedState::Blocked) {
+        // Blocked now: the scheduler says S or D, and the thread's CPU clock did not
+        // move while we read that (a running thread's clock moves within the
+        // microseconds of the reads). So a block is judged at the first sample that
+        // finds it, even the first sample of an item.
+        // The clock is read again first: if it moved, the thread is on the CPU and the
+        // costly read of `stat` (it formats 52 fields) is skipped.
+        if probe.cpu_time() != Some(cpu)
+            || probe.state() != SchedState::Blocked
+            || probe.cpu_time() != Some(cpu)
+        {
             memo.blocked_since = None;
             return;
         }
         memo.stretch_cpu = cpu; // a sleep ends the on-CPU stretch
-        let Some(since) = memo.blocked_since else {
-            // One sample is a suspicion, not a verdict: a worker waiting a few µs
-            // for a lock (the pool's own, say) looks the same. It must still be
-            // blocked, with no CPU progress, at the next sample, one tick on.
-            memo.blocked_since = Some(prev_at);
-            t.until(now + TICK_MIN);
-            return;
-        };
+                                // If it made no CPU progress since the last sample, it has been blocked
+                                // since then at least.
+        let since = *memo.blocked_since.get_or_insert(if idle_cpu { prev_at } else { now });
         let stalled = now.saturating_duration_since(since);
         let stall = cfg.stall_window();
+        // Blocks in this pool lately outlasted the stall window: waiting it out again
+        // would only leave the CPU idle.
+        let blocks_long = self
+            .long_block_at
+            .get(&pool.id)
+            .is_some_and(|&at| now.saturating_duration_since(at) < LONG_BLOCK_MEMORY);
         let mut g = pool.lock();
         // Waking a spare is free while another one stays in reserve; anything that
-        // leads to a new thread waits for the stall window (hysteresis).
-        if g.idle.len() < 2 && stalled < stall {
+        // leads to a new thread waits for the stall window (hysteresis), unless
+        // this pool's blocks are known to be long.
+        if g.idle.len() < 2 && stalled < stall && !blocks_long {
             t.until(since + stall);
             return;
         }
         if hooks::monitor_sleeping(pool, &mut g, v.idx, v.progress) {
+            if stalled >= stall {
+                self.long_block_at.insert(pool.id, now);
+            }
             memo.marked = true;
             t.found = true;
             bump(&COUNTERS.blocked);

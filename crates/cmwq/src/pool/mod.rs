@@ -211,6 +211,10 @@ pub(crate) struct PoolLocked {
     /// A worker was wanted and refused (a ceiling, a failed spawn): the monitor
     /// retries until the pool has what it needs (`monitor/README.md`).
     pub(crate) starved: bool,
+    /// This saturation was reported to the sleep monitor (`note_saturated`);
+    /// cleared when the worklist drains or the monitor finds the pool unsaturated,
+    /// so each new saturation is reported once, not at every queued item.
+    pub(crate) saturation_noted: bool,
     pub(crate) completed: u64,
     pub(crate) panicked: u64,
     /// Workers executing an item.
@@ -478,9 +482,10 @@ pub(crate) fn kick_pool(pool: &'static WorkerPool, g: &mut PoolLocked) -> bool {
         g.idle
     );
     if !g.need_more_worker(pool) {
-        if pool.is_bound() && !g.worklist.is_empty() {
+        if pool.is_bound() && !g.worklist.is_empty() && !g.saturation_noted {
             // Saturated: work waits while a worker counts as running. If that worker
             // blocked without saying so, only the sleep monitor can tell.
+            g.saturation_noted = true;
             crate::monitor::note_saturated();
         }
         return false;

@@ -101,6 +101,9 @@ pub(super) fn worker_thread(pool: &'static WorkerPool, me: Arc<WorkerShared>) {
             let mut spins = 0;
             loop {
                 if let Some(e) = g.worklist.pop_front() {
+                    if g.worklist.is_empty() {
+                        g.saturation_noted = false; // the next saturation is news
+                    }
                     if assign_work(pool, &mut g, e, idx) {
                         g = process_scheduled_works(pool, g, idx, &mut deferred);
                     }

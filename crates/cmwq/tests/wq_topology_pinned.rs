@@ -1,0 +1,44 @@
+//! A program that pins the thread which first uses cmwq (a producer pinned to one
+//! CPU, say) still gets every CPU the process was started with: per-CPU pools
+//! for all of them, `queue_on` any of them, and limits sized on all of them.
+//!
+//! A binary of its own: the topology is read once per process, at first use.
+
+use cmwq::{Work, Workqueue};
+
+fn pin_to(cpu: usize) {
+    // SAFETY: all-zero bytes are a valid, empty cpu_set_t; CPU_SET writes one bit of
+    // it for cpu < CPU_SETSIZE; sched_setaffinity reads the set we pass, for this thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        assert_eq!(libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set), 0);
+    }
+}
+
+fn process_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+#[test]
+fn a_pinned_first_user_does_not_narrow_the_process_to_its_cpu() {
+    let n = process_cpus();
+    if n < 2 {
+        eprintln!("skipped: needs two CPUs");
+        return;
+    }
+    // Measure before pinning: the main thread keeps the process's mask.
+    std::thread::spawn(move || {
+        pin_to(0);
+        assert!(cmwq::allowed_cpus() >= 2.min(n), "cmwq saw only the pinned thread's CPU");
+        let wq = Workqueue::builder("topo-pinned").build().unwrap();
+        let ran_on = std::sync::Arc::new(parking_lot::Mutex::new(None));
+        let r = ran_on.clone();
+        let w = Work::new(move |_| *r.lock() = cmwq::debug::current_cpu());
+        wq.queue_on(1, &w).expect("CPU 1 is one of the process's CPUs");
+        w.flush().unwrap();
+        assert_eq!(*ran_on.lock(), Some(1), "the item ran on CPU 1's pool");
+    })
+    .join()
+    .unwrap();
+}
