@@ -52,10 +52,21 @@
 //!
 //! ## Where userspace differs from the kernel
 //!
-//! - **Blocking must be announced.** A process gets no scheduler callback when a
-//!   thread sleeps, so a work item that may block calls [`blocking`] or [`sleep`].
-//!   Unannotated blocking stalls the other items of its CPU until it returns
-//!   (automatic detection is planned, not built yet).
+//! - **Blocking is announced, or detected.** A process gets no scheduler callback
+//!   when a thread sleeps. A work item that may block can say so with
+//!   [`blocking`] or [`sleep`]: another item starts on its CPU at once (p50
+//!   ~15 µs here). Blocking nobody announced (a plain syscall, a foreign mutex, a
+//!   page fault) is found by the *sleep monitor* (Linux): one thread, parked at
+//!   no cost unless a per-CPU pool has work waiting behind a running worker; then
+//!   it samples those workers' scheduler state (`/proc/self/task/TID/stat`) and
+//!   CPU clocks every 50 µs or more and takes a blocked one out of concurrency
+//!   management (p50 ~70–150 µs from the block to the next item starting). New
+//!   threads for it wait a stall window (200 µs, [`set_stall_window`]) unless the
+//!   pool's blocks lately outlasted it. The same monitor applies the kernel's
+//!   CPU-hog rule: an item on the CPU for 10 ms ([`set_cpu_intensive_thresh`])
+//!   stops counting toward concurrency. `CMWQ_MONITOR=0` or
+//!   [`set_sleep_monitor`]`(false)` turns it off; without `/proc` only the hints
+//!   work. See `monitor/README.md`.
 //! - **Errors instead of warnings.** Queueing onto a draining or destroyed queue from
 //!   outside returns an error and leaves the item untouched (the kernel WARNs and
 //!   drops it). A work item that flushes or cancels itself synchronously, or that
@@ -77,9 +88,13 @@
 //! - **Unbound queues use one pod.** Affinity scopes are not built yet: an unbound
 //!   queue has a single pwq on a process-wide unbound pool, so its `max_active`
 //!   is process-wide and activation is FIFO.
-//! - **Thread ceiling.** At most 512 worker threads exist at once (environment
-//!   `CMWQ_MAX_WORKERS`); at the ceiling work waits for a worker, it is never
-//!   dropped. A failed thread creation backs off for 1 s like the kernel.
+//! - **Thread ceilings.** At most 512 worker threads exist at once (environment
+//!   `CMWQ_MAX_WORKERS`), and at most max(64, 5 × [`allowed_cpus`]) of them in
+//!   per-CPU pools (`CMWQ_MAX_CM_WORKERS`, [`set_max_cm_workers`]); the allowed
+//!   CPUs honour the affinity mask and the cgroup CPU quota. At a ceiling work
+//!   waits for a worker, it is never dropped; [`debug::nr_throttled`] counts the
+//!   refusals. A failed thread creation (`EAGAIN`) lowers the ceiling to the
+//!   current count and backs off for 1 s like the kernel, then retries.
 //! - **Delayed work.** Timers fire from one process-wide timer thread, not on the
 //!   arming CPU; [`Workqueue::queue_delayed`] on a per-CPU queue remembers the
 //!   arming CPU and queues there. Deadlines are exact to the nanosecond (no
