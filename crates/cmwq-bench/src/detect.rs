@@ -192,6 +192,8 @@ fn stats_delta(a: cmwq::debug::MonitorStats, b: cmwq::debug::MonitorStats) -> cm
         cpu_hogs: b.cpu_hogs.saturating_sub(a.cpu_hogs),
         created: b.created.saturating_sub(a.created),
         parks: b.parks.saturating_sub(a.parks),
+        by_sentinel: b.by_sentinel.saturating_sub(a.by_sentinel),
+        sentinels: b.sentinels.saturating_sub(a.sentinels),
     }
 }
 

@@ -117,6 +117,15 @@ pub fn fail_next_spawns(n: usize) {
     crate::pool::FAIL_SPAWNS.store(n, Ordering::SeqCst);
 }
 
+/// Test hook: whether the sleep monitor's own ticks look for blocked workers
+/// (default on). Off, only the idle sentinels find unannotated blocks, which
+/// lets a test see them work alone. CPU hogs are still detected.
+#[doc(hidden)]
+#[cfg(not(loom))]
+pub fn monitor_ticks_detect_blocks(on: bool) {
+    crate::monitor::TICK_DETECTS.store(on, Ordering::SeqCst);
+}
+
 /// 0: no highpri worker started yet; 1: nice -20 applied; 2: not permitted.
 static HIGHPRI_NICE: AtomicU8 = AtomicU8::new(0);
 

@@ -299,6 +299,12 @@ impl Registry {
             .get_or_init(|| register_pool(|id| WorkerPool::new(id, self, Some(cpu), highpri)))
     }
 
+    /// The normal or highpri pool of `cpu`, if it was ever used.
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) fn cpu_pool_if_created(&self, cpu: usize, highpri: bool) -> Option<&'static WorkerPool> {
+        self.cpu_pools.get(cpu)?[highpri as usize].get().copied()
+    }
+
     /// The unbound pool for the given priority (one pod: the whole process).
     pub(crate) fn unbound_pool(&'static self, highpri: bool) -> &'static WorkerPool {
         self.unbound_pools[highpri as usize]

@@ -87,6 +87,20 @@ pub(crate) fn set_current_thread_nice(nice: i32) -> io::Result<()> {
     }
 }
 
+/// Puts the calling thread in the `SCHED_IDLE` policy: it runs only when its CPU
+/// has nothing else to run (and gets a tiny share when it competes). Lowering a
+/// thread's policy needs no privilege.
+pub(crate) fn set_current_thread_sched_idle() -> io::Result<()> {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `param` is a valid sched_param; pid 0 is the calling thread.
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// The nice value of the calling thread.
 pub(crate) fn current_thread_nice() -> i32 {
     let tid = gettid() as libc::id_t;

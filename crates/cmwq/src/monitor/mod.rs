@@ -10,6 +10,8 @@ mod hog;
 mod probe;
 #[cfg(not(loom))]
 mod scan;
+#[cfg(not(loom))]
+mod sentinel;
 
 pub(crate) use cpus::allowed_cpu_count;
 #[cfg(not(loom))]
@@ -17,13 +19,13 @@ pub(crate) use probe::Probe;
 #[cfg(not(loom))]
 pub use scan::MonitorStats;
 #[cfg(not(loom))]
-pub(crate) use scan::{note_saturated, note_starved, stats};
+pub(crate) use scan::{note_saturated, note_starved, stats, TICK_DETECTS};
 
 /// Under loom there is no monitor thread: the models drive its transitions
 /// (`hooks::monitor_*`) from a model thread instead.
 #[cfg(loom)]
 #[inline]
-pub(crate) fn note_saturated() {}
+pub(crate) fn note_saturated(_pool: &'static crate::pool::WorkerPool) {}
 #[cfg(loom)]
 pub(crate) fn note_starved() {}
 

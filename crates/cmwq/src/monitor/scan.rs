@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::hog::HogTable;
 use super::probe::SchedState;
 use crate::hooks;
-use crate::pool::{create_worker_locked, WorkerPool, WorkerShared};
+use crate::pool::{create_worker_locked, PoolLocked, WorkerPool, WorkerShared};
 use crate::registry::all_pools_into;
 
 /// The first tick after a wake-up, and after each tick that found something.
@@ -25,7 +25,7 @@ const IDLE_TICKS_TO_PARK: u32 = 12;
 /// How long a pool stays "known to block long" after the monitor last saw one of
 /// its workers stay blocked past the stall window: meanwhile a new block there is
 /// acted on at its first sample instead of after the stall window.
-const LONG_BLOCK_MEMORY: Duration = Duration::from_millis(100);
+pub(super) const LONG_BLOCK_MEMORY: Duration = Duration::from_millis(100);
 
 // The monitor's run state (`STATE`).
 /// No monitor thread yet; the first wake-up starts it.
@@ -47,6 +47,9 @@ static SLEEPING_LONG: AtomicBool = AtomicBool::new(false);
 /// scan and its sleep is never slept through.
 static NEWS: AtomicBool = AtomicBool::new(false);
 static THREAD: OnceLock<std::thread::Thread> = OnceLock::new();
+/// Whether the monitor's ticks look for blocked workers (tests switch it off to
+/// see the idle sentinels work alone; `debug::monitor_ticks_detect_blocks`).
+pub(crate) static TICK_DETECTS: AtomicBool = AtomicBool::new(true);
 
 /// Counters of the monitor's work, for `cmwq::debug` and the benchmarks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -63,6 +66,11 @@ pub struct MonitorStats {
     pub created: u64,
     /// Times the monitor thread parked (went idle).
     pub parks: u64,
+    /// Of `blocked`, the blocks an idle sentinel caught (the moment the CPU went
+    /// idle) rather than the monitor's tick.
+    pub by_sentinel: u64,
+    /// Idle sentinel threads started (one per CPU whose pool ever saturated).
+    pub sentinels: u64,
 }
 
 #[derive(Debug, Default)]
@@ -84,6 +92,11 @@ static COUNTERS: Counters = Counters {
     parks: AtomicU64::new(0),
 };
 
+/// A block acted on by an idle sentinel.
+pub(super) fn count_blocked() {
+    bump(&COUNTERS.blocked);
+}
+
 fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
@@ -97,6 +110,8 @@ pub(crate) fn stats() -> MonitorStats {
         cpu_hogs: l(&COUNTERS.cpu_hogs),
         created: l(&COUNTERS.created),
         parks: l(&COUNTERS.parks),
+        by_sentinel: l(&super::sentinel::BLOCKED),
+        sentinels: l(&super::sentinel::STARTED),
     }
 }
 
@@ -110,8 +125,27 @@ pub(crate) fn stats() -> MonitorStats {
 /// takes every pool lock. Either that scan takes this pool's lock after us and
 /// sees the waiting work, or it took it before, and then the `PARKED` store
 /// happens-before this load through the lock.
+///
+/// It also arms the pool's CPU's idle sentinel (`sentinel.rs`).
 #[inline]
-pub(crate) fn note_saturated() {
+pub(crate) fn note_saturated(pool: &'static WorkerPool) {
+    if let Some(cpu) = pool.cpu {
+        super::sentinel::arm(cpu);
+    }
+    note_monitor();
+}
+
+/// Wakes a parked monitor, and nothing more: an idle sentinel left it a mark to
+/// adopt, which its next tick, however far off, does.
+pub(super) fn wake_if_parked() {
+    if STATE.load(Ordering::Relaxed) != RUNNING {
+        wake_slow();
+    }
+}
+
+/// Wakes the monitor, or cuts its long sleep short (see `note_saturated`).
+#[inline]
+fn note_monitor() {
     if STATE.load(Ordering::Relaxed) != RUNNING {
         wake_slow();
     } else {
@@ -193,9 +227,6 @@ struct Monitor {
     idle_ticks: u32,
     pools: Vec<&'static WorkerPool>,
     views: Vec<View>,
-    /// Per pool id: when a worker the monitor took out was last seen still
-    /// blocked past the stall window (see `LONG_BLOCK_MEMORY`).
-    long_block_at: HashMap<u32, Instant>,
     /// When a tick last acted on something (see `HOT`).
     last_found: Option<Instant>,
 }
@@ -209,7 +240,6 @@ impl Default for Monitor {
             idle_ticks: 0,
             pools: Vec::with_capacity(16),
             views: Vec::with_capacity(64),
-            long_block_at: HashMap::with_capacity(16),
             last_found: None,
         }
     }
@@ -315,6 +345,7 @@ impl Monitor {
     }
 
     fn tick(&mut self) -> Tick {
+        super::sentinel::start_wanted();
         let mut t = Tick::default();
         for m in self.memos.values_mut() {
             m.seen = false;
@@ -359,6 +390,30 @@ impl Monitor {
             // so the monitor can park after this scan without missing it.
             g.saturation_noted = false;
         }
+        // Workers an idle sentinel took out: ours to give back once they run again.
+        let mut marks = std::mem::take(&mut g.sentinel_marks);
+        for (idx, progress) in marks.drain(..) {
+            let Some(w) = g.workers.try_get(idx).filter(|w| w.progress == progress && w.current.is_some())
+            else {
+                continue;
+            };
+            let Some(cpu) = w.shared.probe.get().and_then(|p| p.cpu_time()) else { continue };
+            let now = Instant::now();
+            self.memos.insert(
+                (pool.id, idx),
+                Memo {
+                    w: w.shared.clone(),
+                    progress,
+                    last_cpu: cpu,
+                    last_at: now,
+                    stretch_cpu: cpu,
+                    blocked_since: Some(now),
+                    marked: true,
+                    seen: true,
+                },
+            );
+        }
+        g.sentinel_marks = marks; // empty, keeps its capacity
         let marked_here = self.memos.iter().any(|(&(p, _), m)| p == pool.id && m.marked);
         if !saturated && !marked_here {
             return;
@@ -410,6 +465,13 @@ impl Monitor {
         memo.last_at = now;
         // No CPU progress since the last sample (a fresh memo has no last sample).
         let idle_cpu = !dt.is_zero() && dcpu * 4 <= dt;
+        if idle_cpu {
+            // Mostly off the CPU since the last sample: it slept (the kernel restarts
+            // the hog measure at each wake-up, `wq_worker_running`), so a later
+            // stretch is a new one. Without this, an item of many short sleeps
+            // whose sleeps the samples missed would add up to a false hog.
+            memo.stretch_cpu = cpu;
+        }
 
         if memo.marked {
             // Asleep by our hand: once it runs again, it counts again. The CPU clock
@@ -429,7 +491,8 @@ impl Monitor {
                 .is_some_and(|s| now.saturating_duration_since(s) >= cfg.stall_window())
             {
                 // Still blocked past the stall window: this pool's blocks are long.
-                self.long_block_at.insert(pool.id, now);
+                pool.lock().long_block_at = Some(now);
+                memo.blocked_since = None; // once per block is enough
             }
             return;
         }
@@ -453,7 +516,7 @@ impl Monitor {
             }
             return;
         }
-        if !saturated {
+        if !saturated || !TICK_DETECTS.load(Ordering::Relaxed) {
             return;
         }
 
@@ -474,37 +537,60 @@ impl Monitor {
                                 // If it made no CPU progress since the last sample, it has been blocked
                                 // since then at least.
         let since = *memo.blocked_since.get_or_insert(if idle_cpu { prev_at } else { now });
-        let stalled = now.saturating_duration_since(since);
-        let stall = cfg.stall_window();
-        // Blocks in this pool lately outlasted the stall window: waiting it out again
-        // would only leave the CPU idle.
-        let blocks_long = self
-            .long_block_at
-            .get(&pool.id)
-            .is_some_and(|&at| now.saturating_duration_since(at) < LONG_BLOCK_MEMORY);
         let mut g = pool.lock();
-        // Waking a spare is free while another one stays in reserve; anything that
-        // leads to a new thread waits for the stall window (hysteresis), unless
-        // this pool's blocks are known to be long.
-        if g.idle.len() < 2 && stalled < stall && !blocks_long {
-            t.until(since + stall);
-            return;
-        }
-        if hooks::monitor_sleeping(pool, &mut g, v.idx, v.progress) {
-            if stalled >= stall {
-                self.long_block_at.insert(pool.id, now);
+        match act_on_block(pool, &mut g, v.idx, v.progress, since, now) {
+            Act::Wait(until) => t.until(until),
+            Act::Marked => {
+                memo.marked = true;
+                t.found = true;
+                bump(&COUNTERS.blocked);
             }
-            memo.marked = true;
-            t.found = true;
-            bump(&COUNTERS.blocked);
-            // Nobody idle to wake, work waiting, nobody running: create one.
-            if g.need_more_worker(pool)
-                && g.idle.is_empty()
-                && !g.manager_active
-                && create_worker_locked(pool, &mut g)
-            {
-                bump(&COUNTERS.created);
-            }
+            Act::Stale => {}
         }
     }
+}
+
+/// What [`act_on_block`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Act {
+    /// Took the worker out of `nr_running` (and woke or created another).
+    Marked,
+    /// Hysteresis: not before then.
+    Wait(Instant),
+    /// The worker is no longer in that item, or no longer counted.
+    Stale,
+}
+
+/// A worker of `pool`, executing item `progress` in slot `idx`, has been blocked
+/// since `since`: take it out of `nr_running`, as `wq_worker_sleeping` would
+/// (which wakes an idle worker), and create one if nobody is idle, unless the
+/// hysteresis says wait. Waking a spare is free while another one stays in
+/// reserve; anything that leads to a new thread waits for the stall window,
+/// unless this pool's blocks are known to be long (`LONG_BLOCK_MEMORY`).
+/// Shared by the monitor and the idle sentinels.
+pub(super) fn act_on_block(
+    pool: &'static WorkerPool,
+    g: &mut PoolLocked,
+    idx: usize,
+    progress: u64,
+    since: Instant,
+    now: Instant,
+) -> Act {
+    let stall = pool.registry.config.stall_window();
+    let stalled = now.saturating_duration_since(since);
+    let blocks_long = g.long_block_at.is_some_and(|at| now.saturating_duration_since(at) < LONG_BLOCK_MEMORY);
+    if g.idle.len() < 2 && stalled < stall && !blocks_long {
+        return Act::Wait(since + stall);
+    }
+    if !hooks::monitor_sleeping(pool, g, idx, progress) {
+        return Act::Stale;
+    }
+    if stalled >= stall {
+        g.long_block_at = Some(now);
+    }
+    // Nobody idle to wake, work waiting, nobody running: create one.
+    if g.need_more_worker(pool) && g.idle.is_empty() && !g.manager_active && create_worker_locked(pool, g) {
+        bump(&COUNTERS.created);
+    }
+    Act::Marked
 }

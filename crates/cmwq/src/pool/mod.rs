@@ -215,6 +215,12 @@ pub(crate) struct PoolLocked {
     /// cleared when the worklist drains or the monitor finds the pool unsaturated,
     /// so each new saturation is reported once, not at every queued item.
     pub(crate) saturation_noted: bool,
+    /// Workers the idle sentinel took out of `nr_running` (slot, item number), for
+    /// the sleep monitor to adopt: it gives the count back once they run again.
+    pub(crate) sentinel_marks: Vec<(usize, u64)>,
+    /// When a worker the monitor took out was last seen still blocked past the
+    /// stall window (`monitor/README.md`, "Hysteresis").
+    pub(crate) long_block_at: Option<Instant>,
     pub(crate) completed: u64,
     pub(crate) panicked: u64,
     /// Workers executing an item.
@@ -486,7 +492,7 @@ pub(crate) fn kick_pool(pool: &'static WorkerPool, g: &mut PoolLocked) -> bool {
             // Saturated: work waits while a worker counts as running. If that worker
             // blocked without saying so, only the sleep monitor can tell.
             g.saturation_noted = true;
-            crate::monitor::note_saturated();
+            crate::monitor::note_saturated(pool);
         }
         return false;
     }

@@ -1,0 +1,169 @@
+//! The idle sentinels (issue 4, `monitor/sentinel.rs`): a `SCHED_IDLE` thread per
+//! CPU runs when a saturated pool's CPU goes idle, which is the moment its running
+//! worker blocked, and takes that worker out of concurrency management.
+//!
+//! This binary switches the monitor's own tick detection off
+//! (`debug::monitor_ticks_detect_blocks(false)`), so whatever lets the item behind
+//! a plain sleeper start can only be a sentinel. It is a binary of its own because
+//! that switch is process-wide. Assertions are event orders and counts; every
+//! wait is bounded (a deadline only turns a hang into a failure).
+
+mod common_b;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cmwq::{Work, Workqueue};
+use common_b::{cpu0, pool_of, Log, LONG};
+use parking_lot::Mutex;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn sentinels_only() -> parking_lot::MutexGuard<'static, ()> {
+    let g = SERIAL.lock();
+    cmwq::debug::monitor_ticks_detect_blocks(false);
+    g
+}
+
+/// A per-CPU queue whose pool on `cpu0` has two workers already.
+fn warm_queue(name: &str) -> Workqueue {
+    let wq = Workqueue::builder(name).build().unwrap();
+    for _ in 0..2 {
+        let w = Work::new(|_| {});
+        wq.queue_on(cpu0(), &w).unwrap();
+        w.flush().unwrap();
+    }
+    wq
+}
+
+/// The sentinel thread of `cpu`: its tid, if it exists.
+fn sentinel_tid(cpu: usize) -> Option<String> {
+    let want = format!("cmwq/sentinel{cpu}");
+    std::fs::read_dir("/proc/self/task").ok()?.flatten().find_map(|t| {
+        let comm = std::fs::read_to_string(t.path().join("comm")).ok()?;
+        (comm.trim() == want).then(|| t.file_name().to_string_lossy().into_owned())
+    })
+}
+
+/// CPU time (ns) the thread `tid` has used (`schedstat` field 1).
+fn cpu_ns(tid: &str) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).unwrap();
+    s.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_plain_sleeper_is_taken_out_by_the_sentinel_alone() {
+    let _s = sentinels_only();
+    if std::fs::metadata("/proc/self/task").is_err() {
+        eprintln!("skipped: needs /proc");
+        return;
+    }
+    let wq = warm_queue("sentinel-sleep");
+    let log = Log::new();
+    let released = Arc::new(AtomicBool::new(false));
+    let w1 = {
+        let (log, released) = (log.clone(), released.clone());
+        Work::new(move |_| {
+            log.push("w1 start");
+            let deadline = Instant::now() + LONG;
+            while !released.load(Ordering::SeqCst) {
+                if Instant::now() > deadline {
+                    log.push("w1 wake (timed out)");
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            log.push("w1 wake");
+        })
+    };
+    let w2 = {
+        let (log, released) = (log.clone(), released.clone());
+        Work::new(move |_| {
+            log.push("w2 start");
+            released.store(true, Ordering::SeqCst);
+        })
+    };
+    let before = cmwq::debug::monitor();
+    assert!(wq.queue_on(cpu0(), &w1).unwrap());
+    log.expect("w1 start");
+    assert!(wq.queue_on(cpu0(), &w2).unwrap());
+    w1.flush().unwrap();
+    w2.flush().unwrap();
+    let after = cmwq::debug::monitor();
+    log.assert_before("w2 start", "w1 wake");
+    assert!(log.has("w1 wake"), "w2 never ran while w1 slept: {:?}", log.snapshot());
+    assert!(after.by_sentinel > before.by_sentinel, "no sentinel verdict: {after:?}");
+    assert_eq!(
+        after.blocked - before.blocked,
+        after.by_sentinel - before.by_sentinel,
+        "only sentinels judged"
+    );
+    assert!(after.sentinels >= 1);
+    wq.destroy().unwrap();
+}
+
+/// The monitor adopts a sentinel's mark: the pool's accounting is exact again
+/// once the blocked workers have run again and finished.
+#[test]
+fn accounting_is_exact_after_sentinel_marks() {
+    let _s = sentinels_only();
+    let wq = warm_queue("sentinel-exact");
+    let n = Arc::new(AtomicUsize::new(0));
+    for _ in 0..20 {
+        let n = n.clone();
+        let w = Work::new(move |_| {
+            std::thread::sleep(Duration::from_millis(2));
+            let t = cmwq::debug::thread_cpu_time();
+            while cmwq::debug::thread_cpu_time() - t < Duration::from_micros(200) {}
+            n.fetch_add(1, Ordering::SeqCst);
+        });
+        assert!(wq.queue_on(cpu0(), &w).unwrap());
+    }
+    wq.flush().unwrap();
+    assert_eq!(n.load(Ordering::SeqCst), 20);
+    let settled =
+        common_b::poll_until(LONG, || pool_of(cpu0(), false).is_some_and(|p| p.running == 0 && p.busy == 0));
+    assert!(settled, "nr_running did not return to 0: {:?}", pool_of(cpu0(), false));
+    wq.destroy().unwrap();
+}
+
+/// Once nothing is saturated the sentinel parks: it uses no CPU while idle.
+#[test]
+fn an_idle_sentinel_costs_nothing() {
+    let _s = sentinels_only();
+    if std::fs::metadata("/proc/self/task").is_err() {
+        eprintln!("skipped: needs /proc");
+        return;
+    }
+    // Make sure the sentinel of cpu0 exists: a plain sleeper with an item behind it.
+    let wq = warm_queue("sentinel-idle");
+    let released = Arc::new(AtomicBool::new(false));
+    let r = released.clone();
+    let sleeper = Work::new(move |_| {
+        let deadline = Instant::now() + LONG;
+        while !r.load(Ordering::SeqCst) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+    let r = released.clone();
+    let behind = Work::new(move |_| r.store(true, Ordering::SeqCst));
+    wq.queue_on(cpu0(), &sleeper).unwrap();
+    wq.queue_on(cpu0(), &behind).unwrap();
+    sleeper.flush().unwrap();
+    behind.flush().unwrap();
+    let tid = sentinel_tid(cpu0()).expect("the sentinel of cpu0 exists");
+    // Idle now. Parked, its CPU time stops moving; spinning, it would take the
+    // idle CPU (about 100 ms of it here).
+    let deadline = Instant::now() + LONG;
+    loop {
+        let a = cpu_ns(&tid);
+        std::thread::sleep(Duration::from_millis(100));
+        let b = cpu_ns(&tid);
+        if a == b {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the sentinel kept running while idle: {} ns in 100 ms", b - a);
+    }
+    wq.destroy().unwrap();
+}
