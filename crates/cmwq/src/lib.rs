@@ -56,11 +56,14 @@
 //!   when a thread sleeps. A work item that may block can say so with
 //!   [`blocking`] or [`sleep`]: another item starts on its CPU at once (p50
 //!   ~15 µs here). Blocking nobody announced (a plain syscall, a foreign mutex, a
-//!   page fault) is found by the *sleep monitor* (Linux): one thread, parked at
-//!   no cost unless a per-CPU pool has work waiting behind a running worker; then
-//!   it samples those workers' scheduler state (`/proc/self/task/TID/stat`) and
-//!   CPU clocks every 50 µs or more and takes a blocked one out of concurrency
-//!   management (p50 ~70–150 µs from the block to the next item starting). New
+//!   page fault) is found by the *sleep monitor* (Linux), parked at no cost
+//!   unless a per-CPU pool has work waiting behind a running worker. Then an
+//!   idle sentinel of that CPU (a `SCHED_IDLE` thread, which runs only when the
+//!   CPU would idle) sees the block the moment the worker sleeps, confirms it
+//!   from the worker's scheduler state (`/proc/self/task/TID/stat`) and CPU
+//!   clock, and takes it out of concurrency management (p50 ~30–50 µs from the
+//!   block to the next item starting); a monitor thread sampling every 50 µs or
+//!   more covers what the sentinel cannot (a CPU kept busy by others). New
 //!   threads for it wait a stall window (200 µs, [`set_stall_window`]) unless the
 //!   pool's blocks lately outlasted it. The same monitor applies the kernel's
 //!   CPU-hog rule: an item on the CPU for 10 ms ([`set_cpu_intensive_thresh`])

@@ -355,6 +355,34 @@ fn pregrow_parking_lot_table() {
     });
 }
 
+/// The sleep monitor and each CPU's idle sentinel are threads started the first
+/// time a pool of that CPU saturates (work waiting behind a running worker), which
+/// a phase below may do at any moment of its window: their start allocates (a
+/// thread), once per process. So they are started up front: on each CPU, an item
+/// that sleeps without saying so, with another queued behind it, until the
+/// sentinels exist.
+fn start_monitor_and_sentinels(wq: &Workqueue, cpus: &[usize]) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for &cpu in cpus {
+        let behind_ran = Arc::new(AtomicBool::new(false));
+        let b = behind_ran.clone();
+        let sleeper = Work::new(move |_| {
+            while !b.load(Ordering::SeqCst) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        });
+        let b = behind_ran.clone();
+        let behind = Work::new(move |_| b.store(true, Ordering::SeqCst));
+        wq.queue_on(cpu, &sleeper).unwrap();
+        wq.queue_on(cpu, &behind).unwrap();
+        sleeper.flush().unwrap();
+        behind.flush().unwrap();
+    }
+    while cmwq::debug::monitor().sentinels < cpus.len() as u64 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 #[test]
 fn hot_paths_do_not_allocate_and_spawn_allocates_once() {
     MAIN_RUNS_TEST.store(on_main_thread(), Ordering::SeqCst);
@@ -362,6 +390,7 @@ fn hot_paths_do_not_allocate_and_spawn_allocates_once() {
     let cpus = cmwq::online_cpus();
     let (c0, c1) = (cpus[0], *cpus.get(1).unwrap_or(&cpus[0]));
     let percpu = Workqueue::builder("alloc-percpu").build().unwrap();
+    start_monitor_and_sentinels(&percpu, &cpus);
     let unbound = Workqueue::builder("alloc-unbound").flags(WqFlags::UNBOUND).build().unwrap();
     let highpri = Workqueue::builder("alloc-highpri").flags(WqFlags::HIGHPRI).build().unwrap();
     let ordered = Workqueue::ordered("alloc-ordered").build().unwrap();

@@ -167,3 +167,40 @@ fn an_idle_sentinel_costs_nothing() {
     }
     wq.destroy().unwrap();
 }
+
+/// The kernel restarts an item's CPU-hog measure each time its worker wakes from
+/// a sleep. An item of many short sleeps, whose total CPU passes the threshold
+/// but whose on-CPU stretches stay far below it, is not a hog, even when nobody
+/// catches the sleeps themselves: here the monitor's ticks do not look for
+/// blocks, and the sleeps are shorter than the stall window with one idle worker,
+/// so the sentinel waits them out instead of marking the worker.
+#[test]
+fn many_short_sleeps_do_not_add_up_to_a_cpu_hog() {
+    let _s = sentinels_only();
+    let wq = warm_queue("sentinel-nohog");
+    // Let the pool's memory of long blocks (earlier tests) lapse, and make the stall
+    // window long, so the sentinel waits the sleeps out and never marks the worker.
+    std::thread::sleep(Duration::from_millis(150));
+    cmwq::set_stall_window(Duration::from_secs(10));
+    let burn = |d: Duration| {
+        let t = cmwq::debug::thread_cpu_time();
+        while cmwq::debug::thread_cpu_time() - t < d {}
+    };
+    // 400 stretches of 50 µs with ~100 µs sleeps between: 20 ms of CPU in one item,
+    // against the 10 ms threshold, on the CPU a third of the time.
+    let sleepy = Work::new(move |_| {
+        for _ in 0..400 {
+            burn(Duration::from_micros(50));
+            std::thread::sleep(Duration::from_micros(60));
+        }
+    });
+    // Queued behind it, so that its pool is saturated and watched throughout.
+    let behind = Work::new(|_| {});
+    assert!(wq.queue_on(cpu0(), &sleepy).unwrap());
+    assert!(wq.queue_on(cpu0(), &behind).unwrap());
+    sleepy.flush().unwrap();
+    wq.flush().unwrap();
+    cmwq::set_stall_window(Duration::from_micros(200));
+    assert_eq!(wq.stats().cpu_intensive, 0, "an item of 50 µs stretches was called a CPU hog");
+    wq.destroy().unwrap();
+}

@@ -1,7 +1,9 @@
 //! The sleep monitor: automatic detection of blocking nobody announced, of CPU
 //! hogs, and the retry of pools whose worker creation was refused. One thread
-//! per process, parked while no concurrency-managed pool is saturated. The
-//! protocol, and why it never double-counts, is in `README.md` beside this file.
+//! per process, parked while no concurrency-managed pool is saturated, and an
+//! idle sentinel per CPU (a `SCHED_IDLE` thread that runs, while its CPU's pool
+//! is saturated, exactly when the running worker blocked). The protocol, and why
+//! it never double-counts, is in `README.md` beside this file.
 
 mod cpus;
 #[cfg(not(loom))]

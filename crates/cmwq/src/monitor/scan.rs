@@ -465,7 +465,7 @@ impl Monitor {
         memo.last_at = now;
         // No CPU progress since the last sample (a fresh memo has no last sample).
         let idle_cpu = !dt.is_zero() && dcpu * 4 <= dt;
-        if idle_cpu {
+        if !dt.is_zero() && dcpu * 2 <= dt {
             // Mostly off the CPU since the last sample: it slept (the kernel restarts
             // the hog measure at each wake-up, `wq_worker_running`), so a later
             // stretch is a new one. Without this, an item of many short sleeps

@@ -144,8 +144,10 @@ fn run(cpu: usize) {
         return;
     }
     let reg = Registry::global();
-    let mut seen: Vec<Seen> = Vec::new();
-    let mut views: Vec<(usize, u64, Arc<WorkerShared>)> = Vec::new();
+    // Sized up front: a sweep allocates nothing (the hot-path allocation test
+    // counts every thread's allocations).
+    let mut seen: Vec<Seen> = Vec::with_capacity(64);
+    let mut views: Vec<(usize, u64, Arc<WorkerShared>)> = Vec::with_capacity(64);
     let mut fruitless = 0u32;
     loop {
         let mut busy = false;
@@ -232,6 +234,7 @@ fn sweep(
         let mut g = pool.lock();
         match act_on_block(pool, &mut g, idx, progress, since, now) {
             Act::Marked => {
+                // Beyond the reserved room the Vec grows (many workers blocked at once).
                 if g.sentinel_marks.len() < MAX_PENDING_MARKS {
                     g.sentinel_marks.push((idx, progress));
                 }

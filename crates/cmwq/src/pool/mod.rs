@@ -255,7 +255,11 @@ impl WorkerPool {
             highpri,
             registry,
             nr_running: AtomicI64::new(0),
-            locked: Mutex::new(PoolLocked::default()),
+            // Room for the marks of the CPU's sentinel, so that marking allocates nothing.
+            locked: Mutex::new(PoolLocked {
+                sentinel_marks: Vec::with_capacity(16),
+                ..PoolLocked::default()
+            }),
             exit_cv: Condvar::new(),
         }
     }
