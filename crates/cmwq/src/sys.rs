@@ -90,6 +90,7 @@ pub(crate) fn set_current_thread_nice(nice: i32) -> io::Result<()> {
 /// Puts the calling thread in the `SCHED_IDLE` policy: it runs only when its CPU
 /// has nothing else to run (and gets a tiny share when it competes). Lowering a
 /// thread's policy needs no privilege.
+#[cfg_attr(loom, allow(dead_code))] // used by the idle sentinels, absent under loom
 pub(crate) fn set_current_thread_sched_idle() -> io::Result<()> {
     let param = libc::sched_param { sched_priority: 0 };
     // SAFETY: `param` is a valid sched_param; pid 0 is the calling thread.

@@ -217,9 +217,11 @@ pub(crate) struct PoolLocked {
     pub(crate) saturation_noted: bool,
     /// Workers the idle sentinel took out of `nr_running` (slot, item number), for
     /// the sleep monitor to adopt: it gives the count back once they run again.
+    #[cfg_attr(loom, allow(dead_code))] // the sentinels and monitor are absent under loom
     pub(crate) sentinel_marks: Vec<(usize, u64)>,
     /// When a worker the monitor took out was last seen still blocked past the
     /// stall window (`monitor/README.md`, "Hysteresis").
+    #[cfg_attr(loom, allow(dead_code))]
     pub(crate) long_block_at: Option<Instant>,
     pub(crate) completed: u64,
     pub(crate) panicked: u64,
