@@ -29,6 +29,8 @@ use crate::{median, now_ns, percentile_sorted, procfs};
 
 /// The name the library gives its monitor thread.
 pub const MONITOR_THREAD: &str = "cmwq/monitor";
+/// The names of the library's idle sentinel threads start with this.
+pub const SENTINEL_THREAD_PREFIX: &str = "cmwq/sentinel";
 
 /// detect/latency: block start to the next item's start, one blocking style.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -86,6 +88,11 @@ pub struct DetectOverheadRow {
     pub cpu_pct_of_core: f64,
     /// Every run's µs/s.
     pub cpu_us_per_s_runs: Vec<f64>,
+    /// Median over runs of the idle sentinels' CPU time (all of them together)
+    /// per second of wall time (µs/s).
+    pub sentinel_cpu_us_per_s: f64,
+    /// The same as a percentage of one core.
+    pub sentinel_cpu_pct_of_core: f64,
     /// Median over runs of the monitor's ticks per second.
     pub ticks_per_s: f64,
     /// Ticks over all runs.
@@ -147,6 +154,18 @@ pub fn find_thread(name: &str) -> Option<u32> {
     })
 }
 
+/// The tids of this process's threads whose name starts with `prefix`.
+pub fn find_threads(prefix: &str) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else { return Vec::new() };
+    dir.filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let tid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+            comm.starts_with(prefix).then_some(tid)
+        })
+        .collect()
+}
+
 /// The first field of a `schedstat` text: time on the CPU in ns.
 pub fn parse_schedstat(s: &str) -> Option<u64> {
     s.split_whitespace().next()?.parse().ok()
@@ -181,6 +200,8 @@ pub fn thread_cpu(tid: u32) -> Option<(Duration, &'static str)> {
 struct Window {
     wall: Duration,
     cpu: Option<(Duration, &'static str)>,
+    /// CPU time of the idle sentinels, all together.
+    sentinel_cpu: Duration,
     stats: cmwq::debug::MonitorStats,
 }
 
@@ -203,9 +224,22 @@ fn window(body: impl FnOnce() -> Result<(), Error>) -> Result<Window, Error> {
     let tid0 = find_thread(MONITOR_THREAD);
     let s0 = cmwq::debug::monitor();
     let c0 = tid0.and_then(thread_cpu);
+    let sentinels0: Vec<(u32, Duration)> = find_threads(SENTINEL_THREAD_PREFIX)
+        .into_iter()
+        .filter_map(|t| Some((t, thread_cpu(t)?.0)))
+        .collect();
     let t0 = Instant::now();
     body()?;
     let wall = t0.elapsed();
+    // A sentinel that started during the window began at zero CPU time.
+    let sentinel_cpu = find_threads(SENTINEL_THREAD_PREFIX)
+        .into_iter()
+        .filter_map(|t| {
+            let now = thread_cpu(t)?.0;
+            let before = sentinels0.iter().find(|s| s.0 == t).map_or(Duration::ZERO, |s| s.1);
+            Some(now.saturating_sub(before))
+        })
+        .sum();
     let s1 = cmwq::debug::monitor();
     // A monitor that started during the window began at zero CPU time.
     let tid1 = tid0.or_else(|| find_thread(MONITOR_THREAD));
@@ -215,12 +249,13 @@ fn window(body: impl FnOnce() -> Result<(), Error>) -> Result<Window, Error> {
         (None, Some(c)) => Some(c),
         _ => None,
     };
-    Ok(Window { wall, cpu, stats: stats_delta(s0, s1) })
+    Ok(Window { wall, cpu, sentinel_cpu, stats: stats_delta(s0, s1) })
 }
 
 #[derive(Default)]
 struct OverheadCell {
     us_per_s: Vec<f64>,
+    sentinel_us_per_s: Vec<f64>,
     ticks_per_s: Vec<f64>,
     walls_ms: Vec<f64>,
     total: cmwq::debug::MonitorStats,
@@ -234,6 +269,7 @@ impl OverheadCell {
         let s = w.wall.as_secs_f64().max(1e-9);
         let cpu = w.cpu.map_or(Duration::ZERO, |c| c.0);
         self.us_per_s.push(cpu.as_secs_f64() * 1e6 / s);
+        self.sentinel_us_per_s.push(w.sentinel_cpu.as_secs_f64() * 1e6 / s);
         self.ticks_per_s.push(w.stats.ticks as f64 / s);
         self.walls_ms.push(w.wall.as_secs_f64() * 1e3);
         if let Some((_, src)) = w.cpu {
@@ -260,6 +296,8 @@ impl OverheadCell {
             cpu_us_per_s: us,
             cpu_pct_of_core: us / 1e4,
             cpu_us_per_s_runs: self.us_per_s.clone(),
+            sentinel_cpu_us_per_s: median(&self.sentinel_us_per_s).unwrap_or(0.0),
+            sentinel_cpu_pct_of_core: median(&self.sentinel_us_per_s).unwrap_or(0.0) / 1e4,
             ticks_per_s: median(&self.ticks_per_s).unwrap_or(0.0),
             ticks: self.total.ticks,
             blocked: self.total.blocked,
@@ -654,8 +692,8 @@ pub(crate) fn detect(ctx: &mut Ctx<'_>) -> Result<(Vec<DetectLatencyRow>, Vec<De
         "detect/latency: on a per-CPU workqueue, item A is queued on CPU {cpu} (queue_on); A queues item B on \
          the same CPU, stamps t0 and blocks {block:?}; B stamps t1 as its first action; latency = t1 - t0. \
          While A counts as running, B waits: with `plain` (std::thread::sleep) only the sleep monitor can let \
-         it start (it must see A blocked, with no CPU progress, at two samples a tick apart); with `announced` \
-         (cmwq::sleep) the pool wakes an idle worker as A blocks. {rounds} measured rounds per style after {warm} \
+         it start (CPU {cpu}'s idle sentinel runs once the CPU goes idle and must see A blocked for 10 µs, or \
+         the monitor's tick sees it); with `announced` (cmwq::sleep) the pool wakes an idle worker as A blocks. {rounds} measured rounds per style after {warm} \
          warm-up rounds; the two styles alternate round by round and each round is flushed (A and B finished) \
          before the next. `parked`: {parked} more plain rounds, each started only once the monitor's tick count \
          had stopped moving for 30 ms (it had parked), so that its wake-up by the saturated pool is measured \
@@ -671,13 +709,13 @@ pub(crate) fn detect(ctx: &mut Ctx<'_>) -> Result<(Vec<DetectLatencyRow>, Vec<De
         stall = env("CMWQ_STALL_US"),
     ));
     ctx.notes.push(format!(
-        "detect/overhead: the monitor thread (comm `{MONITOR_THREAD}`, found in /proc/self/task/*/comm) and its \
-         CPU time from /proc/self/task/TID/schedstat (ns on the CPU; /proc/self/task/TID/stat utime+stime in \
+        "detect/overhead: the monitor thread (comm `{MONITOR_THREAD}`, found in /proc/self/task/*/comm) and the \
+         idle sentinels (comm `{SENTINEL_THREAD_PREFIX}N`, summed), their CPU time from /proc/self/task/TID/schedstat (ns on the CPU; /proc/self/task/TID/stat utime+stime in \
          clock ticks where schedstat is missing), before and after each window. `idle`: {win:?} with no work, \
          once the monitor has parked (see `detect/overhead, idle`). `saturated`: every \
          CPU's per-CPU pool gets {per_cpu} items that each burn {burn:?} of CPU (below the CPU-intensive \
          threshold), all queued at once, so each pool has work waiting while one worker runs, for about {win:?}; \
-         the window lasts until the last item finished. % of one core = monitor CPU time / window wall time. \
+         the window lasts until the last item finished. % of one core = CPU time / window wall time. \
          `blocked` there counts false detections (the items never block). Medians over {runs} runs; ticks, \
          blocked, CPU hogs and created are totals. A monitor that never started (nothing ever saturated a pool, \
          or CMWQ_MONITOR=0) reads 0.",
@@ -722,8 +760,14 @@ pub(crate) fn headline(
     if let (Some(i), Some(s)) = (load("idle"), load("saturated")) {
         v.push(format!(
             "detect: monitor CPU idle {:.1} µs/s ({}), saturated {:.3}% of one core ({:.0} ticks/s, {} false \
-             detections; target < 1%)",
-            i.cpu_us_per_s, i.monitor, s.cpu_pct_of_core, s.ticks_per_s, s.blocked
+             detections; target < 1%); idle sentinels {:.1} µs/s idle, {:.3}% of one core saturated",
+            i.cpu_us_per_s,
+            i.monitor,
+            s.cpu_pct_of_core,
+            s.ticks_per_s,
+            s.blocked,
+            i.sentinel_cpu_us_per_s,
+            s.sentinel_cpu_pct_of_core
         ));
     }
     let mx = mixed_plain_vs_announced(mixed);
@@ -790,7 +834,10 @@ pub(crate) fn markdown(lat: &[DetectLatencyRow], ovh: &[DetectOverheadRow], mixe
         s.push('\n');
     }
     if !ovh.is_empty() {
-        let _ = writeln!(s, "## detect/overhead: the sleep monitor's own CPU time (median of runs)\n");
+        let _ = writeln!(
+            s,
+            "## detect/overhead: the sleep monitor's and the idle sentinels' own CPU time (median of runs)\n"
+        );
         let rows: Vec<Vec<String>> = ovh
             .iter()
             .map(|r| {
@@ -801,6 +848,8 @@ pub(crate) fn markdown(lat: &[DetectLatencyRow], ovh: &[DetectOverheadRow], mixe
                     format!("{} ({})", r.monitor, r.cpu_source),
                     format!("{:.1}", r.cpu_us_per_s),
                     format!("{:.3}", r.cpu_pct_of_core),
+                    format!("{:.1}", r.sentinel_cpu_us_per_s),
+                    format!("{:.3}", r.sentinel_cpu_pct_of_core),
                     format!("{:.0}", r.ticks_per_s),
                     r.ticks.to_string(),
                     r.blocked.to_string(),
@@ -817,8 +866,10 @@ pub(crate) fn markdown(lat: &[DetectLatencyRow], ovh: &[DetectOverheadRow], mixe
                 "runs",
                 "window ms",
                 "monitor (CPU source)",
-                "CPU µs/s",
-                "% of one core",
+                "monitor CPU µs/s",
+                "monitor % of one core",
+                "sentinels CPU µs/s",
+                "sentinels % of one core",
                 "ticks/s",
                 "ticks",
                 "blocked",
