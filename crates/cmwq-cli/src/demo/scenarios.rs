@@ -2,7 +2,8 @@
 //!
 //! w0, w1 and w2 are queued on one CPU. w0 burns 5 ms of CPU, sleeps 10 ms and
 //! burns 5 ms more; w1 and w2 burn 5 ms and sleep 10 ms. Each configuration is run
-//! once and its events are printed beside the documented timeline.
+//! once and its events are printed beside the documented timeline. The last one
+//! repeats (b) with sleeps nobody announces, which the sleep monitor finds.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -34,15 +35,18 @@ struct Scenario {
     tag: char,
     title: &'static str,
     setup: Setup,
+    /// Sleep in plain `std::thread::sleep` instead of `cmwq::sleep`.
+    plain: bool,
     doc: &'static [DocEvent],
     note: Option<&'static str>,
 }
 
-const SCENARIOS: [Scenario; 4] = [
+const SCENARIOS: [Scenario; 5] = [
     Scenario {
         tag: 'a',
         title: "the original wq: a single worker (per-CPU queue, max_active 1)",
         setup: Setup::SingleWorker,
+        plain: false,
         doc: timeline::DOC_SINGLE_WORKER,
         note: None,
     },
@@ -50,6 +54,7 @@ const SCENARIOS: [Scenario; 4] = [
         tag: 'b',
         title: "cmwq with max_active >= 3 (per-CPU queue, max_active 3)",
         setup: Setup::Cmwq { max_active: 3 },
+        plain: false,
         doc: timeline::DOC_CMWQ,
         note: None,
     },
@@ -57,6 +62,7 @@ const SCENARIOS: [Scenario; 4] = [
         tag: 'c',
         title: "cmwq with max_active == 2 (per-CPU queue)",
         setup: Setup::Cmwq { max_active: 2 },
+        plain: false,
         doc: timeline::DOC_MAX_ACTIVE_2,
         note: None,
     },
@@ -64,11 +70,20 @@ const SCENARIOS: [Scenario; 4] = [
         tag: 'd',
         title: "w0 on a normal queue, w1 and w2 on a CPU_INTENSIVE queue",
         setup: Setup::CpuIntensive,
+        plain: false,
         doc: timeline::DOC_CPU_INTENSIVE,
         note: Some(
             "note: the documented \"w1 sleeps at 10, w2 at 15\" assumes w1 gets the CPU first; \
              with fair time-slicing both burn at half speed and sleep near 15 ms.",
         ),
+    },
+    Scenario {
+        tag: 'e',
+        title: "(b) with plain std::thread::sleep: nobody tells the pool, the sleep monitor finds out",
+        setup: Setup::Cmwq { max_active: 3 },
+        plain: true,
+        doc: timeline::DOC_CMWQ,
+        note: None,
     },
 ];
 
@@ -103,13 +118,22 @@ impl Recorder {
     }
 }
 
+/// Sleeps `SLEEP`, announced to the pool or not.
+fn sleep(plain: bool) {
+    if plain {
+        std::thread::sleep(SLEEP)
+    } else {
+        cmwq::sleep(SLEEP)
+    }
+}
+
 /// w0: burn, sleep, burn.
-fn w0(rec: Arc<Recorder>) -> Work {
+fn w0(rec: Arc<Recorder>, plain: bool) -> Work {
     Work::new(move |_| {
         rec.record(0, Kind::Starts);
         burn_cpu(BURN);
         rec.record(0, Kind::Sleeps);
-        cmwq::sleep(SLEEP);
+        sleep(plain);
         rec.record(0, Kind::WakesAndBurns);
         burn_cpu(BURN);
         rec.record(0, Kind::Finishes);
@@ -117,12 +141,12 @@ fn w0(rec: Arc<Recorder>) -> Work {
 }
 
 /// w1 and w2: burn, sleep.
-fn w12(rec: Arc<Recorder>, item: u8) -> Work {
+fn w12(rec: Arc<Recorder>, item: u8, plain: bool) -> Work {
     Work::new(move |_| {
         rec.record(item, Kind::Starts);
         burn_cpu(BURN);
         rec.record(item, Kind::Sleeps);
-        cmwq::sleep(SLEEP);
+        sleep(plain);
         rec.record(item, Kind::WakesAndFinishes);
     })
 }
@@ -173,13 +197,16 @@ struct Outcome {
     off_cpu: usize,
     /// Workers the pool created while the scenario ran.
     created: u64,
+    /// Blocks the sleep monitor found (and of those, its idle sentinel).
+    found: (u64, u64),
 }
 
 fn run_one(cpu: usize, s: &Scenario) -> Result<Outcome> {
     let (q0, q12) = build_queues(s)?;
     let rec = Arc::new(Recorder::default());
-    let items = [w0(rec.clone()), w12(rec.clone(), 1), w12(rec.clone(), 2)];
+    let items = [w0(rec.clone(), s.plain), w12(rec.clone(), 1, s.plain), w12(rec.clone(), 2, s.plain)];
     let created_before = pool_of(cpu).map_or(0, |p| p.created);
+    let mon_before = cmwq::debug::monitor();
 
     let t0 = Instant::now();
     q0.queue_on(cpu, &items[0])?;
@@ -189,6 +216,8 @@ fn run_one(cpu: usize, s: &Scenario) -> Result<Outcome> {
     q12.destroy()?;
 
     let created = pool_of(cpu).map_or(0, |p| p.created).saturating_sub(created_before);
+    let mon = cmwq::debug::monitor();
+    let found = (mon.blocked - mon_before.blocked, mon.by_sentinel - mon_before.by_sentinel);
     let mut raw = rec.take();
     raw.sort_by_key(|r| r.at);
     let off_cpu = raw.iter().filter(|r| r.cpu.is_some_and(|c| c != cpu)).count();
@@ -201,7 +230,7 @@ fn run_one(cpu: usize, s: &Scenario) -> Result<Outcome> {
             Measured { at: r.at.saturating_duration_since(t0), item: r.item, kind: r.kind, worker }
         })
         .collect();
-    Ok(Outcome { events, off_cpu, created })
+    Ok(Outcome { events, off_cpu, created, found })
 }
 
 /// Runs and prints the four scenarios on `cpu`.
@@ -210,7 +239,7 @@ pub(crate) fn run(out: &mut dyn Write, cpu: usize) -> Result<()> {
     writeln!(
         out,
         "   w0: burn 5 ms CPU, sleep 10 ms, burn 5 ms; w1, w2: burn 5 ms, sleep 10 ms \
-         (burn = the thread's CPU clock, sleep = cmwq::sleep)"
+         (burn = the thread's CPU clock, sleep = cmwq::sleep; in (e) std::thread::sleep)"
     )?;
     let workers = warm_up(cpu)?;
     writeln!(out, "   warmed up the pool of CPU {cpu}: {workers} workers")?;
@@ -222,6 +251,14 @@ pub(crate) fn run(out: &mut dyn Write, cpu: usize) -> Result<()> {
         write!(out, "{}", timeline::render(s.doc, &o.events))?;
         if let Some(note) = s.note {
             writeln!(out, "  {note}")?;
+        }
+        if s.plain {
+            writeln!(
+                out,
+                "  the sleep monitor found {} unannounced block(s), {} of them by CPU {cpu}'s idle sentinel \
+                 (a SCHED_IDLE thread that runs the moment the CPU would idle)",
+                o.found.0, o.found.1
+            )?;
         }
         if o.off_cpu > 0 {
             writeln!(out, "  warning: {} events ran on another CPU than {cpu}", o.off_cpu)?;
