@@ -372,7 +372,12 @@ fn general_notes(cfg: &Config, cpus: &[usize]) -> Vec<String> {
          (`announced`: cmwq::sleep; `plain`: std::thread::sleep). ideal = max(N·X / cores, X + Y) (the \
          issue's bound); tight = max(N·X / cores + Y, X + Y): the last burst ends no earlier than N·X / cores \
          and its item then blocks Y, so no schedule beats it. `peak blocked` is the most items inside their \
-         block at once; `cores+blocked+2` is the thread count a concurrency-managed pool needs for that."
+         block at once (from the start of the block until the item has the CPU again), over the unmeasured \
+         warm-up and the run together, since threads kept from the warm-up count in the run's peak; \
+         `cores+blocked+2` is the thread count a concurrency-managed pool needs for that. `Σ per-CPU peak \
+         blocked` adds up each CPU's own peak (by the CPU an item blocked on), reached at different moments: \
+         per-CPU pools that keep idle workers (cmwq, like the kernel) each grow to their own high-water mark, \
+         so their thread count follows cores + this sum + 2 rather than the process-wide simultaneous peak."
             .into(),
         "mixed, CPU % ours/others/idle/steal: where the CPUs' time went during the measured runs, summed: this \
          process (CLOCK_PROCESS_CPUTIME_ID), other processes (busy jiffies in /proc/stat less ours), idle, and \

@@ -167,6 +167,10 @@ pub struct MixedRow {
     pub peak_threads_runs: Vec<usize>,
     /// Median over runs of the peak number of items blocked at the same time.
     pub peak_blocked: usize,
+    /// The sum over CPUs of each CPU's own peak of blocked items (median of runs):
+    /// per-CPU pools that keep their idle workers reach each CPU's peak at its own
+    /// time, so their threads follow this sum rather than `peak_blocked`.
+    pub peak_blocked_per_cpu_sum: usize,
     /// `cores + peak_blocked + 2`: the threads a concurrency-managed pool needs.
     pub thread_reference: usize,
     /// Where the CPUs' time went during the measured runs (summed).
@@ -494,6 +498,7 @@ impl Report {
                         r.peak_threads.to_string(),
                         r.peak_blocked.to_string(),
                         r.thread_reference.to_string(),
+                        r.peak_blocked_per_cpu_sum.to_string(),
                         f1(r.overhead_cpu_us_per_item),
                         format!(
                             "{:.0}/{:.0}/{:.0}/{:.0}",
@@ -520,6 +525,7 @@ impl Report {
                     "peak threads",
                     "peak blocked",
                     "cores+blocked+2",
+                    "Σ per-CPU peak blocked",
                     "our CPU beyond X, µs/item",
                     "CPU % ours/others/idle/steal",
                     "exactly once",
@@ -728,6 +734,7 @@ pub(crate) mod tests {
                 peak_threads_max: 7,
                 peak_threads_runs: vec![6],
                 peak_blocked: 2,
+                peak_blocked_per_cpu_sum: 2,
                 thread_reference: 6,
                 cpu: CpuSplit::default(),
                 overhead_cpu_us_per_item: 12.5,

@@ -81,6 +81,8 @@ struct Cell {
     values: Vec<f64>,
     threads: Vec<usize>,
     blocked: Vec<usize>,
+    /// Per run: the sum over CPUs of each CPU's peak of blocked items.
+    blocked_per_cpu: Vec<usize>,
     samples: Vec<u64>,
     batches: Vec<Batch>,
     acct: CpuAccount,
@@ -328,6 +330,23 @@ pub fn burn(d: Duration) {
 struct Blocked {
     now: AtomicUsize,
     peak: AtomicUsize,
+    /// Per CPU the item blocked on: (now, peak).
+    per_cpu: Vec<(AtomicUsize, AtomicUsize)>,
+}
+
+impl Blocked {
+    fn new(nr_cpu_ids: usize) -> Blocked {
+        Blocked {
+            per_cpu: (0..nr_cpu_ids.max(1)).map(|_| Default::default()).collect(),
+            ..Default::default()
+        }
+    }
+
+    /// The sum over CPUs of each CPU's own peak: what per-CPU pools that keep
+    /// their idle workers need (each pool's high-water mark, reached at its own time).
+    fn per_cpu_peak_sum(&self) -> usize {
+        self.per_cpu.iter().map(|c| c.1.load(Ordering::Acquire)).sum()
+    }
 }
 
 fn mixed_job(
@@ -343,7 +362,11 @@ fn mixed_job(
             if !y.is_zero() {
                 let now = blocked.now.fetch_add(1, Ordering::AcqRel) + 1;
                 blocked.peak.fetch_max(now, Ordering::AcqRel);
+                let cpu = crate::current_cpu().unwrap_or(0).min(blocked.per_cpu.len() - 1);
+                let (c_now, c_peak) = &blocked.per_cpu[cpu];
+                c_peak.fetch_max(c_now.fetch_add(1, Ordering::AcqRel) + 1, Ordering::AcqRel);
                 blocking.block(y);
+                c_now.fetch_sub(1, Ordering::AcqRel);
                 blocked.now.fetch_sub(1, Ordering::AcqRel);
             }
             b.done(i);
@@ -359,6 +382,7 @@ pub(crate) fn mixed(ctx: &mut Ctx<'_>) -> Result<Vec<MixedRow>, Error> {
     let hz = procfs::user_hz();
     let rounds = ctx.rounds();
     let kinds = ctx.kinds.clone();
+    let nr_cpu_ids = ctx.cpus.iter().max().map_or(1, |&c| c + 1);
     for &m in &ctx.cfg.mixed_block_ratios.clone() {
         let y = x * m;
         let b = bounds(n, x, y, cores);
@@ -373,13 +397,16 @@ pub(crate) fn mixed(ctx: &mut Ctx<'_>) -> Result<Vec<MixedRow>, Error> {
                 if round == 1 {
                     blockings.push(blocking);
                 }
+                // Items blocked at once, over the warm-up and the run: the threads an
+                // executor kept from its warm-up are in the run's thread count, so the
+                // reference (cores + blocked + 2) must cover the warm-up's blocking too.
+                let blocked = Arc::new(Blocked::new(nr_cpu_ids));
                 let warm = warmup_items(ctx.cfg, n);
                 if warm > 0 {
-                    let make = mixed_job(x, y, blocking, Arc::default());
+                    let make = mixed_job(x, y, blocking, blocked.clone());
                     let (batch, _) = timed_batch(ctx, &exec, cores, warm, make, timeout)?;
                     cell.batches.push(batch);
                 }
-                let blocked = Arc::new(Blocked::default());
                 let make = mixed_job(x, y, blocking, blocked.clone());
                 ctx.sampler.open();
                 let m0 = CpuMark::now(&ctx.cpus);
@@ -411,6 +438,7 @@ pub(crate) fn mixed(ctx: &mut Ctx<'_>) -> Result<Vec<MixedRow>, Error> {
                 cell.threads.push(threads);
                 cell.sampler_cpu += p.sampler_cpu;
                 cell.blocked.push(bp);
+                cell.blocked_per_cpu.push(blocked.per_cpu_peak_sum());
             }
         }
         for ((cell, &kind), blocking) in cells.iter().zip(&kinds).zip(blockings) {
@@ -443,6 +471,7 @@ pub(crate) fn mixed(ctx: &mut Ctx<'_>) -> Result<Vec<MixedRow>, Error> {
                 peak_threads_max: cell.threads.iter().copied().max().unwrap_or(0),
                 peak_threads_runs: cell.threads.clone(),
                 peak_blocked,
+                peak_blocked_per_cpu_sum: median_usize(&cell.blocked_per_cpu),
                 thread_reference: cores + peak_blocked + 2,
                 cpu,
                 overhead_cpu_us_per_item: overhead * 1e6,
