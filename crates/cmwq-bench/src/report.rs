@@ -758,7 +758,7 @@ pub(crate) mod tests {
         assert!(md.contains("| `rayon` | 1 | 10 | 4.00 M/s | 250.0 | 4.00 M/s – 4.00 M/s | yes |"));
         assert!(md.contains("| `fixed-pool` | 1 | 10 | 1.00 M/s | 1000.0 | 1.00 M/s – 1.00 M/s | **NO** |"));
         assert!(md.contains("| 1:1 | `cmwq-bound` | announced | 100 | 16.5 | 15.0 | 1.10 |"));
-        assert!(md.contains("| 6 | 2 | 6 | 12.5 | 0/0/0/0 | yes |"));
+        assert!(md.contains("| 6 | 2 | 6 | 2 | 12.5 | 0/0/0/0 | yes |"));
         assert!(md.contains("- timers: not landed"));
         assert!(!md.contains("## many-queues"));
         assert!(md.contains("noop, 1 producer(s): cmwq-bound 2.00 M/s vs best peer rayon 4.00 M/s (0.50x)"));
