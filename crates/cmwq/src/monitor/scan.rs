@@ -38,14 +38,6 @@ const RUNNING: u8 = 2;
 const FAILED: u8 = 3;
 
 static STATE: AtomicU8 = AtomicU8::new(UNSTARTED);
-/// Set while the monitor, running, sleeps longer than a short tick: a new
-/// saturation may then cut the sleep short (`note_saturated`).
-static SLEEPING_LONG: AtomicBool = AtomicBool::new(false);
-/// A pool saturated while the monitor was running: its next sleep is skipped and
-/// its tick starts over at the minimum. The Dekker pair with `SLEEPING_LONG`
-/// (both `SeqCst`) makes sure a saturation reported between the monitor's last
-/// scan and its sleep is never slept through.
-static NEWS: AtomicBool = AtomicBool::new(false);
 static THREAD: OnceLock<std::thread::Thread> = OnceLock::new();
 /// Whether the monitor's ticks look for blocked workers (tests switch it off to
 /// see the idle sentinels work alone; `debug::monitor_ticks_detect_blocks`).
@@ -117,7 +109,7 @@ pub(crate) fn stats() -> MonitorStats {
 
 /// A concurrency-managed pool has work waiting while a worker counts as running
 /// (so `kick_pool` woke nobody). Called under that pool's lock from `kick_pool`,
-/// once per saturation (`PoolLocked::saturation_noted`). It wakes a parked
+/// once per saturation (`WorkerPool::saturation_noted`). It wakes a parked
 /// monitor, and cuts short the sleep of a running one that has backed off to a
 /// long tick, so that a block at the start of a saturation is seen at once.
 ///
@@ -143,18 +135,15 @@ pub(super) fn wake_if_parked() {
     }
 }
 
-/// Wakes the monitor, or cuts its long sleep short (see `note_saturated`).
+/// Wakes a parked monitor. A running one is left to its tick: cutting its
+/// backed-off sleeps short at each new saturation made it tick at the minimum
+/// whenever a pool's worklist kept draining and refilling (a producer and a
+/// worker in step), at 15% of a core, and the idle sentinel is what sees a block
+/// at once.
 #[inline]
 fn note_monitor() {
     if STATE.load(Ordering::Relaxed) != RUNNING {
         wake_slow();
-    } else {
-        NEWS.store(true, Ordering::SeqCst);
-        if SLEEPING_LONG.load(Ordering::SeqCst) && SLEEPING_LONG.swap(false, Ordering::SeqCst) {
-            if let Some(t) = THREAD.get() {
-                t.unpark();
-            }
-        }
     }
 }
 
@@ -307,20 +296,7 @@ impl Monitor {
             if let Some(d) = t.deadline {
                 wake = wake.min(d);
             }
-            let d = wake.saturating_duration_since(now);
-            if d > 2 * TICK_MIN {
-                SLEEPING_LONG.store(true, Ordering::SeqCst);
-                // A saturation reported since the last scan: do not sleep through it.
-                if !NEWS.load(Ordering::SeqCst) {
-                    std::thread::park_timeout(d);
-                }
-                SLEEPING_LONG.store(false, Ordering::SeqCst);
-            } else {
-                std::thread::park_timeout(d);
-            }
-            if NEWS.swap(false, Ordering::SeqCst) {
-                self.tick = TICK_MIN;
-            }
+            std::thread::park_timeout(wake.saturating_duration_since(now));
         }
     }
 
@@ -388,7 +364,7 @@ impl Monitor {
         if !saturated {
             // Seen unsaturated under the lock: its next saturation is reported again,
             // so the monitor can park after this scan without missing it.
-            g.saturation_noted = false;
+            pool.saturation_noted.store(false, Ordering::Relaxed);
         }
         // Workers an idle sentinel took out: ours to give back once they run again.
         let mut marks = std::mem::take(&mut g.sentinel_marks);

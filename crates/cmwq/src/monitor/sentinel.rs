@@ -46,6 +46,9 @@ const CONFIRM: Duration = Duration::from_micros(10);
 const IDLE_SWEEPS: u32 = 1000;
 const IDLE_BACKOFF: Duration = Duration::from_millis(1);
 
+/// How long the sentinel stays armed with nothing saturated before it parks.
+const LINGER: Duration = Duration::from_micros(500);
+
 /// Capacity kept for marks the monitor has not adopted yet (a monitor that could
 /// not start never adopts them; the workers then count again at their item's end).
 const MAX_PENDING_MARKS: usize = 1024;
@@ -149,14 +152,20 @@ fn run(cpu: usize) {
     let mut seen: Vec<Seen> = Vec::with_capacity(64);
     let mut views: Vec<(usize, u64, Arc<WorkerShared>)> = Vec::with_capacity(64);
     let mut fruitless = 0u32;
+    let mut quiet_since: Option<Instant> = None;
     loop {
         let mut busy = false;
         for highpri in [false, true] {
+            // The lock is taken only for a pool whose saturation was reported (a
+            // hint read without the lock); the check before parking takes it always.
             if let Some(pool) = reg.cpu_pool_if_created(cpu, highpri) {
-                busy |= sweep(pool, &mut seen, &mut views);
+                if pool.saturation_noted.load(Ordering::Relaxed) {
+                    busy |= sweep(pool, &mut seen, &mut views);
+                }
             }
         }
         if busy {
+            quiet_since = None;
             fruitless = if seen.is_empty() { fruitless + 1 } else { 0 };
             if fruitless >= IDLE_SWEEPS {
                 fruitless = 0;
@@ -168,6 +177,15 @@ fn run(cpu: usize) {
             continue;
         }
         fruitless = 0;
+        // Nothing saturated: linger a little before parking, so that a pool whose
+        // worklist drains and refills in quick succession (a producer in step with
+        // its worker) does not make each refill pay a futex wake to re-arm us.
+        let now = Instant::now();
+        if now.saturating_duration_since(*quiet_since.get_or_insert(now)) < LINGER {
+            std::thread::yield_now();
+            continue;
+        }
+        quiet_since = None;
         seen.clear();
         // Nothing saturated. `PARKED` is stored before a last sweep, which takes each
         // pool lock: a saturation reported after that sweep's look sees `PARKED`
@@ -199,10 +217,10 @@ fn sweep(
     if !pool.registry.config.monitor() {
         return false;
     }
-    let mut g = pool.lock();
+    let g = pool.lock();
     if g.worklist.is_empty() || pool.nr_running() <= 0 {
         // Its next saturation is reported (and arms us) again.
-        g.saturation_noted = false;
+        pool.saturation_noted.store(false, Ordering::Relaxed);
         seen.retain(|x| x.pool != pool.id);
         return false;
     }

@@ -211,10 +211,6 @@ pub(crate) struct PoolLocked {
     /// A worker was wanted and refused (a ceiling, a failed spawn): the monitor
     /// retries until the pool has what it needs (`monitor/README.md`).
     pub(crate) starved: bool,
-    /// This saturation was reported to the sleep monitor (`note_saturated`);
-    /// cleared when the worklist drains or the monitor finds the pool unsaturated,
-    /// so each new saturation is reported once, not at every queued item.
-    pub(crate) saturation_noted: bool,
     /// Workers the idle sentinel took out of `nr_running` (slot, item number), for
     /// the sleep monitor to adopt: it gives the count back once they run again.
     #[cfg_attr(loom, allow(dead_code))] // the sentinels and monitor are absent under loom
@@ -244,6 +240,12 @@ pub(crate) struct WorkerPool {
     /// Workers that count as running (`nr_running`). Decremented only under the lock;
     /// incremented without it by a worker that returns from a sleep (see README).
     pub(crate) nr_running: AtomicI64,
+    /// This saturation was reported to the sleep monitor (`note_saturated`);
+    /// cleared when the worklist drains or the monitor or a sentinel finds the
+    /// pool unsaturated, so each new saturation is reported once, not at every
+    /// queued item. Written under the lock only; the idle sentinel reads it
+    /// without the lock as a hint (`monitor/sentinel.rs`).
+    pub(crate) saturation_noted: std::sync::atomic::AtomicBool,
     locked: Mutex<PoolLocked>,
     /// Signalled when a worker exits (used by `shutdown`).
     exit_cv: Condvar,
@@ -257,6 +259,7 @@ impl WorkerPool {
             highpri,
             registry,
             nr_running: AtomicI64::new(0),
+            saturation_noted: std::sync::atomic::AtomicBool::new(false),
             // Room for the marks of the CPU's sentinel, so that marking allocates nothing.
             locked: Mutex::new(PoolLocked {
                 sentinel_marks: Vec::with_capacity(16),
@@ -494,10 +497,16 @@ pub(crate) fn kick_pool(pool: &'static WorkerPool, g: &mut PoolLocked) -> bool {
         g.idle
     );
     if !g.need_more_worker(pool) {
-        if pool.is_bound() && !g.worklist.is_empty() && !g.saturation_noted {
+        if pool.is_bound()
+            && !g.worklist.is_empty()
+            && g.nr_busy > 0
+            && !pool.saturation_noted.load(std::sync::atomic::Ordering::Relaxed)
+        {
             // Saturated: work waits while a worker counts as running. If that worker
-            // blocked without saying so, only the sleep monitor can tell.
-            g.saturation_noted = true;
+            // blocked without saying so, only the sleep monitor can tell. (A worker
+            // counted between items, in its idle spin, is about to take the work: no
+            // block to find, and no reason to wake the monitor or arm a sentinel.)
+            pool.saturation_noted.store(true, std::sync::atomic::Ordering::Relaxed);
             crate::monitor::note_saturated(pool);
         }
         return false;
