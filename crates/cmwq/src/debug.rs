@@ -119,7 +119,8 @@ pub fn fail_next_spawns(n: usize) {
 
 /// Test hook: whether the sleep monitor's own ticks look for blocked workers
 /// (default on). Off, only the idle sentinels find unannotated blocks, which
-/// lets a test see them work alone. CPU hogs are still detected.
+/// lets a test see them work alone; they are then armed at every saturation, not
+/// only in pools that blocked unannounced lately. CPU hogs are still detected.
 #[doc(hidden)]
 #[cfg(not(loom))]
 pub fn monitor_ticks_detect_blocks(on: bool) {

@@ -356,14 +356,15 @@ fn pregrow_parking_lot_table() {
 }
 
 /// The sleep monitor and each CPU's idle sentinel are threads started the first
-/// time a pool of that CPU saturates (work waiting behind a running worker), which
-/// a phase below may do at any moment of its window: their start allocates (a
-/// thread), once per process. So they are started up front: on each CPU, an item
-/// that sleeps without saying so, with another queued behind it, until the
-/// sentinels exist.
+/// time a pool of that CPU saturates (work waiting behind a running worker; for a
+/// sentinel, in a pool that blocked unannounced before), which a phase below may
+/// do at any moment of its window: their start allocates (a thread), once per
+/// process. So they are started up front: on each CPU, an item that sleeps
+/// without saying so with another queued behind it, until the CPU's sentinel
+/// exists.
 fn start_monitor_and_sentinels(wq: &Workqueue, cpus: &[usize]) {
     let deadline = Instant::now() + Duration::from_secs(20);
-    for &cpu in cpus {
+    let round = |cpu: usize| {
         let behind_ran = Arc::new(AtomicBool::new(false));
         let b = behind_ran.clone();
         let sleeper = Work::new(move |_| {
@@ -377,9 +378,12 @@ fn start_monitor_and_sentinels(wq: &Workqueue, cpus: &[usize]) {
         wq.queue_on(cpu, &behind).unwrap();
         sleeper.flush().unwrap();
         behind.flush().unwrap();
-    }
-    while cmwq::debug::monitor().sentinels < cpus.len() as u64 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(1));
+    };
+    for (i, &cpu) in cpus.iter().enumerate() {
+        while cmwq::debug::monitor().sentinels < (i + 1) as u64 && Instant::now() < deadline {
+            round(cpu);
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 }
 

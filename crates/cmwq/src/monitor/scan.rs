@@ -20,6 +20,9 @@ const TICK_MAX: Duration = Duration::from_millis(10);
 /// off: a pool whose items block unannounced blocks again soon, and a block seen
 /// one back-off step late leaves its CPU idle for that long.
 const HOT: Duration = Duration::from_millis(2);
+/// How long after a pool's last unannounced block its saturations still arm the
+/// CPU's idle sentinel (`WorkerPool::blocks_unannounced`).
+const SENTINEL_MEMORY: Duration = Duration::from_secs(1);
 /// Consecutive ticks that find nothing to watch before the monitor parks.
 const IDLE_TICKS_TO_PARK: u32 = 12;
 /// How long a pool stays "known to block long" after the monitor last saw one of
@@ -122,7 +125,11 @@ pub(crate) fn stats() -> MonitorStats {
 #[inline]
 pub(crate) fn note_saturated(pool: &'static WorkerPool) {
     if let Some(cpu) = pool.cpu {
-        super::sentinel::arm(cpu);
+        // Only a pool that has blocked unannounced lately gets its sentinel: the
+        // others (CPU-bound or announcing their blocks) pay nothing for it.
+        if pool.blocks_unannounced.load(Ordering::Relaxed) || !TICK_DETECTS.load(Ordering::Relaxed) {
+            super::sentinel::arm(cpu);
+        }
     }
     note_monitor();
 }
@@ -360,6 +367,12 @@ impl Monitor {
         if !pool.is_bound() || !cfg.monitor() {
             return;
         }
+        // A second without an unannounced block: the sentinel is not armed any more.
+        if pool.blocks_unannounced.load(Ordering::Relaxed)
+            && g.unannounced_block_at.is_none_or(|at| at.elapsed() >= SENTINEL_MEMORY)
+        {
+            pool.blocks_unannounced.store(false, Ordering::Relaxed);
+        }
         let saturated = !g.worklist.is_empty() && pool.nr_running() > 0;
         if !saturated {
             // Seen unsaturated under the lock: its next saturation is reported again,
@@ -563,6 +576,10 @@ pub(super) fn act_on_block(
     }
     if stalled >= stall {
         g.long_block_at = Some(now);
+    }
+    g.unannounced_block_at = Some(now);
+    if !pool.blocks_unannounced.load(Ordering::Relaxed) {
+        pool.blocks_unannounced.store(true, Ordering::Relaxed);
     }
     // Nobody idle to wake, work waiting, nobody running: create one.
     if g.need_more_worker(pool) && g.idle.is_empty() && !g.manager_active && create_worker_locked(pool, g) {

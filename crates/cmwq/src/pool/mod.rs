@@ -219,6 +219,10 @@ pub(crate) struct PoolLocked {
     /// stall window (`monitor/README.md`, "Hysteresis").
     #[cfg_attr(loom, allow(dead_code))]
     pub(crate) long_block_at: Option<Instant>,
+    /// When a worker was last found blocked without saying so (see
+    /// `WorkerPool::blocks_unannounced`).
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) unannounced_block_at: Option<Instant>,
     pub(crate) completed: u64,
     pub(crate) panicked: u64,
     /// Workers executing an item.
@@ -246,6 +250,11 @@ pub(crate) struct WorkerPool {
     /// queued item. Written under the lock only; the idle sentinel reads it
     /// without the lock as a hint (`monitor/sentinel.rs`).
     pub(crate) saturation_noted: std::sync::atomic::AtomicBool,
+    /// A worker of this pool was found blocked without saying so in the last
+    /// second (`monitor/README.md`, "The idle sentinel"): only then does a
+    /// saturation arm the CPU's idle sentinel. Set by the monitor and the
+    /// sentinel, cleared by the monitor.
+    pub(crate) blocks_unannounced: std::sync::atomic::AtomicBool,
     locked: Mutex<PoolLocked>,
     /// Signalled when a worker exits (used by `shutdown`).
     exit_cv: Condvar,
@@ -260,6 +269,7 @@ impl WorkerPool {
             registry,
             nr_running: AtomicI64::new(0),
             saturation_noted: std::sync::atomic::AtomicBool::new(false),
+            blocks_unannounced: std::sync::atomic::AtomicBool::new(false),
             // Room for the marks of the CPU's sentinel, so that marking allocates nothing.
             locked: Mutex::new(PoolLocked {
                 sentinel_marks: Vec::with_capacity(16),

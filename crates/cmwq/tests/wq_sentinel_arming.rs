@@ -1,0 +1,85 @@
+//! An idle sentinel is armed only for a pool that blocked unannounced lately
+//! (`WorkerPool::blocks_unannounced`): CPU-bound work, or work that announces its
+//! blocks, pays nothing for it. The first unannounced block in a pool is found by
+//! the monitor's tick; from then on the sentinel is armed at each saturation.
+//!
+//! A binary of its own: sentinel threads start once per process.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cmwq::{Work, Workqueue};
+
+const LONG: Duration = Duration::from_secs(20);
+
+fn burn(d: Duration) {
+    let t = cmwq::debug::thread_cpu_time();
+    while cmwq::debug::thread_cpu_time() - t < d {}
+}
+
+/// A plain sleeper on `cpu` with an item queued behind it; returns once both ran.
+fn plain_sleeper_round(wq: &Workqueue, cpu: usize) {
+    let deadline = Instant::now() + LONG;
+    let behind_ran = Arc::new(AtomicBool::new(false));
+    let b = behind_ran.clone();
+    let sleeper = Work::new(move |_| {
+        while !b.load(Ordering::SeqCst) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    });
+    let b = behind_ran.clone();
+    let behind = Work::new(move |_| b.store(true, Ordering::SeqCst));
+    wq.queue_on(cpu, &sleeper).unwrap();
+    wq.queue_on(cpu, &behind).unwrap();
+    sleeper.flush().unwrap();
+    behind.flush().unwrap();
+    assert!(behind_ran.load(Ordering::SeqCst));
+}
+
+#[test]
+fn sentinels_are_armed_only_for_pools_that_blocked_unannounced() {
+    if std::fs::metadata("/proc/self/task").is_err() {
+        eprintln!("skipped: needs /proc");
+        return;
+    }
+    let cpu = cmwq::online_cpus()[0];
+    let wq = Workqueue::builder("arming").build().unwrap();
+
+    // CPU-bound and announced-blocking work saturates the pool again and again.
+    let items: Vec<Work> = (0..20)
+        .map(|i| {
+            Work::new(move |_| {
+                burn(Duration::from_millis(1));
+                if i % 2 == 0 {
+                    cmwq::sleep(Duration::from_millis(1));
+                }
+            })
+        })
+        .collect();
+    for w in &items {
+        wq.queue_on(cpu, w).unwrap();
+    }
+    wq.flush().unwrap();
+    // Give a wrongly armed sentinel the monitor's next ticks to be started.
+    std::thread::sleep(Duration::from_millis(50));
+    let m = cmwq::debug::monitor();
+    assert_eq!(m.sentinels, 0, "a sentinel started for a pool that never blocked unannounced: {m:?}");
+    assert_eq!(m.blocked, 0, "nothing blocked unannounced: {m:?}");
+
+    // The first unannounced block is the monitor's; it arms the pool's sentinel,
+    // which then catches later ones.
+    plain_sleeper_round(&wq, cpu);
+    let m = cmwq::debug::monitor();
+    assert!(m.blocked >= 1, "the monitor found the first block: {m:?}");
+    let deadline = Instant::now() + LONG;
+    loop {
+        plain_sleeper_round(&wq, cpu);
+        let m = cmwq::debug::monitor();
+        if m.sentinels >= 1 && m.by_sentinel >= 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the sentinel never caught a block: {m:?}");
+    }
+    wq.destroy().unwrap();
+}
