@@ -254,6 +254,7 @@ pub(crate) struct WorkerPool {
     /// second (`monitor/README.md`, "The idle sentinel"): only then does a
     /// saturation arm the CPU's idle sentinel. Set by the monitor and the
     /// sentinel, cleared by the monitor.
+    #[cfg_attr(loom, allow(dead_code))] // the monitor and sentinels are absent under loom
     pub(crate) blocks_unannounced: std::sync::atomic::AtomicBool,
     locked: Mutex<PoolLocked>,
     /// Signalled when a worker exits (used by `shutdown`).
