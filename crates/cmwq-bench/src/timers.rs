@@ -369,7 +369,12 @@ fn tokio_fire(ctx: &Ctx<'_>, rt: &tokio::runtime::Runtime, run: usize) -> Result
     for (i, &d) in delays.iter().enumerate() {
         let fr2 = fr.clone();
         let at = Instant::now() + d;
-        fr.deadline[i].store(now_ns() + d.as_nanos() as u64, Ordering::Release);
+        // The deadline recorded is the one handed to tokio, read from one clock
+        // reading: a second reading could come after a preemption and record a
+        // later deadline than the real one, so a timer firing on time would count
+        // as early.
+        fr.deadline[i]
+            .store(at.saturating_duration_since(crate::epoch()).as_nanos() as u64, Ordering::Release);
         rt.spawn(async move {
             tokio::time::sleep_until(at.into()).await;
             fr2.record(i);
