@@ -39,22 +39,38 @@ fn the_timer_thread_fires_never_early() {
 #[test]
 fn timers_fire_in_deadline_order() {
     // An ordered queue runs items in the order they are queued, which for timers
-    // 2 ms apart (different ticks) must be the order of their deadlines, whatever
-    // the order they were armed in and however late the timer thread wakes.
+    // whose deadlines are a tick or more apart must be the order of their
+    // deadlines, whatever the order they were armed in and however late the timer
+    // thread wakes. A deadline is known to lie between `now` before and after the
+    // arming call plus the delay, so only pairs whose brackets are a tick apart
+    // are compared: a preemption of this thread while it arms cannot fail the test.
     let wq = Workqueue::ordered("r-order").build().unwrap();
     let log = Arc::new(Log::<u32>::new());
     let order = [7u32, 2, 9, 0, 5, 1, 8, 3, 6, 4];
+    let mut bracket = [(Instant::now(), Instant::now()); 10];
     let items: Vec<_> = order
         .iter()
         .map(|&k| {
             let l = log.clone();
             let dw = DelayedWork::new(move |_| l.push(k));
-            assert!(wq.queue_delayed(&dw, Duration::from_millis(2 * u64::from(k) + 1)).unwrap());
+            let delay = Duration::from_millis(2 * u64::from(k) + 1);
+            let lo = Instant::now() + delay;
+            assert!(wq.queue_delayed(&dw, delay).unwrap());
+            bracket[k as usize] = (lo, Instant::now() + delay);
             dw
         })
         .collect();
     wait_for("all fire", || log.len() == order.len());
-    assert_eq!(log.snapshot(), (0..10).collect::<Vec<_>>());
+    let ran = log.snapshot();
+    let tick = Duration::from_millis(1);
+    for (i, &a) in ran.iter().enumerate() {
+        for &b in &ran[i + 1..] {
+            // `a` ran before `b`: `b`'s deadline must not be a tick or more before `a`'s.
+            let (a_lo, _) = bracket[a as usize];
+            let (_, b_hi) = bracket[b as usize];
+            assert!(b_hi + tick > a_lo, "item {a} ran before {b}, whose deadline was earlier: {ran:?}");
+        }
+    }
     drop(items);
 }
 

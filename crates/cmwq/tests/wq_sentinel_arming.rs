@@ -67,19 +67,22 @@ fn sentinels_are_armed_only_for_pools_that_blocked_unannounced() {
     assert_eq!(m.sentinels, 0, "a sentinel started for a pool that never blocked unannounced: {m:?}");
     assert_eq!(m.blocked, 0, "nothing blocked unannounced: {m:?}");
 
-    // The first unannounced block is the monitor's; it arms the pool's sentinel,
-    // which then catches later ones.
+    // The first unannounced block is the monitor's; from then on the pool's
+    // saturations arm the CPU's sentinel, which the monitor starts. (Whether the
+    // sentinel or the monitor then catches a block depends on the CPU being idle
+    // at that moment, so it is not asserted here: `wq_sentinel.rs` tests that.)
     plain_sleeper_round(&wq, cpu);
     let m = cmwq::debug::monitor();
     assert!(m.blocked >= 1, "the monitor found the first block: {m:?}");
+    assert_eq!(m.by_sentinel, 0, "no sentinel existed for the first block: {m:?}");
     let deadline = Instant::now() + LONG;
     loop {
         plain_sleeper_round(&wq, cpu);
         let m = cmwq::debug::monitor();
-        if m.sentinels >= 1 && m.by_sentinel >= 1 {
+        if m.sentinels >= 1 {
             break;
         }
-        assert!(Instant::now() < deadline, "the sentinel never caught a block: {m:?}");
+        assert!(Instant::now() < deadline, "no sentinel was started after an unannounced block: {m:?}");
     }
     wq.destroy().unwrap();
 }

@@ -160,7 +160,7 @@ fn run(cpu: usize) {
             // hint read without the lock); the check before parking takes it always.
             if let Some(pool) = reg.cpu_pool_if_created(cpu, highpri) {
                 if pool.saturation_noted.load(Ordering::Relaxed) {
-                    busy |= sweep(pool, &mut seen, &mut views);
+                    busy |= sweep(pool, &mut seen, &mut views, false);
                 }
             }
         }
@@ -194,7 +194,7 @@ fn run(cpu: usize) {
         let mut again = false;
         for highpri in [false, true] {
             if let Some(pool) = reg.cpu_pool_if_created(cpu, highpri) {
-                again |= sweep(pool, &mut seen, &mut views);
+                again |= sweep(pool, &mut seen, &mut views, true);
             }
         }
         if again {
@@ -208,16 +208,30 @@ fn run(cpu: usize) {
 }
 
 /// Looks at one pool of the sentinel's CPU. Returns whether it is saturated
-/// (work waiting while a worker counts as running).
+/// (work waiting while a worker counts as running); a pool whose lock is taken
+/// counts as saturated, to be looked at again.
+///
+/// The sentinel holds a pool lock as briefly as it can and, but for the check
+/// before it parks (`wait_for_lock`), never waits for one: as a `SCHED_IDLE`
+/// thread it loses its CPU to any other thread that wakes there, and the lock
+/// would stay held until it gets the CPU back (see `README.md`).
 fn sweep(
     pool: &'static WorkerPool,
     seen: &mut Vec<Seen>,
     views: &mut Vec<(usize, u64, Arc<WorkerShared>)>,
+    wait_for_lock: bool,
 ) -> bool {
     if !pool.registry.config.monitor() {
         return false;
     }
-    let g = pool.lock();
+    let g = if wait_for_lock {
+        pool.lock()
+    } else {
+        match pool.try_lock() {
+            Some(g) => g,
+            None => return true,
+        }
+    };
     if g.worklist.is_empty() || pool.nr_running() <= 0 {
         // Its next saturation is reported (and arms us) again.
         pool.saturation_noted.store(false, Ordering::Relaxed);
@@ -249,16 +263,18 @@ fn sweep(
         if now.saturating_duration_since(since) < CONFIRM {
             continue;
         }
-        let mut g = pool.lock();
+        let Some(mut g) = pool.try_lock() else { continue };
         match act_on_block(pool, &mut g, idx, progress, since, now) {
             Act::Marked => {
                 // Beyond the reserved room the Vec grows (many workers blocked at once).
                 if g.sentinel_marks.len() < MAX_PENDING_MARKS {
                     g.sentinel_marks.push((idx, progress));
                 }
-                drop(g);
+                // Counted before the lock is released: whoever sees the effect (an
+                // item starting in the woken worker) sees the count.
                 BLOCKED.fetch_add(1, Ordering::Relaxed);
                 super::scan::count_blocked();
+                drop(g);
                 seen.retain(|x| !(x.pool == pool.id && x.idx == idx));
                 // The monitor gives the count back when the worker runs again.
                 wake_if_parked();

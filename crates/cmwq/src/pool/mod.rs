@@ -285,6 +285,12 @@ impl WorkerPool {
         PoolGuard(Some(self.locked.lock()))
     }
 
+    /// The lock if it is free now (the idle sentinel never waits for it).
+    #[cfg(not(loom))]
+    pub(crate) fn try_lock(&self) -> Option<PoolGuard<'_>> {
+        self.locked.try_lock().map(|g| PoolGuard(Some(g)))
+    }
+
     /// Bound pools are concurrency managed; unbound ones are not.
     pub(crate) fn is_bound(&self) -> bool {
         self.cpu.is_some()
