@@ -10,6 +10,8 @@
 //! that the pool does the same thing in the measured window as in its warm-up
 //! (no worker creation can be triggered by timing), whatever the machine's load.
 
+mod common_b;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -364,24 +366,9 @@ fn pregrow_parking_lot_table() {
 /// exists.
 fn start_monitor_and_sentinels(wq: &Workqueue, cpus: &[usize]) {
     let deadline = Instant::now() + Duration::from_secs(20);
-    let round = |cpu: usize| {
-        let behind_ran = Arc::new(AtomicBool::new(false));
-        let b = behind_ran.clone();
-        let sleeper = Work::new(move |_| {
-            while !b.load(Ordering::SeqCst) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        });
-        let b = behind_ran.clone();
-        let behind = Work::new(move |_| b.store(true, Ordering::SeqCst));
-        wq.queue_on(cpu, &sleeper).unwrap();
-        wq.queue_on(cpu, &behind).unwrap();
-        sleeper.flush().unwrap();
-        behind.flush().unwrap();
-    };
     for (i, &cpu) in cpus.iter().enumerate() {
         while cmwq::debug::monitor().sentinels < (i + 1) as u64 && Instant::now() < deadline {
-            round(cpu);
+            common_b::plain_sleeper_with_one_behind(wq, cpu);
             std::thread::sleep(Duration::from_millis(5));
         }
     }

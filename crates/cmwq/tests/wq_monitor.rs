@@ -16,24 +16,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cmwq::{Work, Workqueue};
-use common_b::{cpu0, pool_of, Log, LONG};
+use cmwq::Work;
+use common_b::{cpu0, pool_of, warm_queue, Log, LONG};
 use parking_lot::Mutex;
 
 static SERIAL: Mutex<()> = Mutex::new(());
-
-/// A per-CPU queue whose pool on `cpu0` is warm: at least two workers exist, so
-/// nothing a test observes is the pool's first creation.
-fn warm_queue(name: &str) -> Workqueue {
-    let wq = Workqueue::builder(name).build().unwrap();
-    let c = cpu0();
-    for _ in 0..2 {
-        let w = Work::new(|_| {});
-        wq.queue_on(c, &w).unwrap();
-        w.flush().unwrap();
-    }
-    wq
-}
 
 /// `w1` logs `w1 start`, blocks in `block` without telling the pool, and logs
 /// what `block` returns; `w2`, queued behind it on the same CPU, logs `w2 start`
@@ -322,21 +309,6 @@ fn a_zero_threshold_disables_cpu_intensive_detection() {
 fn accounting_is_exact_after_the_blocked_worker_returns() {
     let _s = SERIAL.lock();
     let wq = warm_queue("mon-exact");
-    let n = Arc::new(AtomicUsize::new(0));
-    for _ in 0..20 {
-        let n = n.clone();
-        let w = Work::new(move |_| {
-            std::thread::sleep(Duration::from_millis(3));
-            burn_cpu(Duration::from_micros(200));
-            n.fetch_add(1, Ordering::SeqCst);
-        });
-        assert!(wq.queue_on(cpu0(), &w).unwrap());
-    }
-    wq.flush().unwrap();
-    assert_eq!(n.load(Ordering::SeqCst), 20);
-    // Nothing runs now: nr_running must be back at zero (no leaked sleep or count).
-    let settled =
-        common_b::poll_until(LONG, || pool_of(cpu0(), false).is_some_and(|p| p.running == 0 && p.busy == 0));
-    assert!(settled, "nr_running did not return to 0: {:?}", pool_of(cpu0(), false));
+    common_b::assert_exact_after_plain_sleepers(&wq, Duration::from_millis(3));
     wq.destroy().unwrap();
 }

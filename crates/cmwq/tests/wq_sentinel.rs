@@ -10,12 +10,12 @@
 
 mod common_b;
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cmwq::{Work, Workqueue};
-use common_b::{cpu0, pool_of, Log, LONG};
+use cmwq::Work;
+use common_b::{cpu0, plain_sleeper_with_one_behind, warm_queue, Log, LONG};
 use parking_lot::Mutex;
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -24,17 +24,6 @@ fn sentinels_only() -> parking_lot::MutexGuard<'static, ()> {
     let g = SERIAL.lock();
     cmwq::debug::monitor_ticks_detect_blocks(false);
     g
-}
-
-/// A per-CPU queue whose pool on `cpu0` has two workers already.
-fn warm_queue(name: &str) -> Workqueue {
-    let wq = Workqueue::builder(name).build().unwrap();
-    for _ in 0..2 {
-        let w = Work::new(|_| {});
-        wq.queue_on(cpu0(), &w).unwrap();
-        w.flush().unwrap();
-    }
-    wq
 }
 
 /// The sentinel thread of `cpu`: its tid, if it exists.
@@ -109,22 +98,7 @@ fn a_plain_sleeper_is_taken_out_by_the_sentinel_alone() {
 fn accounting_is_exact_after_sentinel_marks() {
     let _s = sentinels_only();
     let wq = warm_queue("sentinel-exact");
-    let n = Arc::new(AtomicUsize::new(0));
-    for _ in 0..20 {
-        let n = n.clone();
-        let w = Work::new(move |_| {
-            std::thread::sleep(Duration::from_millis(2));
-            let t = cmwq::debug::thread_cpu_time();
-            while cmwq::debug::thread_cpu_time() - t < Duration::from_micros(200) {}
-            n.fetch_add(1, Ordering::SeqCst);
-        });
-        assert!(wq.queue_on(cpu0(), &w).unwrap());
-    }
-    wq.flush().unwrap();
-    assert_eq!(n.load(Ordering::SeqCst), 20);
-    let settled =
-        common_b::poll_until(LONG, || pool_of(cpu0(), false).is_some_and(|p| p.running == 0 && p.busy == 0));
-    assert!(settled, "nr_running did not return to 0: {:?}", pool_of(cpu0(), false));
+    common_b::assert_exact_after_plain_sleepers(&wq, Duration::from_millis(2));
     wq.destroy().unwrap();
 }
 
@@ -138,20 +112,7 @@ fn an_idle_sentinel_costs_nothing() {
     }
     // Make sure the sentinel of cpu0 exists: a plain sleeper with an item behind it.
     let wq = warm_queue("sentinel-idle");
-    let released = Arc::new(AtomicBool::new(false));
-    let r = released.clone();
-    let sleeper = Work::new(move |_| {
-        let deadline = Instant::now() + LONG;
-        while !r.load(Ordering::SeqCst) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    });
-    let r = released.clone();
-    let behind = Work::new(move |_| r.store(true, Ordering::SeqCst));
-    wq.queue_on(cpu0(), &sleeper).unwrap();
-    wq.queue_on(cpu0(), &behind).unwrap();
-    sleeper.flush().unwrap();
-    behind.flush().unwrap();
+    plain_sleeper_with_one_behind(&wq, cpu0());
     let tid = sentinel_tid(cpu0()).expect("the sentinel of cpu0 exists");
     // Idle now. Parked, its CPU time stops moving; spinning, it would take the
     // idle CPU (about 100 ms of it here).

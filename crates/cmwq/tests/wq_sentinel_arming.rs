@@ -5,36 +5,16 @@
 //!
 //! A binary of its own: sentinel threads start once per process.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+mod common_b;
+
 use std::time::{Duration, Instant};
 
 use cmwq::{Work, Workqueue};
-
-const LONG: Duration = Duration::from_secs(20);
+use common_b::{plain_sleeper_with_one_behind, LONG};
 
 fn burn(d: Duration) {
     let t = cmwq::debug::thread_cpu_time();
     while cmwq::debug::thread_cpu_time() - t < d {}
-}
-
-/// A plain sleeper on `cpu` with an item queued behind it; returns once both ran.
-fn plain_sleeper_round(wq: &Workqueue, cpu: usize) {
-    let deadline = Instant::now() + LONG;
-    let behind_ran = Arc::new(AtomicBool::new(false));
-    let b = behind_ran.clone();
-    let sleeper = Work::new(move |_| {
-        while !b.load(Ordering::SeqCst) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    });
-    let b = behind_ran.clone();
-    let behind = Work::new(move |_| b.store(true, Ordering::SeqCst));
-    wq.queue_on(cpu, &sleeper).unwrap();
-    wq.queue_on(cpu, &behind).unwrap();
-    sleeper.flush().unwrap();
-    behind.flush().unwrap();
-    assert!(behind_ran.load(Ordering::SeqCst));
 }
 
 #[test]
@@ -71,13 +51,13 @@ fn sentinels_are_armed_only_for_pools_that_blocked_unannounced() {
     // saturations arm the CPU's sentinel, which the monitor starts. (Whether the
     // sentinel or the monitor then catches a block depends on the CPU being idle
     // at that moment, so it is not asserted here: `wq_sentinel.rs` tests that.)
-    plain_sleeper_round(&wq, cpu);
+    plain_sleeper_with_one_behind(&wq, cpu);
     let m = cmwq::debug::monitor();
     assert!(m.blocked >= 1, "the monitor found the first block: {m:?}");
     assert_eq!(m.by_sentinel, 0, "no sentinel existed for the first block: {m:?}");
     let deadline = Instant::now() + LONG;
     loop {
-        plain_sleeper_round(&wq, cpu);
+        plain_sleeper_with_one_behind(&wq, cpu);
         let m = cmwq::debug::monitor();
         if m.sentinels >= 1 {
             break;

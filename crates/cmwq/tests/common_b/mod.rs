@@ -464,3 +464,60 @@ pub(crate) fn parked_in_thread<R: Send + 'static>(
     }
     InThread(h)
 }
+
+/// A per-CPU queue whose pool on `cpu0` is warm: at least two workers exist (the
+/// pool's first worker creates an idle reserve before its first item), so nothing
+/// a test observes is the pool's first creation.
+pub(crate) fn warm_queue(name: &str) -> cmwq::Workqueue {
+    let wq = cmwq::Workqueue::builder(name).build().unwrap();
+    for _ in 0..2 {
+        let w = cmwq::Work::new(|_| {});
+        wq.queue_on(cpu0(), &w).unwrap();
+        w.flush().unwrap();
+    }
+    wq
+}
+
+/// On `cpu`, an item that sleeps in plain `std::thread::sleep` (telling nobody)
+/// until the item queued behind it has run; returns once both ran. Only the sleep
+/// monitor can let the second one start; a deadline turns a stall into a failure.
+pub(crate) fn plain_sleeper_with_one_behind(wq: &cmwq::Workqueue, cpu: usize) {
+    use std::sync::atomic::AtomicBool;
+    let deadline = Instant::now() + LONG;
+    let behind_ran = Arc::new(AtomicBool::new(false));
+    let b = behind_ran.clone();
+    let sleeper = cmwq::Work::new(move |_| {
+        while !b.load(Ordering::SeqCst) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+    let b = behind_ran.clone();
+    let behind = cmwq::Work::new(move |_| b.store(true, Ordering::SeqCst));
+    wq.queue_on(cpu, &sleeper).unwrap();
+    wq.queue_on(cpu, &behind).unwrap();
+    sleeper.flush().unwrap();
+    behind.flush().unwrap();
+    assert!(behind_ran.load(Ordering::SeqCst), "the item behind the plain sleeper never ran");
+}
+
+/// Queues 20 items on `cpu0` that each sleep `sleep` in plain `std::thread::sleep`
+/// and then burn 200 µs of CPU, waits for them, and checks that the pool's
+/// accounting is exact again: no worker left counted as running or busy (a
+/// leaked mark or a double count would leave one).
+pub(crate) fn assert_exact_after_plain_sleepers(wq: &cmwq::Workqueue, sleep: Duration) {
+    let n = Arc::new(AtomicUsize::new(0));
+    for _ in 0..20 {
+        let n = n.clone();
+        let w = cmwq::Work::new(move |_| {
+            std::thread::sleep(sleep);
+            let t = cmwq::debug::thread_cpu_time();
+            while cmwq::debug::thread_cpu_time() - t < Duration::from_micros(200) {}
+            n.fetch_add(1, Ordering::SeqCst);
+        });
+        assert!(wq.queue_on(cpu0(), &w).unwrap());
+    }
+    wq.flush().unwrap();
+    assert_eq!(n.load(Ordering::SeqCst), 20);
+    let settled = poll_until(LONG, || pool_of(cpu0(), false).is_some_and(|p| p.running == 0 && p.busy == 0));
+    assert!(settled, "nr_running did not return to 0: {:?}", pool_of(cpu0(), false));
+}
