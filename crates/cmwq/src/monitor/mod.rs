@@ -5,6 +5,7 @@
 //! is saturated, exactly when the running worker blocked). The protocol, and why
 //! it never double-counts, is in `README.md` beside this file.
 
+mod arming;
 mod cpus;
 #[cfg(not(loom))]
 mod hog;

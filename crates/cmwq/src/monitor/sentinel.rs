@@ -14,27 +14,15 @@
 //! the CPU (weight 3 against 1024); the sentinel yields at once each time, so it
 //! costs ~0.03% of the CPU (measured: 0.2–0.3 ms in 1 s of competing burn).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use super::arming::{Arm, Arming, FAILED, UNSTARTED};
 use super::probe::SchedState;
 use super::scan::{act_on_block, wake_if_parked, Act};
 use crate::pool::{WorkerPool, WorkerShared};
 use crate::registry::Registry;
-
-/// A sentinel's run state.
-/// No thread; `arm` asks the monitor to start one (`WANTED`).
-const UNSTARTED: u8 = 0;
-/// The monitor is to start the thread (it must not be spawned under a pool lock).
-const WANTED: u8 = 1;
-/// Parked: no pool of its CPU is saturated.
-const PARKED: u8 = 2;
-/// Runnable whenever its CPU is idle.
-const ARMED: u8 = 3;
-/// The thread could not be started, or `SCHED_IDLE` was refused: the monitor's
-/// ticks alone detect blocks on this CPU.
-const FAILED: u8 = 4;
 
 /// A block must last this long before the sentinel acts: a worker waiting a few
 /// microseconds for a lock (the pool's own) lets its CPU idle too.
@@ -53,9 +41,9 @@ const LINGER: Duration = Duration::from_micros(500);
 /// not start never adopts them; the workers then count again at their item's end).
 const MAX_PENDING_MARKS: usize = 1024;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Sentinel {
-    state: AtomicU8,
+    state: Arming,
     thread: OnceLock<std::thread::Thread>,
 }
 
@@ -70,7 +58,7 @@ pub(super) static STARTED: AtomicU64 = AtomicU64::new(0);
 fn sentinels() -> &'static [Sentinel] {
     SENTINELS.get_or_init(|| {
         let n = Registry::global().topo.nr_cpu_ids;
-        (0..n).map(|_| Sentinel::default()).collect()
+        (0..n).map(|_| Sentinel { state: Arming::new(UNSTARTED), thread: OnceLock::new() }).collect()
     })
 }
 
@@ -79,23 +67,14 @@ fn sentinels() -> &'static [Sentinel] {
 #[inline]
 pub(super) fn arm(cpu: usize) {
     let Some(s) = sentinels().get(cpu) else { return };
-    match s.state.load(Ordering::SeqCst) {
-        ARMED | FAILED | WANTED => {}
-        PARKED => {
-            if s.state.compare_exchange(PARKED, ARMED, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
-                if let Some(t) = s.thread.get() {
-                    t.unpark();
-                }
+    match s.state.arm(Registry::global().topo.real) {
+        Arm::Unpark => {
+            if let Some(t) = s.thread.get() {
+                t.unpark();
             }
         }
-        _ => {
-            let topo = &Registry::global().topo;
-            if topo.real
-                && s.state.compare_exchange(UNSTARTED, WANTED, Ordering::SeqCst, Ordering::SeqCst).is_ok()
-            {
-                ANY_WANTED.store(true, Ordering::SeqCst);
-            }
-        }
+        Arm::Start => ANY_WANTED.store(true, Ordering::SeqCst),
+        Arm::Nothing => {}
     }
 }
 
@@ -106,10 +85,9 @@ pub(super) fn start_wanted() {
         return;
     }
     for (cpu, s) in sentinels().iter().enumerate() {
-        if s.state.load(Ordering::SeqCst) != WANTED {
+        if !s.state.take_wanted() {
             continue;
         }
-        s.state.store(ARMED, Ordering::SeqCst);
         let spawned = std::thread::Builder::new()
             .name(format!("cmwq/sentinel{cpu}"))
             .stack_size(64 * 1024)
@@ -119,7 +97,7 @@ pub(super) fn start_wanted() {
                 STARTED.fetch_add(1, Ordering::Relaxed);
             }
             Err(e) => {
-                s.state.store(FAILED, Ordering::SeqCst);
+                s.state.set(FAILED);
                 tracing::debug!("cmwq: no idle sentinel for CPU {cpu} ({e}); the monitor's ticks cover it");
             }
         }
@@ -143,7 +121,7 @@ fn run(cpu: usize) {
     if crate::sys::set_current_thread_affinity(&[cpu]).is_err()
         || crate::sys::set_current_thread_sched_idle().is_err()
     {
-        s.state.store(FAILED, Ordering::SeqCst);
+        s.state.set(FAILED);
         return;
     }
     let reg = Registry::global();
@@ -187,21 +165,21 @@ fn run(cpu: usize) {
         }
         quiet_since = None;
         seen.clear();
-        // Nothing saturated. `PARKED` is stored before a last sweep, which takes each
-        // pool lock: a saturation reported after that sweep's look sees `PARKED`
-        // (through the lock) and re-arms us; one before it is seen by the sweep.
-        s.state.store(PARKED, Ordering::SeqCst);
-        let mut again = false;
-        for highpri in [false, true] {
-            if let Some(pool) = reg.cpu_pool_if_created(cpu, highpri) {
-                again |= sweep(pool, &mut seen, &mut views, true);
+        // Nothing saturated: park, unless a last look at every pool (taking its
+        // lock) finds one saturated after all (`arming.rs`: why no arming is lost).
+        let again = s.state.try_park(|| {
+            let mut again = false;
+            for highpri in [false, true] {
+                if let Some(pool) = reg.cpu_pool_if_created(cpu, highpri) {
+                    again |= sweep(pool, &mut seen, &mut views, true);
+                }
             }
-        }
+            again
+        });
         if again {
-            let _ = s.state.compare_exchange(PARKED, ARMED, Ordering::SeqCst, Ordering::SeqCst);
             continue;
         }
-        while s.state.load(Ordering::SeqCst) == PARKED {
+        while s.state.is_parked() {
             std::thread::park();
         }
     }
