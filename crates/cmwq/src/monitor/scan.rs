@@ -113,15 +113,16 @@ pub(crate) fn stats() -> MonitorStats {
 /// A concurrency-managed pool has work waiting while a worker counts as running
 /// (so `kick_pool` woke nobody). Called under that pool's lock from `kick_pool`,
 /// once per saturation (`WorkerPool::saturation_noted`). It wakes a parked
-/// monitor, and cuts short the sleep of a running one that has backed off to a
-/// long tick, so that a block at the start of a saturation is seen at once.
+/// monitor and arms the CPU's idle sentinel if the pool blocked unannounced
+/// lately (`sentinel.rs`). A running monitor is left to its tick: cutting its
+/// backed-off sleeps short at each new saturation made it tick at the minimum
+/// whenever a pool's worklist kept draining and refilling (a producer and a
+/// worker in step), at 15% of a core; the sentinel is what sees a block at once.
 ///
 /// No wake-up is lost: the monitor stores `PARKED` before its last scan, which
 /// takes every pool lock. Either that scan takes this pool's lock after us and
 /// sees the waiting work, or it took it before, and then the `PARKED` store
 /// happens-before this load through the lock.
-///
-/// It also arms the pool's CPU's idle sentinel (`sentinel.rs`).
 #[inline]
 pub(crate) fn note_saturated(pool: &'static WorkerPool) {
     if let Some(cpu) = pool.cpu {
@@ -131,31 +132,18 @@ pub(crate) fn note_saturated(pool: &'static WorkerPool) {
             super::sentinel::arm(cpu);
         }
     }
-    note_monitor();
-}
-
-/// Wakes a parked monitor, and nothing more: an idle sentinel left it a mark to
-/// adopt, which its next tick, however far off, does.
-pub(super) fn wake_if_parked() {
-    if STATE.load(Ordering::Relaxed) != RUNNING {
-        wake_slow();
-    }
-}
-
-/// Wakes a parked monitor. A running one is left to its tick: cutting its
-/// backed-off sleeps short at each new saturation made it tick at the minimum
-/// whenever a pool's worklist kept draining and refilling (a producer and a
-/// worker in step), at 15% of a core, and the idle sentinel is what sees a block
-/// at once.
-#[inline]
-fn note_monitor() {
-    if STATE.load(Ordering::Relaxed) != RUNNING {
-        wake_slow();
-    }
+    wake_if_parked();
 }
 
 /// A pool was refused a worker: the monitor retries after the cooldown.
 pub(crate) fn note_starved() {
+    wake_if_parked();
+}
+
+/// Wakes a parked (or not yet started) monitor; a running one is left to its
+/// tick. Also used by an idle sentinel that left the monitor a mark to adopt.
+#[inline]
+pub(super) fn wake_if_parked() {
     if STATE.load(Ordering::Relaxed) != RUNNING {
         wake_slow();
     }
@@ -225,6 +213,23 @@ struct Monitor {
     views: Vec<View>,
     /// When a tick last acted on something (see `HOT`).
     last_found: Option<Instant>,
+}
+
+impl Memo {
+    /// A first sample of item `progress` of worker `w`: CPU clock `cpu` at `now`.
+    /// `marked`: a sentinel already took it out (it has been blocked since then).
+    fn new(w: Arc<WorkerShared>, progress: u64, cpu: Duration, now: Instant, marked: bool) -> Memo {
+        Memo {
+            w,
+            progress,
+            last_cpu: cpu,
+            last_at: now,
+            stretch_cpu: cpu,
+            blocked_since: marked.then_some(now),
+            marked,
+            seen: true,
+        }
+    }
 }
 
 impl Default for Monitor {
@@ -387,20 +392,8 @@ impl Monitor {
                 continue;
             };
             let Some(cpu) = w.shared.probe.get().and_then(|p| p.cpu_time()) else { continue };
-            let now = Instant::now();
-            self.memos.insert(
-                (pool.id, idx),
-                Memo {
-                    w: w.shared.clone(),
-                    progress,
-                    last_cpu: cpu,
-                    last_at: now,
-                    stretch_cpu: cpu,
-                    blocked_since: Some(now),
-                    marked: true,
-                    seen: true,
-                },
-            );
+            self.memos
+                .insert((pool.id, idx), Memo::new(w.shared.clone(), progress, cpu, Instant::now(), true));
         }
         g.sentinel_marks = marks; // empty, keeps its capacity
         let marked_here = self.memos.iter().any(|(&(p, _), m)| p == pool.id && m.marked);
@@ -427,16 +420,7 @@ impl Monitor {
         let Some(probe) = v.w.probe.get().filter(|p| p.usable()) else { return };
         let Some(cpu) = probe.cpu_time() else { return };
         let now = Instant::now();
-        let fresh = Memo {
-            w: v.w.clone(),
-            progress: v.progress,
-            last_cpu: cpu,
-            last_at: now,
-            stretch_cpu: cpu,
-            blocked_since: None,
-            marked: false,
-            seen: true,
-        };
+        let fresh = Memo::new(v.w.clone(), v.progress, cpu, now, false);
         // A new item (or a new worker in the slot) starts a new memo.
         let memo = match self.memos.entry((pool.id, v.idx)) {
             Entry::Occupied(o) if Arc::ptr_eq(&o.get().w, &v.w) && o.get().progress == v.progress => {
