@@ -5,6 +5,7 @@
 //! is saturated, exactly when the running worker blocked). The protocol, and why
 //! it never double-counts, is in `README.md` beside this file.
 
+#[cfg(any(not(loom), test))] // under loom only its model uses it
 mod arming;
 mod cpus;
 #[cfg(not(loom))]

@@ -382,7 +382,7 @@ impl Monitor {
         if !saturated {
             // Seen unsaturated under the lock: its next saturation is reported again,
             // so the monitor can park after this scan without missing it.
-            pool.saturation_noted.store(false, Ordering::Relaxed);
+            pool.saturation_over();
         }
         // Workers an idle sentinel took out: ours to give back once they run again.
         let mut marks = std::mem::take(&mut g.sentinel_marks);

@@ -11,6 +11,7 @@ mod worker;
 
 use std::collections::VecDeque;
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -249,13 +250,13 @@ pub(crate) struct WorkerPool {
     /// pool unsaturated, so each new saturation is reported once, not at every
     /// queued item. Written under the lock only; the idle sentinel reads it
     /// without the lock as a hint (`monitor/sentinel.rs`).
-    pub(crate) saturation_noted: std::sync::atomic::AtomicBool,
+    pub(crate) saturation_noted: AtomicBool,
     /// A worker of this pool was found blocked without saying so in the last
     /// second (`monitor/README.md`, "The idle sentinel"): only then does a
     /// saturation arm the CPU's idle sentinel. Set by the monitor and the
     /// sentinel, cleared by the monitor.
     #[cfg_attr(loom, allow(dead_code))] // the monitor and sentinels are absent under loom
-    pub(crate) blocks_unannounced: std::sync::atomic::AtomicBool,
+    pub(crate) blocks_unannounced: AtomicBool,
     locked: Mutex<PoolLocked>,
     /// Signalled when a worker exits (used by `shutdown`).
     exit_cv: Condvar,
@@ -269,8 +270,8 @@ impl WorkerPool {
             highpri,
             registry,
             nr_running: AtomicI64::new(0),
-            saturation_noted: std::sync::atomic::AtomicBool::new(false),
-            blocks_unannounced: std::sync::atomic::AtomicBool::new(false),
+            saturation_noted: AtomicBool::new(false),
+            blocks_unannounced: AtomicBool::new(false),
             // Room for the marks of the CPU's sentinel, so that marking allocates nothing.
             locked: Mutex::new(PoolLocked {
                 sentinel_marks: Vec::with_capacity(16),
@@ -283,6 +284,13 @@ impl WorkerPool {
     #[inline]
     pub(crate) fn lock(&self) -> PoolGuard<'_> {
         PoolGuard(Some(self.locked.lock()))
+    }
+
+    /// The saturation reported (`saturation_noted`) is over: the next one is news.
+    /// Called under the lock.
+    #[inline]
+    pub(crate) fn saturation_over(&self) {
+        self.saturation_noted.store(false, Ordering::Relaxed);
     }
 
     /// The lock if it is free now (the idle sentinel never waits for it).
@@ -517,13 +525,13 @@ pub(crate) fn kick_pool(pool: &'static WorkerPool, g: &mut PoolLocked) -> bool {
         if pool.is_bound()
             && !g.worklist.is_empty()
             && g.nr_busy > 0
-            && !pool.saturation_noted.load(std::sync::atomic::Ordering::Relaxed)
+            && !pool.saturation_noted.load(Ordering::Relaxed)
         {
             // Saturated: work waits while a worker counts as running. If that worker
             // blocked without saying so, only the sleep monitor can tell. (A worker
             // counted between items, in its idle spin, is about to take the work: no
             // block to find, and no reason to wake the monitor or arm a sentinel.)
-            pool.saturation_noted.store(true, std::sync::atomic::Ordering::Relaxed);
+            pool.saturation_noted.store(true, Ordering::Relaxed);
             crate::monitor::note_saturated(pool);
         }
         return false;

@@ -102,8 +102,7 @@ pub(super) fn worker_thread(pool: &'static WorkerPool, me: Arc<WorkerShared>) {
             loop {
                 if let Some(e) = g.worklist.pop_front() {
                     if g.worklist.is_empty() {
-                        // The next saturation is news.
-                        pool.saturation_noted.store(false, std::sync::atomic::Ordering::Relaxed);
+                        pool.saturation_over();
                     }
                     if assign_work(pool, &mut g, e, idx) {
                         g = process_scheduled_works(pool, g, idx, &mut deferred);
