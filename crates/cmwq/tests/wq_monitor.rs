@@ -17,55 +17,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cmwq::Work;
-use common_b::{cpu0, pool_of, warm_queue, Log, LONG};
+use common_b::{
+    assert_second_ran_while_first_blocked, blocked_then_second, cpu0, plain_sleep_until, pool_of, warm_queue,
+    Log, LONG,
+};
 use parking_lot::Mutex;
 
 static SERIAL: Mutex<()> = Mutex::new(());
-
-/// `w1` logs `w1 start`, blocks in `block` without telling the pool, and logs
-/// what `block` returns; `w2`, queued behind it on the same CPU, logs `w2 start`
-/// and `w2 done` around `release`. Returns the log once both ran.
-fn blocked_then_second(
-    name: &str,
-    block: impl Fn() -> &'static str + Send + Sync + 'static,
-    release: impl Fn() + Send + Sync + 'static,
-) -> Arc<Log> {
-    let wq = warm_queue(name);
-    let log = Log::new();
-    let w1 = {
-        let log = log.clone();
-        Work::new(move |_| {
-            log.push("w1 start");
-            log.push(block());
-        })
-    };
-    let w2 = {
-        let log = log.clone();
-        Work::new(move |_| {
-            log.push("w2 start");
-            release();
-            log.push("w2 done");
-        })
-    };
-    let before = cmwq::debug::monitor();
-    assert!(wq.queue_on(cpu0(), &w1).unwrap());
-    log.expect("w1 start");
-    assert!(wq.queue_on(cpu0(), &w2).unwrap());
-    w1.flush().unwrap();
-    w2.flush().unwrap();
-    let after = cmwq::debug::monitor();
-    assert!(after.blocked > before.blocked, "the monitor never took the blocked worker out: {after:?}");
-    wq.destroy().unwrap();
-    log
-}
-
-fn assert_second_ran_while_first_blocked(log: &Log, woke: &str) {
-    log.assert_before("w1 start", "w2 start");
-    // w2 logs "w2 start" before it releases w1, so this order proves that w2
-    // started while w1 was blocked.
-    log.assert_before("w2 start", woke);
-    assert!(log.has(woke), "w1 was not released by w2: {:?}", log.snapshot());
-}
 
 #[test]
 fn plain_thread_sleep_lets_the_next_item_start() {
@@ -74,18 +32,7 @@ fn plain_thread_sleep_lets_the_next_item_start() {
     let r = released.clone();
     let log = blocked_then_second(
         "mon-sleep",
-        move || {
-            // Plain sleeps, in slices, until w2 says so: w2 can only run if the
-            // pool stops counting this worker while it sleeps.
-            let deadline = Instant::now() + LONG;
-            while !released.load(Ordering::SeqCst) {
-                if Instant::now() > deadline {
-                    return "w1 wake (timed out)";
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            "w1 wake"
-        },
+        move || plain_sleep_until(&released),
         move || r.store(true, Ordering::SeqCst),
     );
     assert_second_ran_while_first_blocked(&log, "w1 wake");

@@ -15,7 +15,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cmwq::Work;
-use common_b::{cpu0, plain_sleeper_with_one_behind, warm_queue, Log, LONG};
+use common_b::{
+    assert_second_ran_while_first_blocked, blocked_then_second, cpu0, plain_sleep_until,
+    plain_sleeper_with_one_behind, warm_queue, LONG,
+};
 use parking_lot::Mutex;
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -48,40 +51,16 @@ fn a_plain_sleeper_is_taken_out_by_the_sentinel_alone() {
         eprintln!("skipped: needs /proc");
         return;
     }
-    let wq = warm_queue("sentinel-sleep");
-    let log = Log::new();
-    let released = Arc::new(AtomicBool::new(false));
-    let w1 = {
-        let (log, released) = (log.clone(), released.clone());
-        Work::new(move |_| {
-            log.push("w1 start");
-            let deadline = Instant::now() + LONG;
-            while !released.load(Ordering::SeqCst) {
-                if Instant::now() > deadline {
-                    log.push("w1 wake (timed out)");
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            log.push("w1 wake");
-        })
-    };
-    let w2 = {
-        let (log, released) = (log.clone(), released.clone());
-        Work::new(move |_| {
-            log.push("w2 start");
-            released.store(true, Ordering::SeqCst);
-        })
-    };
     let before = cmwq::debug::monitor();
-    assert!(wq.queue_on(cpu0(), &w1).unwrap());
-    log.expect("w1 start");
-    assert!(wq.queue_on(cpu0(), &w2).unwrap());
-    w1.flush().unwrap();
-    w2.flush().unwrap();
+    let released = Arc::new(AtomicBool::new(false));
+    let r = released.clone();
+    let log = blocked_then_second(
+        "sentinel-sleep",
+        move || plain_sleep_until(&released),
+        move || r.store(true, Ordering::SeqCst),
+    );
+    assert_second_ran_while_first_blocked(&log, "w1 wake");
     let after = cmwq::debug::monitor();
-    log.assert_before("w2 start", "w1 wake");
-    assert!(log.has("w1 wake"), "w2 never ran while w1 slept: {:?}", log.snapshot());
     assert!(after.by_sentinel > before.by_sentinel, "no sentinel verdict: {after:?}");
     assert_eq!(
         after.blocked - before.blocked,
@@ -89,7 +68,6 @@ fn a_plain_sleeper_is_taken_out_by_the_sentinel_alone() {
         "only sentinels judged"
     );
     assert!(after.sentinels >= 1);
-    wq.destroy().unwrap();
 }
 
 /// The monitor adopts a sentinel's mark: the pool's accounting is exact again

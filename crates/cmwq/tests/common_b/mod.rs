@@ -521,3 +521,61 @@ pub(crate) fn assert_exact_after_plain_sleepers(wq: &cmwq::Workqueue, sleep: Dur
     let settled = poll_until(LONG, || pool_of(cpu0(), false).is_some_and(|p| p.running == 0 && p.busy == 0));
     assert!(settled, "nr_running did not return to 0: {:?}", pool_of(cpu0(), false));
 }
+
+/// `w1` logs `w1 start`, blocks in `block` without telling the pool, and logs
+/// what `block` returns; `w2`, queued behind it on the same CPU, logs `w2 start`
+/// and `w2 done` around `release`. Returns the log once both ran.
+pub(crate) fn blocked_then_second(
+    name: &str,
+    block: impl Fn() -> &'static str + Send + Sync + 'static,
+    release: impl Fn() + Send + Sync + 'static,
+) -> Arc<Log> {
+    let wq = warm_queue(name);
+    let log = Log::new();
+    let w1 = {
+        let log = log.clone();
+        cmwq::Work::new(move |_| {
+            log.push("w1 start");
+            log.push(block());
+        })
+    };
+    let w2 = {
+        let log = log.clone();
+        cmwq::Work::new(move |_| {
+            log.push("w2 start");
+            release();
+            log.push("w2 done");
+        })
+    };
+    let before = cmwq::debug::monitor();
+    assert!(wq.queue_on(cpu0(), &w1).unwrap());
+    log.expect("w1 start");
+    assert!(wq.queue_on(cpu0(), &w2).unwrap());
+    w1.flush().unwrap();
+    w2.flush().unwrap();
+    let after = cmwq::debug::monitor();
+    assert!(after.blocked > before.blocked, "the monitor never took the blocked worker out: {after:?}");
+    wq.destroy().unwrap();
+    log
+}
+
+pub(crate) fn assert_second_ran_while_first_blocked(log: &Log, woke: &str) {
+    log.assert_before("w1 start", "w2 start");
+    // w2 logs "w2 start" before it releases w1, so this order proves that w2
+    // started while w1 was blocked.
+    log.assert_before("w2 start", woke);
+    assert!(log.has(woke), "w1 was not released by w2: {:?}", log.snapshot());
+}
+
+/// Plain `std::thread::sleep`s, in 20 ms slices, until `released` is set (or
+/// `LONG` passed): what it returns says which.
+pub(crate) fn plain_sleep_until(released: &std::sync::atomic::AtomicBool) -> &'static str {
+    let deadline = Instant::now() + LONG;
+    while !released.load(Ordering::SeqCst) {
+        if Instant::now() > deadline {
+            return "w1 wake (timed out)";
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    "w1 wake"
+}
