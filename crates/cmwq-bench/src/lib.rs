@@ -182,9 +182,16 @@ impl CountLatch {
     /// One task is done; the last one wakes the waiter. Returns whether this was the last.
     #[inline]
     pub fn count_down(&self) -> bool {
+        self.count_down_then(|| ())
+    }
+
+    /// [`count_down`](Self::count_down); the last one runs `on_last` before it wakes the waiter.
+    #[inline]
+    pub fn count_down_then(&self, on_last: impl FnOnce()) -> bool {
         let prev = self.remaining.fetch_sub(1, Ordering::AcqRel);
         debug_assert!(prev > 0, "count_down below zero");
         if prev == 1 {
+            on_last();
             self.waiter.unpark();
             true
         } else {

@@ -6,19 +6,46 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::pool::{kick_pool, PoolLocked, WorkerPool};
-use crate::work::Work;
+use crate::work::{Spawned, Work};
 use crate::workqueue::WqCore;
 
 /// Flush colors (`WORK_NR_COLORS`).
 pub(crate) const NR_COLORS: usize = 16;
 
-/// A queued item: the work, its pwq slot in the pool, and the flush color it was
+/// A queued item: what runs, its pwq slot in the pool, and the flush color it was
 /// queued with. Lists hold entries, so queueing never allocates once warm.
 #[derive(Debug)]
 pub(crate) struct Entry {
-    pub(crate) work: Work,
+    pub(crate) task: Task,
     pub(crate) pwq: u32,
     pub(crate) color: u8,
+}
+
+/// What an entry runs.
+#[derive(Debug)]
+pub(crate) enum Task {
+    /// A work item, with its state word, flush sequence and busy record.
+    Work(Work),
+    /// A closure from `Workqueue::spawn`, without a header (`work/spawned.rs`).
+    Spawned(Spawned),
+}
+
+impl Entry {
+    /// The work item this entry queues, if it is one (`work.key()`).
+    #[inline]
+    pub(crate) fn is_work(&self, key: usize) -> bool {
+        matches!(&self.task, Task::Work(w) if w.key() == key)
+    }
+
+    /// Starts loading what running this entry will touch first (`sys::prefetch`).
+    #[inline]
+    pub(crate) fn prefetch(&self) {
+        #[cfg(not(loom))]
+        match &self.task {
+            Task::Work(w) => w.prefetch(),
+            Task::Spawned(s) => crate::sys::prefetch(s.data_ptr()),
+        }
+    }
 }
 
 /// Per-pwq counters (`enum pool_workqueue_stats`), updated under the pool lock.
@@ -70,34 +97,49 @@ impl PwqState {
     }
 }
 
-/// `insert_work` plus the activation decision of `__queue_work`: the item becomes
-/// active only if no item waits before it and a slot is free; otherwise it joins
-/// the tail of the inactive list. Caller owns `PENDING` and holds the pool lock.
+/// `insert_work` for a work item whose `PENDING` the caller owns: see [`insert`].
 /// Returns false (nothing changed) if the pwq was released with its workqueue.
 #[inline]
 pub(crate) fn insert_work(pool: &'static WorkerPool, g: &mut PoolLocked, slot: u32, work: &Work) -> bool {
+    insert(pool, g, slot, Task::Work(work.clone())).is_ok()
+}
+
+/// `insert_work` plus the activation decision of `__queue_work`: the item becomes
+/// active only if no item waits before it and a slot is free; otherwise it joins
+/// the tail of the inactive list. Caller holds the pool lock (and owns `PENDING`
+/// of a work item). Gives the task back, nothing changed, if the pwq was released
+/// with its workqueue.
+#[inline]
+pub(crate) fn insert(
+    pool: &'static WorkerPool,
+    g: &mut PoolLocked,
+    slot: u32,
+    task: Task,
+) -> Result<(), Task> {
     let pwq = g.pwqs.get_mut(slot as usize);
     if pwq.released {
-        return false;
+        return Err(task);
     }
     let color = pwq.work_color;
     pwq.nr_in_flight[color as usize] += 1;
-    work.seq_queue();
-    let entry = Entry { work: work.clone(), pwq: slot, color };
+    if let Task::Work(work) = &task {
+        work.seq_queue();
+        work.state().set_queued(pool.id, slot);
+    }
+    let entry = Entry { task, pwq: slot, color };
     if pwq.inactive.is_empty() && pwq.nr_active < pwq.max_active {
         pwq.nr_active += 1;
-        work.state().set_queued(pool.id, slot, false);
         g.worklist.push_back(entry);
         kick_pool(pool, g);
     } else {
-        work.state().set_queued(pool.id, slot, true);
         pwq.inactive.push_back(entry);
     }
-    true
+    Ok(())
 }
 
 /// Activates inactive items of `slot` while it has free active slots
 /// (`pwq_activate_first_inactive` with `fill`). Returns whether any moved.
+/// Only list entries move: the items themselves are not touched (see `work::state`).
 pub(crate) fn activate_inactive(pool: &'static WorkerPool, g: &mut PoolLocked, slot: u32) -> bool {
     let mut moved = false;
     loop {
@@ -107,7 +149,6 @@ pub(crate) fn activate_inactive(pool: &'static WorkerPool, g: &mut PoolLocked, s
         }
         let Some(e) = pwq.inactive.pop_front() else { break };
         pwq.nr_active += 1;
-        e.work.state().set_active();
         g.worklist.push_back(e);
         moved = true;
     }

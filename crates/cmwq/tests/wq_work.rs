@@ -270,6 +270,87 @@ fn current_work_is_the_running_item() {
     assert!(cmwq::current_work().is_none());
 }
 
+/// Inside a spawned closure, `current_work()` is a handle made for it: the same
+/// one on every call, `busy().running` while the closure runs, never queueable,
+/// `flush()` from inside is refused, and `flush()` from another thread returns only
+/// after the closure has returned. After it, the handle is idle.
+#[test]
+fn current_work_of_a_spawned_closure_flushes_and_reports_busy() {
+    let _s = serial();
+    for flags in [WqFlags::empty(), WqFlags::UNBOUND] {
+        let wq = Workqueue::builder(format!("spawned-handle-{flags:?}")).flags(flags).build().unwrap();
+        let gate = Gate::new();
+        let _open = gate.open_on_drop();
+        let finished = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (g, f, wq2) = (gate.clone(), finished.clone(), wq.clone());
+        wq.spawn(move || {
+            let a = cmwq::current_work().expect("a handle inside a spawned closure");
+            let b = cmwq::current_work().expect("a handle inside a spawned closure");
+            let inside = (a.ptr_eq(&b), a.busy(), wq2.queue(&a), a.flush().map_err(|e| e.kind().clone()));
+            tx.send((a, inside)).unwrap();
+            g.wait();
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            f.store(true, Ordering::SeqCst);
+        })
+        .unwrap();
+        let (handle, (same, busy, requeue, self_flush)) = rx.recv_timeout(common_a::DEADLINE).unwrap();
+        assert!(same, "{flags:?}: current_work() gives the same handle twice");
+        assert_eq!(busy, RUNNING, "{flags:?}: busy() inside the closure");
+        assert_eq!(requeue, Ok(false), "{flags:?}: a spawned item cannot be queued again");
+        assert!(
+            matches!(self_flush, Err(ErrorKind::WouldDeadlock(_))),
+            "{flags:?}: flush() of itself from inside: {self_flush:?}"
+        );
+        assert_eq!(handle.busy(), RUNNING, "{flags:?}: busy() seen from outside");
+        let (ftx, frx) = std::sync::mpsc::channel();
+        let h = handle.clone();
+        std::thread::spawn(move || ftx.send(h.flush()));
+        let early = frx.recv_timeout(std::time::Duration::from_millis(20));
+        assert!(early.is_err(), "{flags:?}: flush() returned while the closure runs: {early:?}");
+        gate.open();
+        let flushed = frx.recv_timeout(common_a::DEADLINE).expect("flush() returns once the closure did");
+        assert_eq!(flushed, Ok(true), "{flags:?}: flush() waited");
+        assert!(finished.load(Ordering::SeqCst), "{flags:?}: flush() returned before the closure did");
+        assert_eq!(handle.busy(), IDLE, "{flags:?}: idle afterwards");
+        assert_eq!(handle.flush(), Ok(false), "{flags:?}: nothing left to wait for");
+        assert_eq!(wq.queue(&handle), Ok(false));
+        wq.destroy().unwrap();
+    }
+}
+
+/// A closure that is already a `Box<dyn FnOnce() + Send>` (an executor's job type)
+/// is spawned as it is: it runs once, is dropped once, and comes back as the same
+/// box when refused.
+#[test]
+fn a_boxed_job_runs_once_and_comes_back_when_refused() {
+    let _s = serial();
+    type Job = Box<dyn FnOnce() + Send + 'static>;
+    let wq = Workqueue::builder("spawn-boxed").build().unwrap();
+    let (runs, drops) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    for _ in 0..100 {
+        let (r, token) = (runs.clone(), DropToken(drops.clone()));
+        let job: Job = Box::new(move || {
+            let _token = token;
+            r.fetch_add(1, Ordering::SeqCst);
+        });
+        wq.spawn(job).unwrap();
+    }
+    wq.flush().unwrap();
+    assert_eq!(runs.load(Ordering::SeqCst), 100);
+    assert_eq!(drops.load(Ordering::SeqCst), 100);
+    wq.destroy().unwrap();
+    let r = runs.clone();
+    let job: Job = Box::new(move || {
+        r.fetch_add(1, Ordering::SeqCst);
+    });
+    let addr = (&*job as *const (dyn FnOnce() + Send)).cast::<u8>();
+    let back: Job = wq.spawn(job).unwrap_err().into_inner();
+    assert_eq!((&*back as *const (dyn FnOnce() + Send)).cast::<u8>(), addr, "the same box comes back");
+    back();
+    assert_eq!(runs.load(Ordering::SeqCst), 101);
+}
+
 /// A buffer written with plain (non-atomic) stores by a producer and read by the
 /// callback; only the happens-before edge of a successful `queue()` orders them.
 struct Payload(UnsafeCell<[u64; 16]>);

@@ -566,18 +566,21 @@ pub(crate) fn steal(work: &Work, snap: Snapshot) -> bool {
     }
     let key = work.key();
     let slot = cur.pwq_slot();
-    let take = |q: &mut VecDeque<Entry>| q.iter().position(|e| e.work.key() == key).and_then(|i| q.remove(i));
-    let entry = if cur.inactive() {
-        take(&mut g.pwqs.get_mut(slot as usize).inactive)
-    } else {
-        take(&mut g.worklist).or_else(|| g.workers.iter_mut().find_map(|(_, w)| take(&mut w.scheduled)))
+    let take = |q: &mut VecDeque<Entry>| q.iter().position(|e| e.is_work(key)).and_then(|i| q.remove(i));
+    // Active items are on the worklist or a worker's scheduled list; the others
+    // wait on their pwq's inactive list (the word does not say which).
+    let active =
+        take(&mut g.worklist).or_else(|| g.workers.iter_mut().find_map(|(_, w)| take(&mut w.scheduled)));
+    let (entry, active) = match active {
+        Some(e) => (Some(e), true),
+        None => (take(&mut g.pwqs.get_mut(slot as usize).inactive), false),
     };
     let Some(entry) = entry else {
         // The word says queued on this pool, under its lock: a broken invariant.
         crate::abort_on_bug("queued work item missing from its pool's lists");
     };
     work.state().set_offq_keep_pending(pool.id);
-    crate::pwq::dec_nr_in_flight(pool, &mut g, slot, entry.color, !cur.inactive());
+    crate::pwq::dec_nr_in_flight(pool, &mut g, slot, entry.color, active);
     drop(g);
     drop(entry);
     true
@@ -598,10 +601,12 @@ pub(crate) fn blocked_behind_current(work: &Work, snap: Snapshot) -> Option<Stri
     }
     let g = me.pool.lock();
     let cur = work.state().load();
-    if !(cur.inactive() && cur.pool_id() == me.pool.id) {
+    if !(cur.queued() && cur.pool_id() == me.pool.id) {
         return None;
     }
     let running = g.workers.get(me.idx).current?;
     let pwq = g.pwqs.get(running.pwq as usize);
-    (running.pwq == cur.pwq_slot() && pwq.max_active <= 1).then(|| pwq.wq.name.to_string())
+    let key = work.key();
+    (running.pwq == cur.pwq_slot() && pwq.max_active <= 1 && pwq.inactive.iter().any(|e| e.is_work(key)))
+        .then(|| pwq.wq.name.to_string())
 }

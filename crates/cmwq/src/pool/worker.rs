@@ -8,7 +8,8 @@ use super::{
     kick_pool, manage, PoolGuard, PoolLocked, Running, WorkerPool, WorkerShared, WORKER_CPU_INTENSIVE,
     WORKER_DIE, WORKER_PREP,
 };
-use crate::pwq::{self, Entry};
+use crate::current::Item;
+use crate::pwq::{self, Entry, Task};
 use crate::work::Work;
 use crate::workqueue::WqFlags;
 
@@ -101,10 +102,12 @@ pub(super) fn worker_thread(pool: &'static WorkerPool, me: Arc<WorkerShared>) {
             let mut spins = 0;
             loop {
                 if let Some(e) = g.worklist.pop_front() {
-                    if g.worklist.is_empty() {
-                        pool.saturation_over();
+                    match g.worklist.front() {
+                        Some(next) => next.prefetch(),
+                        None => pool.saturation_over(),
                     }
-                    if assign_work(pool, &mut g, e, idx) {
+                    if let Some(e) = assign_work(pool, &mut g, e, idx) {
+                        g = process_one_work(pool, g, idx, e, &mut deferred);
                         g = process_scheduled_works(pool, g, idx, &mut deferred);
                     }
                     spins = 0;
@@ -148,16 +151,28 @@ pub(super) fn worker_thread(pool: &'static WorkerPool, me: Arc<WorkerShared>) {
 
 /// `assign_work`: take `e` for this worker unless another worker of the pool
 /// executes the same item; then `e` goes behind it on that worker's scheduled list,
-/// which keeps the item non-reentrant. Returns whether this worker got it.
-fn assign_work(pool: &WorkerPool, g: &mut PoolLocked, e: Entry, idx: usize) -> bool {
-    if let Some(other) = e.work.running_on(pool.id) {
+/// which keeps the item non-reentrant. Returns the entry if this worker got it.
+///
+/// The kernel puts its own items on its scheduled list too and then processes the
+/// list; ours is always empty here (a worker drains it before it takes more work,
+/// and only an item running on it makes others add to it), so the entry is handed
+/// back to run at once, and the list is drained after it.
+fn assign_work(pool: &WorkerPool, g: &mut PoolLocked, e: Entry, idx: usize) -> Option<Entry> {
+    // A spawned closure runs once: it never collides with itself.
+    if let Some(other) = match &e.task {
+        Task::Work(work) => work.running_on(pool.id),
+        Task::Spawned(_) => None,
+    } {
         if other != idx {
             g.workers.get_mut(other).scheduled.push_back(e);
-            return false;
+            return None;
         }
     }
-    g.workers.get_mut(idx).scheduled.push_back(e);
-    true
+    debug_assert!(
+        g.workers.get(idx).scheduled.is_empty(),
+        "a worker takes work with its scheduled list drained"
+    );
+    Some(e)
 }
 
 /// `process_scheduled_works`: the list may grow while we run.
@@ -176,8 +191,10 @@ fn process_one_work(
     e: Entry,
     d: &mut Deferred,
 ) -> Guard {
-    let Entry { work, pwq: slot, color } = e;
-    work.set_running_on(pool.id, idx);
+    let Entry { task, pwq: slot, color } = e;
+    if let Task::Work(work) = &task {
+        work.set_running_on(pool.id, idx);
+    }
     let me = g.workers.get_mut(idx);
     me.current = Some(Running { pwq: slot });
     me.progress += 1;
@@ -192,21 +209,28 @@ fn process_one_work(
     // Chain execution: for unbound pools and CPU-intensive items nobody counts as
     // running, so wake another worker for the rest of the worklist.
     kick_pool(pool, &mut g);
-    let seq = work.seq_start();
-    if work.0.oneshot {
-        work.state().retire_oneshot(pool.id);
-    } else {
-        work.state().clear_pending_for_execution(pool.id);
-    }
+    // A spawned closure's only instance is number 1, for the header that
+    // `current_work()` may make for it.
+    let (item, seq, spawned) = match task {
+        Task::Work(work) => {
+            let seq = work.seq_start();
+            work.state().clear_pending_for_execution(pool.id);
+            crate::loom::ltrace!("W{idx}: run item {:#x}", work.key());
+            (Item::work(work, wq_ptr, pool.id, idx), seq, None)
+        }
+        Task::Spawned(f) => (Item::spawned(wq_ptr, pool.id, idx), 1, Some(f)),
+    };
     g.pwqs.get_mut(slot as usize).stats.started += 1;
     drop(g);
 
     d.release();
-    crate::loom::ltrace!("W{idx}: run item {:#x}", work.key());
-    let prev = crate::current::set_running(Some((work, wq_ptr)));
-    debug_assert!(prev.is_none());
-    let result = catch_unwind(AssertUnwindSafe(crate::current::run_current));
-    let (work, _) = crate::current::set_running(None).expect("the item is still published");
+    // The closure of a spawned item is consumed by the call, so its captures are
+    // dropped inside `catch_unwind` too.
+    let (result, item) = crate::current::run_item(item, |item| match spawned {
+        None => catch_unwind(AssertUnwindSafe(|| item.get().expect("a work item").run())),
+        Some(f) => catch_unwind(AssertUnwindSafe(move || f.run())),
+    });
+    let work = item.into_work();
 
     let mut g = pool.lock();
     if let Err(payload) = &result {
@@ -222,7 +246,9 @@ fn process_one_work(
     if g.workers.get(idx).flags & WORKER_CPU_INTENSIVE != 0 {
         g.worker_clr_flags(pool, idx, WORKER_CPU_INTENSIVE);
     }
-    work.clear_running_on(pool.id, idx);
+    if let Some(work) = &work {
+        work.clear_running_on(pool.id, idx);
+    }
     g.workers.get_mut(idx).current = None;
     g.nr_busy -= 1;
     let stats = &mut g.pwqs.get_mut(slot as usize).stats;
@@ -234,7 +260,7 @@ fn process_one_work(
     }
     g.completed += 1;
     pwq::dec_nr_in_flight(pool, &mut g, slot, color, true);
-    d.0 = Some((work, seq));
+    d.0 = work.map(|work| (work, seq));
     g
 }
 

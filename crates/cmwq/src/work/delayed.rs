@@ -54,7 +54,7 @@ impl DelayedWork {
     where
         F: Fn(&DelayedWork) + Send + Sync + 'static,
     {
-        DelayedWork(Work(inner(Delayed { timer: TimerSlot::new(), f }, false)))
+        DelayedWork(Work(inner(Delayed { timer: TimerSlot::new(), f })))
     }
 
     /// The item itself (`&dwork->work`). Every [`Work`] method works on it and

@@ -1,11 +1,13 @@
 //! Work items: reusable, cloneable handles with the kernel's PENDING rules.
 
 mod delayed;
+mod spawned;
 mod state;
 #[cfg(all(test, loom))]
 mod tests;
 
 pub use delayed::DelayedWork;
+pub(crate) use spawned::Spawned;
 
 pub(crate) use state::{Claim, Snapshot, WorkState, DISABLE_MAX, POOL_NONE};
 
@@ -35,26 +37,14 @@ impl<F: Fn(&Work) + Send + Sync + 'static> WorkFn for Reusable<F> {
     }
 }
 
-/// The closure of [`Workqueue::spawn`](crate::Workqueue::spawn), stored in the same
-/// allocation as the work header, so a spawn costs one allocation.
-struct OneShot<F>(parking_lot::Mutex<Option<F>>);
+/// The header of a spawned closure (`spawned.rs`), made when the closure asks for
+/// [`current_work`](crate::current_work). The closure runs outside it, so there is
+/// nothing to call.
+struct SpawnedHeader;
 
-impl<F: FnOnce() + Send + 'static> WorkFn for OneShot<F> {
-    #[inline]
+impl WorkFn for SpawnedHeader {
     fn call(&self, _work: &Work) {
-        // A one-shot item is retired (disabled for good) when it starts, so it runs once.
-        if let Some(f) = self.0.lock().take() {
-            f()
-        }
-    }
-}
-
-/// The closure of a one-shot item, reachable again if queueing was refused.
-pub(crate) struct OneShotSlot<F>(Arc<WorkInner<OneShot<F>>>);
-
-impl<F> OneShotSlot<F> {
-    pub(crate) fn take(&self) -> Option<F> {
-        self.0.func.0.lock().take()
+        crate::abort_on_bug("the header of a spawned closure was executed");
     }
 }
 
@@ -84,7 +74,6 @@ pub(crate) struct WorkInner<F: ?Sized> {
     /// that pool's lock (the kernel's `busy_hash`, kept in the item itself).
     running: AtomicU64,
     pub(crate) seqs: Seqs,
-    pub(crate) oneshot: bool,
     func: F,
 }
 
@@ -114,11 +103,7 @@ pub(crate) struct WorkInner<F: ?Sized> {
 #[derive(Clone)]
 pub struct Work(pub(crate) Arc<WorkInner<dyn WorkFn>>);
 
-fn inner<F: WorkFn>(func: F, oneshot: bool) -> Arc<WorkInner<dyn WorkFn>> {
-    inner_typed(func, oneshot)
-}
-
-fn inner_typed<F: WorkFn>(func: F, oneshot: bool) -> Arc<WorkInner<F>> {
+fn inner<F: WorkFn>(func: F) -> Arc<WorkInner<dyn WorkFn>> {
     Arc::new(WorkInner {
         state: WorkState::new(),
         running: AtomicU64::new(NOT_RUNNING),
@@ -131,7 +116,6 @@ fn inner_typed<F: WorkFn>(func: F, oneshot: bool) -> Arc<WorkInner<F>> {
             lock: Mutex::new(()),
             cv: Condvar::new(),
         },
-        oneshot,
         func,
     })
 }
@@ -172,14 +156,21 @@ impl Work {
     where
         F: Fn(&Work) + Send + Sync + 'static,
     {
-        Work(inner(Reusable(f), false))
+        Work(inner(Reusable(f)))
     }
 
-    /// A one-shot item, plus a typed handle that can take the closure back if
-    /// queueing is refused. One allocation in all.
-    pub(crate) fn oneshot<F: FnOnce() + Send + 'static>(f: F) -> (Work, OneShotSlot<F>) {
-        let typed = inner_typed(OneShot(parking_lot::Mutex::new(Some(f))), true);
-        (Work(typed.clone()), OneShotSlot(typed))
+    /// The header of a spawned closure that worker `worker` of pool `pool` is
+    /// executing, for [`current_work`](crate::current_work) (`spawned.rs`). It is
+    /// what a work item is while it runs its only instance: instance 1 started and
+    /// not resolved until the worker calls `seq_finish(1)`; retired, so it can
+    /// never be queued. Not shared yet, so the busy record needs no lock.
+    pub(crate) fn spawned_header(pool: u32, worker: usize) -> Work {
+        let w = Work(inner(SpawnedHeader));
+        w.state().retire(pool);
+        w.0.seqs.queued.store(1, Ordering::Relaxed);
+        w.0.seqs.started.store(1, Ordering::Relaxed);
+        w.set_running_on(pool, worker);
+        w
     }
 
     #[inline]
@@ -197,6 +188,13 @@ impl Work {
     #[inline]
     pub(crate) fn key(&self) -> usize {
         Arc::as_ptr(&self.0) as *const () as usize
+    }
+
+    /// Starts loading the item's header into the cache (`sys::prefetch`).
+    #[inline]
+    pub(crate) fn prefetch(&self) {
+        #[cfg(not(loom))]
+        crate::sys::prefetch(Arc::as_ptr(&self.0));
     }
 
     #[inline]
@@ -391,7 +389,7 @@ impl Work {
     pub fn flush(&self) -> Result<bool, Error> {
         self.check_not_self("flush() of a work item from its own callback")?;
         let s = self.state().load();
-        if s.inactive() {
+        if s.queued() {
             if let Some(wq) = crate::pool::blocked_behind_current(self, s) {
                 return Err(Error::new(
                     &wq,

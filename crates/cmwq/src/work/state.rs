@@ -6,10 +6,16 @@
 //! | bits   | queued layout (`QUEUED` = 1)         | off-queue layout (`QUEUED` = 0)       |
 //! |--------|--------------------------------------|---------------------------------------|
 //! | 0      | `PENDING` (always 1)                 | `PENDING`                             |
-//! | 1      | `INACTIVE`: on its pwq's inactive list | 0                                   |
+//! | 1      | 0                                    | 0                                     |
 //! | 2      | `QUEUED` = 1                         | `QUEUED` = 0                          |
 //! | 8..32  | pwq slot inside the pool             | disable depth (16 bits, 8..24)        |
 //! | 32..64 | id of the pool that holds it         | id of the pool it last ran on, or NONE |
+//!
+//! Unlike the kernel's word, this one has no `INACTIVE` bit: whether a queued item
+//! waits on its pwq's inactive list or on the worklist is known from the list that
+//! holds it, under the pool lock. Activating an item then moves only its list entry
+//! and never touches the item itself, which a long inactive list has let go cold
+//! in the cache (`pwq::activate_inactive`).
 //!
 //! Ownership (the kernel's rule above `set_work_data`): whoever sets `PENDING` owns
 //! the item and alone may write the word, until the item is linked into a pool's
@@ -29,8 +35,6 @@ use crate::loom::{fence, AtomicU64, Ordering};
 
 /// Set while the item is queued or claimed by a queuer/canceller.
 pub(crate) const PENDING: u64 = 1 << 0;
-/// Queued layout: the item sits on its pwq's inactive list (not counted in nr_active).
-pub(crate) const INACTIVE: u64 = 1 << 1;
 /// The word holds the queued layout (the kernel's `WORK_STRUCT_PWQ`).
 pub(crate) const QUEUED: u64 = 1 << 2;
 const DATA_SHIFT: u32 = 8;
@@ -52,9 +56,6 @@ impl Snapshot {
     }
     pub(crate) fn queued(self) -> bool {
         self.0 & QUEUED != 0
-    }
-    pub(crate) fn inactive(self) -> bool {
-        self.0 & (QUEUED | INACTIVE) == QUEUED | INACTIVE
     }
     pub(crate) fn pool_id(self) -> u32 {
         (self.0 >> POOL_SHIFT) as u32
@@ -84,7 +85,7 @@ impl std::fmt::Debug for Snapshot {
         let mut d = f.debug_struct("Snapshot");
         d.field("pending", &self.pending()).field("queued", &self.queued());
         if self.queued() {
-            d.field("inactive", &self.inactive()).field("pwq_slot", &self.pwq_slot());
+            d.field("pwq_slot", &self.pwq_slot());
         } else {
             d.field("disable_depth", &self.disable_depth());
         }
@@ -143,21 +144,11 @@ impl WorkState {
 
     /// Links the owned item into a pool list (the kernel's `set_work_pwq`).
     /// Caller: the `PENDING` owner, holding the pool's lock.
-    pub(crate) fn set_queued(&self, pool: u32, slot: u32, inactive: bool) {
+    pub(crate) fn set_queued(&self, pool: u32, slot: u32) {
         debug_assert!(slot as u64 <= DATA_MASK);
-        let w = ((pool as u64) << POOL_SHIFT)
-            | ((slot as u64) << DATA_SHIFT)
-            | QUEUED
-            | PENDING
-            | if inactive { INACTIVE } else { 0 };
+        let w = ((pool as u64) << POOL_SHIFT) | ((slot as u64) << DATA_SHIFT) | QUEUED | PENDING;
         let prev = Snapshot(self.0.swap(w, Ordering::AcqRel));
         debug_assert!(prev.pending() && !prev.queued(), "set_queued on {prev:?}");
-    }
-
-    /// Moves a queued item from the inactive list to the worklist. Caller holds the pool lock.
-    pub(crate) fn set_active(&self) {
-        let prev = Snapshot(self.0.fetch_and(!INACTIVE, Ordering::AcqRel));
-        debug_assert!(prev.inactive(), "set_active on {prev:?}");
     }
 
     /// Dequeued for execution: record the pool and release `PENDING`
@@ -170,12 +161,10 @@ impl WorkState {
         fence(Ordering::SeqCst);
     }
 
-    /// A one-shot item (from `spawn`) is dequeued for execution: instead of
-    /// releasing `PENDING` it becomes permanently disabled, so it can never be
-    /// queued, flushed-for or run again. Caller holds the pool lock.
-    pub(crate) fn retire_oneshot(&self, pool: u32) {
-        self.0.swap(Snapshot::offq(pool, DISABLE_MAX, false), Ordering::AcqRel);
-        fence(Ordering::SeqCst);
+    /// The header of a spawned closure (`spawned.rs`) starts disabled for good, as
+    /// if it had been queued once and retired: it can never be queued again.
+    pub(crate) fn retire(&self, pool: u32) {
+        self.0.store(Snapshot::offq(pool, DISABLE_MAX, false), Ordering::Release);
     }
 
     /// Stolen from a list while `PENDING` stays owned by the stealer

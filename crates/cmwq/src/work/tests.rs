@@ -28,7 +28,7 @@ fn failed_queue_is_visible_to_execution() {
         let s = Arc::new(WorkState::new());
         let data = Arc::new(AtomicUsize::new(0));
         assert!(matches!(s.claim_pending(), Claim::Claimed(_)));
-        s.set_queued(0, 0, false);
+        s.set_queued(0, 0);
 
         let (s2, d2) = (s.clone(), data.clone());
         let queuer = thread::spawn(move || {

@@ -12,9 +12,9 @@ use std::sync::{Arc, OnceLock};
 use crate::error::{Error, ErrorKind, SpawnError};
 use crate::loom::{AtomicU32, Ordering};
 use crate::pool::{PoolLocked, WorkerPool};
-use crate::pwq::{self, PwqState, PwqStats};
+use crate::pwq::{self, PwqState, PwqStats, Task};
 use crate::registry::Registry;
-use crate::work::{Claim, Snapshot, Work, POOL_NONE};
+use crate::work::{Claim, Snapshot, Spawned, Work, POOL_NONE};
 
 /// The default `max_active` (`WQ_DFL_ACTIVE`).
 pub const WQ_DFL_ACTIVE: usize = 1024;
@@ -210,6 +210,25 @@ impl WqCore {
         // Destroyed between the check and the link: give the item back untouched.
         work.state().release_pending(0);
         Err(self.err(ErrorKind::Destroyed))
+    }
+
+    /// Queues a spawned closure on the caller's CPU's pool (or the unbound pool).
+    /// The caller checked [`check_open`](Self::check_open); gives the closure back
+    /// if the workqueue was destroyed meanwhile.
+    fn spawn(self: &Arc<Self>, task: Spawned) -> Result<(), (Error, Spawned)> {
+        let r = self.pwq_for(None);
+        let mut g = r.pool.lock();
+        let task = if self.pwq_in(&mut g, &r).is_some() {
+            match pwq::insert(r.pool, &mut g, r.slot, Task::Spawned(task)) {
+                Ok(()) => return Ok(()),
+                Err(Task::Spawned(task)) => task,
+                Err(Task::Work(_)) => crate::abort_on_bug("a spawned closure came back as a work item"),
+            }
+        } else {
+            task
+        };
+        drop(g);
+        Err((self.err(ErrorKind::Destroyed), task))
     }
 
     /// Links an item whose `PENDING` we own into the pool that should run it.
@@ -535,8 +554,12 @@ impl Workqueue {
         self.core().queue(Some(cpu), work)
     }
 
-    /// Runs `f` once on this queue: a one-shot work item, in a single allocation
-    /// that holds the closure. The closure must be `Send`:
+    /// Runs `f` once on this queue, as a one-shot work item that nobody holds a
+    /// handle to. It costs one allocation, the box of the closure: none if `f`
+    /// captures nothing, and none if `f` is a `Box<dyn FnOnce() + Send>` already
+    /// (it is kept as it is). Inside `f`, [`current_work`](crate::current_work)
+    /// gives a handle that flushes and reports `busy()` like a work item's. The
+    /// closure must be `Send`:
     ///
     /// ```compile_fail
     /// let wq = cmwq::Workqueue::builder("x").build().unwrap();
@@ -553,14 +576,7 @@ impl Workqueue {
         if let Err(e) = self.core().check_open() {
             return Err(SpawnError::new(e, f));
         }
-        let (work, slot) = Work::oneshot(f);
-        match self.core().queue(None, &work) {
-            Ok(queued) => {
-                debug_assert!(queued);
-                Ok(())
-            }
-            Err(e) => Err(SpawnError::new(e, slot.take().expect("refused closure is still there"))),
-        }
+        self.core().spawn(Spawned::new(f)).map_err(|(e, task)| SpawnError::new(e, task.into_closure()))
     }
 
     /// `enable_and_queue_work`: enables `work`; if its disable depth reaches zero,
