@@ -207,8 +207,13 @@ fn process_one_work(
         g.pwqs.get_mut(slot as usize).stats.cpu_intensive += 1;
     }
     // Chain execution: for unbound pools and CPU-intensive items nobody counts as
-    // running, so wake another worker for the rest of the worklist.
-    kick_pool(pool, &mut g);
+    // running, so wake another worker for the rest of the worklist. In a bound
+    // pool this worker counts, so the kick can only note a saturation, and there
+    // is nothing to do once it is noted (the common case under load).
+    if !pool.is_bound() || cpu_intensive || !pool.saturation_noted.load(std::sync::atomic::Ordering::Relaxed)
+    {
+        kick_pool(pool, &mut g);
+    }
     // A spawned closure's only instance is number 1, for the header that
     // `current_work()` may make for it.
     let (item, seq, spawned) = match task {
