@@ -12,8 +12,9 @@
 //! Modes: `queue` (preallocated items on a per-CPU queue), `unbound` (the same on
 //! an unbound queue), `queue_on` (producer pinned to the first CPU, `queue_on` the
 //! second), `wake_local`/`wake_on`/`wake_park_local`/`wake_park_on` (idle
-//! wake-ups, `BATCHES` samples), `spawn` (`wq.spawn`), `rayon` (`rayon::spawn`), `channel`
-//! (mpsc into one thread).
+//! wake-ups, `BATCHES` samples), `spawn` (`wq.spawn`), `boxed` (`wq.spawn` of boxed
+//! jobs, as `cmwq bench`'s noop) and `mtwq` (the same jobs on the MT-wq emulation),
+//! `rayon` (`rayon::spawn`), `channel` (mpsc into one thread).
 
 use std::time::Instant;
 
@@ -158,6 +159,33 @@ fn main() {
                 });
             }
         }),
+        // Boxed jobs, as `cmwq bench`'s noop submits them: `wq.spawn(job)` against the
+        // MT-wq emulation's `queue` (a crossbeam channel per CPU). Run under
+        // `taskset -c 0` to put producer and worker on one CPU (noop, 1 producer).
+        "boxed" | "mtwq" => {
+            type Job = Box<dyn FnOnce() + Send + 'static>;
+            let job = move || -> Job {
+                Box::new(move || {
+                    latch.count_down();
+                })
+            };
+            if mode == "boxed" {
+                let wq = Workqueue::builder("hotpath").build().unwrap();
+                run(&mut || {
+                    for _ in 0..k {
+                        assert!(wq.spawn(job()).is_ok());
+                    }
+                });
+                wq.destroy().unwrap();
+            } else {
+                let q = cmwq_bench::executors::MtWq::new(&cmwq_bench::allowed_cpus(), "hotpath").unwrap();
+                run(&mut || {
+                    for _ in 0..k {
+                        q.queue(job()).unwrap();
+                    }
+                });
+            }
+        }
         "channel" => {
             let (tx, rx) = std::sync::mpsc::channel::<usize>();
             std::thread::spawn(move || {
@@ -172,7 +200,7 @@ fn main() {
             });
         }
         other => {
-            eprintln!("unknown mode {other}: queue | unbound | queue_on | wake_local | wake_on | wake_park_local | wake_park_on | spawn | rayon | channel");
+            eprintln!("unknown mode {other}: queue | unbound | queue_on | wake_local | wake_on | wake_park_local | wake_park_on | spawn | boxed | mtwq | rayon | channel");
             std::process::exit(2);
         }
     }
