@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Refreshes the figures of README.md's "Benchmarks" section from the latest full run.
+
+    cargo run --release -- bench          # writes bench-results/bench-full.{md,json}
+    python3 bench-results/readme.py       # rewrites the tables and figures in README.md
+
+Only the generated parts change: the run line, the mixed table, the plain/announced
+ratios, the detect table and CPU figures, the timers tables and the "Other workloads"
+list. The prose around them, including "Where cmwq is behind", is kept as written.
+"""
+import json
+import os
+import re
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+d = json.load(open(os.path.join(ROOT, "bench-results", "bench-full.json")))
+md = open(os.path.join(ROOT, "bench-results", "bench-full.md")).read()
+readme_path = os.path.join(ROOT, "README.md")
+readme = open(readme_path).read()
+
+
+def sub(pattern, repl, text, flags=re.S):
+    new, n = re.subn(pattern, lambda _m: repl, text, count=1, flags=flags)
+    if n != 1:
+        sys.exit(f"readme.py: no match for {pattern[:60]!r}")
+    return new
+
+
+def f1(x):
+    return f"{x:.1f}"
+
+
+env = d["env"]
+la_b = env["loadavg_before"].split()[0]
+la_a = env["loadavg_after"].split()[0]
+readme = sub(
+    r"JSON beside it; \d+ s\), on\nthis project's development machine: a 2-vCPU VM, otherwise quiet \(load average [\d.]+ before;\nthe bench's own thread-heavy peers raise it to [\d.]+\)",
+    f"JSON beside it; {env['duration_s']:.0f} s), on\nthis project's development machine: a 2-vCPU VM, otherwise quiet (load average {la_b} before;\n"
+    f"the bench's own thread-heavy peers raise it to {la_a})",
+    readme,
+)
+
+# mixed
+rows = ["| X:Y | executor | blocking | makespan ms | ideal ms | /ideal | peak threads | cores+blocked+2 | cores+Σ per-CPU blocked+2 |",
+        "|---|---|---|---|---|---|---|---|---|"]
+cores = env["cores"]
+for r in d["mixed"]:
+    ideal = r["bounds"]["ideal_ms"]
+    rows.append(
+        f"| {r['ratio']} | `{r['executor']}` | {r['blocking']} | {f1(r['makespan_ms'])} | {f1(ideal)} | "
+        f"{r['ratio_to_ideal']:.2f} | {r['peak_threads']} | {r['thread_reference']} | "
+        f"{cores + r['peak_blocked_per_cpu_sum'] + 2} |"
+    )
+readme = sub(r"\| X:Y \| executor \| blocking \| makespan ms.*?\n\n", "\n".join(rows) + "\n\n", readme)
+
+m = re.search(r"mixed, makespan cmwq-bound-plain / cmwq-bound \(unannotated / announced\): ([^\n]*)", md)
+ratios = m.group(1).replace("x,", "×,").rstrip("x") + "×"
+readme = sub(
+    r"`cmwq-bound-plain` / `cmwq-bound`: [^(]*\(target 1\.3×\)",
+    f"`cmwq-bound-plain` / `cmwq-bound`: {ratios} (target 1.3×)",
+    readme,
+)
+
+# detect
+lat = {(r["blocking"], r["monitor_start"]): r for r in d["detect_latency"]}
+
+
+def lrow(label, r):
+    return f"| {label} | {r['p50_us']:.0f} | {r['p90_us']:.0f} | {r['p99_us']:.0f} |"
+
+
+plain_b2b = next(r for (b, s), r in lat.items() if b == "plain" and "parked" not in s)
+plain_parked = next(r for (b, s), r in lat.items() if b == "plain" and "parked" in s)
+announced = next(r for (b, s), r in lat.items() if b == "announced")
+det = "\n".join([
+    "| from a block to the next item starting on that CPU, µs | p50 | p90 | p99 |",
+    "|---|---|---|---|",
+    lrow("plain `std::thread::sleep`, rounds back to back", plain_b2b),
+    lrow("plain, each round starting with the monitor parked", plain_parked),
+    lrow("announced `cmwq::sleep`", announced),
+])
+readme = sub(r"\| from a block to the next item starting on that CPU, µs.*?\n\n", det + "\n\n", readme)
+sat = next(r for r in d["detect_overhead"] if r["load"] != "idle")
+readme = sub(r"the monitor thread [\d.]+% of one core\n\([\d.]+ ticks/s, \d+ false detections",
+             f"the monitor thread {sat['cpu_pct_of_core']:.3f}% of one core\n({sat['ticks_per_s']:.0f} ticks/s, "
+             f"{sat['blocked'] + sat['cpu_hogs']} false detections", readme)
+readme = sub(r"the idle sentinels [\d.]+%: they", f"the idle sentinels {sat['sentinel_cpu_pct_of_core']:.3f}%: they", readme)
+
+# timers
+ops = {r["executor"]: r for r in d["timer_ops"]}
+fire = {(r["executor"], r["load"]): r for r in d["timer_fire"]}
+
+
+def op(name):
+    r = next(v for k, v in ops.items() if k.startswith(name))
+    return r
+
+
+c, dq, sl = op("cmwq"), op("tokio-delayqueue"), op("tokio-sleep")
+readme = sub(r"\| cmwq `queue_delayed` / `cancel` \(thread-safe\) \| \d+ \| \d+ \| \d+",
+             f"| cmwq `queue_delayed` / `cancel` (thread-safe) | {c['arm_ns']:.0f} | {c['cancel_ns']:.0f} | {c['bytes_per_timer']:.0f}", readme)
+readme = sub(r"\| tokio-util `DelayQueue` insert / remove \(single owner, no locking\) \| \d+ \| \d+ \| \d+",
+             f"| tokio-util `DelayQueue` insert / remove (single owner, no locking) | {dq['arm_ns']:.0f} | {dq['cancel_ns']:.0f} | {dq['bytes_per_timer']:.0f}", readme)
+readme = sub(r"\| tokio `sleep` future polled once / dropped \(thread-safe\) \| \d+ \| \d+ \| \d+",
+             f"| tokio `sleep` future polled once / dropped (thread-safe) | {sl['arm_ns']:.0f} | {sl['cancel_ns']:.0f} | {sl['bytes_per_timer']:.0f}", readme)
+for (ex, load), label in [(("cmwq", "idle"), "cmwq, idle"), (("cmwq", "busy"), "cmwq, both CPUs busy"),
+                          (("tokio", "idle"), "tokio, idle"), (("tokio", "busy"), "tokio, both CPUs busy")]:
+    r = next(v for (e, l), v in fire.items() if e.startswith(ex) and l.startswith(load))
+    readme = sub(rf"\| {re.escape(label)} \| \d+ \| \d+ \| \d+ \|",
+                 f"| {label} | {r['p50_us']:.0f} | {r['p90_us']:.0f} | {r['p99_us']:.0f} |", readme)
+
+# other workloads: the headline bullets of the run
+headline = md.split("## Headline", 1)[1].split("\n## ", 1)[0]
+bullets = [l for l in headline.split("\n") if re.match(r"- (noop, |wake: |many-queues: )", l)]
+readme = sub(r"Other workloads \(same run\):\n\n(?:- [^\n]*\n)+", "Other workloads (same run):\n\n" + "\n".join(bullets) + "\n", readme)
+
+open(readme_path, "w").write(readme)
+print("README.md updated from bench-results/bench-full.json")
