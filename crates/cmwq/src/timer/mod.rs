@@ -41,7 +41,7 @@
 //!
 //! ## Structure
 //!
-//! Time is cut into ticks (1 ms by default). The wheel has [`wheel::LEVELS`]
+//! Time is cut into ticks (1 ms by default). The wheel has `wheel::LEVELS`
 //! levels of 64 slots; a slot of level `k` spans `64^k` ticks, so the levels
 //! together span `64^6 = 2^36` ticks (about 2.2 years at 1 ms). A timer is filed
 //! at the level of the highest 6-bit digit in which its tick differs from the
@@ -80,7 +80,7 @@
 //!   when that timer sits in level 0 (due within the current 64-tick window) or
 //!   in the overflow list, otherwise the start of the slot that holds it (at most
 //!   one slot width early; advancing to it cascades and tightens the bound).
-//! - A [`wheel::TimerId`] carries a generation: a stale id (its timer fired or
+//! - A `wheel::TimerId` carries a generation: a stale id (its timer fired or
 //!   was cancelled) never cancels a timer that reuses its slab slot.
 
 pub(crate) mod base;
