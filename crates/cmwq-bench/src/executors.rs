@@ -730,12 +730,15 @@ mod tests {
     #[test]
     fn batch_counts_runs() {
         let b = Batch::new(3);
+        let t0 = crate::now_ns();
         b.done(0);
         b.done(2);
         assert_eq!(b.run_counts(), (1, 2, 0));
         assert!(b.check_exactly_once("t").is_err());
+        assert_eq!(b.0.end_ns.load(Ordering::Acquire), 0, "only the last job stamps the end");
         b.done(1);
         b.wait("t", Duration::from_secs(1)).unwrap();
+        assert!(b.end_ns() >= t0, "the last job stamped the end before waking the waiter");
         b.check_exactly_once("t").unwrap();
         b.0.ran[1].fetch_add(1, Ordering::Relaxed);
         assert!(matches!(b.check_exactly_once("t"), Err(Error::Invariant(_))));

@@ -40,7 +40,6 @@ impl Entry {
     /// Starts loading what running this entry will touch first (`sys::prefetch`).
     #[inline]
     pub(crate) fn prefetch(&self) {
-        #[cfg(not(loom))]
         match &self.task {
             Task::Work(w) => w.prefetch(),
             Task::Spawned(s) => crate::sys::prefetch(s.data_ptr()),

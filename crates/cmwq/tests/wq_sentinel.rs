@@ -38,6 +38,15 @@ fn sentinel_tid(cpu: usize) -> Option<String> {
     })
 }
 
+/// Whether `/proc` is missing (the test that needs it is skipped, and says so).
+fn no_proc() -> bool {
+    let missing = std::fs::metadata("/proc/self/task").is_err();
+    if missing {
+        eprintln!("skipped: needs /proc");
+    }
+    missing
+}
+
 /// CPU time (ns) the thread `tid` has used (`schedstat` field 1).
 fn cpu_ns(tid: &str) -> u64 {
     let s = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).unwrap();
@@ -47,8 +56,7 @@ fn cpu_ns(tid: &str) -> u64 {
 #[test]
 fn a_plain_sleeper_is_taken_out_by_the_sentinel_alone() {
     let _s = sentinels_only();
-    if std::fs::metadata("/proc/self/task").is_err() {
-        eprintln!("skipped: needs /proc");
+    if no_proc() {
         return;
     }
     let before = cmwq::debug::monitor();
@@ -84,8 +92,7 @@ fn accounting_is_exact_after_sentinel_marks() {
 #[test]
 fn an_idle_sentinel_costs_nothing() {
     let _s = sentinels_only();
-    if std::fs::metadata("/proc/self/task").is_err() {
-        eprintln!("skipped: needs /proc");
+    if no_proc() {
         return;
     }
     // Make sure the sentinel of cpu0 exists: a plain sleeper with an item behind it.

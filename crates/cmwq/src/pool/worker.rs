@@ -207,13 +207,8 @@ fn process_one_work(
         g.pwqs.get_mut(slot as usize).stats.cpu_intensive += 1;
     }
     // Chain execution: for unbound pools and CPU-intensive items nobody counts as
-    // running, so wake another worker for the rest of the worklist. In a bound
-    // pool this worker counts, so the kick can only note a saturation, and there
-    // is nothing to do once it is noted (the common case under load).
-    if !pool.is_bound() || cpu_intensive || !pool.saturation_noted.load(std::sync::atomic::Ordering::Relaxed)
-    {
-        kick_pool(pool, &mut g);
-    }
+    // running, so wake another worker for the rest of the worklist.
+    kick_pool(pool, &mut g);
     // A spawned closure's only instance is number 1, for the header that
     // `current_work()` may make for it.
     let (item, seq, spawned) = match task {
@@ -231,9 +226,11 @@ fn process_one_work(
     d.release();
     // The closure of a spawned item is consumed by the call, so its captures are
     // dropped inside `catch_unwind` too.
-    let (result, item) = crate::current::run_item(item, |item| match spawned {
-        None => catch_unwind(AssertUnwindSafe(|| item.get().expect("a work item").run())),
-        Some(f) => catch_unwind(AssertUnwindSafe(move || f.run())),
+    let (result, item) = crate::current::run_item(item, |item| {
+        catch_unwind(AssertUnwindSafe(move || match spawned {
+            Some(f) => f.run(),
+            None => item.get().expect("a work item").run(),
+        }))
     });
     let work = item.into_work();
 

@@ -193,7 +193,6 @@ impl Work {
     /// Starts loading the item's header into the cache (`sys::prefetch`).
     #[inline]
     pub(crate) fn prefetch(&self) {
-        #[cfg(not(loom))]
         crate::sys::prefetch(Arc::as_ptr(&self.0));
     }
 
