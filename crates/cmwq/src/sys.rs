@@ -109,6 +109,17 @@ pub(crate) fn current_thread_nice() -> i32 {
     unsafe { libc::getpriority(libc::PRIO_PROCESS, tid) }
 }
 
+/// The calling thread's timer slack (`PR_GET_TIMERSLACK`): how late past its
+/// deadline the kernel may end a sleep of this thread to batch timer interrupts
+/// (50 µs by default for normal threads).
+pub(crate) fn current_thread_timer_slack() -> Duration {
+    // SAFETY: PR_GET_TIMERSLACK reads a value of our own thread; the unused
+    // arguments are zero as prctl(2) asks.
+    let rc = unsafe { libc::prctl(libc::PR_GET_TIMERSLACK, 0, 0, 0, 0) };
+    // On failure assume the default.
+    Duration::from_nanos(if rc < 0 { 50_000 } else { rc as u64 })
+}
+
 /// CPU time consumed by the calling thread (`CLOCK_THREAD_CPUTIME_ID`, ~0.3 µs).
 pub(crate) fn thread_cpu_time() -> Duration {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };

@@ -566,7 +566,7 @@ pub(super) fn act_on_block(
         pool.blocks_unannounced.store(true, Ordering::Relaxed);
     }
     // Nobody idle to wake, work waiting, nobody running: create one.
-    if g.need_more_worker(pool) && g.idle.is_empty() && !g.manager_active && create_worker_locked(pool, g) {
+    if g.worker_wanted(pool) && g.idle.is_empty() && !g.manager_active && create_worker_locked(pool, g) {
         bump(&COUNTERS.created);
     }
     Act::Marked

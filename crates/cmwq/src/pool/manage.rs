@@ -132,6 +132,7 @@ fn new_slot(pool: &'static WorkerPool, g: &mut PoolLocked, kicked: bool) -> (usi
         progress: 0,
         scheduled: Default::default(),
         last_active: Instant::now(),
+        sleep_due: None,
     });
     debug_assert_eq!(inserted, idx);
     g.idle.push(idx);

@@ -131,6 +131,11 @@ pub(crate) struct WorkerSlot {
     /// Items assigned to this worker: collisions with the item it runs.
     pub(crate) scheduled: VecDeque<Entry>,
     pub(crate) last_active: Instant,
+    /// Set by each transition into `CM_SLEEPING`: when the sleep is certainly
+    /// over, for a timed sleep ([`crate::sleep`]: its deadline plus the thread's
+    /// timer slack); `None` for any other block. Meaningful only while the worker
+    /// is asleep (see [`PoolLocked::runnable_sleeper`]).
+    pub(crate) sleep_due: Option<Instant>,
 }
 
 /// A slab: stable indices, reused after removal.
@@ -406,6 +411,30 @@ impl PoolLocked {
         !self.worklist.is_empty() && pool.nr_running() == 0
     }
 
+    /// Is a worker of this pool asleep in a timed sleep that is over by now? Its
+    /// thread is runnable (its timer fired), so the CPU goes to it as soon as the
+    /// running worker blocks, and it counts as running the moment it runs
+    /// (`hooks::worker_running`). The kernel counts a worker when it runs again
+    /// too, but a woken spare costs it a context switch; here a futex wake and two
+    /// switches (~20 µs), and a spare woken beside a runnable sleeper starts a
+    /// second item on the CPU. So `kick_pool` lets such a sleeper cover the CPU
+    /// (pool/README.md, "Runnable sleepers").
+    pub(crate) fn runnable_sleeper(&self) -> bool {
+        let mut dues =
+            self.workers.iter().filter_map(|(_, w)| w.sleep_due.filter(|_| w.shared.is_sleeping()));
+        // No clock read unless a timed sleep is in progress.
+        let Some(first) = dues.next() else { return false };
+        let now = Instant::now();
+        first <= now || dues.any(|t| t <= now)
+    }
+
+    /// [`need_more_worker`](Self::need_more_worker), unless a runnable sleeper of
+    /// a bound pool covers the CPU: what `kick_pool` and the monitor's worker
+    /// creation act on.
+    pub(crate) fn worker_wanted(&self, pool: &WorkerPool) -> bool {
+        self.need_more_worker(pool) && !(pool.is_bound() && self.runnable_sleeper())
+    }
+
     /// Is an idle worker in reserve, so that a blocking item can be covered? (`may_start_working`)
     #[inline]
     pub(crate) fn may_start_working(&self) -> bool {
@@ -511,8 +540,8 @@ impl PoolLocked {
     }
 }
 
-/// `kick_pool`: wake the most recently idled worker if work waits and nobody runs.
-/// With no worker at all (a new pool, or one shrunk to zero) create the first one.
+/// `kick_pool`: wake the most recently idled worker if work waits and nobody runs
+/// (and no runnable sleeper covers the CPU: `worker_wanted`). With no worker at all (a new pool, or one shrunk to zero) create the first one.
 /// Returns whether a worker was woken or created.
 pub(crate) fn kick_pool(pool: &'static WorkerPool, g: &mut PoolLocked) -> bool {
     crate::loom::ltrace!(
@@ -521,13 +550,14 @@ pub(crate) fn kick_pool(pool: &'static WorkerPool, g: &mut PoolLocked) -> bool {
         pool.nr_running(),
         g.idle
     );
-    if !g.need_more_worker(pool) {
+    if !g.worker_wanted(pool) {
         if pool.is_bound()
             && !g.worklist.is_empty()
             && g.nr_busy > 0
             && !pool.saturation_noted.load(Ordering::Relaxed)
         {
-            // Saturated: work waits while a worker counts as running. If that worker
+            // Saturated: work waits while a worker counts as running (or, covered
+            // by a runnable sleeper, will count in a moment). If that worker
             // blocked without saying so, only the sleep monitor can tell. (A worker
             // counted between items, in its idle spin, is about to take the work: no
             // block to find, and no reason to wake the monitor or arm a sentinel.)

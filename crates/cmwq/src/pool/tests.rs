@@ -40,6 +40,31 @@ fn blocked_worker_hands_the_cpu_on() {
     });
 }
 
+/// A runnable sleeper covers the CPU (pool/README.md, "Runnable sleepers"): w1
+/// announces a block whose due time has passed (a sleep whose timer fired), so
+/// no spare is woken for w2; w1's worker must take w2 itself when it runs again.
+/// In every interleaving w2 runs: a lost wake-up (say, a stale due time of a
+/// worker no longer asleep covering the CPU) leaves the flush waiting forever.
+#[test]
+fn a_runnable_sleeper_takes_the_work() {
+    loom::model(|| {
+        let reg: &'static Registry = Box::leak(Box::new(Registry::new(Topology::simulated(1))));
+        let wq = Workqueue::builder("model").build_in(reg).unwrap();
+        let w1 = Work::new(|_| crate::hooks::blocking_until(Some(std::time::Instant::now()), || {}));
+        let w2 = Work::new(|_| {});
+        assert!(wq.queue(&w1).unwrap());
+        assert!(wq.queue(&w2).unwrap());
+        w1.flush().unwrap();
+        w2.flush().unwrap();
+        // Again, with w1's worker idle and its due time stale.
+        assert!(wq.queue(&w2).unwrap());
+        w2.flush().unwrap();
+        drop((w1, w2));
+        drop(wq);
+        reg.shutdown();
+    });
+}
+
 /// `cancel_sync` against an item that requeues itself from its own callback: on
 /// return the item is neither pending nor running, and it stays idle.
 #[test]
