@@ -174,14 +174,16 @@ pub(crate) fn blocking_until<R>(due: Option<Instant>, f: impl FnOnce() -> R) -> 
 /// A sleep that tells the worker pool (`blocking(|| std::thread::sleep(d))`).
 ///
 /// The pool also knows when the sleep ends: once the deadline, the thread's timer
-/// slack and a wake-up allowance have passed, the sleeping worker is runnable,
-/// and a worker of the same per-CPU pool that blocks then leaves the CPU to it
-/// instead of waking a spare (pool/README.md, "Runnable sleepers"). The sleep
-/// lasts at least `d` from the call.
+/// slack and a wake-up allowance have passed, the sleeping worker is taken to be
+/// runnable, and a worker of the same per-CPU pool that blocks then leaves the CPU
+/// to it instead of waking a spare (pool/README.md, "Runnable sleepers"). The
+/// sleep lasts at least `d` from the call.
 pub fn sleep(d: Duration) {
     let Some(deadline) = Instant::now().checked_add(d) else {
         return blocking(|| std::thread::sleep(d));
     };
+    // The timer fires by the deadline plus the thread's timer slack; the thread
+    // is runnable a wake-up latency later.
     let due = deadline.checked_add(timer_slack() + WAKE_LATENCY);
     blocking_until(due, || std::thread::sleep(deadline.saturating_duration_since(Instant::now())))
 }
@@ -190,9 +192,10 @@ pub fn sleep(d: Duration) {
 /// thread is taken to be runnable: the timer interrupt's and the wake-up's
 /// latency. Measured on a 2-vCPU VM (300 µs sleeps with no slack): p50 16 µs,
 /// p99 48 µs past the deadline with the CPU busy, which is the case that matters
-/// (another worker runs there); p50 36 µs on an idle CPU. Too short, and a CPU
-/// can idle until the sleeper is runnable; too long, and a spare is woken as
-/// before.
+/// (another worker runs there); p50 36 µs on an idle CPU. A sleeper taken for
+/// runnable too early leaves its CPU idle until its timer fires; one taken too
+/// late gets a spare woken beside it, as without the rule. (Asking the scheduler
+/// instead, through `/proc/self/task/TID/stat`, cost more per block than it saved.)
 const WAKE_LATENCY: Duration = Duration::from_micros(50);
 
 /// The calling thread's timer slack, read once per thread.
@@ -224,35 +227,49 @@ mod tests {
         }
     }
 
-    /// A worker whose timed sleep is over (its thread runnable, not yet run) covers
-    /// the CPU: when the running worker then blocks, no spare is woken for the next
-    /// item, and the sleeper takes the item itself once it runs. A is the sleeper,
-    /// held in a channel wait announced with a due time in the past, as a sleep
-    /// whose timer fired; B blocks after that; C must wait for A.
-    #[test]
-    fn an_ended_timed_sleep_covers_the_cpu() {
+    /// Holds item A until the test opens it.
+    #[derive(Default)]
+    struct Gate(std::sync::Mutex<bool>, std::sync::Condvar);
+
+    impl Gate {
+        fn open(&self) {
+            *self.0.lock().unwrap() = true;
+            self.1.notify_all();
+        }
+        fn wait(&self) {
+            let mut open = self.0.lock().unwrap();
+            while !*open {
+                open = self.1.wait(open).unwrap();
+            }
+        }
+    }
+
+    /// Three items on a one-CPU pool: A announces a block with a due time (a timed
+    /// sleep) and then does `a_body`; B starts because A blocked, runs past A's due
+    /// time and blocks in turn; C is queued behind them. Returns whether C started
+    /// while both A and B were in their blocks (within 100 ms of B blocking).
+    fn c_starts_beside_a_and_b(a_due: Duration, a_body: impl FnOnce(&Gate) + Send + 'static) -> bool {
         let reg: &'static Registry = Box::leak(Box::new(Registry::new(Topology::simulated(1))));
         // B spins while it counts as running; the monitor must not call it a block.
         reg.config.set_monitor(false);
         let wq = Workqueue::builder("cover").build_in(reg).unwrap();
-        let (a_tx, a_rx) = mpsc::channel::<()>();
+        let release_a = Arc::new(Gate::default());
         let (b_tx, b_rx) = mpsc::channel::<()>();
-        let a_due = Arc::new(OnceLock::<Instant>::new());
+        let a_due_at = Arc::new(OnceLock::<Instant>::new());
         let b_blocking = Arc::new(AtomicBool::new(false));
         let c_ran = Arc::new(AtomicBool::new(false));
 
-        let due = a_due.clone();
+        let (due, release) = (a_due_at.clone(), release_a.clone());
         wq.spawn(move || {
-            let at = *due.get_or_init(|| Instant::now() + Duration::from_millis(5));
-            super::blocking_until(Some(at), || a_rx.recv().unwrap());
+            let at = *due.get_or_init(|| Instant::now() + a_due);
+            super::blocking_until(Some(at), || a_body(&release));
         })
         .unwrap();
-        let (due, blocking) = (a_due.clone(), b_blocking.clone());
+        let (due, blocking) = (a_due_at.clone(), b_blocking.clone());
         wq.spawn(move || {
-            // Started because A blocked before its due time; run past it.
             let at = loop {
                 if let Some(at) = due.get() {
-                    break *at;
+                    break (*at).min(Instant::now() + Duration::from_millis(50));
                 }
                 std::hint::spin_loop();
             };
@@ -267,34 +284,36 @@ mod tests {
         wq.spawn(move || ran.store(true, Ordering::SeqCst)).unwrap();
 
         wait_for("B to block", || b_blocking.load(Ordering::SeqCst));
-        std::thread::sleep(Duration::from_millis(100));
-        assert!(!c_ran.load(Ordering::SeqCst), "a spare was woken although A's sleep was over");
-        a_tx.send(()).unwrap();
-        wait_for("A's worker to run C", || c_ran.load(Ordering::SeqCst));
+        let deadline = Instant::now() + Duration::from_millis(100);
+        while Instant::now() < deadline && !c_ran.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let beside = c_ran.load(Ordering::SeqCst);
+        // Nothing is lost either way: A's worker takes C when it runs again.
+        release_a.open();
+        wait_for("C to run", || c_ran.load(Ordering::SeqCst));
         b_tx.send(()).unwrap();
         wq.flush().unwrap();
-        drop(wq);
+        beside
     }
 
-    /// The converse: while the sleeper's due time is ahead, a block wakes a spare
-    /// for the next item at once (the cover is only for sleeps that are over).
+    /// A's block is due (a sleep whose timer fired): it covers the CPU, so when B
+    /// blocks no spare is woken for C; A's worker takes C once A's item ends. (The
+    /// due time alone decides: A here waits for the test in fact.)
     #[test]
-    fn a_timed_sleep_not_over_leaves_the_cpu_to_a_spare() {
-        let reg: &'static Registry = Box::leak(Box::new(Registry::new(Topology::simulated(1))));
-        reg.config.set_monitor(false);
-        let wq = Workqueue::builder("cover").build_in(reg).unwrap();
-        let (a_tx, a_rx) = mpsc::channel::<()>();
-        let c_ran = Arc::new(AtomicBool::new(false));
-        wq.spawn(move || {
-            let far = Instant::now() + Duration::from_secs(3600);
-            super::blocking_until(Some(far), || a_rx.recv().unwrap());
-        })
-        .unwrap();
-        let ran = c_ran.clone();
-        wq.spawn(move || ran.store(true, Ordering::SeqCst)).unwrap();
-        wait_for("C to run while A sleeps", || c_ran.load(Ordering::SeqCst));
-        a_tx.send(()).unwrap();
-        wq.flush().unwrap();
-        drop(wq);
+    fn a_sleeper_past_its_due_time_covers_the_cpu() {
+        assert!(
+            !c_starts_beside_a_and_b(Duration::from_millis(5), Gate::wait),
+            "a spare was woken beside a sleep that was over"
+        );
+    }
+
+    /// A's due time is ahead: no cover, C starts on a spare when B blocks.
+    #[test]
+    fn a_sleeper_before_its_due_time_does_not_cover() {
+        assert!(
+            c_starts_beside_a_and_b(Duration::from_secs(3600), Gate::wait),
+            "C waited for a sleep not yet over"
+        );
     }
 }

@@ -418,14 +418,15 @@ impl PoolLocked {
     /// too, but a woken spare costs it a context switch; here a futex wake and two
     /// switches (~20 µs), and a spare woken beside a runnable sleeper starts a
     /// second item on the CPU. So `kick_pool` lets such a sleeper cover the CPU
-    /// (pool/README.md, "Runnable sleepers").
+    /// (pool/README.md, "Runnable sleepers"). No clock read unless a timed sleep
+    /// is in progress.
     pub(crate) fn runnable_sleeper(&self) -> bool {
-        let mut dues =
-            self.workers.iter().filter_map(|(_, w)| w.sleep_due.filter(|_| w.shared.is_sleeping()));
-        // No clock read unless a timed sleep is in progress.
-        let Some(first) = dues.next() else { return false };
-        let now = Instant::now();
-        first <= now || dues.any(|t| t <= now)
+        let mut now = None;
+        self.workers.iter().any(|(_, w)| {
+            w.sleep_due
+                .filter(|_| w.shared.is_sleeping())
+                .is_some_and(|due| due <= *now.get_or_insert_with(Instant::now))
+        })
     }
 
     /// [`need_more_worker`](Self::need_more_worker), unless a runnable sleeper of
