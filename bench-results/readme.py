@@ -35,9 +35,9 @@ env = d["env"]
 la_b = env["loadavg_before"].split()[0]
 la_a = env["loadavg_after"].split()[0]
 readme = sub(
-    r"JSON beside it; \d+ s\), on\nthis project's development machine: a 2-vCPU VM, otherwise quiet \(load average [\d.]+ before;\nthe bench's own thread-heavy peers raise it to [\d.]+\)",
-    f"JSON beside it; {env['duration_s']:.0f} s), on\nthis project's development machine: a 2-vCPU VM, otherwise quiet (load average {la_b} before;\n"
-    f"the bench's own thread-heavy peers raise it to {la_a})",
+    r"JSON beside it; \d+ s\), on\nthis project's development machine: a 2-vCPU VM, otherwise quiet \(load average [\d.]+ before,\n[\d.]+ after\)",
+    f"JSON beside it; {env['duration_s']:.0f} s), on\nthis project's development machine: a 2-vCPU VM, otherwise quiet (load average {la_b} before,\n"
+    f"{la_a} after)",
     readme,
 )
 

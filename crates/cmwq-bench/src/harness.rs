@@ -376,8 +376,9 @@ fn general_notes(cfg: &Config, cpus: &[usize]) -> Vec<String> {
          warm-up and the run together, since threads kept from the warm-up count in the run's peak; \
          `cores+blocked+2` is the thread count a concurrency-managed pool needs for that. `Σ per-CPU peak \
          blocked` adds up each CPU's own peak (by the CPU an item blocked on), reached at different moments: \
-         per-CPU pools that keep idle workers (cmwq, like the kernel) each grow to their own high-water mark, \
-         so their thread count follows cores + this sum + 2 rather than the process-wide simultaneous peak."
+         per-CPU pools that keep idle workers each grow to their own high-water mark, so a pool that starts \
+         a second item beside a sleeper waiting for its CPU follows cores + this sum + 2 (cmwq did, before \
+         its runnable-sleeper rule: crates/cmwq/src/pool/README.md)."
             .into(),
         "mixed, CPU % ours/others/idle/steal: where the CPUs' time went during the measured runs, summed: this \
          process (CLOCK_PROCESS_CPUTIME_ID), other processes (busy jiffies in /proc/stat less ours), idle, and \
