@@ -64,7 +64,8 @@ pub struct MonitorStats {
     /// Of `blocked`, the blocks an idle sentinel caught (the moment the CPU went
     /// idle) rather than the monitor's tick.
     pub by_sentinel: u64,
-    /// Idle sentinel threads started (one per CPU whose pool ever saturated).
+    /// Idle sentinel threads started and set up (one per CPU whose pool ever
+    /// saturated after an unannounced block).
     pub sentinels: u64,
 }
 
@@ -359,7 +360,7 @@ impl Monitor {
             }
             if !cooling {
                 g.starved = false;
-                if g.need_more_worker(pool)
+                if g.worker_wanted(pool)
                     && g.idle.is_empty()
                     && !g.manager_active
                     && create_worker_locked(pool, &mut g)

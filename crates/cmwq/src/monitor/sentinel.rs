@@ -94,9 +94,8 @@ pub(super) fn start_wanted() {
             .stack_size(64 * 1024)
             .spawn(move || run(cpu));
         match spawned {
-            Ok(_) => {
-                STARTED.fetch_add(1, Ordering::Relaxed);
-            }
+            // Counted in `STARTED` by the thread once it is set up.
+            Ok(_) => {}
             Err(e) => {
                 s.state.set(FAILED);
                 tracing::debug!("cmwq: no idle sentinel for CPU {cpu} ({e}); the monitor's ticks cover it");
@@ -117,6 +116,11 @@ struct Seen {
 fn run(cpu: usize) {
     let s = &sentinels()[cpu];
     let _ = s.thread.set(std::thread::current());
+    // Sized up front: a sweep allocates nothing (the hot-path allocation test
+    // counts every thread's allocations). And allocated before the thread becomes
+    // SCHED_IDLE: on a busy CPU it might not run again for a long time.
+    let mut seen: Vec<Seen> = Vec::with_capacity(64);
+    let mut views: Vec<(usize, u64, Arc<WorkerShared>)> = Vec::with_capacity(64);
     // Pinned to its CPU, and only ever run when that CPU would otherwise idle. A
     // sentinel that may not be SCHED_IDLE would compete with the workers: none.
     if crate::sys::set_current_thread_affinity(&[cpu]).is_err()
@@ -125,11 +129,8 @@ fn run(cpu: usize) {
         s.state.set(FAILED);
         return;
     }
+    STARTED.fetch_add(1, Ordering::Relaxed);
     let reg = Registry::global();
-    // Sized up front: a sweep allocates nothing (the hot-path allocation test
-    // counts every thread's allocations).
-    let mut seen: Vec<Seen> = Vec::with_capacity(64);
-    let mut views: Vec<(usize, u64, Arc<WorkerShared>)> = Vec::with_capacity(64);
     let mut fruitless = 0u32;
     let mut quiet_since: Option<Instant> = None;
     loop {
