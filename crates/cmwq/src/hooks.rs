@@ -244,18 +244,14 @@ mod tests {
         }
     }
 
-    /// Three items on a one-CPU pool: A announces a block with a due time (a timed
-    /// sleep) and then does `a_body`; B starts because A blocked, runs past A's due
+    /// Three items on a one-CPU pool: A announces a block with a due time (as a
+    /// timed sleep does) and waits for the test; B starts because A blocked, runs past A's due
     /// time and blocks in turn; C is queued behind them. Returns whether C started
     /// while both A and B were in their blocks, within `window` of B blocking. (A
     /// test that expects no start looks for 100 ms: a broken rule starts C at
     /// once, and a slow machine can only hide that, never fake it. One that
     /// expects a start waits long, so a busy machine cannot fail it.)
-    fn c_starts_beside_a_and_b(
-        a_due: Duration,
-        a_body: impl FnOnce(&Gate) + Send + 'static,
-        window: Duration,
-    ) -> bool {
+    fn c_starts_beside_a_and_b(a_due: Duration, window: Duration) -> bool {
         let reg: &'static Registry = Box::leak(Box::new(Registry::new(Topology::simulated(1))));
         // B spins while it counts as running; the monitor must not call it a block.
         reg.config.set_monitor(false);
@@ -269,7 +265,7 @@ mod tests {
         let (due, release) = (a_due_at.clone(), release_a.clone());
         wq.spawn(move || {
             let at = *due.get_or_init(|| Instant::now() + a_due);
-            super::blocking_until(Some(at), || a_body(&release));
+            super::blocking_until(Some(at), || release.wait());
         })
         .unwrap();
         let (due, blocking) = (a_due_at.clone(), b_blocking.clone());
@@ -310,7 +306,7 @@ mod tests {
     #[test]
     fn a_sleeper_past_its_due_time_covers_the_cpu() {
         assert!(
-            !c_starts_beside_a_and_b(Duration::from_millis(5), Gate::wait, Duration::from_millis(100)),
+            !c_starts_beside_a_and_b(Duration::from_millis(5), Duration::from_millis(100)),
             "a spare was woken beside a sleep that was over"
         );
     }
@@ -319,7 +315,7 @@ mod tests {
     #[test]
     fn a_sleeper_before_its_due_time_does_not_cover() {
         assert!(
-            c_starts_beside_a_and_b(Duration::from_secs(3600), Gate::wait, Duration::from_secs(10)),
+            c_starts_beside_a_and_b(Duration::from_secs(3600), Duration::from_secs(10)),
             "C waited for a sleep not yet over"
         );
     }
