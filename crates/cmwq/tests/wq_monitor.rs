@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use cmwq::Work;
 use common_b::{
-    assert_second_ran_while_first_blocked, blocked_then_second, cpu0, plain_sleep_until, pool_of, warm_queue,
-    Log, LONG,
+    assert_second_ran_while_first_blocked, blocked_then_second, cpu0, plain_sleeper_then_second, pool_of,
+    warm_queue, Log, LONG,
 };
 use parking_lot::Mutex;
 
@@ -28,13 +28,7 @@ static SERIAL: Mutex<()> = Mutex::new(());
 #[test]
 fn plain_thread_sleep_lets_the_next_item_start() {
     let _s = SERIAL.lock();
-    let released = Arc::new(AtomicBool::new(false));
-    let r = released.clone();
-    let log = blocked_then_second(
-        "mon-sleep",
-        move || plain_sleep_until(&released),
-        move || r.store(true, Ordering::SeqCst),
-    );
+    let log = plain_sleeper_then_second("mon-sleep");
     assert_second_ran_while_first_blocked(&log, "w1 wake");
 }
 

@@ -10,14 +10,12 @@
 
 mod common_b;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cmwq::Work;
 use common_b::{
-    assert_second_ran_while_first_blocked, blocked_then_second, cpu0, plain_sleep_until,
-    plain_sleeper_with_one_behind, warm_queue, LONG,
+    assert_second_ran_while_first_blocked, cpu0, plain_sleeper_then_second, plain_sleeper_with_one_behind,
+    warm_queue, LONG,
 };
 use parking_lot::Mutex;
 
@@ -60,13 +58,7 @@ fn a_plain_sleeper_is_taken_out_by_the_sentinel_alone() {
         return;
     }
     let before = cmwq::debug::monitor();
-    let released = Arc::new(AtomicBool::new(false));
-    let r = released.clone();
-    let log = blocked_then_second(
-        "sentinel-sleep",
-        move || plain_sleep_until(&released),
-        move || r.store(true, Ordering::SeqCst),
-    );
+    let log = plain_sleeper_then_second("sentinel-sleep");
     assert_second_ran_while_first_blocked(&log, "w1 wake");
     let after = cmwq::debug::monitor();
     assert!(after.by_sentinel > before.by_sentinel, "no sentinel verdict: {after:?}");

@@ -133,7 +133,7 @@ pub(crate) struct WorkerSlot {
     pub(crate) last_active: Instant,
     /// Set by each transition into `CM_SLEEPING`: when the sleep is certainly
     /// over, for a timed sleep ([`crate::sleep`]: its deadline plus the thread's
-    /// timer slack); `None` for any other block. Meaningful only while the worker
+    /// timer slack plus a wake-up allowance); `None` for any other block. Meaningful only while the worker
     /// is asleep (see [`PoolLocked::runnable_sleeper`]).
     pub(crate) sleep_due: Option<Instant>,
 }
@@ -420,7 +420,7 @@ impl PoolLocked {
     /// second item on the CPU. So `kick_pool` lets such a sleeper cover the CPU
     /// (pool/README.md, "Runnable sleepers"). No clock read unless a timed sleep
     /// is in progress.
-    pub(crate) fn runnable_sleeper(&self) -> bool {
+    fn runnable_sleeper(&self) -> bool {
         let mut now = None;
         self.workers.iter().any(|(_, w)| {
             w.sleep_due
@@ -542,7 +542,8 @@ impl PoolLocked {
 }
 
 /// `kick_pool`: wake the most recently idled worker if work waits and nobody runs
-/// (and no runnable sleeper covers the CPU: `worker_wanted`). With no worker at all (a new pool, or one shrunk to zero) create the first one.
+/// (and no runnable sleeper covers the CPU: `worker_wanted`). With no worker at
+/// all (a new pool, or one shrunk to zero) create the first one.
 /// Returns whether a worker was woken or created.
 pub(crate) fn kick_pool(pool: &'static WorkerPool, g: &mut PoolLocked) -> bool {
     crate::loom::ltrace!(

@@ -567,6 +567,13 @@ pub(crate) fn assert_second_ran_while_first_blocked(log: &Log, woke: &str) {
     assert!(log.has(woke), "w1 was not released by w2: {:?}", log.snapshot());
 }
 
+/// [`blocked_then_second`] with `w1` in plain sleeps until `w2` releases it.
+pub(crate) fn plain_sleeper_then_second(name: &str) -> Arc<Log> {
+    let released = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let r = released.clone();
+    blocked_then_second(name, move || plain_sleep_until(&released), move || r.store(true, Ordering::SeqCst))
+}
+
 /// Plain `std::thread::sleep`s, in 20 ms slices, until `released` is set (or
 /// `LONG` passed): what it returns says which.
 pub(crate) fn plain_sleep_until(released: &std::sync::atomic::AtomicBool) -> &'static str {
