@@ -145,6 +145,22 @@ pub fn highpri_nice_applied() -> Option<bool> {
     }
 }
 
+/// The name of the sleep monitor's thread.
+pub const MONITOR_THREAD: &str = "cmwq/monitor";
+/// The names of the idle sentinel threads: this prefix and the CPU number.
+pub const SENTINEL_THREAD_PREFIX: &str = "cmwq/sentinel";
+/// The names of worker threads: this prefix, the pool (`3`, `3H`, `u`, `uH`),
+/// `:` and the worker's slot (`cmwq/3:0`).
+pub const WORKER_THREAD_PREFIX: &str = "cmwq/";
+/// The name of the creator thread (the kernel's kthreadd), which spawns the
+/// first worker of a pool.
+pub const CREATOR_THREAD: &str = "cmwq/creator";
+/// The name of the process's timer thread (delayed work).
+pub const TIMER_THREAD: &str = "cmwq/timer";
+/// The longest tick of the sleep monitor: while it runs it looks at least this
+/// often (it starts at 50 µs and doubles while it finds nothing).
+pub const MONITOR_TICK_MAX: Duration = Duration::from_millis(10);
+
 /// CPU time used by the calling thread (`CLOCK_THREAD_CPUTIME_ID`).
 pub fn thread_cpu_time() -> Duration {
     crate::sys::thread_cpu_time()

@@ -188,6 +188,11 @@ pub fn set_max_workers(n: usize) {
     registry::Registry::global().set_max_workers(n)
 }
 
+/// The ceiling on worker threads across all pools (see [`set_max_workers`]).
+pub fn max_workers() -> usize {
+    registry::Registry::global().max_workers()
+}
+
 /// Sets the process-wide power-efficient mode (`workqueue.power_efficient`; also
 /// `CMWQ_POWER_EFFICIENT=1`): workqueues created afterwards with
 /// [`WqFlags::POWER_EFFICIENT`] are unbound instead of per-CPU.

@@ -242,7 +242,7 @@ fn start_creator() -> Option<std::sync::mpsc::Sender<CreateRequest>> {
         return None;
     }
     let (tx, rx) = std::sync::mpsc::channel::<CreateRequest>();
-    let started = std::thread::Builder::new().name("cmwq/creator".into()).spawn(move || {
+    let started = std::thread::Builder::new().name(crate::debug::CREATOR_THREAD.into()).spawn(move || {
         for req in rx {
             req();
         }
@@ -376,6 +376,10 @@ impl Registry {
     pub(crate) fn freezable_busy(&self) -> bool {
         let list = self.freezable.lock();
         list.iter().filter_map(std::sync::Weak::upgrade).any(|wq| wq.has_active())
+    }
+
+    pub(crate) fn max_workers(&self) -> usize {
+        self.config.max_workers()
     }
 
     pub(crate) fn set_max_workers(&self, n: usize) {

@@ -15,7 +15,7 @@ use crate::registry::all_pools_into;
 /// The first tick after a wake-up, and after each tick that found something.
 const TICK_MIN: Duration = Duration::from_micros(50);
 /// Ticks double while they find nothing, up to this.
-const TICK_MAX: Duration = Duration::from_millis(10);
+const TICK_MAX: Duration = crate::debug::MONITOR_TICK_MAX;
 /// After a tick that acted, ticks stay at `TICK_MIN` this long before they back
 /// off: a pool whose items block unannounced blocks again soon, and a block seen
 /// one back-off step late leaves its CPU idle for that long.
@@ -168,7 +168,7 @@ fn start() {
     if STATE.compare_exchange(UNSTARTED, RUNNING, Ordering::SeqCst, Ordering::SeqCst).is_err() {
         return;
     }
-    let spawned = std::thread::Builder::new().name("cmwq/monitor".into()).spawn(|| {
+    let spawned = std::thread::Builder::new().name(crate::debug::MONITOR_THREAD.into()).spawn(|| {
         let _ = THREAD.set(std::thread::current());
         Monitor::default().run()
     });

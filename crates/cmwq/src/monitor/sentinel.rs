@@ -90,7 +90,7 @@ pub(super) fn start_wanted() {
             continue;
         }
         let spawned = std::thread::Builder::new()
-            .name(format!("cmwq/sentinel{cpu}"))
+            .name(format!("{}{cpu}", crate::debug::SENTINEL_THREAD_PREFIX))
             .stack_size(64 * 1024)
             .spawn(move || run(cpu));
         match spawned {

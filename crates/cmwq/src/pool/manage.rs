@@ -144,7 +144,7 @@ fn new_slot(pool: &'static WorkerPool, g: &mut PoolLocked, kicked: bool) -> (usi
 }
 
 fn thread_name(pool: &WorkerPool, idx: usize) -> String {
-    format!("cmwq/{}:{}", pool.label(), idx)
+    format!("{}{}:{}", crate::debug::WORKER_THREAD_PREFIX, pool.label(), idx)
 }
 
 /// Undoes `new_slot` after a failed spawn: the pool cools down for 1 s and the

@@ -260,7 +260,7 @@ impl TimerBase {
             ThreadState::Failed(at) if now.saturating_sub(at) < 1_000_000_000 => return,
             _ => {}
         }
-        let started = std::thread::Builder::new().name("cmwq/timer".into()).spawn(move || self.thread_main());
+        let started = std::thread::Builder::new().name(crate::debug::TIMER_THREAD.into()).spawn(move || self.thread_main());
         g.thread = match started {
             Ok(_) => ThreadState::Running,
             Err(e) => {
