@@ -9,7 +9,7 @@
 use std::cell::{Cell, OnceCell, RefCell};
 use std::sync::Arc;
 
-use crate::loom::thread_local;
+use crate::platform::loom::thread_local;
 use crate::pool::WorkerShared;
 use crate::work::Work;
 use crate::workqueue::WqCore;

@@ -1,14 +1,14 @@
 //! Introspection: live pool state (for `cmwq demo`, `cmwq top` and tests) and
 //! process-wide counters.
 
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::registry::{all_pools, Registry};
+use crate::global::registry;
 
 /// One worker pool's live state.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct PoolSnapshot {
     /// The pool id (work items record it).
@@ -41,9 +41,8 @@ pub struct PoolSnapshot {
 
 /// A snapshot of every pool created so far, per-CPU pools first.
 pub fn pools() -> Vec<PoolSnapshot> {
-    let mut v: Vec<PoolSnapshot> = all_pools()
-        .into_iter()
-        .filter(|p| std::ptr::eq(p.registry, Registry::global()))
+    let mut v: Vec<PoolSnapshot> = registry()
+        .pools()
         .map(|p| {
             let g = p.lock();
             PoolSnapshot {
@@ -67,54 +66,45 @@ pub fn pools() -> Vec<PoolSnapshot> {
     v
 }
 
-static PANICS: AtomicU64 = AtomicU64::new(0);
-
-pub(crate) fn count_panic() {
-    PANICS.fetch_add(1, Ordering::Relaxed);
-}
-
 /// Work items that panicked, process-wide. Their pools kept working.
 pub fn panics() -> u64 {
-    PANICS.load(Ordering::Relaxed)
+    registry().ctx.counters.panics()
 }
 
 /// Worker threads alive in all pools.
 pub fn nr_workers() -> usize {
-    Registry::global().nr_threads.load(Ordering::Relaxed)
+    registry().ctx.threads.count().0
 }
 
 /// Times a pool wanted a new worker but the thread ceiling or a failed thread
 /// creation refused it (the work waited instead).
 pub fn nr_throttled() -> u64 {
-    Registry::global().nr_throttled.load(Ordering::Relaxed)
+    registry().ctx.counters.throttled()
 }
 
 /// Workers of concurrency-managed (per-CPU) pools alive now.
 pub fn nr_cm_workers() -> usize {
-    Registry::global().nr_cm_threads.load(Ordering::Relaxed)
+    registry().ctx.threads.count().1
 }
 
 /// The most worker threads that were alive at once: `(all, concurrency-managed)`.
 /// Each is counted before its thread starts, so it never exceeds its ceiling.
 pub fn peak_workers() -> (usize, usize) {
-    let r = Registry::global();
-    (r.peak_threads.load(Ordering::Relaxed), r.peak_cm_threads.load(Ordering::Relaxed))
+    registry().ctx.threads.peak()
 }
 
 /// What the sleep monitor has done so far.
-#[cfg(not(loom))]
 pub fn monitor() -> MonitorStats {
     crate::monitor::stats()
 }
 
-#[cfg(not(loom))]
 pub use crate::monitor::MonitorStats;
 
 /// Fault injection for tests: the next `n` worker-thread creations fail with
 /// `EAGAIN`, as under `pids.max` or `RLIMIT_NPROC`.
 #[doc(hidden)]
 pub fn fail_next_spawns(n: usize) {
-    crate::pool::FAIL_SPAWNS.store(n, Ordering::SeqCst);
+    crate::pool::FAIL_SPAWNS.store(n, Ordering::Relaxed);
 }
 
 /// Test hook: whether the sleep monitor's own ticks look for blocked workers
@@ -122,56 +112,44 @@ pub fn fail_next_spawns(n: usize) {
 /// lets a test see them work alone; they are then armed at every saturation, not
 /// only in pools that blocked unannounced lately. CPU hogs are still detected.
 #[doc(hidden)]
-#[cfg(not(loom))]
 pub fn monitor_ticks_detect_blocks(on: bool) {
-    crate::monitor::TICK_DETECTS.store(on, Ordering::SeqCst);
-}
-
-/// 0: no highpri worker started yet; 1: nice -20 applied; 2: not permitted.
-static HIGHPRI_NICE: AtomicU8 = AtomicU8::new(0);
-
-pub(crate) fn note_highpri_nice(applied: bool) {
-    HIGHPRI_NICE.store(if applied { 1 } else { 2 }, Ordering::Relaxed);
+    registry().ctx.config.set_monitor_ticks(on);
 }
 
 /// Whether highpri workers got nice -20: `None` before the first one started,
 /// `Some(false)` where the process may not raise priority (they then run at the
 /// default priority, and a one-time note was logged).
 pub fn highpri_nice_applied() -> Option<bool> {
-    match HIGHPRI_NICE.load(Ordering::Relaxed) {
-        1 => Some(true),
-        2 => Some(false),
-        _ => None,
-    }
+    registry().ctx.counters.highpri_nice_applied()
 }
 
 /// The name of the sleep monitor's thread.
-pub const MONITOR_THREAD: &str = "cmwq/monitor";
+pub const MONITOR_THREAD: &str = crate::monitor::MONITOR_THREAD;
 /// The names of the idle sentinel threads: this prefix and the CPU number.
-pub const SENTINEL_THREAD_PREFIX: &str = "cmwq/sentinel";
+pub const SENTINEL_THREAD_PREFIX: &str = crate::monitor::SENTINEL_THREAD_PREFIX;
 /// The names of worker threads: this prefix, the pool (`3`, `3H`, `u`, `uH`),
 /// `:` and the worker's slot (`cmwq/3:0`).
-pub const WORKER_THREAD_PREFIX: &str = "cmwq/";
+pub const WORKER_THREAD_PREFIX: &str = crate::pool::WORKER_THREAD_PREFIX;
 /// The name of the creator thread (the kernel's kthreadd), which spawns the
 /// first worker of a pool.
-pub const CREATOR_THREAD: &str = "cmwq/creator";
+pub const CREATOR_THREAD: &str = crate::context::threads::CREATOR_THREAD;
 /// The name of the process's timer thread (delayed work).
-pub const TIMER_THREAD: &str = "cmwq/timer";
+pub const TIMER_THREAD: &str = crate::platform::timer::base::TIMER_THREAD;
 /// The longest tick of the sleep monitor: while it runs it looks at least this
 /// often (it starts at 50 µs and doubles while it finds nothing).
-pub const MONITOR_TICK_MAX: Duration = Duration::from_millis(10);
+pub const MONITOR_TICK_MAX: Duration = crate::monitor::TICK_MAX;
 
 /// CPU time used by the calling thread (`CLOCK_THREAD_CPUTIME_ID`).
 pub fn thread_cpu_time() -> Duration {
-    crate::sys::thread_cpu_time()
+    crate::platform::sys::thread_cpu_time()
 }
 
 /// The nice value of the calling thread.
 pub fn thread_nice() -> i32 {
-    crate::sys::current_thread_nice()
+    crate::platform::sys::current_thread_nice()
 }
 
 /// The CPU the calling thread runs on, if known.
 pub fn current_cpu() -> Option<usize> {
-    crate::sys::current_cpu()
+    crate::platform::sys::current_cpu()
 }

@@ -92,7 +92,7 @@
 //!   queue has a single pwq on a process-wide unbound pool, so its `max_active`
 //!   is process-wide and activation is FIFO.
 //! - **Thread ceilings.** At most 512 worker threads exist at once (environment
-//!   `CMWQ_MAX_WORKERS`), and at most max(64, 5 × [`allowed_cpus`]) of them in
+//!   `CMWQ_MAX_WORKERS`), and at most max(64, 5 × [`available_parallelism`]) of them in
 //!   per-CPU pools (`CMWQ_MAX_CM_WORKERS`, [`set_max_cm_workers`]); the allowed
 //!   CPUs honour the affinity mask and the cgroup CPU quota. At a ceiling work
 //!   waits for a worker, it is never dropped; [`debug::nr_throttled`] counts the
@@ -138,77 +138,51 @@
 //! measures all four on this machine and prints them beside the documented ones.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
+#![warn(missing_docs)]
 
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "cmwq needs Linux: its pools pin workers with sched_setaffinity, and its sleep monitor reads \
+     /proc/self/task and thread CPU clocks; no other target is supported"
+);
+
+// The layers, bottom to top; a module imports only from its own layer and those
+// below it (`tests/layers.rs` checks this).
+//
+// platform: what cmwq needs from Linux and std, knowing nothing of workqueues.
+mod platform;
+// context: what the pools of one instance share (settings, thread accounting,
+// counters, the work state word, the doorbell to the monitor).
+mod context;
+// core: the kernel's workqueue.c, one cycle on purpose: pools, pwqs, work items,
+// workqueues, the running item, the instance.
 mod current;
-pub mod debug;
-mod error;
-pub mod freezer;
-mod hooks;
-mod loom;
-mod monitor;
-mod oncpu;
 mod pool;
 mod pwq;
 mod registry;
-mod sys;
-pub mod system;
-pub mod timer;
 mod work;
 mod workqueue;
+// monitor: finds blocking nobody announced, and CPU hogs.
+mod monitor;
+// facade: the public API.
+mod config;
+pub mod debug;
+pub mod freezer;
+mod global;
+mod hooks;
+mod oncpu;
+pub mod system;
+pub mod timer;
 
-pub use current::current_work;
-pub use error::{Error, ErrorKind, SpawnError};
-pub use hooks::{blocking, sleep};
-pub use monitor::{
-    allowed_cpus, set_cpu_intensive_thresh, set_max_cm_workers, set_sleep_monitor, set_stall_window,
+pub use config::{
+    allowed_cpus, available_parallelism, idle_timeout, max_workers, set_cpu_intensive_thresh,
+    set_idle_timeout, set_max_cm_workers, set_max_workers, set_power_efficient, set_sleep_monitor,
+    set_stall_window,
 };
+pub use current::current_work;
+pub use hooks::{blocking, sleep};
 pub use oncpu::{schedule_on_each_cpu, work_on_cpu};
+pub use platform::error::{Error, ErrorKind, SpawnError};
 pub use system::{schedule_delayed_work, schedule_delayed_work_on, schedule_work, schedule_work_on};
 pub use work::{Busy, DelayedWork, Work};
 pub use workqueue::{Builder, Workqueue, WqFlags, WqStats, WQ_DFL_ACTIVE, WQ_MAX_ACTIVE};
-
-use std::time::Duration;
-
-/// Sets how long an idle worker waits before it may exit (default 300 s,
-/// `IDLE_WORKER_TIMEOUT`; also `CMWQ_IDLE_TIMEOUT_MS` in the environment). A pool
-/// keeps at least two idle workers while it is busy (`too_many_workers`), and lets
-/// all of them go once it has been completely idle this long.
-pub fn set_idle_timeout(d: Duration) {
-    registry::Registry::global().set_idle_timeout(d)
-}
-
-/// The current idle-worker timeout.
-pub fn idle_timeout() -> Duration {
-    registry::Registry::global().config.idle_timeout()
-}
-
-/// Sets the ceiling on worker threads across all pools (default 512, also
-/// `CMWQ_MAX_WORKERS`). At the ceiling work waits; nothing is dropped.
-pub fn set_max_workers(n: usize) {
-    registry::Registry::global().set_max_workers(n)
-}
-
-/// The ceiling on worker threads across all pools (see [`set_max_workers`]).
-pub fn max_workers() -> usize {
-    registry::Registry::global().max_workers()
-}
-
-/// Sets the process-wide power-efficient mode (`workqueue.power_efficient`; also
-/// `CMWQ_POWER_EFFICIENT=1`): workqueues created afterwards with
-/// [`WqFlags::POWER_EFFICIENT`] are unbound instead of per-CPU.
-pub fn set_power_efficient(on: bool) {
-    registry::Registry::global().set_power_efficient(on)
-}
-
-/// The CPUs usable with [`Workqueue::queue_on`]: those in the process affinity
-/// mask when cmwq started.
-pub fn online_cpus() -> Vec<usize> {
-    registry::Registry::global().topo.allowed.clone()
-}
-
-/// A broken internal invariant: continuing would corrupt pool state.
-#[cold]
-pub(crate) fn abort_on_bug(what: &str) -> ! {
-    eprintln!("cmwq: internal error: {what}; aborting");
-    std::process::abort()
-}

@@ -4,7 +4,7 @@
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use crate::error::Error;
+use crate::platform::error::Error;
 use crate::system;
 use crate::work::Work;
 
@@ -13,7 +13,7 @@ use crate::work::Work;
 /// as blocking. A panic in `f` is resumed in the caller.
 ///
 /// ```
-/// let cpu = cmwq::online_cpus()[0];
+/// let cpu = cmwq::allowed_cpus()[0];
 /// let ran_on = cmwq::work_on_cpu(cpu, cmwq::debug::current_cpu)?;
 /// assert_eq!(ran_on, Some(cpu));
 /// # Ok::<(), cmwq::Error>(())
@@ -42,7 +42,7 @@ where
     Ok(result.unwrap_or_else(|p| resume_unwind(p)))
 }
 
-/// Runs `f` once on every CPU in [`online_cpus`](crate::online_cpus), in parallel
+/// Runs `f` once on every CPU in [`allowed_cpus`](crate::allowed_cpus), in parallel
 /// on the system per-CPU workqueue, and waits for all (`schedule_on_each_cpu`).
 /// A panic in any of them is resumed in the caller after all have finished.
 ///
@@ -54,7 +54,7 @@ where
 {
     let f = Arc::new(f);
     let panics = Arc::new(parking_lot::Mutex::new(None));
-    let works: Vec<Work> = crate::online_cpus()
+    let works: Vec<Work> = crate::allowed_cpus()
         .into_iter()
         .map(|_| {
             let (f, panics) = (f.clone(), panics.clone());
@@ -65,7 +65,7 @@ where
             })
         })
         .collect();
-    for (cpu, w) in crate::online_cpus().into_iter().zip(&works) {
+    for (cpu, w) in crate::allowed_cpus().into_iter().zip(&works) {
         system::percpu().queue_on(cpu, w)?;
     }
     for w in &works {

@@ -42,7 +42,7 @@ impl Entry {
     pub(crate) fn prefetch(&self) {
         match &self.task {
             Task::Work(w) => w.prefetch(),
-            Task::Spawned(s) => crate::sys::prefetch(s.data_ptr()),
+            Task::Spawned(s) => crate::platform::sys::prefetch(s.data_ptr()),
         }
     }
 }

@@ -318,7 +318,7 @@ fn worker_allocations_are_counted(wq: &Workqueue, r: Rounds) -> (u64, u64, Vec<u
             drop(std::hint::black_box(Box::new(1u64)));
         }
     });
-    let cpu = cmwq::online_cpus()[0];
+    let cpu = cmwq::allowed_cpus()[0];
     let cycle = |_: usize| {
         assert_eq!(wq.queue_on(cpu, &w), Ok(true));
         w.flush().unwrap();
@@ -401,7 +401,7 @@ fn without_new_workers<T>(phase: impl Fn() -> T) -> T {
 fn hot_paths_do_not_allocate_and_spawn_allocates_once() {
     MAIN_RUNS_TEST.store(on_main_thread(), Ordering::SeqCst);
     pregrow_parking_lot_table();
-    let cpus = cmwq::online_cpus();
+    let cpus = cmwq::allowed_cpus();
     let (c0, c1) = (cpus[0], *cpus.get(1).unwrap_or(&cpus[0]));
     let percpu = Workqueue::builder("alloc-percpu").build().unwrap();
     start_monitor_and_sentinels(&percpu, &cpus);

@@ -252,7 +252,7 @@ fn queue_delayed_on_checks_the_cpu_and_runs_there() {
     assert!(e.to_string().contains("d-on"), "the error names the queue: {e}");
     assert!(!dw.is_pending(), "left untouched");
     assert!(wq.mod_delayed_on(bad, &dw, MS).is_err());
-    for &cpu in &cmwq::online_cpus() {
+    for &cpu in &cmwq::allowed_cpus() {
         let ran_on = Arc::new(parking_lot::Mutex::new(None));
         let r = ran_on.clone();
         let dw = DelayedWork::new(move |_| *r.lock() = cmwq::debug::current_cpu());
@@ -273,7 +273,7 @@ fn schedule_delayed_work_uses_the_system_queue() {
     let (dw, n) = counting();
     assert!(cmwq::schedule_delayed_work(&dw, MS * 4));
     assert!(!cmwq::schedule_delayed_work(&dw, MS * 4));
-    let cpu = cmwq::online_cpus()[0];
+    let cpu = cmwq::allowed_cpus()[0];
     assert!(!cmwq::schedule_delayed_work_on(cpu, &dw, MS).unwrap(), "still pending");
     assert_eq!(cmwq::timer::advance(MS * 4), Some(1));
     dw.flush().unwrap();

@@ -246,7 +246,7 @@ fn wq_flush_waits_for_every_earlier_item_on_every_cpu() {
     let wq = Workqueue::builder("flush-all-cpus").build().unwrap();
     let log = Log::new();
     let gate = Gate::new();
-    let cpus = cmwq::online_cpus();
+    let cpus = cmwq::allowed_cpus();
     let items: Vec<Work> = cpus.iter().map(|c| gated(&log, &gate, &format!("cpu{c}"))).collect();
     for (c, w) in cpus.iter().zip(&items) {
         assert_eq!(wq.queue_on(*c, w), Ok(true));
@@ -441,7 +441,7 @@ fn drain_lets_items_requeue_themselves_and_waits_for_all() {
     for wq in three_queues("drain-chain") {
         let count = Arc::new(AtomicUsize::new(0));
         let errors = Arc::new(Mutex::new(Vec::new()));
-        let cpus = cmwq::online_cpus();
+        let cpus = cmwq::allowed_cpus();
         let w = {
             let (count, errors, wq2) = (count.clone(), errors.clone(), wq.clone());
             Work::new(move |w| {

@@ -37,7 +37,7 @@ impl Drop for Thaw {
 fn frozen_queue_holds_items_and_thaw_runs_them_in_order() {
     let _s = serial();
     let _t = Thaw;
-    let cpu = cmwq::online_cpus()[0];
+    let cpu = cmwq::allowed_cpus()[0];
     let frz = Workqueue::builder("frz").flags(WqFlags::FREEZABLE).build().unwrap();
     let plain = Workqueue::builder("not-frz").build().unwrap();
     let order = Arc::new(Mutex::new(Vec::new()));
@@ -111,7 +111,7 @@ fn queues_created_while_frozen_start_frozen_and_max_active_survives() {
             })
         })
         .collect();
-    let cpu = cmwq::online_cpus()[0];
+    let cpu = cmwq::allowed_cpus()[0];
     for w in &items {
         wq.queue_on(cpu, w).unwrap();
     }

@@ -7,7 +7,7 @@ use cmwq::{ErrorKind, Work, Workqueue};
 
 #[test]
 fn work_on_cpu_runs_there_and_returns_the_result() {
-    for cpu in cmwq::online_cpus() {
+    for cpu in cmwq::allowed_cpus() {
         let (ran_on, v) = cmwq::work_on_cpu(cpu, move || (cmwq::debug::current_cpu(), cpu * 10)).unwrap();
         assert_eq!(ran_on, Some(cpu));
         assert_eq!(v, cpu * 10);
@@ -16,7 +16,7 @@ fn work_on_cpu_runs_there_and_returns_the_result() {
 
 #[test]
 fn work_on_cpu_rejects_an_invalid_cpu_without_panicking() {
-    let bad = cmwq::online_cpus().last().unwrap() + 1000;
+    let bad = cmwq::allowed_cpus().last().unwrap() + 1000;
     let e = cmwq::work_on_cpu(bad, || ()).unwrap_err();
     assert!(matches!(e.kind(), ErrorKind::InvalidCpu { cpu, .. } if *cpu == bad));
     assert_eq!(e.workqueue(), "events");
@@ -24,7 +24,7 @@ fn work_on_cpu_rejects_an_invalid_cpu_without_panicking() {
 
 #[test]
 fn work_on_cpu_resumes_a_panic_in_the_caller() {
-    let cpu = cmwq::online_cpus()[0];
+    let cpu = cmwq::allowed_cpus()[0];
     let r = std::panic::catch_unwind(|| cmwq::work_on_cpu(cpu, || panic!("boom in work_on_cpu")));
     let p = r.unwrap_err();
     assert_eq!(p.downcast_ref::<&str>(), Some(&"boom in work_on_cpu"));
@@ -37,7 +37,7 @@ fn work_on_cpu_from_a_work_item() {
     let wq = Workqueue::builder("oncpu-nested").build().unwrap();
     let got = Arc::new(Mutex::new(None));
     let g2 = got.clone();
-    let cpus = cmwq::online_cpus();
+    let cpus = cmwq::allowed_cpus();
     let target = *cpus.last().unwrap();
     let w = Work::new(move |_| {
         *g2.lock().unwrap() = Some(cmwq::work_on_cpu(target, cmwq::debug::current_cpu));
@@ -59,6 +59,6 @@ fn schedule_on_each_cpu_runs_once_per_cpu() {
     .unwrap();
     let mut seen = seen.lock().unwrap().clone();
     seen.sort_unstable();
-    assert_eq!(seen, cmwq::online_cpus());
-    assert_eq!(count.load(Ordering::SeqCst), cmwq::online_cpus().len());
+    assert_eq!(seen, cmwq::allowed_cpus());
+    assert_eq!(count.load(Ordering::SeqCst), cmwq::allowed_cpus().len());
 }

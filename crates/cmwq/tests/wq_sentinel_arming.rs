@@ -23,7 +23,7 @@ fn sentinels_are_armed_only_for_pools_that_blocked_unannounced() {
         eprintln!("skipped: needs /proc");
         return;
     }
-    let cpu = cmwq::online_cpus()[0];
+    let cpu = cmwq::allowed_cpus()[0];
     let wq = Workqueue::builder("arming").build().unwrap();
 
     // CPU-bound and announced-blocking work saturates the pool again and again.

@@ -67,7 +67,7 @@ fn racing_queue_cancel_flush_keeps_exact_counts() {
         Workqueue::builder("stress-unbound").flags(WqFlags::UNBOUND).max_active(4).build().unwrap(),
         Workqueue::ordered("stress-ordered").build().unwrap(),
     ]);
-    let cpus = cmwq::online_cpus();
+    let cpus = cmwq::allowed_cpus();
     let requeue = Arc::new(AtomicBool::new(true));
     const ITEMS: usize = 24;
     let items: Arc<Vec<Item>> = Arc::new(

@@ -30,7 +30,7 @@ fn a_pinned_first_user_does_not_narrow_the_process_to_its_cpu() {
     // Measure before pinning: the main thread keeps the process's mask.
     std::thread::spawn(move || {
         pin_to(0);
-        assert!(cmwq::allowed_cpus() >= 2.min(n), "cmwq saw only the pinned thread's CPU");
+        assert!(cmwq::available_parallelism() >= 2.min(n), "cmwq saw only the pinned thread's CPU");
         let wq = Workqueue::builder("topo-pinned").build().unwrap();
         let ran_on = std::sync::Arc::new(parking_lot::Mutex::new(None));
         let r = ran_on.clone();

@@ -50,7 +50,7 @@ fn queue_returns_true_then_false_while_pending() {
     assert!(!w.is_pending());
     assert_eq!(wq.queue(&w), Ok(true), "an idle item is queued");
     assert!(w.is_pending());
-    for cpu in cmwq::online_cpus() {
+    for cpu in cmwq::allowed_cpus() {
         assert_eq!(wq.queue(&w), Ok(false), "already pending: queue() is a no-op");
         assert_eq!(wq.queue_on(cpu, &w), Ok(false), "already pending: queue_on({cpu}) is a no-op");
     }
@@ -599,7 +599,7 @@ fn disable_nests_and_enable_returns_true_at_depth_zero() {
     assert!(!w.disable(), "depth 2");
     assert!(!w.enable(), "depth 1: still disabled");
     assert_eq!(wq.queue(&w), Ok(false), "depth 1: still refused");
-    for cpu in cmwq::online_cpus() {
+    for cpu in cmwq::allowed_cpus() {
         assert_eq!(wq.queue_on(cpu, &w), Ok(false));
     }
     assert!(w.enable(), "depth 0");

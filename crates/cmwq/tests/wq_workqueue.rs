@@ -144,7 +144,7 @@ fn set_max_active_on_ordered_is_refused() {
 #[test]
 fn invalid_cpu_is_an_error_not_a_panic() {
     let _s = serial();
-    let allowed = cmwq::online_cpus();
+    let allowed = cmwq::allowed_cpus();
     assert!(!allowed.is_empty());
     let max = *allowed.last().unwrap();
     let mut bad: Vec<usize> = vec![max + 1, max + 64, 4096, 1 << 20, usize::MAX];
@@ -410,7 +410,7 @@ fn unbound_max_active_is_process_wide() {
 #[test]
 fn percpu_items_run_on_the_cpu_they_were_queued_on() {
     let _s = serial();
-    let cpus = cmwq::online_cpus();
+    let cpus = cmwq::allowed_cpus();
     for flags in [WqFlags::empty(), WqFlags::PERCPU | WqFlags::HIGHPRI, WqFlags::CPU_INTENSIVE] {
         let wq = Workqueue::builder("percpu-placement").flags(flags).build().unwrap();
         for &cpu in &cpus {
@@ -589,7 +589,7 @@ fn normal_workers_do_not_inherit_the_nice_value_of_the_first_queuer() {
 fn unbound_workers_are_not_confined_to_the_first_queuers_cpu() {
     let _s = serial();
     let (c0, c1) = two_cpus();
-    let allowed = cmwq::online_cpus();
+    let allowed = cmwq::allowed_cpus();
     let pools = EmptyPools::new();
     let wq = Workqueue::builder("unbound-affinity").flags(WqFlags::UNBOUND).build().unwrap();
     let affinity_inside = || {
@@ -658,7 +658,7 @@ fn system_workqueues_run_items() {
         assert_eq!(wq.queue(&w), Ok(true), "{name}");
         w.flush().unwrap();
         assert_eq!(runs.load(Ordering::SeqCst), 1, "{name}");
-        for cpu in cmwq::online_cpus() {
+        for cpu in cmwq::allowed_cpus() {
             let seen = Arc::new(Log::new());
             let s = seen.clone();
             let w = Work::new(move |_| s.push(cmwq::debug::current_cpu()));
@@ -708,7 +708,7 @@ fn schedule_work_uses_the_system_percpu_queue() {
     assert_eq!(runs.len(), 2);
     assert_eq!(cmwq::system::percpu().stats().completed, cmwq::system::percpu().stats().started);
 
-    for cpu in cmwq::online_cpus() {
+    for cpu in cmwq::allowed_cpus() {
         let seen = Arc::new(Log::new());
         let s = seen.clone();
         let w = Work::new(move |_| s.push(cmwq::debug::current_cpu()));

@@ -72,7 +72,7 @@ fn scenario_cpu(asked: Option<usize>, online: &[usize]) -> Result<usize> {
 
 /// Runs `cmwq demo`, printing to `out`.
 pub(crate) fn run(args: &DemoArgs, out: &mut dyn Write) -> Result<()> {
-    let online = cmwq::online_cpus();
+    let online = cmwq::allowed_cpus();
     let cpu = scenario_cpu(args.cpu, &online)?;
     writeln!(
         out,

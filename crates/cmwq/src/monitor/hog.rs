@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crate::platform::log;
+
 /// `WCI_MAX_ENTS`: at most this many distinct workqueues are tracked.
 const MAX_ENTRIES: usize = 128;
 
@@ -32,7 +34,7 @@ impl HogTable {
         *cnt += 1;
         let cnt = *cnt;
         if should_report(cnt, warn_thresh) {
-            tracing::warn!(
+            log::warn!(
                 "workqueue: {wq} hogged CPU for >{}us {cnt} times, consider switching to WQ_UNBOUND",
                 thresh.as_micros()
             );

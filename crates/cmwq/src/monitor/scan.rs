@@ -1,184 +1,22 @@
-//! The monitor thread and its tick (see `README.md`).
+//! The monitor's tick: a look at every pool, and at each worker of a saturated
+//! one (`README.md`, "What it looks at").
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::act::{act_on_block, Act};
 use super::hog::HogTable;
-use super::probe::SchedState;
-use crate::hooks;
-use crate::pool::{create_worker_locked, PoolLocked, WorkerPool, WorkerShared};
+use super::stats::{bump, COUNTERS};
+use crate::platform::loom::Ordering;
+use crate::platform::sys::probe::SchedState;
+use crate::pool::{create_worker_locked, monitor_cpu_intensive, monitor_running, WorkerPool, WorkerShared};
 use crate::registry::all_pools_into;
 
-/// The first tick after a wake-up, and after each tick that found something.
-const TICK_MIN: Duration = Duration::from_micros(50);
-/// Ticks double while they find nothing, up to this.
-const TICK_MAX: Duration = crate::debug::MONITOR_TICK_MAX;
-/// After a tick that acted, ticks stay at `TICK_MIN` this long before they back
-/// off: a pool whose items block unannounced blocks again soon, and a block seen
-/// one back-off step late leaves its CPU idle for that long.
-const HOT: Duration = Duration::from_millis(2);
 /// How long after a pool's last unannounced block its saturations still arm the
 /// CPU's idle sentinel (`WorkerPool::blocks_unannounced`).
 const SENTINEL_MEMORY: Duration = Duration::from_secs(1);
-/// Consecutive ticks that find nothing to watch before the monitor parks.
-const IDLE_TICKS_TO_PARK: u32 = 12;
-/// How long a pool stays "known to block long" after the monitor last saw one of
-/// its workers stay blocked past the stall window: meanwhile a new block there is
-/// acted on at its first sample instead of after the stall window.
-pub(super) const LONG_BLOCK_MEMORY: Duration = Duration::from_millis(100);
-
-// The monitor's run state (`STATE`).
-/// No monitor thread yet; the first wake-up starts it.
-const UNSTARTED: u8 = 0;
-/// Parked until a pool saturates (`note_saturated`) or starves.
-const PARKED: u8 = 1;
-/// Ticking.
-const RUNNING: u8 = 2;
-/// The thread could not be started; detection is off for this process.
-const FAILED: u8 = 3;
-
-static STATE: AtomicU8 = AtomicU8::new(UNSTARTED);
-static THREAD: OnceLock<std::thread::Thread> = OnceLock::new();
-/// Whether the monitor's ticks look for blocked workers (tests switch it off to
-/// see the idle sentinels work alone; `debug::monitor_ticks_detect_blocks`).
-pub(crate) static TICK_DETECTS: AtomicBool = AtomicBool::new(true);
-
-/// Counters of the monitor's work, for `cmwq::debug` and the benchmarks.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct MonitorStats {
-    /// Ticks run.
-    pub ticks: u64,
-    /// Workers the monitor took out of `nr_running` because they blocked.
-    pub blocked: u64,
-    /// Of those, the ones it counted again because they ran again in the same item.
-    pub resumed: u64,
-    /// Items marked CPU-intensive because they hogged the CPU.
-    pub cpu_hogs: u64,
-    /// Worker creations the monitor started (after a stall window or a refusal).
-    pub created: u64,
-    /// Times the monitor thread parked (went idle).
-    pub parks: u64,
-    /// Of `blocked`, the blocks an idle sentinel caught (the moment the CPU went
-    /// idle) rather than the monitor's tick.
-    pub by_sentinel: u64,
-    /// Idle sentinel threads started and set up (one per CPU whose pool ever
-    /// saturated after an unannounced block).
-    pub sentinels: u64,
-}
-
-#[derive(Debug, Default)]
-struct Counters {
-    ticks: AtomicU64,
-    blocked: AtomicU64,
-    resumed: AtomicU64,
-    cpu_hogs: AtomicU64,
-    created: AtomicU64,
-    parks: AtomicU64,
-}
-
-static COUNTERS: Counters = Counters {
-    ticks: AtomicU64::new(0),
-    blocked: AtomicU64::new(0),
-    resumed: AtomicU64::new(0),
-    cpu_hogs: AtomicU64::new(0),
-    created: AtomicU64::new(0),
-    parks: AtomicU64::new(0),
-};
-
-/// A block acted on by an idle sentinel.
-pub(super) fn count_blocked() {
-    bump(&COUNTERS.blocked);
-}
-
-fn bump(c: &AtomicU64) {
-    c.fetch_add(1, Ordering::Relaxed);
-}
-
-pub(crate) fn stats() -> MonitorStats {
-    let l = |c: &AtomicU64| c.load(Ordering::Relaxed);
-    MonitorStats {
-        ticks: l(&COUNTERS.ticks),
-        blocked: l(&COUNTERS.blocked),
-        resumed: l(&COUNTERS.resumed),
-        cpu_hogs: l(&COUNTERS.cpu_hogs),
-        created: l(&COUNTERS.created),
-        parks: l(&COUNTERS.parks),
-        by_sentinel: l(&super::sentinel::BLOCKED),
-        sentinels: l(&super::sentinel::STARTED),
-    }
-}
-
-/// A concurrency-managed pool has work waiting while a worker counts as running
-/// (so `kick_pool` woke nobody). Called under that pool's lock from `kick_pool`,
-/// once per saturation (`WorkerPool::saturation_noted`). It wakes a parked
-/// monitor and arms the CPU's idle sentinel if the pool blocked unannounced
-/// lately (`sentinel.rs`). A running monitor is left to its tick: cutting its
-/// backed-off sleeps short at each new saturation made it tick at the minimum
-/// whenever a pool's worklist kept draining and refilling (a producer and a
-/// worker in step), at 15% of a core; the sentinel is what sees a block at once.
-///
-/// No wake-up is lost: the monitor stores `PARKED` before its last scan, which
-/// takes every pool lock. Either that scan takes this pool's lock after us and
-/// sees the waiting work, or it took it before, and then the `PARKED` store
-/// happens-before this load through the lock.
-#[inline]
-pub(crate) fn note_saturated(pool: &'static WorkerPool) {
-    if let Some(cpu) = pool.cpu {
-        // Only a pool that has blocked unannounced lately gets its sentinel: the
-        // others (CPU-bound or announcing their blocks) pay nothing for it.
-        if pool.blocks_unannounced.load(Ordering::Relaxed) || !TICK_DETECTS.load(Ordering::Relaxed) {
-            super::sentinel::arm(cpu);
-        }
-    }
-    wake_if_parked();
-}
-
-/// A pool was refused a worker: the monitor retries after the cooldown.
-pub(crate) fn note_starved() {
-    wake_if_parked();
-}
-
-/// Wakes a parked (or not yet started) monitor; a running one is left to its
-/// tick. Also used by an idle sentinel that left the monitor a mark to adopt.
-#[inline]
-pub(super) fn wake_if_parked() {
-    if STATE.load(Ordering::Relaxed) != RUNNING {
-        wake_slow();
-    }
-}
-
-#[cold]
-fn wake_slow() {
-    match STATE.compare_exchange(PARKED, RUNNING, Ordering::SeqCst, Ordering::SeqCst) {
-        Ok(_) => {
-            if let Some(t) = THREAD.get() {
-                t.unpark();
-            }
-        }
-        Err(UNSTARTED) => start(),
-        Err(_) => {}
-    }
-}
-
-#[cold]
-fn start() {
-    if STATE.compare_exchange(UNSTARTED, RUNNING, Ordering::SeqCst, Ordering::SeqCst).is_err() {
-        return;
-    }
-    let spawned = std::thread::Builder::new().name(crate::debug::MONITOR_THREAD.into()).spawn(|| {
-        let _ = THREAD.set(std::thread::current());
-        Monitor::default().run()
-    });
-    if let Err(e) = spawned {
-        STATE.store(FAILED, Ordering::SeqCst);
-        tracing::warn!(
-            "cmwq: cannot start the sleep monitor ({e}); unannotated blocking will stall its CPU's pool"
-        );
-    }
-}
 
 /// What the monitor remembers of a worker executing an item.
 #[derive(Debug)]
@@ -202,20 +40,6 @@ struct Memo {
     seen: bool,
 }
 
-/// The monitor thread's state. A steady tick allocates nothing (the buffers keep
-/// their capacity), so the monitor never shows in allocation counts of the hot path.
-#[derive(Debug)]
-struct Monitor {
-    memos: HashMap<(u32, usize), Memo>,
-    hogs: HogTable,
-    tick: Duration,
-    idle_ticks: u32,
-    pools: Vec<&'static WorkerPool>,
-    views: Vec<View>,
-    /// When a tick last acted on something (see `HOT`).
-    last_found: Option<Instant>,
-}
-
 impl Memo {
     /// A first sample of item `progress` of worker `w`: CPU clock `cpu` at `now`.
     /// `marked`: a sentinel already took it out (it has been blocked since then).
@@ -233,29 +57,37 @@ impl Memo {
     }
 }
 
-impl Default for Monitor {
+/// What the monitor remembers between ticks. A steady tick allocates nothing
+/// (the buffers keep their capacity), so the monitor never shows in allocation
+/// counts of the hot path.
+#[derive(Debug)]
+pub(super) struct Scanner {
+    memos: HashMap<(u32, usize), Memo>,
+    hogs: HogTable,
+    pools: Vec<&'static WorkerPool>,
+    views: Vec<View>,
+}
+
+impl Default for Scanner {
     fn default() -> Self {
-        Monitor {
+        Scanner {
             memos: HashMap::with_capacity(64),
             hogs: HogTable::default(),
-            tick: TICK_MIN,
-            idle_ticks: 0,
             pools: Vec::with_capacity(16),
             views: Vec::with_capacity(64),
-            last_found: None,
         }
     }
 }
 
 /// What one tick found.
 #[derive(Debug, Default)]
-struct Tick {
+pub(super) struct Tick {
     /// Something to watch: a saturated pool, a marked worker, a starved pool.
-    busy: bool,
+    pub(super) busy: bool,
     /// Acted on something: tick fast again.
-    found: bool,
+    pub(super) found: bool,
     /// Come back no later than this (a stall window ends).
-    deadline: Option<Instant>,
+    pub(super) deadline: Option<Instant>,
 }
 
 impl Tick {
@@ -272,69 +104,9 @@ struct View {
     w: Arc<WorkerShared>,
 }
 
-impl Monitor {
-    fn run(mut self) {
-        // Ticks of 50 µs need a timer that fires on time (the default slack is 50 µs).
-        let _ = crate::sys::set_current_thread_timer_slack(1);
-        // Detection competes with CPU-bound workers for the CPU; be first if permitted.
-        let _ = crate::sys::set_current_thread_nice(crate::pool::HIGHPRI_NICE);
-        // It inherited the affinity of whichever thread started it (a worker pinned
-        // to one CPU, say): there it would queue behind the very items it watches.
-        let topo = &crate::registry::Registry::global().topo;
-        if topo.real {
-            let _ = crate::sys::set_current_thread_affinity(&topo.allowed);
-        }
-        loop {
-            let t = self.tick();
-            bump(&COUNTERS.ticks);
-            if t.found {
-                self.last_found = Some(Instant::now());
-            }
-            if self.last_found.is_some_and(|at| at.elapsed() < HOT) {
-                self.tick = TICK_MIN;
-            } else {
-                self.tick = (self.tick * 2).min(TICK_MAX);
-            }
-            if t.busy {
-                self.idle_ticks = 0;
-            } else {
-                self.idle_ticks += 1;
-            }
-            if self.idle_ticks >= IDLE_TICKS_TO_PARK {
-                self.park();
-                continue;
-            }
-            let now = Instant::now();
-            let mut wake = now + self.tick;
-            if let Some(d) = t.deadline {
-                wake = wake.min(d);
-            }
-            std::thread::park_timeout(wake.saturating_duration_since(now));
-        }
-    }
-
-    /// Parks until a pool saturates. The last scan runs after `PARKED` is stored,
-    /// so saturation that began before it is seen by the scan (see `note_saturated`).
-    fn park(&mut self) {
-        STATE.store(PARKED, Ordering::SeqCst);
-        let t = self.tick();
-        if t.busy {
-            // Whoever saturated a pool meanwhile may have set RUNNING already.
-            STATE.store(RUNNING, Ordering::SeqCst);
-            self.idle_ticks = 0;
-            return;
-        }
-        bump(&COUNTERS.parks);
-        self.memos.clear();
-        while STATE.load(Ordering::SeqCst) == PARKED {
-            std::thread::park();
-        }
-        self.tick = TICK_MIN;
-        self.idle_ticks = 0;
-    }
-
-    fn tick(&mut self) -> Tick {
-        super::sentinel::start_wanted();
+impl Scanner {
+    /// One tick: a look at every pool of every instance.
+    pub(super) fn tick(&mut self) -> Tick {
         let mut t = Tick::default();
         for m in self.memos.values_mut() {
             m.seen = false;
@@ -349,8 +121,13 @@ impl Monitor {
         t
     }
 
+    /// Forgets every worker (the monitor parks).
+    pub(super) fn forget(&mut self) {
+        self.memos.clear();
+    }
+
     fn scan_pool(&mut self, pool: &'static WorkerPool, t: &mut Tick) {
-        let cfg = &pool.registry.config;
+        let cfg = &pool.ctx.config;
         let mut g = pool.lock();
         // A refused worker creation: retry once the cooldown has passed.
         if g.starved {
@@ -417,7 +194,7 @@ impl Monitor {
 
     /// Samples one worker executing an item and acts on what it finds.
     fn watch(&mut self, pool: &'static WorkerPool, v: View, saturated: bool, t: &mut Tick) {
-        let cfg = &pool.registry.config;
+        let cfg = &pool.ctx.config;
         let Some(probe) = v.w.probe.get().filter(|p| p.usable()) else { return };
         let Some(cpu) = probe.cpu_time() else { return };
         let now = Instant::now();
@@ -454,7 +231,7 @@ impl Monitor {
             // long-blocking load keeps marked, made a tick cost tens of µs.
             if !idle_cpu {
                 let g = pool.lock();
-                if hooks::monitor_running(&g, v.idx, v.progress) {
+                if monitor_running(&g, v.idx, v.progress) {
                     bump(&COUNTERS.resumed);
                 }
                 memo.marked = false;
@@ -481,7 +258,7 @@ impl Monitor {
         let thresh = cfg.cpu_intensive_thresh();
         if !thresh.is_zero() && cpu.saturating_sub(memo.stretch_cpu) >= thresh {
             let mut g = pool.lock();
-            if let Some(pwq) = hooks::monitor_cpu_intensive(pool, &mut g, v.idx, v.progress) {
+            if let Some(pwq) = monitor_cpu_intensive(pool, &mut g, v.idx, v.progress) {
                 let name = g.pwqs.get(pwq as usize).wq.name.to_string();
                 drop(g);
                 bump(&COUNTERS.cpu_hogs);
@@ -490,7 +267,7 @@ impl Monitor {
             }
             return;
         }
-        if !saturated || !TICK_DETECTS.load(Ordering::Relaxed) {
+        if !saturated || !cfg.monitor_ticks() {
             return;
         }
 
@@ -524,51 +301,3 @@ impl Monitor {
     }
 }
 
-/// What [`act_on_block`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Act {
-    /// Took the worker out of `nr_running` (and woke or created another).
-    Marked,
-    /// Hysteresis: not before then.
-    Wait(Instant),
-    /// The worker is no longer in that item, or no longer counted.
-    Stale,
-}
-
-/// A worker of `pool`, executing item `progress` in slot `idx`, has been blocked
-/// since `since`: take it out of `nr_running`, as `wq_worker_sleeping` would
-/// (which wakes an idle worker), and create one if nobody is idle, unless the
-/// hysteresis says wait. Waking a spare is free while another one stays in
-/// reserve; anything that leads to a new thread waits for the stall window,
-/// unless this pool's blocks are known to be long (`LONG_BLOCK_MEMORY`).
-/// Shared by the monitor and the idle sentinels.
-pub(super) fn act_on_block(
-    pool: &'static WorkerPool,
-    g: &mut PoolLocked,
-    idx: usize,
-    progress: u64,
-    since: Instant,
-    now: Instant,
-) -> Act {
-    let stall = pool.registry.config.stall_window();
-    let stalled = now.saturating_duration_since(since);
-    let blocks_long = g.long_block_at.is_some_and(|at| now.saturating_duration_since(at) < LONG_BLOCK_MEMORY);
-    if g.idle.len() < 2 && stalled < stall && !blocks_long {
-        return Act::Wait(since + stall);
-    }
-    if !hooks::monitor_sleeping(pool, g, idx, progress) {
-        return Act::Stale;
-    }
-    if stalled >= stall {
-        g.long_block_at = Some(now);
-    }
-    g.unannounced_block_at = Some(now);
-    if !pool.blocks_unannounced.load(Ordering::Relaxed) {
-        pool.blocks_unannounced.store(true, Ordering::Relaxed);
-    }
-    // Nobody idle to wake, work waiting, nobody running: create one.
-    if g.worker_wanted(pool) && g.idle.is_empty() && !g.manager_active && create_worker_locked(pool, g) {
-        bump(&COUNTERS.created);
-    }
-    Act::Marked
-}

@@ -7,21 +7,25 @@
 //! running, the CPU going idle means that worker blocked: the sentinel runs at
 //! that moment (~10 µs later here) instead of at the monitor's next tick. It
 //! confirms the block with the same probe as the monitor and acts through the
-//! same transition ([`act_on_block`]); the monitor adopts the mark and gives the
-//! count back when the worker runs again.
+//! same transition (`act_on_block`); the monitor adopts the mark and gives the
+//! count back when the worker runs again. Its run state and its arm/park
+//! handshake live in the context's doorbell (`context/arming.rs`), because the
+//! pools arm it.
 //!
 //! Competing with a CPU-bound worker, a `SCHED_IDLE` thread gets a tiny share of
-//! the CPU (weight 3 against 1024) and the sentinel yields at once each time:
-//! 0.2–0.3 ms of CPU in 1 s beside a lone spinning thread, ~0.3% of its CPU
-//! beside a pool's worker running 1 ms items (the `detect` benchmark).
+//! the CPU (weight 3 against 1024) and the sentinel yields at once each time
+//! (its measured cost is in the README's benchmark section, `detect`).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::arming::{Arm, Arming, FAILED, UNSTARTED};
-use super::probe::SchedState;
-use super::scan::{act_on_block, wake_if_parked, Act};
+use super::act::{act_on_block, Act};
+use super::stats::{bump, COUNTERS};
+use super::SENTINEL_THREAD_PREFIX;
+use crate::context::arming::SentinelState;
+use crate::platform::log;
+use crate::platform::loom::Ordering;
+use crate::platform::sys::probe::SchedState;
 use crate::pool::{WorkerPool, WorkerShared};
 use crate::registry::Registry;
 
@@ -42,63 +46,27 @@ const LINGER: Duration = Duration::from_micros(500);
 /// not start never adopts them; the workers then count again at their item's end).
 const MAX_PENDING_MARKS: usize = 1024;
 
-#[derive(Debug)]
-struct Sentinel {
-    state: Arming,
-    thread: OnceLock<std::thread::Thread>,
-}
-
-static SENTINELS: OnceLock<Box<[Sentinel]>> = OnceLock::new();
-/// Some sentinel is `WANTED`: the monitor's tick starts it.
-static ANY_WANTED: AtomicBool = AtomicBool::new(false);
-/// Blocks the sentinels acted on (for `debug::monitor`; also counted in `blocked`).
-pub(super) static BLOCKED: AtomicU64 = AtomicU64::new(0);
-/// Sentinel threads started.
-pub(super) static STARTED: AtomicU64 = AtomicU64::new(0);
-
-fn sentinels() -> &'static [Sentinel] {
-    SENTINELS.get_or_init(|| {
-        let n = Registry::global().topo.nr_cpu_ids;
-        (0..n).map(|_| Sentinel { state: Arming::new(UNSTARTED), thread: OnceLock::new() }).collect()
-    })
-}
-
-/// A pool of `cpu` saturated (called under its lock from `note_saturated`): make
-/// the CPU's sentinel runnable. One load when it already is.
-#[inline]
-pub(super) fn arm(cpu: usize) {
-    let Some(s) = sentinels().get(cpu) else { return };
-    match s.state.arm(Registry::global().topo.real) {
-        Arm::Unpark => {
-            if let Some(t) = s.thread.get() {
-                t.unpark();
-            }
-        }
-        Arm::Start => ANY_WANTED.store(true, Ordering::SeqCst),
-        Arm::Nothing => {}
-    }
-}
-
-/// Starts the sentinels that were asked for. Called by the monitor thread at
-/// each tick, holding no lock.
-pub(super) fn start_wanted() {
-    if !ANY_WANTED.load(Ordering::Relaxed) || !ANY_WANTED.swap(false, Ordering::SeqCst) {
+/// Starts the sentinels that pools asked for (`Wanted` in the doorbell). Called
+/// by the monitor thread at each tick, holding no lock.
+pub(super) fn start_wanted(reg: &'static Registry) {
+    let bell = &reg.ctx.doorbell;
+    if !bell.take_any_wanted() {
         return;
     }
-    for (cpu, s) in sentinels().iter().enumerate() {
+    for (cpu, s) in bell.sentinels().iter().enumerate() {
         if !s.state.take_wanted() {
             continue;
         }
         let spawned = std::thread::Builder::new()
-            .name(format!("{}{cpu}", crate::debug::SENTINEL_THREAD_PREFIX))
+            .name(format!("{SENTINEL_THREAD_PREFIX}{cpu}"))
             .stack_size(64 * 1024)
-            .spawn(move || run(cpu));
+            .spawn(move || run(reg, cpu));
         match spawned {
-            // Counted in `STARTED` by the thread once it is set up.
+            // Counted in `sentinels` by the thread once it is set up.
             Ok(_) => {}
             Err(e) => {
-                s.state.set(FAILED);
-                tracing::debug!("cmwq: no idle sentinel for CPU {cpu} ({e}); the monitor's ticks cover it");
+                s.state.set(SentinelState::Failed);
+                log::debug!("cmwq: no idle sentinel for CPU {cpu} ({e}); the monitor's ticks cover it");
             }
         }
     }
@@ -113,8 +81,8 @@ struct Seen {
     since: Instant,
 }
 
-fn run(cpu: usize) {
-    let s = &sentinels()[cpu];
+fn run(reg: &'static Registry, cpu: usize) {
+    let s = reg.ctx.doorbell.sentinel(cpu).expect("a sentinel per CPU id");
     let _ = s.thread.set(std::thread::current());
     // Sized up front: a sweep allocates nothing (the hot-path allocation test
     // counts every thread's allocations). And allocated before the thread becomes
@@ -123,14 +91,13 @@ fn run(cpu: usize) {
     let mut views: Vec<(usize, u64, Arc<WorkerShared>)> = Vec::with_capacity(64);
     // Pinned to its CPU, and only ever run when that CPU would otherwise idle. A
     // sentinel that may not be SCHED_IDLE would compete with the workers: none.
-    if crate::sys::set_current_thread_affinity(&[cpu]).is_err()
-        || crate::sys::set_current_thread_sched_idle().is_err()
+    if crate::platform::sys::set_current_thread_affinity(&[cpu]).is_err()
+        || crate::platform::sys::set_current_thread_sched_idle().is_err()
     {
-        s.state.set(FAILED);
+        s.state.set(SentinelState::Failed);
         return;
     }
-    STARTED.fetch_add(1, Ordering::Relaxed);
-    let reg = Registry::global();
+    bump(&COUNTERS.sentinels);
     let mut fruitless = 0u32;
     let mut quiet_since: Option<Instant> = None;
     loop {
@@ -202,7 +169,7 @@ fn sweep(
     views: &mut Vec<(usize, u64, Arc<WorkerShared>)>,
     wait_for_lock: bool,
 ) -> bool {
-    if !pool.registry.config.monitor() {
+    if !pool.ctx.config.monitor() {
         return false;
     }
     let g = if wait_for_lock {
@@ -253,12 +220,12 @@ fn sweep(
                 }
                 // Counted before the lock is released: whoever sees the effect (an
                 // item starting in the woken worker) sees the count.
-                BLOCKED.fetch_add(1, Ordering::Relaxed);
-                super::scan::count_blocked();
+                bump(&COUNTERS.by_sentinel);
+                bump(&COUNTERS.blocked);
                 drop(g);
                 seen.retain(|x| !(x.pool == pool.id && x.idx == idx));
                 // The monitor gives the count back when the worker runs again.
-                wake_if_parked();
+                pool.ctx.doorbell.wake_if_parked();
             }
             Act::Wait(_) => {}
             Act::Stale => seen.retain(|x| !(x.pool == pool.id && x.idx == idx)),

@@ -1,41 +1,31 @@
 //! Worker creation (the manager role), thread setup, idle waiting and culling.
 
-use std::sync::atomic::Ordering::SeqCst;
-use std::sync::atomic::{AtomicUsize, Ordering as StdOrdering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::worker::Deferred;
-use super::PoolGuard;
-use super::{
-    worker, PoolLocked, WorkerPool, WorkerShared, WorkerSlot, WORKER_DIE, WORKER_IDLE, WORKER_PREP,
-    WORKER_UNBOUND,
+use super::cm::WorkerShared;
+use super::worker::{self, Deferred};
+use super::worker_pool::{
+    PoolGuard, PoolLocked, WorkerPool, WorkerSlot, WORKER_DIE, WORKER_IDLE, WORKER_PREP, WORKER_UNBOUND,
 };
-use crate::loom::thread;
+use crate::context::threads::{CreateRequest, Refusal};
+use crate::platform::log;
+use crate::platform::loom::thread;
 
 /// `CREATE_COOLDOWN`: after a failed thread creation, wait this long before retrying.
 pub(crate) const CREATE_COOLDOWN: Duration = Duration::from_secs(1);
 /// Kernel nice level of highpri pools (`HIGHPRI_NICE_LEVEL`).
 pub(crate) const HIGHPRI_NICE: i32 = -20;
+/// Worker threads are named this, the pool's label, `:` and the slot (`cmwq/3:0`).
+pub(crate) const WORKER_THREAD_PREFIX: &str = "cmwq/";
 
 type Guard = PoolGuard<'static>;
 
 /// Fault injection: the next this-many thread creations fail with `EAGAIN`
-/// (`debug::fail_next_spawns`, for tests of the recovery path).
+/// (`debug::fail_next_spawns`, for tests of the recovery path). A test hook, not
+/// a protocol: plain std atomic.
 pub(crate) static FAIL_SPAWNS: AtomicUsize = AtomicUsize::new(0);
-
-/// Why a worker could not be created now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Refusal {
-    /// Within `CREATE_COOLDOWN` of a failed creation in this pool.
-    Cooldown,
-    /// At the ceiling on all workers (`max_workers`).
-    Ceiling(usize),
-    /// At the ceiling on concurrency-managed workers (`max_cm_workers`).
-    CmCeiling(usize),
-    /// A thread creation failed at this count; the cooldown has not ended.
-    Lowered(usize),
-}
 
 /// Whether a worker may be created now: not cooling down after a failure, under
 /// every ceiling. On `true` the thread is already counted in `nr_threads` (and
@@ -48,12 +38,13 @@ fn may_create(pool: &'static WorkerPool, g: &mut PoolLocked) -> bool {
         Err(why) => {
             throttled(pool, why);
             g.starved = true;
-            crate::monitor::note_starved();
+            pool.ctx.doorbell.starved();
             false
         }
     }
 }
 
+/// The pool's cooldown after a failed spawn, then the context's ceilings.
 fn reserve_thread(pool: &WorkerPool, g: &mut PoolLocked) -> Result<(), Refusal> {
     let now = Instant::now();
     if let Some(until) = g.create_cooldown_until {
@@ -62,58 +53,23 @@ fn reserve_thread(pool: &WorkerPool, g: &mut PoolLocked) -> Result<(), Refusal> 
         }
         g.create_cooldown_until = None;
     }
-    let reg = pool.registry;
-    let mut limit = reg.config.max_workers();
-    let mut lowered = false;
-    {
-        let mut sl = reg.spawn_limit.lock();
-        match *sl {
-            Some((at, until)) if now < until && at < limit => {
-                limit = at;
-                lowered = true;
-            }
-            // Cooled down: retry at the configured ceiling; a success lifts it.
-            Some((_, until)) if now >= until => *sl = None,
-            _ => {}
-        }
-    }
-    let add = |n: &AtomicUsize, max: usize| n.fetch_update(SeqCst, SeqCst, |c| (c < max).then_some(c + 1));
-    if add(&reg.nr_threads, limit).is_err() {
-        return Err(if lowered { Refusal::Lowered(limit) } else { Refusal::Ceiling(limit) });
-    }
-    if pool.is_bound() {
-        let cm_max = reg.config.max_cm_workers();
-        if add(&reg.nr_cm_threads, cm_max).is_err() {
-            reg.nr_threads.fetch_sub(1, SeqCst);
-            return Err(Refusal::CmCeiling(cm_max));
-        }
-        reg.peak_cm_threads.fetch_max(reg.nr_cm_threads.load(SeqCst), SeqCst);
-    }
-    reg.peak_threads.fetch_max(reg.nr_threads.load(SeqCst), SeqCst);
-    Ok(())
+    pool.ctx.threads.reserve(&pool.ctx.config, pool.is_bound(), now)
 }
 
 /// Gives back a reservation of [`reserve_thread`] (a worker exited, or its spawn failed).
 fn release_thread(pool: &WorkerPool) {
-    pool.registry.nr_threads.fetch_sub(1, SeqCst);
-    if pool.is_bound() {
-        pool.registry.nr_cm_threads.fetch_sub(1, SeqCst);
-    }
+    pool.ctx.threads.release(pool.is_bound());
 }
 
 /// Counts a refusal and warns, with exponential back-off (the 1st, 2nd, 4th, …).
 fn throttled(pool: &WorkerPool, why: Refusal) {
-    let n = pool.registry.nr_throttled.fetch_add(1, StdOrdering::Relaxed) + 1;
-    if !n.is_power_of_two() {
-        return;
+    let n = pool.ctx.counters.count_throttled();
+    if n.is_power_of_two() {
+        log::warn!(
+            "cmwq: pool {}: {why}; work waits for a free worker ({n} refusals so far)",
+            pool.label()
+        );
     }
-    let what = match why {
-        Refusal::Cooldown => "a thread creation failed less than 1 s ago".to_string(),
-        Refusal::Ceiling(m) => format!("worker ceiling of {m} threads reached"),
-        Refusal::CmCeiling(m) => format!("ceiling of {m} concurrency-managed (per-CPU) workers reached"),
-        Refusal::Lowered(m) => format!("thread creation failed at {m} threads; holding there for 1 s"),
-    };
-    tracing::warn!("cmwq: pool {}: {what}; work waits for a free worker ({n} refusals so far)", pool.label());
 }
 
 /// Allocates a worker slot, counted idle at once (as `create_worker` does with
@@ -144,7 +100,7 @@ fn new_slot(pool: &'static WorkerPool, g: &mut PoolLocked, kicked: bool) -> (usi
 }
 
 fn thread_name(pool: &WorkerPool, idx: usize) -> String {
-    format!("{}{}:{}", crate::debug::WORKER_THREAD_PREFIX, pool.label(), idx)
+    format!("{WORKER_THREAD_PREFIX}{}:{idx}", pool.label())
 }
 
 /// Undoes `new_slot` after a failed spawn: the pool cools down for 1 s and the
@@ -159,14 +115,13 @@ fn spawn_failed(pool: &WorkerPool, g: &mut PoolLocked, idx: usize, err: std::io:
     let until = Instant::now() + CREATE_COOLDOWN;
     g.create_cooldown_until = Some(until);
     g.starved = true;
-    let at = pool.registry.nr_threads.load(SeqCst);
-    *pool.registry.spawn_limit.lock() = Some((at, until));
-    pool.registry.nr_throttled.fetch_add(1, StdOrdering::Relaxed);
-    tracing::warn!(
+    let at = pool.ctx.threads.spawn_failed(until);
+    pool.ctx.counters.count_throttled();
+    log::warn!(
         "cmwq: failed to create a worker thread for pool {} ({err}); holding at {at} threads, retrying in 1 s",
         pool.label()
     );
-    crate::monitor::note_starved();
+    pool.ctx.doorbell.starved();
 }
 
 /// Records a spawned worker's thread handle, delivering a kick (or DIE) that came
@@ -180,8 +135,8 @@ fn record_thread(
 ) -> bool {
     match res {
         Ok(t) => {
-            if pool.registry.spawn_limit.lock().take().is_some() {
-                tracing::info!("cmwq: thread creation works again (pool {})", pool.label());
+            if pool.ctx.threads.spawn_worked() {
+                log::info!("cmwq: thread creation works again (pool {})", pool.label());
             }
             let w = g.workers.get_mut(idx);
             if w.kicked || w.flags & WORKER_DIE != 0 {
@@ -202,7 +157,9 @@ fn spawn(
     idx: usize,
     shared: Arc<WorkerShared>,
 ) -> std::io::Result<thread::Thread> {
-    if FAIL_SPAWNS.load(SeqCst) > 0 && FAIL_SPAWNS.fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1)).is_ok()
+    let fail = |n: usize| n.checked_sub(1);
+    if FAIL_SPAWNS.load(Ordering::Relaxed) > 0
+        && FAIL_SPAWNS.fetch_update(Ordering::Relaxed, Ordering::Relaxed, fail).is_ok()
     {
         return Err(std::io::Error::from_raw_os_error(libc::EAGAIN));
     }
@@ -219,11 +176,11 @@ pub(crate) fn create_worker_locked(pool: &'static WorkerPool, g: &mut PoolLocked
         return false;
     }
     let (idx, shared) = new_slot(pool, g, true);
-    let req: crate::registry::CreateRequest = Box::new(move || {
+    let req: CreateRequest = Box::new(move || {
         let res = spawn(pool, idx, shared);
         record_thread(pool, &mut pool.lock(), idx, res);
     });
-    if let Err(req) = pool.registry.to_creator(req) {
+    if let Err(req) = pool.ctx.threads.to_creator(req) {
         drop(req);
         let shared = g.workers.get(idx).shared.clone();
         return record_thread(pool, g, idx, spawn(pool, idx, shared));
@@ -242,7 +199,7 @@ pub(super) fn manage_workers(pool: &'static WorkerPool, mut g: Guard) -> (Guard,
         return (g, false);
     }
     g.manager_active = true;
-    crate::loom::ltrace!("manage: creating");
+    crate::platform::loom::ltrace!("manage: creating");
     loop {
         let (idx, shared) = new_slot(pool, &mut g, false);
         drop(g);
@@ -266,7 +223,7 @@ pub(super) fn manage_workers(pool: &'static WorkerPool, mut g: Guard) -> (Guard,
 /// be any thread (the first worker of a pool is created by whoever queued first),
 /// so both are always set explicitly.
 pub(super) fn setup_thread(pool: &WorkerPool) {
-    let topo = &pool.registry.topo;
+    let topo = &pool.ctx.topo;
     if !topo.real {
         return;
     }
@@ -274,21 +231,21 @@ pub(super) fn setup_thread(pool: &WorkerPool) {
         Some(cpu) => std::slice::from_ref(cpu),
         None => &topo.allowed[..],
     };
-    if let Err(e) = crate::sys::set_current_thread_affinity(cpus) {
+    if let Err(e) = crate::platform::sys::set_current_thread_affinity(cpus) {
         static ONCE: std::sync::Once = std::sync::Once::new();
-        ONCE.call_once(|| tracing::warn!("cmwq: cannot set worker affinity to {cpus:?}: {e}; they float"));
+        ONCE.call_once(|| log::warn!("cmwq: cannot set worker affinity to {cpus:?}: {e}; they float"));
     }
-    if !pool.highpri && crate::sys::current_thread_nice() != topo.base_nice {
-        let _ = crate::sys::set_current_thread_nice(topo.base_nice);
+    if !pool.highpri && crate::platform::sys::current_thread_nice() != topo.base_nice {
+        let _ = crate::platform::sys::set_current_thread_nice(topo.base_nice);
     }
     if pool.highpri {
-        match crate::sys::set_current_thread_nice(HIGHPRI_NICE) {
-            Ok(()) => crate::debug::note_highpri_nice(true),
+        match crate::platform::sys::set_current_thread_nice(HIGHPRI_NICE) {
+            Ok(()) => pool.ctx.counters.note_highpri_nice(true),
             Err(e) => {
-                crate::debug::note_highpri_nice(false);
+                pool.ctx.counters.note_highpri_nice(false);
                 static ONCE: std::sync::Once = std::sync::Once::new();
                 ONCE.call_once(|| {
-                    tracing::info!(
+                    log::info!(
                         "cmwq: highpri workers run at the default priority: nice {HIGHPRI_NICE} is not permitted ({e})"
                     )
                 });
@@ -317,7 +274,7 @@ pub(super) fn idle_wait(pool: &'static WorkerPool, mut g: Guard, idx: usize, d: 
             g = pool.lock();
             continue;
         }
-        let timeout = pool.registry.config.idle_timeout();
+        let timeout = pool.ctx.config.idle_timeout();
         let now = Instant::now();
         let expires = w.last_active + timeout;
         if now >= expires && g.idle.first() == Some(&idx) && (g.too_many_workers() || g.quiescent(pool)) {
@@ -334,7 +291,7 @@ pub(super) fn idle_wait(pool: &'static WorkerPool, mut g: Guard, idx: usize, d: 
             }
             return g;
         }
-        crate::loom::ltrace!("W{idx}: park");
+        crate::platform::loom::ltrace!("W{idx}: park");
         drop(g);
         thread::park_timeout(if now >= expires { timeout } else { expires - now });
         g = pool.lock();
@@ -347,6 +304,6 @@ pub(super) fn worker_exit(pool: &'static WorkerPool, mut g: Guard, idx: usize) {
     g.workers.remove(idx);
     g.nr_workers -= 1;
     release_thread(pool);
-    pool.exit_cv.notify_all();
+    pool.worker_exited();
     drop(g);
 }

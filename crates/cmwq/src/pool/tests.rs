@@ -6,7 +6,8 @@
 use loom::sync::{Condvar, Mutex};
 use std::sync::Arc;
 
-use crate::registry::{Registry, Topology};
+use crate::platform::topology::Topology;
+use crate::registry::Registry;
 use crate::{Work, Workqueue};
 
 /// w1 blocks (announced through `blocking`) until w2 has run; w2 is queued on the
@@ -35,7 +36,7 @@ fn blocked_worker_hands_the_cpu_on() {
         assert!(wq.queue(&w2).unwrap());
         w1.flush().unwrap();
         w2.flush().unwrap();
-        crate::loom::ltrace!("model: flushed");
+        crate::platform::loom::ltrace!("model: flushed");
         reg.shutdown();
     });
 }
@@ -50,7 +51,7 @@ fn a_runnable_sleeper_takes_the_work() {
     loom::model(|| {
         let reg: &'static Registry = Box::leak(Box::new(Registry::new(Topology::simulated(1))));
         let wq = Workqueue::builder("model").build_in(reg).unwrap();
-        let w1 = Work::new(|_| crate::hooks::blocking_until(Some(std::time::Instant::now()), || {}));
+        let w1 = Work::new(|_| super::cm::blocking_until(Some(std::time::Instant::now()), || {}));
         let w2 = Work::new(|_| {});
         assert!(wq.queue(&w1).unwrap());
         assert!(wq.queue(&w2).unwrap());
@@ -113,10 +114,10 @@ fn monitor_and_hint_never_double_count() {
             let mut g = pool.lock();
             let busy = g.workers.iter().find(|(_, w)| w.current.is_some()).map(|(i, w)| (i, w.progress));
             let Some((idx, progress)) = busy else { return };
-            if crate::hooks::monitor_sleeping(pool, &mut g, idx, progress) {
+            if super::cm::monitor_sleeping(pool, &mut g, idx, progress) {
                 drop(g);
                 let g = pool.lock();
-                let _ = crate::hooks::monitor_running(&g, idx, progress);
+                let _ = super::cm::monitor_running(&g, idx, progress);
             }
         });
         w1.flush().unwrap();

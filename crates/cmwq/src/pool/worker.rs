@@ -4,27 +4,19 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use super::{
-    kick_pool, manage, PoolGuard, PoolLocked, Running, WorkerPool, WorkerShared, WORKER_CPU_INTENSIVE,
-    WORKER_DIE, WORKER_PREP,
+use super::cm::{worker_running, WorkerShared};
+use super::manage;
+use super::policy::kick_pool;
+use super::worker_pool::{
+    CurrentItem, PoolGuard, PoolLocked, WorkerPool, WORKER_CPU_INTENSIVE, WORKER_DIE, WORKER_PREP,
 };
 use crate::current::Item;
+use crate::platform::bug::AbortOnPanic;
+use crate::platform::log;
+use crate::platform::loom::ltrace;
 use crate::pwq::{self, Entry, Task};
 use crate::work::Work;
 use crate::workqueue::WqFlags;
-
-/// Aborts the process if cmwq's own code panics in a worker: continuing with a
-/// pool whose accounting is half-updated would be worse (rayon-core's `unwind.rs`).
-struct AbortOnPanic;
-
-impl Drop for AbortOnPanic {
-    fn drop(&mut self) {
-        // Under loom a detected deadlock unwinds every model thread; let it report.
-        if std::thread::panicking() && !cfg!(loom) {
-            crate::abort_on_bug("panic inside the cmwq worker loop");
-        }
-    }
-}
 
 /// The previous item's completion, published right after the lock is next released:
 /// flush waiters are woken and the handle dropped outside the pool lock (a user
@@ -63,8 +55,8 @@ pub(super) fn worker_thread(pool: &'static WorkerPool, me: Arc<WorkerShared>) {
     let _abort = AbortOnPanic;
     manage::setup_thread(pool);
     #[cfg(not(loom))]
-    if pool.registry.config.monitor() {
-        let _ = me.probe.set(crate::monitor::Probe::current());
+    if pool.ctx.config.monitor() {
+        let _ = me.probe.set(crate::platform::sys::probe::Probe::current());
     }
     crate::current::enter_worker(me.clone());
     let idx = me.idx;
@@ -74,7 +66,7 @@ pub(super) fn worker_thread(pool: &'static WorkerPool, me: Arc<WorkerShared>) {
     g = manage::idle_wait(pool, g, idx, &mut deferred);
     loop {
         // woke_up:
-        crate::loom::ltrace!(
+        ltrace!(
             "W{idx}: woke_up nr_running={} worklist={}",
             pool.nr_running(),
             g.worklist.len()
@@ -98,7 +90,7 @@ pub(super) fn worker_thread(pool: &'static WorkerPool, me: Arc<WorkerShared>) {
                 }
             }
             g.worker_clr_flags(pool, idx, WORKER_PREP);
-            crate::loom::ltrace!("W{idx}: processing, nr_running={}", pool.nr_running());
+            ltrace!("W{idx}: processing, nr_running={}", pool.nr_running());
             let mut spins = 0;
             loop {
                 if let Some(e) = g.worklist.pop_front() {
@@ -124,7 +116,7 @@ pub(super) fn worker_thread(pool: &'static WorkerPool, me: Arc<WorkerShared>) {
                     drop(g);
                     deferred.release();
                     let t = std::time::Instant::now();
-                    crate::loom::thread::yield_now();
+                    crate::platform::loom::thread::yield_now();
                     let took = t.elapsed();
                     g = pool.lock();
                     if took > SPIN_YIELD_SLICE || (took > SPIN_YIELD_MAX && g.worklist.is_empty()) {
@@ -140,7 +132,7 @@ pub(super) fn worker_thread(pool: &'static WorkerPool, me: Arc<WorkerShared>) {
             break;
         }
         // sleep:
-        crate::loom::ltrace!("W{idx}: idle nr_running={} worklist={}", pool.nr_running(), g.worklist.len());
+        ltrace!("W{idx}: idle nr_running={} worklist={}", pool.nr_running(), g.worklist.len());
         g.worker_enter_idle(idx);
         g = manage::idle_wait(pool, g, idx, &mut deferred);
     }
@@ -196,7 +188,7 @@ fn process_one_work(
         work.set_running_on(pool.id, idx);
     }
     let me = g.workers.get_mut(idx);
-    me.current = Some(Running { pwq: slot });
+    me.current = Some(CurrentItem { pwq: slot });
     me.progress += 1;
     g.nr_busy += 1;
     let wq = &g.pwqs.get(slot as usize).wq;
@@ -215,7 +207,7 @@ fn process_one_work(
         Task::Work(work) => {
             let seq = work.seq_start();
             work.state().clear_pending_for_execution(pool.id);
-            crate::loom::ltrace!("W{idx}: run item {:#x}", work.key());
+            ltrace!("W{idx}: run item {:#x}", work.key());
             (Item::work(work, wq_ptr, pool.id, idx), seq, None)
         }
         Task::Spawned(f) => (Item::spawned(wq_ptr, pool.id, idx), 1, Some(f)),
@@ -243,7 +235,7 @@ fn process_one_work(
     // only a worker inside an item, under this lock, so nothing is left behind).
     let me = &g.workers.get(idx).shared;
     if me.is_sleeping() {
-        let _ = crate::hooks::worker_running(me);
+        let _ = worker_running(me);
     }
     if g.workers.get(idx).flags & WORKER_CPU_INTENSIVE != 0 {
         g.worker_clr_flags(pool, idx, WORKER_CPU_INTENSIVE);
@@ -258,7 +250,7 @@ fn process_one_work(
     if result.is_err() {
         stats.panicked += 1;
         g.panicked += 1;
-        crate::debug::count_panic();
+        pool.ctx.counters.count_panic();
     }
     g.completed += 1;
     pwq::dec_nr_in_flight(pool, &mut g, slot, color, true);
@@ -272,5 +264,5 @@ fn report_panic(wq: &str, payload: &(dyn std::any::Any + Send)) {
         .copied()
         .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("<non-string panic payload>");
-    tracing::error!(workqueue = wq, "cmwq: work item panicked: {msg}");
+    log::error!(workqueue = wq, "cmwq: work item panicked: {msg}");
 }

@@ -3,12 +3,13 @@
 use std::fmt;
 
 use super::{inner, Busy, Work, WorkFn};
-use crate::error::Error;
-use crate::timer::base::{TimerBase, TimerSlot};
+use crate::platform::error::Error;
+use crate::platform::timer::{TimerBase, TimerSlot};
+use crate::workqueue::Armed;
 
 /// The callable part of a delayed item: the user's closure and the timer.
 struct Delayed<F> {
-    timer: TimerSlot,
+    timer: TimerSlot<Armed>,
     f: F,
 }
 
@@ -18,7 +19,7 @@ impl<F: Fn(&DelayedWork) + Send + Sync + 'static> WorkFn for Delayed<F> {
         (self.f)(&DelayedWork(work.clone()))
     }
 
-    fn timer(&self) -> Option<&TimerSlot> {
+    fn timer(&self) -> Option<&TimerSlot<Armed>> {
         Some(&self.timer)
     }
 }
@@ -63,7 +64,7 @@ impl DelayedWork {
         &self.0
     }
 
-    pub(crate) fn timer(&self) -> &TimerSlot {
+    pub(crate) fn timer(&self) -> &TimerSlot<Armed> {
         self.0.timer().expect("a delayed item has a timer")
     }
 

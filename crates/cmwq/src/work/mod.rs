@@ -2,28 +2,28 @@
 
 mod delayed;
 mod spawned;
-mod state;
-#[cfg(all(test, loom))]
-mod tests;
 
 pub use delayed::DelayedWork;
 pub(crate) use spawned::Spawned;
 
-pub(crate) use state::{Claim, Snapshot, WorkState, DISABLE_MAX, POOL_NONE};
+pub(crate) use crate::context::work_state::{Claim, Snapshot, WorkState, DISABLE_MAX, POOL_NONE};
 
 use std::fmt;
 use std::sync::Arc;
 
-use crate::error::{Error, ErrorKind};
-use crate::loom::{fence, AtomicU32, AtomicU64, Condvar, Mutex, Ordering};
-use crate::timer::base::TimerSlot;
+use crate::platform::bug::abort_on_bug;
+use crate::platform::error::{Error, ErrorKind};
+use crate::platform::log;
+use crate::platform::loom::{fence, ltrace, AtomicU32, AtomicU64, Condvar, Mutex, Ordering};
+use crate::platform::timer::TimerSlot;
+use crate::workqueue::Armed;
 
 /// The callable part of a work item.
 pub(crate) trait WorkFn: Send + Sync + 'static {
     fn call(&self, work: &Work);
 
     /// The timer of a delayed item; `None` for plain items.
-    fn timer(&self) -> Option<&TimerSlot> {
+    fn timer(&self) -> Option<&TimerSlot<Armed>> {
         None
     }
 }
@@ -44,7 +44,7 @@ struct SpawnedHeader;
 
 impl WorkFn for SpawnedHeader {
     fn call(&self, _work: &Work) {
-        crate::abort_on_bug("the header of a spawned closure was executed");
+        abort_on_bug("the header of a spawned closure was executed");
     }
 }
 
@@ -180,7 +180,7 @@ impl Work {
 
     /// The timer of a delayed item.
     #[inline]
-    pub(crate) fn timer(&self) -> Option<&TimerSlot> {
+    pub(crate) fn timer(&self) -> Option<&TimerSlot<Armed>> {
         self.0.func.timer()
     }
 
@@ -193,7 +193,7 @@ impl Work {
     /// Starts loading the item's header into the cache (`sys::prefetch`).
     #[inline]
     pub(crate) fn prefetch(&self) {
-        crate::sys::prefetch(Arc::as_ptr(&self.0));
+        crate::platform::sys::prefetch(Arc::as_ptr(&self.0));
     }
 
     #[inline]
@@ -214,7 +214,7 @@ impl Work {
     /// Pending and running state (`work_busy`); advisory, as in the kernel.
     pub fn busy(&self) -> Busy {
         let s = self.state().load();
-        Busy { pending: s.pending(), running: crate::pool::is_running(self, s.pool_id()) }
+        Busy { pending: s.pending(), running: self.running_on(s.pool_id()).is_some() }
     }
 
     // ---- which worker executes it ----
@@ -261,7 +261,7 @@ impl Work {
     #[inline]
     pub(crate) fn seq_finish(&self, n: u64) {
         let s = &self.0.seqs;
-        crate::loom::ltrace!("finish {:#x} seq={n}", self.key());
+        ltrace!("finish {:#x} seq={n}", self.key());
         // Dekker pair with `seq_cancel`: store, SeqCst fence, load on both sides, so
         // at least one of the two sees the other's store.
         s.resolved.fetch_max(n, Ordering::SeqCst);
@@ -307,8 +307,8 @@ impl Work {
         if s.resolved.load(Ordering::SeqCst) >= target {
             return false;
         }
-        crate::loom::ltrace!("flush {:#x}: wait target={target}", self.key());
-        crate::hooks::blocking(|| {
+        ltrace!("flush {:#x}: wait target={target}", self.key());
+        crate::pool::blocking_until(None, || {
             s.flushers.fetch_add(1, Ordering::SeqCst);
             fence(Ordering::SeqCst);
             let mut g = s.lock.lock();
@@ -346,7 +346,7 @@ impl Work {
                     return Grab::Stolen;
                 }
             }
-            crate::loom::thread::spin_wait(round);
+            crate::platform::loom::thread::spin_wait(round);
             round = round.saturating_add(1);
         }
     }
@@ -415,7 +415,7 @@ impl Work {
         let g = self.grab_pending();
         let depth = self.state().load().disable_depth();
         let new = if depth >= DISABLE_MAX {
-            tracing::warn!("cmwq: work disable count overflowed; staying at {DISABLE_MAX}");
+            log::warn!("cmwq: work disable count overflowed; staying at {DISABLE_MAX}");
             DISABLE_MAX
         } else {
             depth + 1
@@ -443,14 +443,14 @@ impl Work {
         // Not disabled: queued, idle at depth 0, or waiting on its timer.
         let armed = || self.timer().is_some_and(TimerSlot::is_armed);
         if s.queued() || (s.disable_depth() == 0 && (!s.pending() || armed())) {
-            tracing::warn!("cmwq: work disable count underflowed");
+            log::warn!("cmwq: work disable count underflowed");
             return true;
         }
         let g = self.grab_pending();
         debug_assert_eq!(g, Grab::Idle, "a disabled item cannot be queued");
         let depth = self.state().load().disable_depth();
         if depth == 0 {
-            tracing::warn!("cmwq: work disable count underflowed");
+            log::warn!("cmwq: work disable count underflowed");
         }
         let new = depth.saturating_sub(1);
         self.state().release_pending(new);

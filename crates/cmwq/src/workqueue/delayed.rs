@@ -1,13 +1,56 @@
-//! Delayed queueing (`queue_delayed_work_on`, `mod_delayed_work_on`) and the
-//! parts of a workqueue the timer base uses.
+//! Delayed queueing (`queue_delayed_work_on`, `mod_delayed_work_on`), and what
+//! a delayed item's timer does when it fires (the kernel's
+//! `delayed_work_timer_fn`): the timers themselves are generic
+//! (`platform/timer`).
+//!
+//! A delayed item whose timer is armed owns `PENDING` through its timer: its
+//! state word says `PENDING`, not `QUEUED`, and its `TimerSlot` holds the timer.
+//! Arming claims `PENDING` first; a fire links the item into its pool under the
+//! timer base lock (so `destroy`, which fires a queue's timers under that lock,
+//! cannot slip in between); `grab_pending` steals an armed timer and so owns
+//! `PENDING` (`work/mod.rs`).
+//!
+//! Lock order: the timer base lock, then a pool lock.
 
 use std::time::Duration;
 
-use super::{Workqueue, WqFlags};
-use crate::error::{Error, ErrorKind};
-use crate::loom::Ordering;
-use crate::timer::base::Armed;
+use super::flags::WqFlags;
+use super::handle::Workqueue;
+use crate::platform::error::{Error, ErrorKind};
+use crate::platform::log;
+use crate::platform::loom::Ordering;
+use crate::platform::timer::{Timed, TimerSlot};
 use crate::work::{Claim, DelayedWork, Grab, Work};
+
+/// What an armed timer queues when it fires: the item, and the workqueue and CPU
+/// it was armed for (`delayed_work::{wq, cpu}`). The handle keeps a workqueue
+/// whose last user handle was dropped attached until its timers have fired.
+#[derive(Debug)]
+pub(crate) struct Armed {
+    pub(crate) work: Work,
+    pub(crate) wq: Workqueue,
+    pub(crate) cpu: Option<usize>,
+}
+
+impl Timed for Armed {
+    fn slot(&self) -> &TimerSlot<Armed> {
+        self.work.timer().expect("only delayed items are armed")
+    }
+
+    /// Links the item, whose `PENDING` the timer owned, into its pool. Runs
+    /// under the base lock (so `destroy` cannot slip in; see `Workqueue::destroy`).
+    fn fire(&self) {
+        if !self.wq.link_owned(self.cpu, &self.work) {
+            // Cannot happen: destroy() fires a queue's timers before it stops, and
+            // arming is refused from then on. Never lose the item silently.
+            log::error!(
+                "workqueue {}: delayed item fired after the queue was destroyed; it stays idle",
+                self.wq.name()
+            );
+            self.work.state().release_pending(0);
+        }
+    }
+}
 
 impl Workqueue {
     /// Queues `dw` after `delay` (`queue_delayed_work`). Returns `Ok(false)` if it
@@ -111,23 +154,31 @@ impl Workqueue {
         // `queue_delayed_work` is the local-CPU variant: remember the CPU now,
         // since the timer fires on the timer thread, wherever that runs.
         let cpu = match cpu {
-            None if !core.flags.contains(WqFlags::UNBOUND) => Some(core.registry.local_cpu()),
+            None if !core.flags.contains(WqFlags::UNBOUND) => Some(core.registry.ctx.topo.local_cpu()),
             cpu => cpu,
         };
         let armed = Armed { work: dw.work().clone(), wq: self.clone(), cpu };
-        core.registry.timers.arm(armed, delay)
+        core.registry.timers.arm(armed, delay, |a| !a.wq.is_destroying()).map_err(|a| {
+            // Refused: the queue is being destroyed, and the timer would fire after
+            // it is gone. Give the item back idle.
+            a.work.state().release_pending(0);
+            core.err(ErrorKind::Destroyed)
+        })
     }
 
     /// Links an item whose `PENDING` the caller owns (a fired timer). False if
     /// the queue's pwqs are gone.
-    pub(crate) fn link_owned(&self, cpu: Option<usize>, work: &Work) -> bool {
+    fn link_owned(&self, cpu: Option<usize>, work: &Work) -> bool {
         self.core().link(cpu, work, work.state().load())
     }
 
-    /// Whether `destroy` has begun (arming a timer for it is refused).
-    pub(crate) fn is_destroying(&self) -> bool {
+    /// Whether `destroy` has begun (arming a timer for it is refused). Relaxed:
+    /// asked under the timer base lock, and `destroy` sets `destroying` before
+    /// it takes that lock to fire the queue's timers: an arm after that sees it,
+    /// one before is fired by `destroy`.
+    fn is_destroying(&self) -> bool {
         let core = self.core();
-        core.destroying.load(Ordering::Acquire) || core.destroyed.load(Ordering::Acquire)
+        core.destroying.load(Ordering::Relaxed) || core.destroyed.load(Ordering::Relaxed)
     }
 
     /// Whether both handles name the same workqueue.

@@ -15,7 +15,7 @@
 //! Lock order: `Flush::inner` → pool lock → `Flush::done_lock`. The completion path
 //! (under a pool lock) only touches atomics and `done_lock`.
 
-use crate::loom::{fence, AtomicU32, AtomicU64, Condvar, Mutex, MutexGuard, Ordering};
+use crate::platform::loom::{fence, AtomicU32, AtomicU64, Condvar, Mutex, MutexGuard, Ordering};
 use crate::pwq::NR_COLORS;
 
 #[derive(Debug)]

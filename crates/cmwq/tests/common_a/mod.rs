@@ -168,8 +168,8 @@ pub(crate) fn thread_affinity() -> Vec<usize> {
 
 /// Two CPUs to queue on: the first two usable ones, or the only one twice.
 pub(crate) fn two_cpus() -> (usize, usize) {
-    let cpus = cmwq::online_cpus();
-    assert!(!cpus.is_empty(), "online_cpus() is empty");
+    let cpus = cmwq::allowed_cpus();
+    assert!(!cpus.is_empty(), "allowed_cpus() is empty");
     (cpus[0], *cpus.get(1).unwrap_or(&cpus[0]))
 }
 

@@ -204,12 +204,12 @@ pub(crate) fn shared() -> RwLockReadGuard<'static, ()> {
 
 /// The CPU used for single-CPU tests.
 pub(crate) fn cpu0() -> usize {
-    cmwq::online_cpus()[0]
+    cmwq::allowed_cpus()[0]
 }
 
 /// A second CPU, if the process may use one.
 pub(crate) fn cpu1() -> Option<usize> {
-    cmwq::online_cpus().get(1).copied()
+    cmwq::allowed_cpus().get(1).copied()
 }
 
 /// The snapshot of the normal or highpri per-CPU pool of `cpu`, if it exists yet.

@@ -7,7 +7,8 @@ use loom::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::registry::{Registry, Topology};
+use crate::platform::topology::Topology;
+use crate::registry::Registry;
 use crate::{DelayedWork, Workqueue};
 
 const MS: Duration = Duration::from_millis(1);

@@ -1,5 +1,10 @@
 //! Every `unsafe` platform call of the library: CPU number, affinity, thread ids,
-//! nice values, the thread CPU clock and a cache prefetch. Each block states the callee's contract.
+//! nice values, the thread CPU clock and a cache prefetch. Each block states the
+//! callee's contract. [`probe`] reads another thread's scheduler state and CPU
+//! clock with them.
+
+#[cfg(not(loom))]
+pub(crate) mod probe;
 
 use std::io;
 use std::time::Duration;

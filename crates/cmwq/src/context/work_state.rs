@@ -29,9 +29,12 @@
 //! they extend the release sequence of that failed `fetch_or`, so the worker's swap
 //! synchronises with it: every store the failed queuer made before calling `queue()`
 //! is visible to the callback. This is the kernel's `set_work_pool_and_clear_pending`
-//! guarantee (its trailing `smp_mb()`), checked by the loom model in `work::tests`.
+//! guarantee (its trailing `smp_mb()`), checked by the loom model in `work_state/tests.rs`.
 
-use crate::loom::{fence, AtomicU64, Ordering};
+use crate::platform::loom::{fence, AtomicU64, Ordering};
+
+#[cfg(all(test, loom))]
+mod tests;
 
 /// Set while the item is queued or claimed by a queuer/canceller.
 pub(crate) const PENDING: u64 = 1 << 0;
@@ -161,7 +164,7 @@ impl WorkState {
         fence(Ordering::SeqCst);
     }
 
-    /// The header of a spawned closure (`spawned.rs`) starts disabled for good, as
+    /// The header of a spawned closure (`work/spawned.rs`) starts disabled for good, as
     /// if it had been queued once and retired: it can never be queued again.
     pub(crate) fn retire(&self, pool: u32) {
         self.0.store(Snapshot::offq(pool, DISABLE_MAX, false), Ordering::Release);

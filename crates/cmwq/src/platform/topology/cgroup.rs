@@ -1,20 +1,19 @@
 //! The allowed-CPU count: the affinity mask, lowered by the cgroup CPU quota
 //! (v2 `cpu.max`, v1 `cpu.cfs_quota_us` / `cpu.cfs_period_us`), as Go 1.25 does
 //! for GOMAXPROCS. The quota of every ancestor cgroup counts; the lowest wins.
-//! It sizes the limit on concurrency-managed workers (`max(64, 5 × CPUs)`).
 
 use std::path::{Path, PathBuf};
 
 /// The number of CPUs this process may use: `affinity` (the mask's size), or
 /// the cgroup quota rounded up if that is lower; at least 1.
-pub(crate) fn allowed_cpu_count(affinity: usize) -> usize {
+pub(super) fn allowed_cpu_count(affinity: usize) -> usize {
     let quota = cgroup_cpu_limit().map(|q| q.ceil() as usize);
     quota.map_or(affinity, |q| q.min(affinity)).max(1)
 }
 
 /// The CPU bandwidth the cgroups of this process allow, in CPUs (`None`: no limit
 /// or no cgroup filesystem).
-pub(crate) fn cgroup_cpu_limit() -> Option<f64> {
+pub(super) fn cgroup_cpu_limit() -> Option<f64> {
     let cgroup = std::fs::read_to_string("/proc/self/cgroup").ok()?;
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
     let paths = parse_proc_cgroup(&cgroup);
@@ -43,7 +42,7 @@ pub(crate) fn cgroup_cpu_limit() -> Option<f64> {
 }
 
 /// v2 `cpu.max`: `"$MAX $PERIOD"`, where `$MAX` may be `max` (no limit).
-pub(crate) fn parse_cpu_max(s: &str) -> Option<f64> {
+pub(super) fn parse_cpu_max(s: &str) -> Option<f64> {
     let mut it = s.split_whitespace();
     let max = it.next()?;
     let period: f64 = it.next().map_or(Some(100_000.0), |p| p.parse().ok())?;
@@ -55,7 +54,7 @@ pub(crate) fn parse_cpu_max(s: &str) -> Option<f64> {
 }
 
 /// v1 `cpu.cfs_quota_us` and `cpu.cfs_period_us`; a quota of -1 means no limit.
-pub(crate) fn parse_cfs(quota: &str, period: &str) -> Option<f64> {
+pub(super) fn parse_cfs(quota: &str, period: &str) -> Option<f64> {
     let q: i64 = quota.trim().parse().ok()?;
     let p: i64 = period.trim().parse().ok()?;
     (q > 0 && p > 0).then(|| q as f64 / p as f64)
@@ -64,12 +63,12 @@ pub(crate) fn parse_cfs(quota: &str, period: &str) -> Option<f64> {
 /// The cgroup paths of this process: the v2 one (`0::/path`) and the v1 one of
 /// the `cpu` controller (`N:cpu,cpuacct:/path`).
 #[derive(Debug, Default, PartialEq, Eq)]
-pub(crate) struct CgroupPaths {
-    pub(crate) v2: Option<String>,
-    pub(crate) v1_cpu: Option<String>,
+pub(super) struct CgroupPaths {
+    pub(super) v2: Option<String>,
+    pub(super) v1_cpu: Option<String>,
 }
 
-pub(crate) fn parse_proc_cgroup(s: &str) -> CgroupPaths {
+pub(super) fn parse_proc_cgroup(s: &str) -> CgroupPaths {
     let mut out = CgroupPaths::default();
     for line in s.lines() {
         let mut f = line.splitn(3, ':');
@@ -85,21 +84,21 @@ pub(crate) fn parse_proc_cgroup(s: &str) -> CgroupPaths {
 
 /// A cgroup filesystem mount: which cgroup path it shows (`root`) and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Mount {
-    pub(crate) root: String,
-    pub(crate) point: PathBuf,
+pub(super) struct Mount {
+    pub(super) root: String,
+    pub(super) point: PathBuf,
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
-pub(crate) struct CgroupMounts {
-    pub(crate) v2: Option<Mount>,
-    pub(crate) v1_cpu: Option<Mount>,
+pub(super) struct CgroupMounts {
+    pub(super) v2: Option<Mount>,
+    pub(super) v1_cpu: Option<Mount>,
 }
 
 /// Finds the cgroup2 mount and the v1 mount carrying the `cpu` controller in
 /// `/proc/self/mountinfo` (fields: id parent dev root point opts [optional…] -
 /// fstype source superopts).
-pub(crate) fn parse_mountinfo(s: &str) -> CgroupMounts {
+pub(super) fn parse_mountinfo(s: &str) -> CgroupMounts {
     let mut out = CgroupMounts::default();
     for line in s.lines() {
         let Some((left, right)) = line.split_once(" - ") else { continue };
@@ -139,7 +138,7 @@ fn unescape(s: &str) -> String {
 
 /// The directories of `path` and of each ancestor cgroup visible in mount `m`,
 /// innermost first.
-pub(crate) fn ancestors(m: &Mount, path: &str) -> Vec<PathBuf> {
+pub(super) fn ancestors(m: &Mount, path: &str) -> Vec<PathBuf> {
     // The part of `path` below the mount's root; outside it (another namespace),
     // only the mount point itself is visible.
     let rel = path.strip_prefix(m.root.trim_end_matches('/')).unwrap_or("");

@@ -1,54 +1,72 @@
-//! The process's timer context (the kernel's `timer_base`): one wheel behind one
-//! lock, one thread that sleeps until the next deadline, and a clock that tests
-//! can pause and advance by hand.
+//! A timer context (the kernel's `timer_base`): one wheel behind one lock, one
+//! thread that sleeps until the next deadline, and a clock that tests can pause
+//! and advance by hand. Generic over what a timer fires ([`Timed`]): like the
+//! kernel's timers, it knows nothing of work items; what a fired delayed item
+//! does is the workqueue's business (`workqueue/delayed.rs`, the kernel's
+//! `delayed_work_timer_fn`).
 //!
 //! ## Protocol
 //!
-//! A delayed item whose timer is armed owns `PENDING` through its timer: its
-//! state word says `PENDING`, not `QUEUED`. Its [`TimerSlot`] holds the wheel's
-//! id of that timer. The slot is written only under the base lock, so under the
-//! lock "slot holds an id" and "the wheel holds the timer" are the same fact.
+//! Every timer belongs to a [`TimerSlot`] that its target embeds; the slot holds
+//! the wheel's id of the armed timer. The slot is written only under the base
+//! lock, so under the lock "slot holds an id" and "the wheel holds the timer" are
+//! the same fact.
 //!
-//! - **Arm** (`queue_delayed`): the caller claimed `PENDING`; under the lock it
-//!   files the timer and stores the id.
+//! - **Arm**: under the lock, `admit` is asked (the target may refuse, e.g. its
+//!   queue is being destroyed), then the timer is filed and its id stored.
 //! - **Fire** (timer thread, or [`advance`](TimerBase::advance) in a paused
 //!   clock): under the lock, the wheel hands out the due timers; each one's slot
-//!   is cleared and the item is linked into its pool, still under the lock, so an
-//!   item is never "between the timer and the queue" where a canceller could not
-//!   reach it. Handles the fire drops (the workqueue handle, the work) are
-//!   dropped after the lock is released, so no user `Drop` runs under it.
-//! - **Steal** (`grab_pending`, for cancel, disable, `mod_delayed`): under the
-//!   lock, take the id out of the slot and cancel it in the wheel; whoever
-//!   succeeds owns `PENDING` (the kernel's `timer_delete` in
-//!   `try_to_grab_pending`).
+//!   is cleared and [`Timed::fire`] runs, still under the lock, so a target is
+//!   never "between the timer and what it fires into", where [`TimerSlot::steal`]
+//!   could not reach it. The fired targets are dropped after the lock is
+//!   released, so no user `Drop` runs under it.
+//! - **Steal** ([`TimerSlot::steal`]): under the lock, take the id out of the
+//!   slot and cancel it in the wheel; whoever succeeds owns the target (the
+//!   kernel's `timer_delete`).
 //!
-//! Lock order: base lock, then a pool lock. No code takes the base lock while
-//! holding a pool lock.
+//! Lock order: the base lock is taken before whatever [`Timed::fire`] locks (a
+//! pool lock); no code takes it while holding one of those.
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::error::{Error, ErrorKind};
-use crate::loom::{AtomicU64, Condvar, Mutex, Ordering};
-use crate::timer::clock::{Clock, RealClock};
-use crate::timer::wheel::{TimerId, Wheel};
-use crate::work::Work;
-use crate::workqueue::Workqueue;
+use super::clock::{Clock, RealClock};
+use super::wheel::{TimerId, Wheel};
+use crate::platform::log;
+use crate::platform::loom::{AtomicU64, Condvar, Mutex, Ordering};
+
+/// The name of the timer thread.
+pub(crate) const TIMER_THREAD: &str = "cmwq/timer";
+
+/// What a timer fires. The target embeds its [`TimerSlot`].
+pub(crate) trait Timed: Send + Sized + 'static {
+    /// The slot of this target's timer.
+    fn slot(&self) -> &TimerSlot<Self>;
+    /// The timer is due (or fired early: [`TimerBase::fire_now`],
+    /// [`TimerBase::fire_all_if`]). Called under the base lock, with the slot
+    /// already cleared.
+    fn fire(&self);
+}
 
 /// "No timer" in a [`TimerSlot`].
 const NO_TIMER: u64 = u64::MAX;
 
-/// The timer part of a delayed item (`delayed_work::timer`).
-#[derive(Debug)]
-pub(crate) struct TimerSlot {
+/// The timer of one target (`timer_list`; a delayed item's `delayed_work::timer`).
+pub(crate) struct TimerSlot<T: Timed> {
     /// The wheel id of the armed timer, or [`NO_TIMER`]. Written under the lock
-    /// of `base`.
+    /// of `base`; read without it only as a hint ([`is_armed`](Self::is_armed)).
     id: AtomicU64,
-    /// The base the item's timers live in; set on the first arm.
-    base: OnceLock<&'static TimerBase>,
+    /// The base the target's timers live in; set on the first arm.
+    base: OnceLock<&'static TimerBase<T>>,
 }
 
-impl TimerSlot {
+impl<T: Timed> std::fmt::Debug for TimerSlot<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TimerSlot").field("armed", &self.is_armed()).finish()
+    }
+}
+
+impl<T: Timed> TimerSlot<T> {
     pub(crate) fn new() -> Self {
         TimerSlot { id: AtomicU64::new(NO_TIMER), base: OnceLock::new() }
     }
@@ -56,50 +74,29 @@ impl TimerSlot {
     /// Whether a timer is armed (`timer_pending`); exact under the base lock,
     /// advisory otherwise.
     pub(crate) fn is_armed(&self) -> bool {
-        self.id.load(Ordering::Acquire) != NO_TIMER
+        // Relaxed: a hint; every decision on it is re-taken under the base lock,
+        // which orders the slot's writes.
+        self.id.load(Ordering::Relaxed) != NO_TIMER
     }
 
-    /// Cancels the armed timer (`timer_delete`); if there was one, the caller now
-    /// owns the item's `PENDING`. Returns the timer's target.
-    pub(crate) fn steal(&self) -> Option<Armed> {
+    /// Cancels the armed timer (`timer_delete`) and returns its target, if one
+    /// was armed: the caller now owns it.
+    pub(crate) fn steal(&self) -> Option<T> {
         let base = self.base.get()?;
         let mut g = base.inner.lock();
         base.take(&mut g, self)
     }
-}
 
-/// What an armed timer queues when it fires: the item, and the workqueue and CPU
-/// it was armed for (`delayed_work::{wq, cpu}`). The handle keeps a workqueue
-/// whose last user handle was dropped attached until its timers have fired.
-#[derive(Debug)]
-pub(crate) struct Armed {
-    pub(crate) work: Work,
-    pub(crate) wq: Workqueue,
-    pub(crate) cpu: Option<usize>,
-}
-
-impl Armed {
-    fn slot(&self) -> &TimerSlot {
-        self.work.timer().expect("only delayed items are armed")
-    }
-
-    /// Links the item, whose `PENDING` the caller owns, into its pool. Caller
-    /// holds the base lock (so `destroy` cannot slip in; see `Workqueue::destroy`).
-    pub(crate) fn link(&self) {
-        if !self.wq.link_owned(self.cpu, &self.work) {
-            // Cannot happen: destroy() fires a queue's timers before it stops, and
-            // arming is refused from then on. Never lose the item silently.
-            tracing::error!(
-                "workqueue {}: delayed item fired after the queue was destroyed; it stays idle",
-                self.wq.name()
-            );
-            self.work.state().release_pending(0);
-        }
+    /// Marks the slot empty. Caller holds the base lock.
+    fn clear(&self) {
+        // Relaxed: written under the base lock, which orders it for every reader
+        // that decides anything (`take`, under the lock).
+        self.id.store(NO_TIMER, Ordering::Relaxed);
     }
 }
 
-struct Inner {
-    wheel: Wheel<Armed>,
+struct Inner<T> {
+    wheel: Wheel<T>,
     /// The clock: `now = base_ns + (real - real_at_base)` when running,
     /// `base_ns` when paused.
     paused: bool,
@@ -120,14 +117,14 @@ enum ThreadState {
     Failed(u64),
 }
 
-/// The timer context of a registry.
-pub(crate) struct TimerBase {
-    inner: Mutex<Inner>,
+/// A timer context: the wheel, its lock, its thread and its clock.
+pub(crate) struct TimerBase<T> {
+    inner: Mutex<Inner<T>>,
     cv: Condvar,
     real: RealClock,
 }
 
-impl std::fmt::Debug for TimerBase {
+impl<T> std::fmt::Debug for TimerBase<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TimerBase").finish_non_exhaustive()
     }
@@ -140,7 +137,7 @@ pub(crate) struct TimerStats {
     pub(crate) fired: u64,
 }
 
-impl TimerBase {
+impl<T: Timed> TimerBase<T> {
     pub(crate) fn new() -> Self {
         TimerBase {
             inner: Mutex::new(Inner {
@@ -157,7 +154,7 @@ impl TimerBase {
         }
     }
 
-    fn now(&self, g: &Inner) -> u64 {
+    fn now(&self, g: &Inner<T>) -> u64 {
         if g.paused {
             g.base_ns
         } else {
@@ -165,25 +162,22 @@ impl TimerBase {
         }
     }
 
-    /// Arms `armed.work`'s timer for `delay` from now. The caller owns the item's
-    /// `PENDING` (claimed or stolen). If the target queue is being destroyed the
-    /// timer is refused: `PENDING` is released and the error returned.
-    pub(crate) fn arm(&'static self, armed: Armed, delay: Duration) -> Result<(), Error> {
-        let slot = armed.slot();
-        let base = *slot.base.get_or_init(|| self);
-        debug_assert!(std::ptr::eq(base, self), "one delayed item, two timer bases");
+    /// Arms `t`'s timer for `delay` from now, unless `admit(&t)`, asked under
+    /// the base lock, refuses: then `t` comes back untouched.
+    pub(crate) fn arm(&'static self, t: T, delay: Duration, admit: impl FnOnce(&T) -> bool) -> Result<(), T> {
+        let base = *t.slot().base.get_or_init(|| self);
+        debug_assert!(std::ptr::eq(base, self), "one target, two timer bases");
         let mut g = self.inner.lock();
-        if armed.wq.is_destroying() {
-            drop(g);
-            armed.work.state().release_pending(0);
-            return Err(Error::new(armed.wq.name(), ErrorKind::Destroyed));
+        if !admit(&t) {
+            return Err(t);
         }
         let now = self.now(&g);
         let deadline = now.saturating_add(u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX));
-        debug_assert!(!slot.is_armed(), "arming an armed item");
-        let id = g.wheel.arm(deadline, armed);
+        debug_assert!(!t.slot().is_armed(), "arming an armed timer");
+        let id = g.wheel.arm(deadline, t);
         let slot = g.wheel.get(id).expect("just armed").slot();
-        slot.id.store(id.to_bits(), Ordering::Release);
+        // Relaxed: under the base lock (see `TimerSlot::id`).
+        slot.id.store(id.to_bits(), Ordering::Relaxed);
         if !g.paused {
             self.ensure_thread(&mut g, now);
             if deadline < g.sleeping_until {
@@ -194,56 +188,55 @@ impl TimerBase {
     }
 
     /// Takes `slot`'s timer out of the wheel, if armed. Caller holds the lock.
-    fn take(&self, g: &mut Inner, slot: &TimerSlot) -> Option<Armed> {
+    fn take(&self, g: &mut Inner<T>, slot: &TimerSlot<T>) -> Option<T> {
         let bits = slot.id.load(Ordering::Relaxed);
         if bits == NO_TIMER {
             return None;
         }
-        slot.id.store(NO_TIMER, Ordering::Release);
-        let armed = g.wheel.cancel(TimerId::from_bits(bits));
-        debug_assert!(armed.is_some(), "slot named a timer the wheel does not hold");
-        armed
+        slot.clear();
+        let t = g.wheel.cancel(TimerId::from_bits(bits));
+        debug_assert!(t.is_some(), "slot named a timer the wheel does not hold");
+        t
     }
 
-    /// `flush_delayed_work`'s first half: if `slot`'s timer is armed, delete it
-    /// and queue the item now. Returns whether it did.
-    pub(crate) fn fire_now(slot: &TimerSlot) -> bool {
+    /// If `slot`'s timer is armed, deletes it and fires it now (the first half
+    /// of `flush_delayed_work`). Returns whether it did.
+    pub(crate) fn fire_now(slot: &TimerSlot<T>) -> bool {
         let Some(base) = slot.base.get() else { return false };
         let mut g = base.inner.lock();
-        let Some(armed) = base.take(&mut g, slot) else { return false };
-        armed.link();
+        let Some(t) = base.take(&mut g, slot) else { return false };
+        t.fire();
         g.fired += 1;
         drop(g);
-        drop(armed);
+        drop(t);
         true
     }
 
-    /// Fires, now, every timer armed for `wq` (`destroy` does this after marking
-    /// the queue as destroying; from then on arming for it is refused).
-    /// Returns how many fired.
-    pub(crate) fn fire_all_for(&self, wq: &Workqueue) -> usize {
+    /// Fires, now, every armed timer whose target `pred` picks. Returns how many
+    /// fired.
+    pub(crate) fn fire_all_if(&self, pred: impl FnMut(&T) -> bool) -> usize {
         let mut fired = Vec::new();
         let mut g = self.inner.lock();
-        g.wheel.cancel_if(|a| a.wq.same_queue(wq), &mut |a| fired.push(a));
-        for a in &fired {
-            a.slot().id.store(NO_TIMER, Ordering::Release);
-            a.link();
+        g.wheel.cancel_if(pred, &mut |t| fired.push(t));
+        for t in &fired {
+            t.slot().clear();
+            t.fire();
         }
         g.fired += fired.len() as u64;
         drop(g);
         fired.len()
     }
 
-    /// Fires every timer due at the current clock reading. The fired handles go
+    /// Fires every timer due at the current clock reading. The fired targets go
     /// to `dead`, to be dropped after the lock is released.
-    fn fire_due(&self, g: &mut Inner, dead: &mut Vec<Armed>) {
+    fn fire_due(&self, g: &mut Inner<T>, dead: &mut Vec<T>) {
         let now = self.now(g);
         let mut n = 0u64;
-        g.wheel.advance(now, &mut |a: Armed| {
-            a.slot().id.store(NO_TIMER, Ordering::Release);
-            a.link();
+        g.wheel.advance(now, &mut |t: T| {
+            t.slot().clear();
+            t.fire();
             n += 1;
-            dead.push(a);
+            dead.push(t);
         });
         g.fired += n;
     }
@@ -251,7 +244,7 @@ impl TimerBase {
     /// Starts the timer thread on first use (never under loom: models fire by
     /// hand with a paused clock). A failed start is retried a second later; the
     /// timers wait in the wheel meanwhile and fire late, never silently lost.
-    fn ensure_thread(&'static self, g: &mut Inner, now: u64) {
+    fn ensure_thread(&'static self, g: &mut Inner<T>, now: u64) {
         if cfg!(loom) {
             return;
         }
@@ -260,11 +253,11 @@ impl TimerBase {
             ThreadState::Failed(at) if now.saturating_sub(at) < 1_000_000_000 => return,
             _ => {}
         }
-        let started = std::thread::Builder::new().name(crate::debug::TIMER_THREAD.into()).spawn(move || self.thread_main());
+        let started = std::thread::Builder::new().name(TIMER_THREAD.into()).spawn(move || self.thread_main());
         g.thread = match started {
             Ok(_) => ThreadState::Running,
             Err(e) => {
-                tracing::warn!(
+                log::warn!(
                     "cmwq: cannot start the timer thread ({e}); delayed items wait, retrying in 1 s"
                 );
                 ThreadState::Failed(now)
@@ -277,8 +270,8 @@ impl TimerBase {
         // Timed waits fire up to the thread's timer slack late (50 µs by
         // default); the kernel fires its timers from interrupts. Ask for 1 µs,
         // and run at the highest priority allowed, like the highpri pools.
-        let _ = crate::sys::set_current_thread_timer_slack(1_000);
-        let _ = crate::sys::set_current_thread_nice(-20);
+        let _ = crate::platform::sys::set_current_thread_timer_slack(1_000);
+        let _ = crate::platform::sys::set_current_thread_nice(-20);
         let mut dead = Vec::new();
         let mut g = self.inner.lock();
         loop {

@@ -4,7 +4,7 @@ use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
 
-use super::state::{Claim, WorkState};
+use super::{Claim, WorkState};
 
 /// Two queuers race for an idle item: exactly one owns it.
 #[test]

@@ -5,10 +5,14 @@
 //! guard directly, and `Condvar::wait` takes the guard by value and hands it back.
 //! `Arc` is not switched: work items are `Arc<dyn …>` trait objects, which loom's
 //! `Arc` cannot hold, and reference counting is not part of any modelled protocol.
+//! Nor are statistics counters and settings (`context/counters.rs`,
+//! `context/config.rs`): relaxed, and never on a synchronisation edge.
 
 #[cfg(not(loom))]
 mod imp {
-    pub(crate) use std::sync::atomic::{fence, AtomicI64, AtomicU32, AtomicU64, Ordering};
+    pub(crate) use std::sync::atomic::{
+        fence, AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+    };
     pub(crate) use std::thread_local;
 
     pub(crate) type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
@@ -88,7 +92,9 @@ mod imp {
 
 #[cfg(loom)]
 mod imp {
-    pub(crate) use loom::sync::atomic::{fence, AtomicI64, AtomicU32, AtomicU64, Ordering};
+    pub(crate) use loom::sync::atomic::{
+        fence, AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+    };
     pub(crate) use loom::thread_local;
 
     pub(crate) type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;

@@ -369,7 +369,7 @@ impl<T> Wheel<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::timer::clock::{Clock, ManualClock};
+    use super::super::clock::{Clock, ManualClock};
 
     const MS: u64 = 1_000_000;
 

@@ -6,7 +6,8 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::time::Duration;
 
-/// Opened by a worker thread for itself when it starts (`WorkerShared::probe`).
+/// Opened by a thread for itself (a worker, when it starts: `WorkerShared::probe`),
+/// read by any other thread of the process.
 #[derive(Debug)]
 pub(crate) struct Probe {
     /// `/proc/self/task/TID/stat`; `None` where /proc is missing.
@@ -29,10 +30,10 @@ pub(crate) enum SchedState {
 impl Probe {
     /// The calling thread's probe.
     pub(crate) fn current() -> Probe {
-        let tid = crate::sys::gettid();
+        let tid = super::gettid();
         Probe {
             stat: File::open(format!("/proc/self/task/{tid}/stat")).ok(),
-            clock: crate::sys::current_thread_cpu_clock(),
+            clock: super::current_thread_cpu_clock(),
         }
     }
 
@@ -54,7 +55,7 @@ impl Probe {
 
     /// CPU time the thread has used; `None` once it exited.
     pub(crate) fn cpu_time(&self) -> Option<Duration> {
-        crate::sys::clock_time(self.clock?)
+        super::clock_time(self.clock?)
     }
 }
 

@@ -1,0 +1,44 @@
+//! The process's cmwq instance: built on first use with the real topology, its
+//! sleep monitor installed on the pools' doorbell. Everything public that does
+//! not take a workqueue or a work item starts here.
+
+use std::sync::OnceLock;
+
+use crate::platform::error::Error;
+use crate::platform::topology::Topology;
+use crate::registry::Registry;
+use crate::workqueue::{Builder, Workqueue};
+
+/// The process-wide instance.
+pub(crate) fn registry() -> &'static Registry {
+    static GLOBAL: OnceLock<&'static Registry> = OnceLock::new();
+    GLOBAL.get_or_init(|| {
+        let reg: &'static Registry = Box::leak(Box::new(Registry::new(Topology::detect())));
+        crate::monitor::install(reg);
+        reg
+    })
+}
+
+impl Builder {
+    /// Creates the workqueue (`alloc_workqueue`).
+    ///
+    /// ```
+    /// use cmwq::{Workqueue, WqFlags};
+    ///
+    /// let wq = Workqueue::builder("disk-io").flags(WqFlags::UNBOUND).max_active(4).build()?;
+    /// assert_eq!(wq.max_active(), 4);
+    /// let err = Workqueue::builder("bad").flags(WqFlags::PERCPU | WqFlags::UNBOUND).build().unwrap_err();
+    /// assert_eq!(err.workqueue(), "bad");
+    /// # Ok::<(), cmwq::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidName`](crate::ErrorKind::InvalidName): an empty name or
+    /// one with control characters; [`ErrorKind::UnsupportedFlag`](crate::ErrorKind::UnsupportedFlag):
+    /// a flag not supported yet (`BH`, `MEM_RECLAIM`);
+    /// [`ErrorKind::InvalidFlags`](crate::ErrorKind::InvalidFlags): `PERCPU` with
+    /// `UNBOUND`, an ordered queue with `PERCPU` or a `max_active` other than 1.
+    pub fn build(self) -> Result<Workqueue, Error> {
+        self.build_in(registry())
+    }
+}

@@ -1,0 +1,63 @@
+//! What the monitor and the idle sentinels do on a block they found: the
+//! decision and the transition, shared by both (`monitor/README.md`, "What it
+//! does" and "Hysteresis").
+
+use std::time::{Duration, Instant};
+
+use super::stats::{bump, COUNTERS};
+use crate::platform::loom::Ordering;
+use crate::pool::{create_worker_locked, monitor_sleeping, PoolLocked, WorkerPool};
+
+/// How long a pool stays "known to block long" after the monitor last saw one of
+/// its workers stay blocked past the stall window: meanwhile a new block there is
+/// acted on at its first sample instead of after the stall window.
+pub(super) const LONG_BLOCK_MEMORY: Duration = Duration::from_millis(100);
+
+/// What [`act_on_block`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Act {
+    /// Took the worker out of `nr_running` (and woke or created another).
+    Marked,
+    /// Hysteresis: not before then.
+    Wait(Instant),
+    /// The worker is no longer in that item, or no longer counted.
+    Stale,
+}
+
+/// A worker of `pool`, executing item `progress` in slot `idx`, has been blocked
+/// since `since`: take it out of `nr_running`, as `wq_worker_sleeping` would
+/// (which wakes an idle worker), and create one if nobody is idle, unless the
+/// hysteresis says wait. Waking a spare is free while another one stays in
+/// reserve; anything that leads to a new thread waits for the stall window,
+/// unless this pool's blocks are known to be long (`LONG_BLOCK_MEMORY`).
+/// Shared by the monitor and the idle sentinels.
+pub(super) fn act_on_block(
+    pool: &'static WorkerPool,
+    g: &mut PoolLocked,
+    idx: usize,
+    progress: u64,
+    since: Instant,
+    now: Instant,
+) -> Act {
+    let stall = pool.ctx.config.stall_window();
+    let stalled = now.saturating_duration_since(since);
+    let blocks_long = g.long_block_at.is_some_and(|at| now.saturating_duration_since(at) < LONG_BLOCK_MEMORY);
+    if g.idle.len() < 2 && stalled < stall && !blocks_long {
+        return Act::Wait(since + stall);
+    }
+    if !monitor_sleeping(pool, g, idx, progress) {
+        return Act::Stale;
+    }
+    if stalled >= stall {
+        g.long_block_at = Some(now);
+    }
+    g.unannounced_block_at = Some(now);
+    if !pool.blocks_unannounced.load(Ordering::Relaxed) {
+        pool.blocks_unannounced.store(true, Ordering::Relaxed);
+    }
+    // Nobody idle to wake, work waiting, nobody running: create one.
+    if g.worker_wanted(pool) && g.idle.is_empty() && !g.manager_active && create_worker_locked(pool, g) {
+        bump(&COUNTERS.created);
+    }
+    Act::Marked
+}

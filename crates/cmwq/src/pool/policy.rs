@@ -1,0 +1,142 @@
+//! The kernel's policy predicates (`need_more_worker`, `may_start_working`,
+//! `keep_working`, `need_to_create_worker`, `too_many_workers`), cmwq's own
+//! (`worker_wanted`, `may_spin`, `quiescent`), and `kick_pool`, which acts on
+//! them. All are read under the pool lock.
+
+use std::time::Instant;
+
+use super::manage::create_worker_locked;
+use super::worker_pool::{PoolLocked, WorkerPool};
+use crate::platform::loom::Ordering;
+
+/// `MAX_IDLE_WORKERS_RATIO`.
+const MAX_IDLE_WORKERS_RATIO: usize = 4;
+
+impl PoolLocked {
+    /// Is there work waiting and nobody running to take it? (`need_more_worker`)
+    #[inline]
+    pub(crate) fn need_more_worker(&self, pool: &WorkerPool) -> bool {
+        !self.worklist.is_empty() && pool.nr_running() == 0
+    }
+
+    /// Is a worker of this pool asleep in a timed sleep that is over by now? Its
+    /// thread is runnable (its timer fired), so the CPU goes to it as soon as the
+    /// running worker blocks, and it counts as running the moment it runs
+    /// (`cm::worker_running`). The kernel counts a worker when it runs again
+    /// too, but a woken spare costs it a context switch; here a futex wake and two
+    /// switches (~20 µs), and a spare woken beside a runnable sleeper starts a
+    /// second item on the CPU. So `kick_pool` lets such a sleeper cover the CPU
+    /// (pool/README.md, "Runnable sleepers"). No clock read unless a timed sleep
+    /// is in progress.
+    fn runnable_sleeper(&self) -> bool {
+        let mut now = None;
+        self.workers.iter().any(|(_, w)| {
+            w.sleep_due
+                .filter(|_| w.shared.is_sleeping())
+                .is_some_and(|due| due <= *now.get_or_insert_with(Instant::now))
+        })
+    }
+
+    /// [`need_more_worker`](Self::need_more_worker), unless a runnable sleeper of
+    /// a bound pool covers the CPU: what `kick_pool` and the monitor's worker
+    /// creation act on.
+    pub(crate) fn worker_wanted(&self, pool: &WorkerPool) -> bool {
+        self.need_more_worker(pool) && !(pool.is_bound() && self.runnable_sleeper())
+    }
+
+    /// Is an idle worker in reserve, so that a blocking item can be covered? (`may_start_working`)
+    #[inline]
+    pub(crate) fn may_start_working(&self) -> bool {
+        !self.idle.is_empty()
+    }
+
+    /// Should a worker that just finished an item take another? (`keep_working`)
+    #[inline]
+    pub(crate) fn keep_working(&self, pool: &WorkerPool) -> bool {
+        !self.worklist.is_empty() && pool.nr_running() <= 1
+    }
+
+    /// Is work waiting with no worker to run it and none idle? (`need_to_create_worker`)
+    #[inline]
+    pub(crate) fn need_to_create_worker(&self, pool: &WorkerPool) -> bool {
+        self.need_more_worker(pool) && !self.may_start_working()
+    }
+
+    /// Are there more idle workers than the busy ones justify? (`too_many_workers`)
+    pub(crate) fn too_many_workers(&self) -> bool {
+        let nr_idle = self.idle.len() + self.manager_active as usize;
+        let nr_busy = self.nr_workers.saturating_sub(nr_idle);
+        nr_idle > 2 && (nr_idle - 2) * MAX_IDLE_WORKERS_RATIO >= nr_busy
+    }
+
+    /// May a worker that ran out of work spin for more? Not right after a yield
+    /// showed the CPU to be contended.
+    pub(crate) fn may_spin(&mut self) -> bool {
+        match self.spin_off_until {
+            Some(t) if Instant::now() < t => false,
+            Some(_) => {
+                self.spin_off_until = None;
+                true
+            }
+            None => true,
+        }
+    }
+
+    /// Is nothing queued, running or being created? An idle pool may shrink to zero.
+    pub(crate) fn quiescent(&self, pool: &WorkerPool) -> bool {
+        self.worklist.is_empty()
+            && pool.nr_running() == 0
+            && self.idle.len() == self.nr_workers
+            && !self.manager_active
+    }
+}
+
+/// `kick_pool`: wake the most recently idled worker if work waits and nobody runs
+/// (and no runnable sleeper covers the CPU: `worker_wanted`). With no worker at
+/// all (a new pool, or one shrunk to zero) create the first one.
+/// Returns whether a worker was woken or created.
+pub(crate) fn kick_pool(pool: &'static WorkerPool, g: &mut PoolLocked) -> bool {
+    crate::platform::loom::ltrace!(
+        "kick_pool: worklist={} nr_running={} idle={:?}",
+        g.worklist.len(),
+        pool.nr_running(),
+        g.idle
+    );
+    if !g.worker_wanted(pool) {
+        if pool.is_bound()
+            && !g.worklist.is_empty()
+            && g.nr_busy > 0
+            && !pool.saturation_noted.load(Ordering::Relaxed)
+        {
+            // Saturated: work waits while a worker counts as running (or, covered
+            // by a runnable sleeper, will count in a moment). If that worker
+            // blocked without saying so, only the sleep monitor can tell. (A worker
+            // counted between items, in its idle spin, is about to take the work: no
+            // block to find, and no reason to wake the monitor or arm a sentinel.)
+            pool.saturation_noted.store(true, Ordering::Relaxed);
+            // Only a pool that blocked unannounced lately gets its CPU's idle
+            // sentinel armed: the others (CPU-bound, or announcing their blocks)
+            // pay nothing for it (`monitor/README.md`, "The idle sentinel").
+            let arm = pool.blocks_unannounced.load(Ordering::Relaxed) || !pool.ctx.config.monitor_ticks();
+            pool.ctx.doorbell.saturated(pool.cpu, arm);
+        }
+        return false;
+    }
+    if let Some(&i) = g.idle.last() {
+        let w = g.workers.get_mut(i);
+        if !w.kicked {
+            w.kicked = true;
+            // No handle yet: its creator delivers the kick when it records one.
+            if let Some(t) = w.thread.clone() {
+                if let Some(earlier) = g.to_wake.replace(t) {
+                    earlier.unpark();
+                }
+            }
+        }
+        return true;
+    }
+    if g.nr_workers == 0 && !g.manager_active {
+        return create_worker_locked(pool, g);
+    }
+    false
+}

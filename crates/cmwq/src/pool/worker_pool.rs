@@ -1,0 +1,319 @@
+//! The pool itself: its locked state, its workers' slots, the lock's guard.
+//!
+//! Field legend (the kernel's, `kernel/workqueue.c`; `pool/README.md` has the
+//! whole table):
+//! - `I:` set when the object is made, read-only after;
+//! - `L:` the pool lock: read and written only with it held (everything inside
+//!   [`PoolLocked`], which the lock guards);
+//! - `K:` written only by the worker itself, with the pool lock held; read by
+//!   others with the lock held;
+//! - `A:` an atomic, read anywhere; the field says who writes it and how.
+
+use std::collections::VecDeque;
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::cm::WorkerShared;
+use crate::context::Context;
+use crate::platform::loom::{thread::Thread, AtomicBool, AtomicI64, Condvar, Mutex, MutexGuard, Ordering};
+use crate::platform::slab::Slab;
+use crate::pwq::{Entry, PwqState};
+
+// Worker flags (`enum worker_flags`), in `WorkerSlot::flags` (L).
+/// The worker must exit.
+pub(crate) const WORKER_DIE: u32 = 1 << 1;
+/// On the idle list.
+pub(crate) const WORKER_IDLE: u32 = 1 << 2;
+/// Between items: not yet (or no longer) processing.
+pub(crate) const WORKER_PREP: u32 = 1 << 3;
+/// Running an item of a `CPU_INTENSIVE` queue, or found hogging the CPU.
+pub(crate) const WORKER_CPU_INTENSIVE: u32 = 1 << 6;
+/// A worker of an unbound pool: never concurrency managed.
+pub(crate) const WORKER_UNBOUND: u32 = 1 << 7;
+/// Any of these takes a worker out of `nr_running` (`WORKER_NOT_RUNNING`).
+pub(crate) const WORKER_NOT_RUNNING: u32 = WORKER_PREP | WORKER_CPU_INTENSIVE | WORKER_UNBOUND;
+
+/// The item a worker executes: its pwq (the kernel's `current_pwq`; the work
+/// item itself records its worker, `WorkInner::running`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CurrentItem {
+    pub(crate) pwq: u32,
+}
+
+/// A worker as the pool sees it. L: every field, with the pool lock.
+#[derive(Debug)]
+pub(crate) struct WorkerSlot {
+    /// I: what the worker shares outside the lock.
+    pub(crate) shared: Arc<WorkerShared>,
+    /// `None` until the creator has spawned the thread.
+    pub(crate) thread: Option<Thread>,
+    /// `WORKER_*`: K, but for `WORKER_CPU_INTENSIVE`, which the monitor may set
+    /// (`cm::monitor_cpu_intensive`), and `WORKER_DIE`.
+    pub(crate) flags: u32,
+    /// Woken by `kick_pool` (not by a timeout or a spurious wake-up).
+    pub(crate) kicked: bool,
+    /// K: the item it executes.
+    pub(crate) current: Option<CurrentItem>,
+    /// K: bumped at the start of each item: the sleep monitor's progress
+    /// sequence (a worker whose number has not moved for a tick is a suspect).
+    pub(crate) progress: u64,
+    /// Items assigned to this worker: collisions with the item it runs.
+    pub(crate) scheduled: VecDeque<Entry>,
+    pub(crate) last_active: Instant,
+    /// Set by each transition into `CM_SLEEPING`: when the sleep is certainly
+    /// over, for a timed sleep (`cmwq::sleep`: its deadline plus the thread's
+    /// timer slack plus a wake-up allowance); `None` for any other block.
+    /// Meaningful only while the worker is asleep (`runnable_sleeper`).
+    pub(crate) sleep_due: Option<Instant>,
+}
+
+/// Pool state behind the pool lock (the kernel's `L:` fields).
+#[derive(Debug, Default)]
+pub(crate) struct PoolLocked {
+    /// Active items waiting for a worker, in order.
+    pub(crate) worklist: VecDeque<Entry>,
+    pub(crate) workers: Slab<WorkerSlot>,
+    pub(crate) nr_workers: usize,
+    /// Idle workers; the last one idled most recently (LIFO, as the kernel's list head).
+    pub(crate) idle: Vec<usize>,
+    /// A worker kicked under the lock, unparked when the lock is released, so the
+    /// woken thread does not find the lock held (see [`PoolGuard`]).
+    pub(crate) to_wake: Option<Thread>,
+    /// The pool_workqueues attached to this pool (their state is `L:` too).
+    pub(crate) pwqs: Slab<PwqState>,
+    /// One worker at a time creates workers (`POOL_MANAGER_ACTIVE`).
+    pub(crate) manager_active: bool,
+    /// After a failed thread creation, no new attempt before this (`CREATE_COOLDOWN`).
+    pub(crate) create_cooldown_until: Option<Instant>,
+    /// A worker was wanted and refused (a ceiling, a failed spawn): the monitor
+    /// retries until the pool has what it needs (`monitor/README.md`).
+    pub(crate) starved: bool,
+    /// Workers the idle sentinel took out of `nr_running` (slot, item number), for
+    /// the sleep monitor to adopt: it gives the count back once they run again.
+    #[cfg_attr(loom, allow(dead_code))] // the sentinels and monitor are absent under loom
+    pub(crate) sentinel_marks: Vec<(usize, u64)>,
+    /// When a worker the monitor took out was last seen still blocked past the
+    /// stall window (`monitor/README.md`, "Hysteresis").
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) long_block_at: Option<Instant>,
+    /// When a worker was last found blocked without saying so (see
+    /// `WorkerPool::blocks_unannounced`).
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) unannounced_block_at: Option<Instant>,
+    pub(crate) completed: u64,
+    pub(crate) panicked: u64,
+    /// Workers executing an item.
+    pub(crate) nr_busy: usize,
+    /// Idle spinning is off until then (`worker.rs`, "idle spin").
+    pub(crate) spin_off_until: Option<Instant>,
+    pub(crate) workers_created: u64,
+    pub(crate) workers_culled: u64,
+}
+
+/// A pool of workers serving one CPU at one priority, or the unbound pool.
+#[derive(Debug)]
+pub(crate) struct WorkerPool {
+    /// I: its index in the pool table; work items record it.
+    pub(crate) id: u32,
+    /// I: `None` for an unbound pool.
+    pub(crate) cpu: Option<usize>,
+    /// I.
+    pub(crate) highpri: bool,
+    /// I: the context its instance shares.
+    pub(crate) ctx: &'static Context,
+    /// A: workers that count as running (`nr_running`). Decremented only under
+    /// the lock; incremented without it by a worker that returns from a sleep
+    /// (`cm.rs` says why every access may be relaxed).
+    pub(crate) nr_running: AtomicI64,
+    /// A: this saturation was reported to the sleep monitor (`kick_pool`);
+    /// cleared when the worklist drains or the monitor or a sentinel finds the
+    /// pool unsaturated, so each new saturation is reported once, not at every
+    /// queued item. Written under the lock only; the idle sentinel reads it
+    /// without the lock as a hint (`monitor/sentinel.rs`), so relaxed.
+    pub(crate) saturation_noted: AtomicBool,
+    /// A: a worker of this pool was found blocked without saying so in the last
+    /// second (`monitor/README.md`, "The idle sentinel"): only then does a
+    /// saturation arm the CPU's idle sentinel. Written under the lock (set by
+    /// the monitor and the sentinel, cleared by the monitor), read under it by
+    /// `kick_pool`; relaxed.
+    #[cfg_attr(loom, allow(dead_code))] // the monitor and sentinels are absent under loom
+    pub(crate) blocks_unannounced: AtomicBool,
+    locked: Mutex<PoolLocked>,
+    /// Signalled when a worker exits (used by `shutdown`).
+    exit_cv: Condvar,
+}
+
+impl WorkerPool {
+    pub(crate) fn new(id: u32, ctx: &'static Context, cpu: Option<usize>, highpri: bool) -> Self {
+        WorkerPool {
+            id,
+            cpu,
+            highpri,
+            ctx,
+            nr_running: AtomicI64::new(0),
+            saturation_noted: AtomicBool::new(false),
+            blocks_unannounced: AtomicBool::new(false),
+            // Room for the marks of the CPU's sentinel, so that marking allocates nothing.
+            locked: Mutex::new(PoolLocked {
+                sentinel_marks: Vec::with_capacity(16),
+                ..PoolLocked::default()
+            }),
+            exit_cv: Condvar::new(),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn lock(&self) -> PoolGuard<'_> {
+        PoolGuard(Some(self.locked.lock()))
+    }
+
+    /// The lock if it is free now (the idle sentinel never waits for it).
+    #[cfg(not(loom))]
+    pub(crate) fn try_lock(&self) -> Option<PoolGuard<'_>> {
+        self.locked.try_lock().map(|g| PoolGuard(Some(g)))
+    }
+
+    /// The saturation reported (`saturation_noted`) is over: the next one is news.
+    /// Called under the lock.
+    #[inline]
+    pub(crate) fn saturation_over(&self) {
+        self.saturation_noted.store(false, Ordering::Relaxed);
+    }
+
+    /// Bound pools are concurrency managed; unbound ones are not.
+    pub(crate) fn is_bound(&self) -> bool {
+        self.cpu.is_some()
+    }
+
+    /// `nr_running`: exact under the lock but for increments in flight, which
+    /// can only make a predicate more eager (`cm.rs`).
+    #[inline]
+    pub(crate) fn nr_running(&self) -> i64 {
+        self.nr_running.load(Ordering::Relaxed)
+    }
+
+    /// A short name for logs and thread names: `3`, `3H`, `u`, `uH`.
+    pub(crate) fn label(&self) -> String {
+        let h = if self.highpri { "H" } else { "" };
+        match self.cpu {
+            Some(c) => format!("{c}{h}"),
+            None => format!("u{h}"),
+        }
+    }
+
+    /// Lets every idle worker re-check its timeout (after the timeout changed).
+    pub(crate) fn wake_all_idle(&self) {
+        let g = self.lock();
+        for &i in &g.idle {
+            if let Some(t) = &g.workers.get(i).thread {
+                t.unpark();
+            }
+        }
+    }
+
+    /// Signals that a worker exited. Caller holds the lock.
+    pub(crate) fn worker_exited(&self) {
+        self.exit_cv.notify_all();
+    }
+
+    /// Retires every worker and waits for them to exit (loom models only).
+    #[cfg(all(loom, test))]
+    pub(crate) fn shutdown(&'static self) {
+        let mut g = self.lock();
+        crate::platform::loom::ltrace!("shutdown pool {}: {} workers", self.id, g.nr_workers);
+        let ids: Vec<usize> = g.workers.iter().map(|(i, _)| i).collect();
+        for i in ids {
+            let w = g.workers.get_mut(i);
+            w.flags |= WORKER_DIE;
+            if let Some(t) = &w.thread {
+                t.unpark();
+            }
+        }
+        while g.nr_workers > 0 {
+            g = g.wait(&self.exit_cv);
+        }
+    }
+}
+
+impl PoolLocked {
+    /// `worker_enter_idle`: push on the LIFO idle list.
+    pub(crate) fn worker_enter_idle(&mut self, idx: usize) {
+        let w = self.workers.get_mut(idx);
+        debug_assert!(w.flags & WORKER_IDLE == 0);
+        w.flags |= WORKER_IDLE;
+        w.kicked = false;
+        w.last_active = Instant::now();
+        self.idle.push(idx);
+    }
+
+    /// `worker_leave_idle`.
+    pub(crate) fn worker_leave_idle(&mut self, idx: usize) {
+        let w = self.workers.get_mut(idx);
+        if w.flags & WORKER_IDLE == 0 {
+            return;
+        }
+        w.flags &= !WORKER_IDLE;
+        w.kicked = false;
+        if let Some(p) = self.idle.iter().rposition(|&i| i == idx) {
+            self.idle.remove(p);
+        }
+    }
+
+    /// Items held back by `max_active` on the inactive lists of all pwqs.
+    pub(crate) fn nr_inactive(&self) -> usize {
+        self.pwqs.iter().map(|(_, p)| p.inactive.len()).sum()
+    }
+}
+
+/// The pool lock's guard. A worker kicked under the lock is unparked after the lock
+/// is released: woken while we still held it, it would only find the lock taken
+/// and yield the CPU back (the kernel's spinlocks disable preemption instead).
+pub(crate) struct PoolGuard<'a>(Option<MutexGuard<'a, PoolLocked>>);
+
+impl PoolGuard<'_> {
+    /// Waits on `cv`, releasing the lock meanwhile (delivering a pending wake first).
+    #[cfg(all(loom, test))]
+    pub(crate) fn wait(mut self, cv: &Condvar) -> Self {
+        let mut g = self.0.take().expect("guard present");
+        let t = g.to_wake.take();
+        if let Some(t) = t {
+            t.unpark();
+        }
+        PoolGuard(Some(cv.wait(g)))
+    }
+}
+
+impl Deref for PoolGuard<'_> {
+    type Target = PoolLocked;
+    #[inline]
+    fn deref(&self) -> &PoolLocked {
+        self.0.as_ref().expect("guard present")
+    }
+}
+
+impl DerefMut for PoolGuard<'_> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut PoolLocked {
+        self.0.as_mut().expect("guard present")
+    }
+}
+
+impl Drop for PoolGuard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(mut g) = self.0.take() {
+            let t = g.to_wake.take();
+            drop(g);
+            if let Some(t) = t {
+                t.unpark();
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for PoolGuard<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolGuard").finish_non_exhaustive()
+    }
+}

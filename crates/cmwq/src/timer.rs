@@ -1,0 +1,78 @@
+//! Timers behind [`DelayedWork`](crate::DelayedWork), and the clock control
+//! that makes them testable: [`pause`], [`advance`], [`resume`].
+//!
+//! One timer context serves the whole process: one hierarchical timing wheel
+//! behind one lock, and one thread (`cmwq/timer`, started on the first arm) that
+//! sleeps until the next deadline and queues what is due. Arm and cancel are
+//! O(1), with a million timers armed or with none.
+//!
+//! ## Testing with a paused clock
+//!
+//! Timer code reads time only through the process's timer clock. [`pause`]
+//! freezes it; then nothing fires on its own, and [`advance`] moves it forward
+//! and fires, on the calling thread and before it returns, exactly the timers
+//! that became due: their items are queued on their workqueues. No test has to
+//! sleep to see a timer fire.
+//!
+//! ```
+//! use std::time::Duration;
+//! use cmwq::{DelayedWork, Workqueue};
+//!
+//! cmwq::timer::pause();
+//! let wq = Workqueue::builder("paused-doc").build()?;
+//! let dw = DelayedWork::new(|_| {});
+//! assert!(wq.queue_delayed(&dw, Duration::from_secs(3600))?);
+//! assert_eq!(cmwq::timer::advance(Duration::from_secs(3599)), Some(0));
+//! assert!(dw.timer_pending());
+//! assert_eq!(cmwq::timer::advance(Duration::from_secs(1)), Some(1)); // due: queued now
+//! assert!(!dw.timer_pending());
+//! dw.flush()?;
+//! cmwq::timer::resume();
+//! # Ok::<(), cmwq::Error>(())
+//! ```
+//!
+
+use std::time::Duration;
+
+use crate::platform::timer::TimerBase;
+use crate::workqueue::Armed;
+
+fn base() -> &'static TimerBase<Armed> {
+    &crate::global::registry().timers
+}
+
+/// Freezes the process's timer clock: from now on no timer fires until
+/// [`advance`] moves the clock or [`resume`] lets it run. For tests, like
+/// `tokio::time::pause`. Pausing a paused clock does nothing.
+pub fn pause() {
+    base().pause()
+}
+
+/// Lets a paused clock run again, from the reading it was paused (and advanced)
+/// to; timers that are due fire at once. Does nothing if the clock runs.
+pub fn resume() {
+    base().resume()
+}
+
+/// Whether the timer clock is paused.
+pub fn is_paused() -> bool {
+    base().is_paused()
+}
+
+/// Moves a paused clock forward by `d`, then fires every timer that is due,
+/// on the calling thread: when it returns, their items are queued. Returns how
+/// many fired, or `None` (and changes nothing) if the clock is not paused.
+pub fn advance(d: Duration) -> Option<usize> {
+    base().advance(d)
+}
+
+/// The number of timers armed now, process-wide.
+pub fn armed() -> usize {
+    base().stats().armed
+}
+
+/// The number of timers that have fired (been queued) since the process
+/// started, `flush()` and `destroy()` firing them early included.
+pub fn fired() -> u64 {
+    base().stats().fired
+}

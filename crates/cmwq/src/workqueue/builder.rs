@@ -1,0 +1,124 @@
+//! `Builder`: the checks of `alloc_workqueue`, then the queue.
+
+use std::sync::{Arc, OnceLock};
+
+use super::core::WqCore;
+use super::flags::{WqFlags, UNSUPPORTED, WQ_DFL_ACTIVE, WQ_MAX_ACTIVE};
+use super::flush::Flush;
+use super::handle::{WqHandle, Workqueue};
+use crate::platform::error::{Error, ErrorKind};
+use crate::platform::log;
+use crate::platform::loom::{AtomicBool, AtomicU32, Mutex};
+use crate::pwq::PwqStats;
+use crate::registry::Registry;
+
+/// Builds a [`Workqueue`]; see [`Workqueue::builder`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct Builder {
+    name: String,
+    flags: WqFlags,
+    max_active: usize,
+    ordered: bool,
+    system: bool,
+}
+
+impl Builder {
+    /// Sets the flags. Default: empty (per-CPU, normal priority).
+    pub fn flags(mut self, flags: WqFlags) -> Self {
+        self.flags = flags;
+        self
+    }
+
+    /// Sets `max_active`: per CPU for per-CPU queues, process-wide for unbound ones.
+    /// Default 0, which means [`WQ_DFL_ACTIVE`] (1024). Values above
+    /// [`WQ_MAX_ACTIVE`] (2048) are clamped with a warning, as in the kernel. Ordered
+    /// queues accept only 1.
+    pub fn max_active(mut self, n: usize) -> Self {
+        self.max_active = n;
+        self
+    }
+
+    /// `build` (`global.rs`) on a given instance: the checks of
+    /// `alloc_workqueue`, then the queue.
+    pub(crate) fn build_in(self, registry: &'static Registry) -> Result<Workqueue, Error> {
+        let e = |kind| Err(Error::new(&self.name, kind));
+        if self.name.is_empty() || self.name.chars().any(char::is_control) {
+            return e(ErrorKind::InvalidName);
+        }
+        for (flag, name) in UNSUPPORTED {
+            if self.flags.contains(flag) {
+                return e(ErrorKind::UnsupportedFlag(name));
+            }
+        }
+        if self.flags.contains(WqFlags::PERCPU | WqFlags::UNBOUND) {
+            return e(ErrorKind::InvalidFlags("PERCPU and UNBOUND exclude each other".into()));
+        }
+        let mut flags = self.flags;
+        if flags.contains(WqFlags::POWER_EFFICIENT) && registry.ctx.config.power_efficient() {
+            flags = (flags - WqFlags::PERCPU) | WqFlags::UNBOUND;
+        }
+        if self.ordered {
+            if flags.contains(WqFlags::PERCPU) {
+                return e(ErrorKind::InvalidFlags(
+                    "an ordered workqueue is unbound; PERCPU makes no sense".into(),
+                ));
+            }
+            if self.max_active > 1 {
+                return e(ErrorKind::InvalidFlags(format!(
+                    "an ordered workqueue has max_active 1, not {}",
+                    self.max_active
+                )));
+            }
+            flags |= WqFlags::UNBOUND;
+        }
+        let max_active = match self.max_active {
+            _ if self.ordered => 1,
+            0 => WQ_DFL_ACTIVE,
+            n if n > WQ_MAX_ACTIVE => {
+                log::warn!(
+                    "workqueue: max_active {n} requested for {} is out of range, clamping between 1 and {WQ_MAX_ACTIVE}",
+                    self.name
+                );
+                WQ_MAX_ACTIVE
+            }
+            n => n,
+        };
+        let nr_slots = if flags.contains(WqFlags::UNBOUND) { 1 } else { registry.ctx.topo.nr_cpu_ids };
+        let core = Arc::new(WqCore {
+            name: self.name.into_boxed_str(),
+            flags,
+            ordered: self.ordered,
+            system: self.system,
+            registry,
+            max_active: AtomicU32::new(max_active as u32),
+            nr_drainers: AtomicU32::new(0),
+            destroying: AtomicBool::new(false),
+            destroyed: AtomicBool::new(false),
+            pwqs: (0..nr_slots).map(|_| OnceLock::new()).collect(),
+            flush: Flush::new(),
+            retired: Mutex::new(PwqStats::default()),
+        });
+        registry.register_workqueue(Arc::downgrade(&core));
+        Ok(Workqueue(Arc::new(WqHandle { core })))
+    }
+
+    pub(crate) fn system(mut self) -> Self {
+        self.system = true;
+        self
+    }
+}
+
+impl Workqueue {
+    /// Starts building a workqueue named `name` (`alloc_workqueue`).
+    pub fn builder(name: impl Into<String>) -> Builder {
+        Builder { name: name.into(), flags: WqFlags::empty(), max_active: 0, ordered: false, system: false }
+    }
+
+    /// Starts building an ordered workqueue: one item at a time, in queueing order
+    /// (`alloc_ordered_workqueue`). Only `HIGHPRI` is meaningful among the flags.
+    pub fn ordered(name: impl Into<String>) -> Builder {
+        Builder { ordered: true, ..Self::builder(name) }
+    }
+
+}

@@ -1,0 +1,313 @@
+//! The workqueue itself, as its pwqs and running items share it (the kernel's
+//! `struct workqueue_struct`): queueing, the pwq of a CPU, flushing, draining
+//! and detaching.
+//!
+//! Field legend (`pool/README.md` has the whole table): `I:` set at creation,
+//! read-only after; `A:` an atomic read anywhere; `F:` under the flush lock
+//! (`Flush::inner`); `L:` under a pool lock.
+
+use std::sync::{Arc, OnceLock};
+
+use super::flags::WqFlags;
+use super::flush::Flush;
+use crate::platform::bug::abort_on_bug;
+use crate::platform::error::{Error, ErrorKind};
+use crate::platform::log;
+use crate::platform::loom::{AtomicBool, AtomicU32, Mutex, Ordering};
+use crate::pool::{PoolLocked, WorkerPool};
+use crate::pwq::{self, PwqState, PwqStats, Task};
+use crate::registry::Registry;
+use crate::work::{Claim, Snapshot, Spawned, Work, POOL_NONE};
+
+/// Where a workqueue's items go on one pool.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PwqRef {
+    pub(crate) pool: &'static WorkerPool,
+    pub(crate) slot: u32,
+}
+
+/// The workqueue state shared with its pwqs and with running items.
+///
+/// `destroying`, `destroyed` and `nr_drainers` are hints, read without a lock to
+/// refuse queueing early with the right error; all their accesses are relaxed.
+/// What decides is the pwq's `released` flag, set and read under the pool lock
+/// (`link`, `spawn`), and, for timers, the timer base lock (`is_destroying`).
+#[derive(Debug)]
+pub(crate) struct WqCore {
+    /// I.
+    pub(crate) name: Box<str>,
+    /// I.
+    pub(crate) flags: WqFlags,
+    /// I.
+    pub(crate) ordered: bool,
+    /// I: a system workqueue (`system.rs`): never drained or destroyed.
+    pub(super) system: bool,
+    /// I.
+    pub(super) registry: &'static Registry,
+    /// A, written under F: `saved_max_active`.
+    pub(super) max_active: AtomicU32,
+    /// A: threads in `drain` (relaxed hint, see above).
+    pub(super) nr_drainers: AtomicU32,
+    /// A: `destroy` has begun (relaxed hint, see above).
+    pub(super) destroying: AtomicBool,
+    /// A: destroyed, or its last handle dropped (relaxed hint, see above).
+    pub(super) destroyed: AtomicBool,
+    /// I once set: per-CPU queues: one slot per CPU id, created on first use
+    /// (under F). Unbound: one slot.
+    pub(super) pwqs: Box<[OnceLock<PwqRef>]>,
+    pub(crate) flush: Flush,
+    /// Counters of pwqs already freed (after `destroy` or the last handle's drop).
+    /// A leaf lock, taken under a pool lock.
+    pub(super) retired: Mutex<PwqStats>,
+}
+
+impl WqCore {
+    /// Keeps a freed pwq's counters. Called under a pool lock (a leaf lock here).
+    pub(crate) fn retire_stats(&self, s: &PwqStats) {
+        self.retired.lock().add(s);
+    }
+
+    pub(super) fn err(&self, kind: ErrorKind) -> Error {
+        Error::new(&self.name, kind)
+    }
+
+    pub(super) fn is_unbound(&self) -> bool {
+        self.flags.contains(WqFlags::UNBOUND)
+    }
+
+    /// The `max_active` its pwqs use now: 0 while a freezable queue is frozen.
+    /// Caller holds `flush.lock()`, which orders it against freeze and thaw.
+    pub(super) fn effective_max_active(&self) -> u32 {
+        if self.flags.contains(WqFlags::FREEZABLE) && self.registry.ctx.is_freezing() {
+            0
+        } else {
+            // Relaxed: written under the flush lock, which the caller holds.
+            self.max_active.load(Ordering::Relaxed)
+        }
+    }
+
+    /// Applies the effective `max_active` to every pwq, activating what it allows
+    /// (`wq_adjust_max_active`). Caller holds `flush.lock()`.
+    pub(crate) fn adjust_max_active(&self) {
+        let n = self.effective_max_active();
+        for r in self.created_pwqs() {
+            let mut g = r.pool.lock();
+            if let Some(p) = self.pwq_in(&mut g, r) {
+                p.max_active = n;
+                pwq::activate_inactive(r.pool, &mut g, r.slot);
+            }
+        }
+    }
+
+    /// Whether a pwq of this queue has active items (`freeze_workqueues_busy`).
+    pub(crate) fn has_active(&self) -> bool {
+        self.created_pwqs().any(|r| {
+            let mut g = r.pool.lock();
+            self.pwq_in(&mut g, r).is_some_and(|p| p.nr_active > 0)
+        })
+    }
+
+    /// This workqueue's pwq state on `r`'s pool, if the slot still belongs to it.
+    pub(super) fn pwq_in<'a>(&self, g: &'a mut PoolLocked, r: &PwqRef) -> Option<&'a mut PwqState> {
+        g.pwqs.try_get_mut(r.slot as usize).filter(|p| std::ptr::eq(Arc::as_ptr(&p.wq), self))
+    }
+
+    pub(super) fn created_pwqs(&self) -> impl Iterator<Item = &PwqRef> {
+        self.pwqs.iter().filter_map(OnceLock::get)
+    }
+
+    /// Refuses queueing from outside while draining or destroying (the kernel's
+    /// `__queue_work` check with `is_chained_work`).
+    pub(super) fn check_open(&self) -> Result<(), Error> {
+        if self.destroyed.load(Ordering::Relaxed) {
+            return Err(self.err(ErrorKind::Destroyed));
+        }
+        let closing = self.nr_drainers.load(Ordering::Relaxed) > 0 || self.destroying.load(Ordering::Relaxed);
+        if closing && !crate::current::runs_item_of(self) {
+            return Err(self.err(if self.destroying.load(Ordering::Relaxed) {
+                ErrorKind::Destroyed
+            } else {
+                ErrorKind::Draining
+            }));
+        }
+        Ok(())
+    }
+
+    /// Waiting for this queue from one of its own items would wait for itself.
+    pub(super) fn check_not_own_item(&self, what: &'static str) -> Result<(), Error> {
+        if crate::current::runs_item_of(self) {
+            return Err(self.err(ErrorKind::WouldDeadlock(what)));
+        }
+        Ok(())
+    }
+
+    /// Drain and destroy: not on a system queue, not from an own item.
+    pub(super) fn check_may_close(&self, op: &'static str, own: &'static str) -> Result<(), Error> {
+        if self.system {
+            return Err(self.err(ErrorKind::SystemWorkqueue(op)));
+        }
+        self.check_not_own_item(own)
+    }
+
+    pub(super) fn check_cpu(&self, cpu: usize) -> Result<(), Error> {
+        let topo = &self.registry.ctx.topo;
+        if cpu < topo.nr_cpu_ids && topo.is_allowed(cpu) {
+            Ok(())
+        } else {
+            Err(self.err(ErrorKind::InvalidCpu { cpu, allowed: topo.allowed.clone() }))
+        }
+    }
+
+    /// The pwq that serves `cpu` (the caller's CPU if `None`), created on first use
+    /// under the flush lock, so that it starts with the current flush color.
+    #[inline]
+    pub(super) fn pwq_for(self: &Arc<Self>, cpu: Option<usize>) -> PwqRef {
+        let highpri = self.flags.contains(WqFlags::HIGHPRI);
+        let (idx, pool) = if self.is_unbound() {
+            (0, None)
+        } else {
+            let cpu = cpu.unwrap_or_else(|| self.registry.ctx.topo.local_cpu());
+            (cpu, Some(cpu))
+        };
+        *self.pwqs[idx].get_or_init(|| {
+            let pool = match pool {
+                Some(cpu) => self.registry.cpu_pool(cpu, highpri),
+                None => self.registry.unbound_pool(highpri),
+            };
+            let fg = self.flush.lock();
+            let mut g = pool.lock();
+            let slot =
+                g.pwqs.insert(PwqState::new(self.clone(), self.effective_max_active(), Flush::color_of(&fg)));
+            PwqRef { pool, slot: u32::try_from(slot).expect("pwq slots exhausted") }
+        })
+    }
+
+    pub(super) fn queue(self: &Arc<Self>, cpu: Option<usize>, work: &Work) -> Result<bool, Error> {
+        self.check_open()?;
+        let prev = match work.state().claim_pending() {
+            Claim::Claimed(prev) => prev,
+            Claim::AlreadyPending | Claim::Disabled => return Ok(false),
+        };
+        if self.link(cpu, work, prev) {
+            return Ok(true);
+        }
+        // Destroyed between the check and the link: give the item back untouched.
+        work.state().release_pending(0);
+        Err(self.err(ErrorKind::Destroyed))
+    }
+
+    /// Queues a spawned closure on the caller's CPU's pool (or the unbound pool).
+    /// The caller checked [`check_open`](Self::check_open); gives the closure back
+    /// if the workqueue was destroyed meanwhile.
+    pub(super) fn spawn(self: &Arc<Self>, task: Spawned) -> Result<(), (Error, Spawned)> {
+        let r = self.pwq_for(None);
+        let mut g = r.pool.lock();
+        let task = if self.pwq_in(&mut g, &r).is_some() {
+            match pwq::insert(r.pool, &mut g, r.slot, Task::Spawned(task)) {
+                Ok(()) => return Ok(()),
+                Err(Task::Spawned(task)) => task,
+                Err(Task::Work(_)) => abort_on_bug("a spawned closure came back as a work item"),
+            }
+        } else {
+            task
+        };
+        drop(g);
+        Err((self.err(ErrorKind::Destroyed), task))
+    }
+
+    /// Links an item whose `PENDING` we own into the pool that should run it.
+    /// False if the pwq was released with the workqueue meanwhile.
+    pub(super) fn link(self: &Arc<Self>, cpu: Option<usize>, work: &Work, prev: Snapshot) -> bool {
+        let r = self.pwq_for(cpu);
+        // Non-reentrancy (§4.3): if the item still runs on the pool it last ran on,
+        // for this workqueue, queue it there, behind the running instance.
+        let last = prev.pool_id();
+        if !self.ordered && last != r.pool.id && last != POOL_NONE {
+            if let Some(lp) = crate::pool::by_id(last) {
+                let mut g = lp.lock();
+                let running_here = work
+                    .running_on(lp.id)
+                    .and_then(|w| g.workers.get(w).current)
+                    .filter(|cur| std::ptr::eq(Arc::as_ptr(&g.pwqs.get(cur.pwq as usize).wq), &**self));
+                if let Some(cur) = running_here {
+                    return pwq::insert_work(lp, &mut g, cur.pwq, work);
+                }
+            }
+        }
+        let mut g = r.pool.lock();
+        self.pwq_in(&mut g, &r).is_some() && pwq::insert_work(r.pool, &mut g, r.slot, work)
+    }
+
+    /// Runs one flush: every item queued before the call has finished on return.
+    /// All of it may block (a free color, the flush lock, the items), so from a
+    /// work item it runs announced, and the item's CPU runs other items meanwhile.
+    pub(super) fn flush_once(&self) {
+        crate::pool::blocking_until(None, || self.flush_once_inner())
+    }
+
+    fn flush_once_inner(&self) {
+        let fg = self.flush.lock();
+        let (fg, epoch) = self.flush.begin(fg);
+        let color = (epoch % pwq::NR_COLORS as u64) as usize;
+        let next = Flush::color_of(&fg);
+        for r in self.created_pwqs() {
+            let mut g = r.pool.lock();
+            if let Some(p) = self.pwq_in(&mut g, r) {
+                p.work_color = next;
+                if p.nr_in_flight[color] > 0 {
+                    p.flush_colors |= 1 << color;
+                    self.flush.register(color);
+                }
+            }
+        }
+        drop(fg);
+        self.flush.wait(epoch);
+    }
+
+    /// Whether no item is queued, inactive or running on any pwq.
+    fn is_idle(&self) -> bool {
+        self.created_pwqs().all(|r| {
+            let mut g = r.pool.lock();
+            self.pwq_in(&mut g, r).is_none_or(|p| p.total_in_flight() == 0)
+        })
+    }
+
+    /// `drain_workqueue`: flush until empty; only chained queueing is allowed meanwhile.
+    pub(super) fn drain_inner(&self) {
+        self.nr_drainers.fetch_add(1, Ordering::Relaxed);
+        let mut tries = 0u32;
+        loop {
+            self.flush_once();
+            if self.is_idle() {
+                break;
+            }
+            tries += 1;
+            if tries == 10 || (tries % 100 == 0 && tries <= 1000) {
+                log::warn!(
+                    "workqueue {}: drain_workqueue() isn't complete after {tries} tries",
+                    self.name
+                );
+            }
+        }
+        self.nr_drainers.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Detaches every pwq, once (after `destroy`, or when the last handle is
+    /// dropped): each is freed when its last item completes.
+    pub(super) fn release_pwqs(&self) {
+        for r in self.created_pwqs() {
+            let mut g = r.pool.lock();
+            let free = match self.pwq_in(&mut g, r) {
+                Some(p) => {
+                    p.released = true;
+                    p.total_in_flight() == 0
+                }
+                None => false,
+            };
+            if free {
+                pwq::free(&mut g, r.slot);
+            }
+        }
+    }
+}
+

@@ -1,0 +1,37 @@
+//! Workqueue flags (`enum wq_flags`) and the `max_active` limits.
+
+/// The default `max_active` (`WQ_DFL_ACTIVE`).
+pub const WQ_DFL_ACTIVE: usize = 1024;
+/// The largest `max_active` (`WQ_MAX_ACTIVE`).
+pub const WQ_MAX_ACTIVE: usize = 2048;
+
+bitflags::bitflags! {
+    /// Workqueue flags (`enum wq_flags`), with the kernel's values.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+    pub struct WqFlags: u32 {
+        /// Run items in a per-CPU non-sleeping context. Not supported yet.
+        const BH = 1 << 0;
+        /// Served by unbound pools: not concurrency managed; `max_active` bounds the
+        /// queue process-wide.
+        const UNBOUND = 1 << 1;
+        /// Frozen by the [`freezer`](crate::freezer): while frozen its items wait on
+        /// the inactive list (effective `max_active` 0) until thawed.
+        const FREEZABLE = 1 << 2;
+        /// Guaranteed a rescuer under memory pressure. Not supported yet.
+        const MEM_RECLAIM = 1 << 3;
+        /// Served by the highpri pools (nice -20 where permitted).
+        const HIGHPRI = 1 << 4;
+        /// A running item does not count toward concurrency, so it never holds
+        /// other items of its CPU back (its start is still managed).
+        const CPU_INTENSIVE = 1 << 5;
+        /// Per-CPU, unless the process-wide power-efficient setting is on
+        /// ([`set_power_efficient`](crate::set_power_efficient), `CMWQ_POWER_EFFICIENT=1`):
+        /// then unbound, as in the kernel (`workqueue.power_efficient`).
+        const POWER_EFFICIENT = 1 << 7;
+        /// Explicitly per-CPU (the default when `UNBOUND` is absent).
+        const PERCPU = 1 << 8;
+    }
+}
+
+/// Flags that a later version implements: refused, never silently ignored.
+pub(super) const UNSUPPORTED: [(WqFlags, &str); 2] = [(WqFlags::BH, "BH"), (WqFlags::MEM_RECLAIM, "MEM_RECLAIM")];

@@ -1,0 +1,251 @@
+//! The public [`Workqueue`] handle (`alloc_workqueue`'s result) and what it
+//! does; delayed queueing is in `delayed.rs`, statistics in `stats.rs`.
+
+use std::sync::Arc;
+
+use super::core::WqCore;
+use super::flags::{WqFlags, WQ_MAX_ACTIVE};
+use crate::platform::error::{Error, ErrorKind, SpawnError};
+use crate::platform::log;
+use crate::platform::loom::Ordering;
+use crate::work::{Spawned, Work};
+
+/// The part of a workqueue that user handles share; dropping the last one detaches
+/// the queue (see [`Workqueue`]).
+#[derive(Debug)]
+pub(super) struct WqHandle {
+    pub(super) core: Arc<WqCore>,
+}
+
+impl Drop for WqHandle {
+    fn drop(&mut self) {
+        // Relaxed: the swap alone picks who detaches (see `WqCore`).
+        if !self.core.destroyed.swap(true, Ordering::Relaxed) {
+            self.core.release_pwqs();
+        }
+    }
+}
+
+/// A workqueue (`alloc_workqueue`): a cheap, cloneable handle.
+///
+/// Items queued on a per-CPU (bound) workqueue run on the queueing CPU's pool,
+/// which keeps just enough workers running to keep that CPU busy: when an item
+/// blocks (inside [`blocking`](crate::blocking) or [`sleep`](crate::sleep)), another
+/// starts. An [`UNBOUND`](WqFlags::UNBOUND) workqueue's items run on the unbound
+/// pool, which is not concurrency managed.
+///
+/// **Dropping the last handle** detaches the queue without blocking: items already
+/// queued still run, nothing new can be queued (nobody holds a handle), and its
+/// pwqs are freed as they go idle. To wait for its items, call
+/// [`destroy`](Self::destroy) or [`drain`](Self::drain) first.
+///
+/// ```
+/// use cmwq::{Work, Workqueue, WqFlags};
+///
+/// let wq = Workqueue::builder("disk-io").flags(WqFlags::UNBOUND).max_active(4).build()?;
+/// let w = Work::new(|_| { /* … */ });
+/// assert!(wq.queue(&w)?); // queued; a second queue() returns false while it is pending
+/// wq.destroy()?; // drains, then refuses further queueing
+/// assert!(wq.queue(&w).is_err());
+/// # Ok::<(), cmwq::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Workqueue(pub(super) Arc<WqHandle>);
+
+impl Workqueue {
+    pub(super) fn core(&self) -> &Arc<WqCore> {
+        &self.0.core
+    }
+
+    /// The name given at creation.
+    pub fn name(&self) -> &str {
+        &self.core().name
+    }
+
+    /// The flags (ordered queues include `UNBOUND`).
+    pub fn flags(&self) -> WqFlags {
+        self.core().flags
+    }
+
+    /// Whether this is an ordered workqueue.
+    pub fn is_ordered(&self) -> bool {
+        self.core().ordered
+    }
+
+    /// The current `max_active`.
+    pub fn max_active(&self) -> usize {
+        self.core().max_active.load(Ordering::Relaxed) as usize
+    }
+
+    /// Queues `work` on the caller's CPU (per-CPU queues) or on the unbound pool
+    /// (`queue_work`). Returns `Ok(false)` if it was already pending (it keeps its
+    /// place) or is disabled. If it returns `Ok(true)`, every store the caller made
+    /// before the call is visible to the callback.
+    ///
+    /// # Errors
+    /// The queue is draining or being destroyed and the caller is not one of its own
+    /// items, or it is destroyed. The item is left untouched.
+    #[inline]
+    pub fn queue(&self, work: &Work) -> Result<bool, Error> {
+        self.core().queue(None, work)
+    }
+
+    /// Queues `work` on `cpu`'s pool (`queue_work_on`). For unbound queues the CPU
+    /// only has to be valid.
+    ///
+    /// # Errors
+    /// As [`queue`](Self::queue), and [`ErrorKind::InvalidCpu`] for a CPU this
+    /// process may not use (see [`allowed_cpus`](crate::allowed_cpus)).
+    pub fn queue_on(&self, cpu: usize, work: &Work) -> Result<bool, Error> {
+        self.core().check_cpu(cpu)?;
+        self.core().queue(Some(cpu), work)
+    }
+
+    /// Runs `f` once on this queue, as a one-shot work item that nobody holds a
+    /// handle to. It costs one allocation, the box of the closure: none if `f`
+    /// captures nothing, and none if `f` is a `Box<dyn FnOnce() + Send>` already
+    /// (it is kept as it is). Inside `f`, [`current_work`](crate::current_work)
+    /// gives a handle that flushes and reports `busy()` like a work item's. The
+    /// closure must be `Send`:
+    ///
+    /// ```compile_fail
+    /// let wq = cmwq::Workqueue::builder("x").build().unwrap();
+    /// let rc = std::rc::Rc::new(1);
+    /// wq.spawn(move || println!("{rc}")).unwrap();
+    /// ```
+    ///
+    /// # Errors
+    /// As [`queue`](Self::queue); the closure comes back in the error.
+    pub fn spawn<F>(&self, f: F) -> Result<(), SpawnError<F>>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        if let Err(e) = self.core().check_open() {
+            return Err(SpawnError::new(e, f));
+        }
+        self.core().spawn(Spawned::new(f)).map_err(|(e, task)| SpawnError::new(e, task.into_closure()))
+    }
+
+    /// `enable_and_queue_work`: enables `work`; if its disable depth reaches zero,
+    /// queues it and returns what `queue` returns; otherwise `Ok(false)`.
+    ///
+    /// # Errors
+    /// As [`queue`](Self::queue).
+    pub fn enable_and_queue(&self, work: &Work) -> Result<bool, Error> {
+        if work.enable() {
+            self.queue(work)
+        } else {
+            Ok(false)
+        }
+    }
+
+    /// Waits until every item queued before the call has finished
+    /// (`flush_workqueue`). Items queued after the call, including items that this
+    /// queue's items queue meanwhile, are not waited for.
+    ///
+    /// # Errors
+    /// [`ErrorKind::WouldDeadlock`] when called from one of this queue's own items.
+    pub fn flush(&self) -> Result<(), Error> {
+        let core = self.core();
+        core.check_not_own_item("flush() of a workqueue from one of its own items")?;
+        if core.system {
+            static ONCE: std::sync::Once = std::sync::Once::new();
+            ONCE.call_once(|| {
+                log::warn!("WARNING: Flushing system-wide workqueues will be prohibited in near future.")
+            });
+        }
+        core.flush_once();
+        Ok(())
+    }
+
+    /// Waits until the queue is empty (`drain_workqueue`). Meanwhile only the
+    /// queue's own items may queue onto it (chained work); any other queueing gets
+    /// [`ErrorKind::Draining`] and the caller keeps the work.
+    ///
+    /// # Errors
+    /// From one of the queue's own items ([`ErrorKind::WouldDeadlock`]), or on a
+    /// system workqueue.
+    pub fn drain(&self) -> Result<(), Error> {
+        let core = self.core();
+        core.check_may_close("drain()", "drain() of a workqueue from one of its own items")?;
+        core.drain_inner();
+        Ok(())
+    }
+
+    /// Drains the queue, then stops it (`destroy_workqueue`): every later queue
+    /// attempt gets [`ErrorKind::Destroyed`]. Calling it again does nothing.
+    ///
+    /// Delayed items whose timers are armed for this queue are queued at once
+    /// (with a warning) and run before it returns: nothing is dropped. Cancel
+    /// them first if they must not run, as the kernel requires.
+    ///
+    /// # Errors
+    /// From one of the queue's own items ([`ErrorKind::WouldDeadlock`]), or on a
+    /// system workqueue.
+    pub fn destroy(&self) -> Result<(), Error> {
+        let core = self.core();
+        core.check_may_close("destroy()", "destroy() of a workqueue from one of its own items")?;
+        // Relaxed: the swap alone picks who destroys (see `WqCore`).
+        if core.destroyed.load(Ordering::Relaxed) || core.destroying.swap(true, Ordering::Relaxed) {
+            return Ok(());
+        }
+        // Timers armed for this queue would fire after it is gone: fire them now,
+        // so their items run before it stops (the kernel requires callers to
+        // cancel them first; here nothing is lost either way).
+        let early = core.registry.timers.fire_all_if(|a| a.wq.same_queue(self));
+        if early > 0 {
+            log::warn!(
+                "workqueue {}: destroy() fired {early} armed delayed item(s) early; cancel them first \
+                 if they must not run",
+                core.name
+            );
+        }
+        core.drain_inner();
+        core.destroyed.store(true, Ordering::Relaxed);
+        core.release_pwqs();
+        Ok(())
+    }
+
+    /// Changes `max_active` (`workqueue_set_max_active`), clamped to 1..=2048.
+    /// Raising it activates waiting items at once; lowering it never preempts
+    /// items already active.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Ordered`] for an ordered queue.
+    pub fn set_max_active(&self, n: usize) -> Result<(), Error> {
+        let core = self.core();
+        if core.ordered {
+            return Err(core.err(ErrorKind::Ordered("set_max_active()")));
+        }
+        let n = if n == 0 || n > WQ_MAX_ACTIVE {
+            let c = n.clamp(1, WQ_MAX_ACTIVE);
+            log::warn!(
+                "workqueue: max_active {n} requested for {} is out of range, clamping between 1 and {WQ_MAX_ACTIVE}",
+                core.name
+            );
+            c
+        } else {
+            n
+        };
+        let _fg = core.flush.lock(); // serialises with pwq creation, freeze and thaw
+        // Relaxed: under the flush lock, as every reader that acts on it.
+        core.max_active.store(n as u32, Ordering::Relaxed);
+        core.adjust_max_active();
+        Ok(())
+    }
+
+    /// Whether `cpu`'s pwq has items waiting for `max_active` (`workqueue_congested`).
+    /// Advisory. For unbound queues the CPU only has to be valid.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidCpu`].
+    pub fn is_congested(&self, cpu: usize) -> Result<bool, Error> {
+        let core = self.core();
+        core.check_cpu(cpu)?;
+        let idx = if core.is_unbound() { 0 } else { cpu };
+        Ok(core.pwqs[idx].get().is_some_and(|r| {
+            let mut g = r.pool.lock();
+            core.pwq_in(&mut g, r).is_some_and(|p| !p.inactive.is_empty())
+        }))
+    }
+}

@@ -1,0 +1,53 @@
+//! Workqueue statistics (the kernel's per-pwq `pool_workqueue_stats`, summed).
+
+use super::handle::Workqueue;
+
+/// Statistics of a workqueue, summed over its pwqs (the kernel's per-pwq stats).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
+pub struct WqStats {
+    /// Items that started executing.
+    pub started: u64,
+    /// Items that finished executing (including panicked ones).
+    pub completed: u64,
+    /// Items whose callback panicked.
+    pub panicked: u64,
+    /// Concurrency-management wake-ups while this queue's items slept.
+    pub cm_wakeup: u64,
+    /// Items that ran outside concurrency management as `CPU_INTENSIVE`.
+    pub cpu_intensive: u64,
+    /// Items queued and not yet finished (active, inactive or running).
+    pub in_flight: u64,
+    /// Items waiting on an inactive list for `max_active`.
+    pub inactive: u64,
+}
+
+
+impl Workqueue {
+    /// Statistics summed over the queue's pwqs, including those already freed
+    /// (the counters survive `destroy`).
+    pub fn stats(&self) -> WqStats {
+        let core = self.core();
+        let mut sum = *core.retired.lock();
+        let (mut in_flight, mut inactive) = (0, 0);
+        for r in core.created_pwqs() {
+            let mut g = r.pool.lock();
+            if let Some(p) = core.pwq_in(&mut g, r) {
+                sum.add(&p.stats);
+                in_flight += p.total_in_flight() as u64;
+                inactive += p.inactive.len() as u64;
+            }
+        }
+        WqStats {
+            started: sum.started,
+            completed: sum.completed,
+            panicked: sum.panicked,
+            cm_wakeup: sum.cm_wakeup,
+            cpu_intensive: sum.cpu_intensive,
+            in_flight,
+            inactive,
+        }
+    }
+}
+
