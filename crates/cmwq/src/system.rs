@@ -1,4 +1,5 @@
-//! The system workqueues (§2.5), created on first use.
+//! The system workqueues (`system_wq` and its kin in `kernel/workqueue.c`),
+//! created on first use.
 
 use std::sync::OnceLock;
 use std::time::Duration;

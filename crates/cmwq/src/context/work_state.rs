@@ -117,6 +117,10 @@ impl WorkState {
         WorkState(AtomicU64::new(Snapshot::offq(POOL_NONE, 0, false)))
     }
 
+    /// The word now. Acquire: pairs with the Release half of the RMW that wrote
+    /// the value read (every write below is one), so a reader that acts on what
+    /// it sees (a canceller finding `PENDING` clear, a flusher finding the item
+    /// queued) also sees what the writer did before writing it.
     pub(crate) fn load(&self) -> Snapshot {
         Snapshot(self.0.load(Ordering::Acquire))
     }
@@ -127,12 +131,17 @@ impl WorkState {
     /// swap synchronises with it (see the module docs).
     #[inline]
     pub(crate) fn claim_pending(&self) -> Claim {
+        // Release: pairs with the worker's Acquire swap in
+        // `clear_pending_for_execution` (module docs), also when the claim fails.
+        // Acquire: pairs with the Release of the write that cleared `PENDING`, so
+        // the new owner sees what the last owner did.
         let prev = Snapshot(self.0.fetch_or(PENDING, Ordering::AcqRel));
         if prev.pending() {
             return Claim::AlreadyPending;
         }
         if prev.disable_depth() > 0 {
             // We own PENDING, so nobody else writes the word; give it back.
+            // Release: pairs with the Acquire of the next claim.
             self.0.fetch_and(!PENDING, Ordering::Release);
             return Claim::Disabled;
         }
@@ -142,6 +151,7 @@ impl WorkState {
     /// Sets `PENDING` for an owner-grab (cancel, disable, enable). Returns the word
     /// before; if it was already pending, nothing changed and the caller does not own it.
     pub(crate) fn test_and_set_pending(&self) -> Snapshot {
+        // AcqRel: as in `claim_pending`.
         Snapshot(self.0.fetch_or(PENDING, Ordering::AcqRel))
     }
 
@@ -150,6 +160,10 @@ impl WorkState {
     pub(crate) fn set_queued(&self, pool: u32, slot: u32) {
         debug_assert!(slot as u64 <= DATA_MASK);
         let w = ((pool as u64) << POOL_SHIFT) | ((slot as u64) << DATA_SHIFT) | QUEUED | PENDING;
+        // Release: pairs with `load`'s Acquire (a reader that sees the item queued
+        // sees it linked); an RMW, so it extends the release sequence of a failed
+        // claim to the worker's swap (module docs). Acquire: pairs with the
+        // Release of that failed claim, harmlessly.
         let prev = Snapshot(self.0.swap(w, Ordering::AcqRel));
         debug_assert!(prev.pending() && !prev.queued(), "set_queued on {prev:?}");
     }
@@ -159,27 +173,43 @@ impl WorkState {
     /// needs against a concurrent queuer's lost wake-up. Caller holds the pool lock.
     #[inline]
     pub(crate) fn clear_pending_for_execution(&self, pool: u32) {
+        // Acquire: synchronises with the Release of every claim in the word's
+        // release sequence, a failed one included, so the callback sees what the
+        // failed queuer stored before it called `queue()` (module docs). Release:
+        // pairs with the Acquire of the next claim.
         let prev = Snapshot(self.0.swap(Snapshot::offq(pool, 0, false), Ordering::AcqRel));
         debug_assert!(prev.queued() && prev.pending(), "execute on {prev:?}");
+        // The kernel's `smp_mb()` after `set_work_pool_and_clear_pending`: pairs
+        // with the full barrier of a queuer's test-and-set of `PENDING` (here its
+        // AcqRel `fetch_or`), so the callback's accesses cannot move before the
+        // clear and an instance queued meanwhile is never missed.
         fence(Ordering::SeqCst);
     }
 
     /// The header of a spawned closure (`work/spawned.rs`) starts disabled for good, as
     /// if it had been queued once and retired: it can never be queued again.
     pub(crate) fn retire(&self, pool: u32) {
-        self.0.store(Snapshot::offq(pool, DISABLE_MAX, false), Ordering::Release);
+        // Relaxed: the header is not shared yet; whatever shares it later (the
+        // item's `OnceCell`, then a channel or a spawn of the user's) orders this.
+        self.0.store(Snapshot::offq(pool, DISABLE_MAX, false), Ordering::Relaxed);
     }
 
     /// Stolen from a list while `PENDING` stays owned by the stealer
     /// (`set_work_pool_and_keep_pending`). Caller holds the pool lock.
     pub(crate) fn set_offq_keep_pending(&self, pool: u32) {
+        // AcqRel: as in `set_queued`; the stealer, which owns `PENDING`, passes
+        // it on with `release_pending`.
         self.0.swap(Snapshot::offq(pool, 0, true), Ordering::AcqRel);
     }
 
     /// Releases an owned `PENDING`, writing the disable depth. Caller owns `PENDING`.
     pub(crate) fn release_pending(&self, depth: u32) {
+        // Relaxed: we own `PENDING`, so nobody else writes the word.
         let prev = Snapshot(self.0.load(Ordering::Relaxed));
         debug_assert!(prev.pending() && !prev.queued(), "release_pending on {prev:?}");
+        // Release: pairs with the Acquire of the next claim, which sees the depth
+        // and what we did as owner. Acquire: pairs with the Release of claims
+        // that failed meanwhile, harmlessly.
         self.0.swap(Snapshot::offq(prev.pool_id(), depth, false), Ordering::AcqRel);
     }
 }

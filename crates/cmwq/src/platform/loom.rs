@@ -5,8 +5,15 @@
 //! guard directly, and `Condvar::wait` takes the guard by value and hands it back.
 //! `Arc` is not switched: work items are `Arc<dyn …>` trait objects, which loom's
 //! `Arc` cannot hold, and reference counting is not part of any modelled protocol.
-//! Nor are statistics counters and settings (`context/counters.rs`,
-//! `context/config.rs`): relaxed, and never on a synchronisation edge.
+//! Nor are, each because no protocol depends on it:
+//! - statistics and settings (`context/counters.rs`, `context/config.rs`,
+//!   `monitor/stats.rs`, the `FAIL_SPAWNS` test hook): relaxed, and never on a
+//!   synchronisation edge;
+//! - `OnceLock`s (system queues, the instance, a pwq slot, thread handles):
+//!   one-time initialisation, synchronised inside `OnceLock`;
+//! - the pool table (`registry.rs`): a read-mostly map from ids to pools that
+//!   never change once registered;
+//! - the result slots of `work_on_cpu` (`oncpu.rs`): ordered by the flush.
 
 #[cfg(not(loom))]
 mod imp {

@@ -50,6 +50,14 @@ impl WorkFn for SpawnedHeader {
 
 /// Per-instance sequence numbers behind `flush()` (see `pool/README.md`, "Flushing a
 /// work item"). Instance `n` is the `n`-th successful queueing.
+///
+/// Orderings: `queued` is published with Release and read with Acquire. The rest
+/// are `SeqCst` because they form two Dekker pairs, each a store (or RMW), a
+/// `SeqCst` fence and a load on both sides, so that at least one side sees the
+/// other's store: `seq_finish` (stores `resolved`, loads `cancelled`) against
+/// `seq_cancel` (stores `cancelled`, loads `started` and `resolved`), and the
+/// wake-up in `wake_flushers` (after `resolved`, loads `flushers`) against
+/// `wait_resolved` (stores `flushers`, loads `resolved`).
 pub(crate) struct Seqs {
     /// Last instance queued; written by the `PENDING` owner under the pool lock.
     queued: AtomicU64,
@@ -245,6 +253,9 @@ impl Work {
     #[inline]
     pub(crate) fn seq_queue(&self) {
         let s = &self.0.seqs;
+        // Relaxed load: only the `PENDING` owner writes `queued`, under the pool lock.
+        // Release: pairs with the Acquire loads of `queued` in `wait_resolved` and
+        // `seq_cancel`: who sees instance n sees the queueing that made it.
         s.queued.store(s.queued.load(Ordering::Relaxed) + 1, Ordering::Release);
     }
 
@@ -252,7 +263,9 @@ impl Work {
     #[inline]
     pub(crate) fn seq_start(&self) -> u64 {
         let s = &self.0.seqs;
+        // Relaxed: written under the pool lock we hold.
         let n = s.queued.load(Ordering::Relaxed);
+        // SeqCst: read by `seq_cancel` in its Dekker pair with `seq_finish` (`Seqs`).
         s.started.store(n, Ordering::SeqCst);
         n
     }
@@ -262,8 +275,8 @@ impl Work {
     pub(crate) fn seq_finish(&self, n: u64) {
         let s = &self.0.seqs;
         ltrace!("finish {:#x} seq={n}", self.key());
-        // Dekker pair with `seq_cancel`: store, SeqCst fence, load on both sides, so
-        // at least one of the two sees the other's store.
+        // Dekker pair with `seq_cancel` (`Seqs`): store, SeqCst fence, load on both
+        // sides, so at least one of the two sees the other's store.
         s.resolved.fetch_max(n, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         let c = s.cancelled.load(Ordering::SeqCst);
@@ -276,7 +289,9 @@ impl Work {
     /// The pending instance was stolen off its list and will never run.
     pub(crate) fn seq_cancel(&self) {
         let s = &self.0.seqs;
+        // Acquire: pairs with the Release in `seq_queue`.
         let n = s.queued.load(Ordering::Acquire);
+        // The other side of the Dekker pair with `seq_finish` (`Seqs`).
         s.cancelled.fetch_max(n, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         // If no instance is running, everything up to `n` is resolved now; otherwise
@@ -290,8 +305,8 @@ impl Work {
     #[inline]
     fn wake_flushers(&self) {
         let s = &self.0.seqs;
-        // Dekker pair with `wait_resolved`: our caller stored `resolved`; the waiter
-        // stored `flushers`. The fences make one of us see the other.
+        // Dekker pair with `wait_resolved` (`Seqs`): our caller stored `resolved`;
+        // the waiter stored `flushers`. The fences make one of us see the other.
         fence(Ordering::SeqCst);
         if s.flushers.load(Ordering::SeqCst) != 0 {
             let _g = s.lock.lock();
@@ -303,7 +318,10 @@ impl Work {
     /// Returns whether there was anything to wait for.
     fn wait_resolved(&self) -> bool {
         let s = &self.0.seqs;
+        // Acquire: pairs with the Release in `seq_queue`.
         let target = s.queued.load(Ordering::Acquire);
+        // SeqCst, here and below: the waiter's side of the Dekker pair with
+        // `wake_flushers` (`Seqs`).
         if s.resolved.load(Ordering::SeqCst) >= target {
             return false;
         }

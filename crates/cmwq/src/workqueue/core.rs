@@ -219,7 +219,7 @@ impl WqCore {
     /// False if the pwq was released with the workqueue meanwhile.
     pub(super) fn link(self: &Arc<Self>, cpu: Option<usize>, work: &Work, prev: Snapshot) -> bool {
         let r = self.pwq_for(cpu);
-        // Non-reentrancy (§4.3): if the item still runs on the pool it last ran on,
+        // Non-reentrancy (`__queue_work`, "last_pool"): if the item still runs on the pool it last ran on,
         // for this workqueue, queue it there, behind the running instance.
         let last = prev.pool_id();
         if !self.ordered && last != r.pool.id && last != POOL_NONE {

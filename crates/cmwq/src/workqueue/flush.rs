@@ -1,4 +1,5 @@
-//! Workqueue flushing with the kernel's flush colors (§4.5).
+//! Workqueue flushing with the kernel's flush colors (`__flush_workqueue`,
+//! `flush_workqueue_prep_pwqs` in `kernel/workqueue.c`).
 //!
 //! Each queued item records its pwq's current color (16 colors). A flush takes the
 //! current *epoch* `e` (color `e % 16`), moves every pwq on to the next color, and
@@ -14,6 +15,14 @@
 //!
 //! Lock order: `Flush::inner` → pool lock → `Flush::done_lock`. The completion path
 //! (under a pool lock) only touches atomics and `done_lock`.
+//!
+//! Orderings: every access to `color_busy`, `waiters` and `retired` is `SeqCst`.
+//! The completion (`color_done`: decrement a count, fence, load `waiters`) and the
+//! waiter (`wait`: increment `waiters`, fence, load the counts) form a Dekker pair,
+//! so that at least one sees the other: the waiter sees the count at zero, or the
+//! completer sees a waiter and notifies it under `done_lock`. `retired` mirrors
+//! `FlushInner::retired` for the lock-free wait condition and is read in the
+//! same condition, so it takes part in the same total order.
 
 use crate::platform::loom::{fence, AtomicU32, AtomicU64, Condvar, Mutex, MutexGuard, Ordering};
 use crate::pwq::NR_COLORS;
@@ -82,13 +91,14 @@ impl Flush {
 
     /// A pwq has items of `color` in flight: wait for it. Caller holds the pool lock.
     pub(crate) fn register(&self, color: usize) {
+        // SeqCst: read by the waiter's side of the Dekker pair (module docs).
         self.color_busy[color].fetch_add(1, Ordering::SeqCst);
     }
 
     /// A registered pwq has no items of `color` left. Caller holds the pool lock.
     pub(crate) fn color_done(&self, color: usize) {
-        // Dekker pair with `wait`: decrement, fence, load `waiters` here; increment
-        // `waiters`, fence, load the counts there. One side sees the other.
+        // Dekker pair with `wait` (module docs): decrement, fence, load `waiters`
+        // here; increment `waiters`, fence, load the counts there.
         if self.color_busy[color].fetch_sub(1, Ordering::SeqCst) == 1 && {
             fence(Ordering::SeqCst);
             self.waiters.load(Ordering::SeqCst) != 0
@@ -98,6 +108,7 @@ impl Flush {
         }
     }
 
+    /// SeqCst loads: the waiter's side of the Dekker pair (module docs).
     fn epoch_done(&self, e: u64) -> bool {
         self.retired.load(Ordering::SeqCst) > e
             || (self.retired.load(Ordering::SeqCst)..=e)
@@ -107,6 +118,7 @@ impl Flush {
     /// Waits until epoch `e` and every older one are done, then retires what it can.
     pub(crate) fn wait(&self, e: u64) {
         if !self.epoch_done(e) {
+            // The waiter's store and fence of the Dekker pair (module docs).
             self.waiters.fetch_add(1, Ordering::SeqCst);
             fence(Ordering::SeqCst);
             let mut g = self.done_lock.lock();
@@ -130,6 +142,7 @@ impl Flush {
         {
             g.retired += 1;
         }
+        // SeqCst: read in `epoch_done`, in the pair's total order (module docs).
         self.retired.store(g.retired, Ordering::SeqCst);
     }
 }

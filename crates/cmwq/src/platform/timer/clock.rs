@@ -60,19 +60,20 @@ impl ManualClock {
     pub(crate) fn advance(&self, d: Duration) {
         let d = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         // fetch_update never fails with a closure that always returns Some.
-        let _ = self.now.fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| Some(t.saturating_add(d)));
+        // Relaxed: a test clock; its readers are ordered by the test's own joins.
+        let _ = self.now.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| Some(t.saturating_add(d)));
     }
 
     /// Sets the clock to `now_ns`. Callers keep it monotonic.
     pub(crate) fn set(&self, now_ns: u64) {
-        self.now.store(now_ns, Ordering::Release);
+        self.now.store(now_ns, Ordering::Relaxed);
     }
 }
 
 #[cfg(test)]
 impl Clock for ManualClock {
     fn now_ns(&self) -> u64 {
-        self.now.load(Ordering::Acquire)
+        self.now.load(Ordering::Relaxed)
     }
 }
 
