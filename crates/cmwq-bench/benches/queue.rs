@@ -33,9 +33,10 @@ use cmwq_bench::{allowed_cpus, pin_current_thread, set_current_affinity, CountLa
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 
-/// Items per batch: below `WQ_DFL_ACTIVE` (1024), so that an item of the previous
-/// batch still finishing its bookkeeping never pushes one of this batch inactive.
+/// Items per batch: below `WQ_DFL_ACTIVE`, so that an item of the previous batch
+/// still finishing its bookkeeping never pushes one of this batch inactive.
 const K: usize = 1000;
+const _: () = assert!(K < cmwq::WQ_DFL_ACTIVE);
 
 /// Runs `iters` batches: `produce` hands out `K` tasks, `wait` waits for them.
 fn batches(iters: u64, mut produce: impl FnMut(), mut wait: impl FnMut()) -> Duration {

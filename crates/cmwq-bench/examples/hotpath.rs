@@ -11,10 +11,10 @@
 //!
 //! Modes: `queue` (preallocated items on a per-CPU queue), `unbound` (the same on
 //! an unbound queue), `queue_on` (producer pinned to the first CPU, `queue_on` the
-//! second), `wake_local`/`wake_on`/`wake_park_local`/`wake_park_on` (idle
-//! wake-ups, `BATCHES` samples), `spawn` (`wq.spawn`), `boxed` (`wq.spawn` of boxed
-//! jobs, as `cmwq bench`'s noop) and `mtwq` (the same jobs on the MT-wq emulation),
-//! `rayon` (`rayon::spawn`), `channel` (mpsc into one thread).
+//! second), `spawn` (`wq.spawn`), `boxed` (`wq.spawn` of boxed jobs, as `cmwq
+//! bench`'s noop) and `mtwq` (the same jobs on the MT-wq emulation), `rayon`
+//! (`rayon::spawn`), `channel` (mpsc into one thread). Idle wake-up latency is
+//! `cmwq bench --only wake`.
 
 use std::time::Instant;
 
@@ -84,61 +84,6 @@ fn main() {
             });
             wq.destroy().unwrap();
         }
-        // Idle wake-ups, for `perf stat`/`perf record` of the wake path: `batches`
-        // samples, 500 µs apart, of one preallocated item queued on the producer's
-        // CPU (`wake_local`) or on the second CPU (`wake_on`); or of a bare
-        // park/unpark handoff to a thread pinned there (`wake_park_local`, `wake_park_on`).
-        "wake_local" | "wake_on" | "wake_park_local" | "wake_park_on" => {
-            let cpus = cmwq_bench::allowed_cpus();
-            let (a, b) = (cpus[0], *cpus.get(1).unwrap_or(&cpus[0]));
-            let target = if mode.ends_with("local") { a } else { b };
-            let slot: &'static cmwq_bench::StampSlot = Box::leak(Box::new(cmwq_bench::StampSlot::new()));
-            let wq = Workqueue::builder("hotpath").build().unwrap();
-            let w = Work::new(move |_| {
-                slot.stamp();
-                latch.count_down();
-            });
-            // Warm the pool (and its reserve worker) before pinning the producer.
-            latch.reset(1);
-            wq.queue_on(target, &w).unwrap();
-            latch.wait();
-            std::thread::sleep(std::time::Duration::from_millis(20));
-            let go: &'static std::sync::atomic::AtomicBool =
-                Box::leak(Box::new(std::sync::atomic::AtomicBool::new(false)));
-            let bare = std::thread::spawn(move || {
-                cmwq_bench::pin_current_thread(target).unwrap();
-                loop {
-                    std::thread::park();
-                    if go.swap(false, std::sync::atomic::Ordering::AcqRel) {
-                        slot.stamp();
-                        latch.count_down();
-                    }
-                }
-            });
-            cmwq_bench::pin_current_thread(a).unwrap();
-            let mut lat = Vec::with_capacity(batches);
-            for _ in 0..batches {
-                std::thread::sleep(std::time::Duration::from_micros(500));
-                latch.reset(1);
-                let t0 = cmwq_bench::now_ns();
-                if mode.starts_with("wake_park") {
-                    go.store(true, std::sync::atomic::Ordering::Release);
-                    bare.thread().unpark();
-                } else {
-                    assert!(matches!(wq.queue_on(target, &w), Ok(true)));
-                }
-                latch.wait();
-                lat.push(slot.take().unwrap() - t0);
-            }
-            let s = cmwq_bench::Summary::from_samples(&lat).unwrap();
-            println!(
-                "{mode}: {} samples: p50 {:.2} µs, p90 {:.2} µs, p99 {:.2} µs",
-                s.n,
-                cmwq_bench::us(s.p50),
-                cmwq_bench::us(s.p90),
-                cmwq_bench::us(s.p99)
-            );
-        }
         "spawn" => {
             let wq = Workqueue::builder("hotpath").build().unwrap();
             run(&mut || {
@@ -178,7 +123,7 @@ fn main() {
                 });
                 wq.destroy().unwrap();
             } else {
-                let q = cmwq_bench::executors::MtWq::new(&cmwq_bench::allowed_cpus(), "hotpath").unwrap();
+                let q = cmwq_bench::MtWq::new(&cmwq_bench::allowed_cpus(), "hotpath").unwrap();
                 run(&mut || {
                     for _ in 0..k {
                         q.queue(job()).unwrap();
@@ -200,7 +145,9 @@ fn main() {
             });
         }
         other => {
-            eprintln!("unknown mode {other}: queue | unbound | queue_on | wake_local | wake_on | wake_park_local | wake_park_on | spawn | boxed | mtwq | rayon | channel");
+            eprintln!(
+                "unknown mode {other}: queue | unbound | queue_on | spawn | boxed | mtwq | rayon | channel"
+            );
             std::process::exit(2);
         }
     }

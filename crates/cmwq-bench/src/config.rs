@@ -70,36 +70,6 @@ fn ser_us<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 }
 
 impl Config {
-    /// `--quick`: under a minute on a 2-CPU machine (CI smoke).
-    pub fn quick() -> Config {
-        Config {
-            mode: "quick",
-            runs: 3,
-            warmup: true,
-            noop_items: 20_000,
-            noop_thread_items: 1_000,
-            wake_samples: 200,
-            wake_gap: Duration::from_micros(300),
-            mixed_items: 120,
-            mixed_burn: Duration::from_micros(300),
-            mixed_block_ratios: vec![0, 1, 4, 16],
-            mq_queues: 1_000,
-            mq_items_per_cpu: 2,
-            mq_thread_cap: 256,
-            timer_background: 100_000,
-            timer_ops: 20_000,
-            timer_fire: 2_000,
-            timer_spread: Duration::from_millis(300),
-            detect_rounds: 100,
-            detect_parked_rounds: 10,
-            detect_block: Duration::from_millis(20),
-            detect_window: Duration::from_millis(300),
-            detect_burn: Duration::from_millis(1),
-            sample_interval: Duration::from_millis(1),
-            plots: true,
-        }
-    }
-
     /// The full run: a few minutes on a 2-CPU machine.
     pub fn full() -> Config {
         Config {
@@ -130,6 +100,28 @@ impl Config {
         }
     }
 
+    /// `--quick`: under a minute on a 2-CPU machine (CI smoke).
+    pub fn quick() -> Config {
+        Config {
+            mode: "quick",
+            runs: 3,
+            noop_items: 20_000,
+            noop_thread_items: 1_000,
+            wake_samples: 200,
+            mixed_items: 120,
+            mq_queues: 1_000,
+            mq_thread_cap: 256,
+            timer_background: 100_000,
+            timer_ops: 20_000,
+            timer_fire: 2_000,
+            timer_spread: Duration::from_millis(300),
+            detect_rounds: 100,
+            detect_parked_rounds: 10,
+            detect_window: Duration::from_millis(300),
+            ..Config::full()
+        }
+    }
+
     /// A few milliseconds per workload and executor: for the smoke test.
     pub fn tiny() -> Config {
         Config {
@@ -154,9 +146,7 @@ impl Config {
             detect_parked_rounds: 2,
             detect_block: Duration::from_millis(5),
             detect_window: Duration::from_millis(20),
-            detect_burn: Duration::from_millis(1),
-            sample_interval: Duration::from_millis(1),
-            plots: true,
+            ..Config::full()
         }
     }
 

@@ -34,6 +34,12 @@ impl fmt::Display for Error {
     }
 }
 
+impl From<cmwq::Error> for Error {
+    fn from(e: cmwq::Error) -> Error {
+        Error::Executor(format!("cmwq: {e}"))
+    }
+}
+
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {

@@ -2,8 +2,7 @@
 //!
 //! Every adapter uses its peer's defaults; [`Executor::settings`] says which.
 //! Jobs are boxed closures; completion is tracked by the caller with a
-//! [`Batch`] (or [`Executor::run_to_completion`]), which also checks that every
-//! job ran exactly once.
+//! [`Batch`], which also checks that every job ran exactly once.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -13,16 +12,16 @@ use std::time::Duration;
 use cmwq::{Workqueue, WqFlags};
 use crossbeam_channel::{Receiver, Sender};
 
+use crate::cpu::pin_current_thread;
 use crate::error::Error;
-use crate::CountLatch;
+use crate::sync::{now_ns, CountLatch};
 
 /// A unit of work handed to an executor.
-pub type Job = Box<dyn FnOnce() + Send + 'static>;
+pub(crate) type Job = Box<dyn FnOnce() + Send + 'static>;
 
 /// How a job running on an executor blocks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Blocking {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Blocking {
     /// Announced to cmwq: `cmwq::sleep` (`cmwq::blocking`). The per-CPU pool
     /// starts another worker while the job sleeps.
     Announced,
@@ -32,7 +31,7 @@ pub enum Blocking {
 
 impl Blocking {
     /// Blocks the calling thread for `d` this way.
-    pub fn block(self, d: Duration) {
+    pub(crate) fn block(self, d: Duration) {
         match self {
             Blocking::Announced => cmwq::sleep(d),
             Blocking::Plain => std::thread::sleep(d),
@@ -40,7 +39,7 @@ impl Blocking {
     }
 
     /// `"announced"` or `"plain"`.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Blocking::Announced => "announced",
             Blocking::Plain => "plain",
@@ -61,31 +60,15 @@ pub trait Executor: Send + Sync {
     /// # Errors
     /// The executor refused the job (for example a destroyed workqueue).
     fn spawn(&self, job: Job) -> Result<(), Error>;
+}
 
-    /// How jobs on this executor block: a job calls [`Blocking::block`] with it.
-    fn blocking(&self) -> Blocking {
-        Blocking::Plain
-    }
-
-    /// Whether the executor's threads live for the whole process (cmwq's pools,
-    /// rayon's global pool) rather than with this adapter.
-    fn process_global(&self) -> bool {
-        false
-    }
-
-    /// Runs `jobs` and waits until all of them finished (at most `timeout`),
-    /// checking that each ran exactly once. Must be called by the thread that waits.
-    ///
-    /// # Errors
-    /// A refused job, a timeout, or a job that ran other than once.
-    fn run_to_completion(&self, jobs: Vec<Job>, timeout: Duration) -> Result<(), Error> {
-        let batch = Batch::new(jobs.len());
-        for (i, job) in jobs.into_iter().enumerate() {
-            self.spawn(batch.wrap(i, job))?;
-        }
-        batch.wait(self.name(), timeout)?;
-        batch.check_exactly_once(self.name())
-    }
+/// An executor's settings as reported.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ExecutorInfo {
+    /// Name.
+    pub name: String,
+    /// Settings in words.
+    pub settings: String,
 }
 
 impl std::fmt::Debug for dyn Executor {
@@ -101,7 +84,7 @@ impl std::fmt::Debug for dyn Executor {
 /// A batch of `n` jobs: each marks its index as run and counts a latch down. The
 /// thread that created the batch waits on it.
 #[derive(Debug, Clone)]
-pub struct Batch(Arc<BatchState>);
+pub(crate) struct Batch(Arc<BatchState>);
 
 #[derive(Debug)]
 struct BatchState {
@@ -113,7 +96,7 @@ struct BatchState {
 
 impl Batch {
     /// A batch of `n` jobs, to be waited on by the calling thread.
-    pub fn new(n: usize) -> Batch {
+    pub(crate) fn new(n: usize) -> Batch {
         let latch = CountLatch::new();
         latch.reset(n);
         Batch(Arc::new(BatchState {
@@ -123,28 +106,18 @@ impl Batch {
         }))
     }
 
-    /// Jobs in the batch.
-    pub fn len(&self) -> usize {
-        self.0.ran.len()
-    }
-
-    /// Whether the batch has no jobs.
-    pub fn is_empty(&self) -> bool {
-        self.0.ran.is_empty()
-    }
-
     /// Marks job `i` as run (call once at its end).
     #[inline]
-    pub fn done(&self, i: usize) {
+    pub(crate) fn done(&self, i: usize) {
         self.0.ran[i].fetch_add(1, Ordering::AcqRel);
         // Only the last job reads the clock: a clock read per job would add the
         // same ~25 ns to every executor and hide their differences.
-        self.0.latch.count_down_then(|| self.0.end_ns.store(crate::now_ns().max(1), Ordering::Release));
+        self.0.latch.count_down_then(|| self.0.end_ns.store(now_ns().max(1), Ordering::Release));
     }
 
-    /// [`now_ns`](crate::now_ns) when the last job finished, once [`wait`](Self::wait)
+    /// [`now_ns`] when the last job finished, once [`wait`](Self::wait)
     /// returned `Ok` (the last job stores it right after its count-down).
-    pub fn end_ns(&self) -> u64 {
+    pub(crate) fn end_ns(&self) -> u64 {
         for i in 0..100_000u32 {
             let t = self.0.end_ns.load(Ordering::Acquire);
             if t != 0 {
@@ -154,36 +127,27 @@ impl Batch {
                 std::thread::yield_now();
             }
         }
-        crate::now_ns()
-    }
-
-    /// `job` followed by [`done`](Self::done)`(i)`.
-    pub fn wrap(&self, i: usize, job: Job) -> Job {
-        let b = self.clone();
-        Box::new(move || {
-            job();
-            b.done(i);
-        })
+        now_ns()
     }
 
     /// Waits until every job counted down, at most `timeout`.
     ///
     /// # Errors
     /// [`Error::Timeout`] with the number still outstanding.
-    pub fn wait(&self, what: &str, timeout: Duration) -> Result<(), Error> {
+    pub(crate) fn wait(&self, what: &str, timeout: Duration) -> Result<(), Error> {
         if self.0.latch.wait_timeout(timeout) {
             Ok(())
         } else {
             Err(Error::Timeout(format!(
                 "{what}: {} of {} items still outstanding after {timeout:?}",
                 self.0.latch.remaining(),
-                self.len()
+                self.0.ran.len()
             )))
         }
     }
 
     /// How many jobs ran 0, 1 and more than 1 times.
-    pub fn run_counts(&self) -> (usize, usize, usize) {
+    fn run_counts(&self) -> (usize, usize, usize) {
         let mut c = (0, 0, 0);
         for r in self.0.ran.iter() {
             match r.load(Ordering::Acquire) {
@@ -199,12 +163,12 @@ impl Batch {
     ///
     /// # Errors
     /// [`Error::Invariant`] naming how many never ran or ran more than once.
-    pub fn check_exactly_once(&self, what: &str) -> Result<(), Error> {
+    pub(crate) fn check_exactly_once(&self, what: &str) -> Result<(), Error> {
         match self.run_counts() {
             (0, _, 0) => Ok(()),
             (never, _, more) => Err(Error::Invariant(format!(
                 "{what}: of {} items, {never} never ran and {more} ran more than once",
-                self.len()
+                self.0.ran.len()
             ))),
         }
     }
@@ -275,6 +239,15 @@ impl ExecutorKind {
         self == ExecutorKind::CmwqBoundPlain
     }
 
+    /// How jobs on this kind block: announced on the cmwq kinds but
+    /// `cmwq-bound-plain`, plain everywhere else.
+    pub(crate) fn blocking(self) -> Blocking {
+        match self {
+            ExecutorKind::CmwqBound | ExecutorKind::CmwqUnbound => Blocking::Announced,
+            _ => Blocking::Plain,
+        }
+    }
+
     /// Whether this is one of the cmwq kinds.
     pub fn is_cmwq(self) -> bool {
         matches!(self, ExecutorKind::CmwqBound | ExecutorKind::CmwqBoundPlain | ExecutorKind::CmwqUnbound)
@@ -286,11 +259,10 @@ impl ExecutorKind {
     /// The executor could not be created.
     pub fn build(self, cpus: &[usize]) -> Result<Box<dyn Executor>, Error> {
         Ok(match self {
-            ExecutorKind::CmwqBound => Box::new(CmwqExec::new(self, WqFlags::empty(), Blocking::Announced)?),
-            ExecutorKind::CmwqBoundPlain => Box::new(CmwqExec::new(self, WqFlags::empty(), Blocking::Plain)?),
-            ExecutorKind::CmwqUnbound => {
-                Box::new(CmwqExec::new(self, WqFlags::UNBOUND, Blocking::Announced)?)
+            ExecutorKind::CmwqBound | ExecutorKind::CmwqBoundPlain => {
+                Box::new(CmwqExec::new(self, WqFlags::empty())?)
             }
+            ExecutorKind::CmwqUnbound => Box::new(CmwqExec::new(self, WqFlags::UNBOUND)?),
             ExecutorKind::Rayon => Box::new(RayonExec),
             ExecutorKind::TokioBlocking => Box::new(TokioExec::new()?),
             ExecutorKind::FixedPool => Box::new(FixedPool::new(cpus.len(), "fixed-pool")?),
@@ -306,19 +278,18 @@ impl ExecutorKind {
 
 /// A cmwq workqueue with default settings; `wq.spawn` per job.
 #[derive(Debug)]
-pub struct CmwqExec {
+pub(crate) struct CmwqExec {
     kind: ExecutorKind,
     wq: Workqueue,
-    blocking: Blocking,
 }
 
 impl CmwqExec {
-    fn new(kind: ExecutorKind, flags: WqFlags, blocking: Blocking) -> Result<CmwqExec, Error> {
+    fn new(kind: ExecutorKind, flags: WqFlags) -> Result<CmwqExec, Error> {
         let wq = Workqueue::builder(format!("bench-{}", kind.name()))
             .flags(flags)
             .build()
             .map_err(|e| Error::Executor(format!("{}: {e}", kind.name())))?;
-        Ok(CmwqExec { kind, wq, blocking })
+        Ok(CmwqExec { kind, wq })
     }
 }
 
@@ -328,7 +299,7 @@ impl Executor for CmwqExec {
     }
 
     fn settings(&self) -> String {
-        let how = match self.blocking {
+        let how = match self.kind.blocking() {
             Blocking::Announced => "blocks via cmwq::sleep (announced)",
             Blocking::Plain => "blocks via std::thread::sleep (NOT announced)",
         };
@@ -341,20 +312,12 @@ impl Executor for CmwqExec {
             "{what}; wq.spawn per item; max_active {} (default); idle timeout {:?}; worker ceiling {}; {how}",
             self.wq.max_active(),
             cmwq::idle_timeout(),
-            std::env::var("CMWQ_MAX_WORKERS").unwrap_or_else(|_| "512 (default)".into()),
+            cmwq::max_workers(),
         )
     }
 
     fn spawn(&self, job: Job) -> Result<(), Error> {
         self.wq.spawn(job).map_err(|e| Error::Executor(format!("{}: {}", self.name(), e.error())))
-    }
-
-    fn blocking(&self) -> Blocking {
-        self.blocking
-    }
-
-    fn process_global(&self) -> bool {
-        true
     }
 }
 
@@ -372,7 +335,7 @@ static RAYON_STARTED: AtomicBool = AtomicBool::new(false);
 
 /// Threads of rayon's global pool, if this harness started it (asking rayon
 /// otherwise would start it).
-pub fn rayon_global_threads() -> usize {
+pub(crate) fn rayon_global_threads() -> usize {
     if RAYON_STARTED.load(Ordering::Acquire) {
         rayon::current_num_threads()
     } else {
@@ -382,7 +345,7 @@ pub fn rayon_global_threads() -> usize {
 
 /// `rayon::spawn` on the global pool.
 #[derive(Debug)]
-pub struct RayonExec;
+pub(crate) struct RayonExec;
 
 impl Executor for RayonExec {
     fn name(&self) -> &str {
@@ -403,10 +366,6 @@ impl Executor for RayonExec {
         RAYON_STARTED.store(true, Ordering::Release);
         Ok(())
     }
-
-    fn process_global(&self) -> bool {
-        true
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -415,7 +374,7 @@ impl Executor for RayonExec {
 
 /// `spawn_blocking` on a default multi-thread runtime (`Runtime::new()`'s builder).
 #[derive(Debug)]
-pub struct TokioExec {
+pub(crate) struct TokioExec {
     rt: Option<tokio::runtime::Runtime>,
 }
 
@@ -507,7 +466,7 @@ fn spawn_thread(name: String, f: impl FnOnce() + Send + 'static) -> Result<JoinH
 
 /// A fixed pool: `n` threads taking jobs from one crossbeam channel.
 #[derive(Debug)]
-pub struct FixedPool {
+pub(crate) struct FixedPool {
     tx: Option<Sender<Job>>,
     threads: Vec<JoinHandle<()>>,
     inflight: Arc<InFlight>,
@@ -518,7 +477,7 @@ impl FixedPool {
     ///
     /// # Errors
     /// A thread could not be created.
-    pub fn new(n: usize, name: &str) -> Result<FixedPool, Error> {
+    pub(crate) fn new(n: usize, name: &str) -> Result<FixedPool, Error> {
         let (tx, rx) = crossbeam_channel::unbounded::<Job>();
         let inflight = Arc::new(InFlight::default());
         let mut pool = FixedPool { tx: Some(tx), threads: Vec::with_capacity(n), inflight };
@@ -530,7 +489,7 @@ impl FixedPool {
     }
 
     /// Waits until every job queued so far has finished.
-    pub fn flush(&self) {
+    pub(crate) fn flush(&self) {
         self.inflight.wait_idle();
     }
 }
@@ -576,7 +535,7 @@ impl Drop for FixedPool {
 /// `std::thread::spawn` per job. Handles are kept and joined when the adapter
 /// is dropped, so that thread counts after it are exact.
 #[derive(Debug, Default)]
-pub struct ThreadPerItem {
+pub(crate) struct ThreadPerItem {
     handles: Mutex<Vec<JoinHandle<()>>>,
     spawned: AtomicUsize,
 }
@@ -649,7 +608,7 @@ impl MtWq {
             let (tx, rx) = crossbeam_channel::unbounded::<Job>();
             let inflight = q.inflight.clone();
             q.threads.push(spawn_thread(format!("{name}/{cpu}"), move || {
-                let _ = crate::pin_current_thread(cpu);
+                let _ = pin_current_thread(cpu);
                 worker_loop(rx, inflight)
             })?);
             q.txs[cpu] = Some(tx);
@@ -678,7 +637,7 @@ impl MtWq {
     /// # Errors
     /// As [`queue_on`](Self::queue_on).
     pub fn queue(&self, job: Job) -> Result<(), Error> {
-        let cpu = crate::current_cpu().filter(|c| self.txs.get(*c).is_some_and(Option::is_some));
+        let cpu = cmwq::debug::current_cpu().filter(|c| self.txs.get(*c).is_some_and(Option::is_some));
         self.queue_on(cpu.unwrap_or(self.cpus[0]), job)
     }
 
@@ -730,7 +689,7 @@ mod tests {
     #[test]
     fn batch_counts_runs() {
         let b = Batch::new(3);
-        let t0 = crate::now_ns();
+        let t0 = now_ns();
         b.done(0);
         b.done(2);
         assert_eq!(b.run_counts(), (1, 2, 0));
@@ -746,7 +705,7 @@ mod tests {
 
     #[test]
     fn queue_emulations_flush_and_run_everything() {
-        let cpus = crate::allowed_cpus();
+        let cpus = crate::cpu::allowed_cpus();
         let q = MtWq::new(&cpus, "t-mt").unwrap();
         let p = FixedPool::new(2, "t-fp").unwrap();
         let n = Arc::new(AtomicUsize::new(0));

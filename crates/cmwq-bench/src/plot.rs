@@ -10,6 +10,7 @@ use plotters::prelude::*;
 
 use crate::error::Error;
 use crate::report::Report;
+use crate::workloads::mixed::MixedRow;
 
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans-subset.ttf");
 
@@ -26,7 +27,7 @@ fn ensure_font() -> Result<(), Error> {
 
 /// A chart of lines over categories (the X:Y ratios), with a log Y axis.
 #[derive(Debug, Clone)]
-pub struct LineChart {
+pub(crate) struct LineChart {
     /// Title.
     pub title: String,
     /// Category labels of the X axis.
@@ -144,7 +145,7 @@ fn log_label(y: &f64) -> String {
 ///
 /// # Errors
 /// [`Error::Plot`] if drawing or writing fails.
-pub fn render(chart: &LineChart, stem: &Path) -> Result<Vec<PathBuf>, Error> {
+pub(crate) fn render(chart: &LineChart, stem: &Path) -> Result<Vec<PathBuf>, Error> {
     ensure_font()?;
     let size = (1000, 620);
     let svg = stem.with_extension("svg");
@@ -156,7 +157,7 @@ pub fn render(chart: &LineChart, stem: &Path) -> Result<Vec<PathBuf>, Error> {
 
 /// The two charts of the mixed workload: makespan / ideal, and peak threads,
 /// against X:Y, one line per executor.
-pub fn mixed_charts(report: &Report) -> Option<(LineChart, LineChart)> {
+pub(crate) fn mixed_charts(report: &Report) -> Option<(LineChart, LineChart)> {
     if report.mixed.is_empty() {
         return None;
     }
@@ -171,7 +172,7 @@ pub fn mixed_charts(report: &Report) -> Option<(LineChart, LineChart)> {
             names.push(&r.executor);
         }
     }
-    let series = |f: &dyn Fn(&crate::report::MixedRow) -> f64| -> Vec<(String, Vec<(usize, f64)>)> {
+    let series = |f: &dyn Fn(&MixedRow) -> f64| -> Vec<(String, Vec<(usize, f64)>)> {
         names
             .iter()
             .map(|n| {

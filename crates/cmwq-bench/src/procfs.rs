@@ -1,14 +1,15 @@
-//! Process figures from `/proc/self/status`, and a background sampler of the
-//! thread count.
+//! Everything read from `/proc`: this process's threads, memory and CPU time,
+//! the system's per-CPU counters, the CPU time of named threads, and a
+//! background sampler of the thread count.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// The value of `field` (e.g. `"Threads"`, `"VmRSS"`) in a `/proc/<pid>/status`
 /// text: the first number after the colon (kB for memory fields).
-pub fn status_field(status: &str, field: &str) -> Option<u64> {
+pub(crate) fn status_field(status: &str, field: &str) -> Option<u64> {
     status.lines().find_map(|l| {
         let rest = l.strip_prefix(field)?.strip_prefix(':')?;
         rest.split_whitespace().next()?.parse().ok()
@@ -20,35 +21,36 @@ fn read_status() -> Option<String> {
 }
 
 /// `Threads:` of this process (0 where `/proc` is unavailable).
-pub fn threads() -> usize {
+pub(crate) fn threads() -> usize {
     read_status().and_then(|s| status_field(&s, "Threads")).unwrap_or(0) as usize
 }
 
 /// `VmRSS:` of this process in bytes (0 where `/proc` is unavailable).
-pub fn rss_bytes() -> u64 {
+pub(crate) fn rss_bytes() -> u64 {
     read_status().and_then(|s| status_field(&s, "VmRSS")).unwrap_or(0) * 1024
 }
 
 /// Returns freed heap memory to the system where the C library allows it
 /// (glibc's `malloc_trim`), so that RSS reflects live memory.
-pub fn trim_heap() {
+pub(crate) fn trim_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim takes a plain size argument and only releases free
     // memory of the allocator's arenas; it is safe to call at any time.
+    #[allow(unsafe_code, reason = "glibc's malloc_trim has no safe binding")]
     unsafe {
         libc::malloc_trim(0);
     }
 }
 
 /// `/proc/loadavg`'s first three fields, if readable.
-pub fn loadavg() -> Option<String> {
+pub(crate) fn loadavg() -> Option<String> {
     let s = std::fs::read_to_string("/proc/loadavg").ok()?;
     Some(s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
 }
 
 /// Waits until the thread count stops changing (threads that were joined may
 /// still be leaving the kernel's thread group), at most `max`. Returns it.
-pub fn settled_threads(max: Duration) -> usize {
+pub(crate) fn settled_threads(max: Duration) -> usize {
     let deadline = std::time::Instant::now() + max;
     let mut last = threads();
     let mut same = 0;
@@ -67,19 +69,13 @@ pub fn settled_threads(max: Duration) -> usize {
 
 /// CPU time of this process (all its threads, living and exited), from
 /// `CLOCK_PROCESS_CPUTIME_ID`.
-pub fn process_cpu_time() -> Duration {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    if rc != 0 {
-        return Duration::ZERO;
-    }
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+pub(crate) fn process_cpu_time() -> Duration {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_PROCESS_CPUTIME_ID).map_or(Duration::ZERO, Into::into)
 }
 
 /// Jiffies of the CPUs in `cpus` from a `/proc/stat` text: (busy, idle, steal),
 /// summed. Busy is user + nice + system + irq + softirq; idle includes iowait.
-pub fn parse_proc_stat(stat: &str, cpus: &[usize]) -> (u64, u64, u64) {
+pub(crate) fn parse_proc_stat(stat: &str, cpus: &[usize]) -> (u64, u64, u64) {
     let mut t = (0, 0, 0);
     for line in stat.lines() {
         let mut f = line.split_whitespace();
@@ -102,7 +98,7 @@ pub fn parse_proc_stat(stat: &str, cpus: &[usize]) -> (u64, u64, u64) {
 /// A point in time for [`CpuSplit`]: wall clock, this process's CPU time and the
 /// system's per-CPU counters.
 #[derive(Debug, Clone, Copy)]
-pub struct CpuMark {
+pub(crate) struct CpuMark {
     wall: std::time::Instant,
     ours: Duration,
     stat: (u64, u64, u64),
@@ -110,7 +106,7 @@ pub struct CpuMark {
 
 impl CpuMark {
     /// Now, for the CPUs in `cpus`.
-    pub fn now(cpus: &[usize]) -> CpuMark {
+    pub(crate) fn now(cpus: &[usize]) -> CpuMark {
         let stat =
             std::fs::read_to_string("/proc/stat").map(|s| parse_proc_stat(&s, cpus)).unwrap_or_default();
         CpuMark { wall: std::time::Instant::now(), ours: process_cpu_time(), stat }
@@ -137,7 +133,7 @@ pub struct CpuSplit {
 
 /// Accumulates spans between [`CpuMark`]s.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct CpuAccount {
+pub(crate) struct CpuAccount {
     wall_ns: u128,
     ours_ns: u128,
     busy: u64,
@@ -147,7 +143,7 @@ pub struct CpuAccount {
 
 impl CpuAccount {
     /// Adds the span from `a` to `b`.
-    pub fn add(&mut self, a: &CpuMark, b: &CpuMark) {
+    pub(crate) fn add(&mut self, a: &CpuMark, b: &CpuMark) {
         self.wall_ns += b.wall.duration_since(a.wall).as_nanos();
         self.ours_ns += b.ours.saturating_sub(a.ours).as_nanos();
         self.busy += b.stat.0.saturating_sub(a.stat.0);
@@ -156,12 +152,12 @@ impl CpuAccount {
     }
 
     /// CPU time of this process over the spans added.
-    pub fn ours(&self) -> Duration {
+    pub(crate) fn ours(&self) -> Duration {
         Duration::from_nanos(u64::try_from(self.ours_ns).unwrap_or(u64::MAX))
     }
 
     /// The split over `cores` CPUs, with `hz` jiffies per second.
-    pub fn split(&self, cores: usize, hz: u64) -> CpuSplit {
+    pub(crate) fn split(&self, cores: usize, hz: u64) -> CpuSplit {
         let cap = self.wall_ns as f64 * cores.max(1) as f64;
         if cap == 0.0 {
             return CpuSplit::default();
@@ -180,19 +176,64 @@ impl CpuAccount {
 }
 
 /// Jiffies per second of `/proc/stat` (`USER_HZ`).
-pub fn user_hz() -> u64 {
-    // SAFETY: sysconf only reads a configuration value.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    u64::try_from(hz).ok().filter(|&h| h > 0).unwrap_or(100)
+pub(crate) fn user_hz() -> u64 {
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok().flatten();
+    hz.and_then(|h| u64::try_from(h).ok()).filter(|&h| h > 0).unwrap_or(100)
+}
+
+/// The thread ids of this process's threads whose name (`comm`) satisfies `want`.
+fn threads_named(want: impl Fn(&str) -> bool) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else { return Vec::new() };
+    dir.filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let tid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+            want(comm.trim_end_matches('\n')).then_some(tid)
+        })
+        .collect()
+}
+
+/// The thread id of the first thread of this process named `name`.
+pub(crate) fn find_thread(name: &str) -> Option<u32> {
+    threads_named(|c| c == name).first().copied()
+}
+
+/// The thread ids of this process's threads whose name starts with `prefix`.
+pub(crate) fn find_threads(prefix: &str) -> Vec<u32> {
+    threads_named(|c| c.starts_with(prefix))
+}
+
+/// The first field of a `schedstat` text: time on the CPU in ns.
+pub(crate) fn parse_schedstat(s: &str) -> Option<u64> {
+    s.split_whitespace().next()?.parse().ok()
+}
+
+/// `utime + stime` (clock ticks) of a `/proc/.../stat` line: fields 14 and 15,
+/// counted after the `)` that closes the command name.
+pub(crate) fn parse_stat_cpu_ticks(s: &str) -> Option<u64> {
+    let rest = &s[s.rfind(')')? + 1..];
+    let mut f = rest.split_whitespace().skip(11);
+    let utime: u64 = f.next()?.parse().ok()?;
+    let stime: u64 = f.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// CPU time of thread `tid` of this process: `schedstat` where the kernel has it
+/// (ns), else `stat` (clock ticks, converted). With the source's name.
+pub(crate) fn thread_cpu(tid: u32) -> Option<(Duration, &'static str)> {
+    let read = |f: &str| std::fs::read_to_string(format!("/proc/self/task/{tid}/{f}")).ok();
+    if let Some(ns) = read("schedstat").and_then(|s| parse_schedstat(&s)) {
+        return Some((Duration::from_nanos(ns), "schedstat"));
+    }
+    let ticks = read("stat").and_then(|s| parse_stat_cpu_ticks(&s))?;
+    Some((Duration::from_nanos(ticks.saturating_mul(1_000_000_000 / user_hz())), "stat"))
 }
 
 /// A background thread that, while a window is open, samples `Threads:` every
 /// `interval` and keeps the peak of `Threads - cmwq workers` and of `Threads`.
-/// The caller turns those into one executor's threads (see
-/// [`executor_threads`](crate::executor_threads)). It also reports its own CPU
-/// time, so that it can be left out of the executors' overhead.
+/// The caller turns those into one executor's threads.
 #[derive(Debug)]
-pub struct Sampler {
+pub(crate) struct Sampler {
     shared: Arc<SamplerShared>,
     thread: Option<JoinHandle<()>>,
 }
@@ -203,10 +244,6 @@ struct SamplerShared {
     stop: AtomicBool,
     peak_all: AtomicUsize,
     peak_non_cmwq: AtomicUsize,
-    /// The sampler thread's CPU time (ns), updated after each of its samples.
-    cpu_ns: AtomicU64,
-    /// `cpu_ns` when the window opened.
-    cpu_open_ns: AtomicU64,
 }
 
 impl SamplerShared {
@@ -246,13 +283,11 @@ impl StatusReader {
 
 /// Peaks seen in one sampling window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Peaks {
+pub(crate) struct Peaks {
     /// Peak of `Threads:`.
     pub all: usize,
     /// Peak of `Threads:` minus cmwq's live workers at the same moment.
     pub non_cmwq: usize,
-    /// CPU time the sampler thread itself used during the window.
-    pub sampler_cpu: Duration,
 }
 
 impl Sampler {
@@ -260,7 +295,7 @@ impl Sampler {
     ///
     /// # Panics
     /// If the thread cannot be created.
-    pub fn start(interval: Duration) -> Sampler {
+    pub(crate) fn start(interval: Duration) -> Sampler {
         let shared = Arc::new(SamplerShared::default());
         let s = shared.clone();
         let thread = std::thread::Builder::new()
@@ -270,8 +305,6 @@ impl Sampler {
                 while !s.stop.load(Ordering::Acquire) {
                     if s.active.load(Ordering::Acquire) {
                         s.record(reader.threads());
-                        let cpu = cmwq::debug::thread_cpu_time().as_nanos() as u64;
-                        s.cpu_ns.store(cpu, Ordering::Relaxed);
                         std::thread::sleep(interval);
                     } else {
                         std::thread::park_timeout(Duration::from_millis(100));
@@ -283,11 +316,10 @@ impl Sampler {
     }
 
     /// Opens a window: resets the peaks and starts sampling.
-    pub fn open(&self) {
+    pub(crate) fn open(&self) {
         self.shared.peak_all.store(0, Ordering::Relaxed);
         self.shared.peak_non_cmwq.store(0, Ordering::Relaxed);
         self.shared.sample();
-        self.shared.cpu_open_ns.store(self.shared.cpu_ns.load(Ordering::Relaxed), Ordering::Relaxed);
         self.shared.active.store(true, Ordering::Release);
         if let Some(t) = &self.thread {
             t.thread().unpark();
@@ -295,16 +327,12 @@ impl Sampler {
     }
 
     /// Closes the window (one last sample) and returns its peaks.
-    pub fn close(&self) -> Peaks {
+    pub(crate) fn close(&self) -> Peaks {
         self.shared.sample();
         self.shared.active.store(false, Ordering::Release);
-        let cpu = self.shared.cpu_ns.load(Ordering::Relaxed);
         Peaks {
             all: self.shared.peak_all.load(Ordering::Relaxed),
             non_cmwq: self.shared.peak_non_cmwq.load(Ordering::Relaxed),
-            sampler_cpu: Duration::from_nanos(
-                cpu.saturating_sub(self.shared.cpu_open_ns.load(Ordering::Relaxed)),
-            ),
         }
     }
 }
@@ -362,6 +390,40 @@ mod tests {
     }
 
     #[test]
+    fn parses_schedstat_and_stat() {
+        assert_eq!(parse_schedstat("275138297 366583739 230\n"), Some(275_138_297));
+        assert_eq!(parse_schedstat(""), None);
+        let stat = "17021 (a) b) S 17020 17021 17021 0 -1 4194560 6722 408850 0 178 8 19 5785 272 20 0 1 0";
+        assert_eq!(parse_stat_cpu_ticks(stat), Some(27));
+        assert_eq!(parse_stat_cpu_ticks("1 (x) S 1 2"), None);
+    }
+
+    #[test]
+    fn finds_a_named_thread_and_its_cpu_time() {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let h = std::thread::Builder::new()
+            .name("bench-procfs-t".into())
+            .spawn(move || {
+                crate::cpu::burn(Duration::from_millis(2));
+                let _ = rx.recv();
+            })
+            .unwrap();
+        let tid = (0..2000).find_map(|_| {
+            std::thread::sleep(Duration::from_millis(1));
+            find_thread("bench-procfs-t")
+        });
+        if let Some(tid) = tid {
+            let (cpu, src) = thread_cpu(tid).unwrap();
+            assert!(src == "schedstat" || src == "stat");
+            assert!(cpu <= Duration::from_secs(60));
+            assert_eq!(find_threads("bench-procfs-"), vec![tid]);
+        }
+        assert_eq!(find_thread("no-such-thread-x"), None);
+        drop(tx);
+        h.join().unwrap();
+    }
+
+    #[test]
     fn sampler_sees_a_new_thread() {
         let s = Sampler::start(Duration::from_millis(1));
         let base = settled_threads(Duration::from_millis(50));
@@ -376,7 +438,6 @@ mod tests {
         h.join().unwrap();
         // Other tests start and end threads meanwhile: only check what must hold.
         assert!(base >= 2 && p.all >= 3, "peak {} base {base}", p.all);
-        assert!(p.sampler_cpu < Duration::from_secs(1));
         assert!(StatusReader::new().threads() >= 1);
         assert!(p.non_cmwq <= p.all);
     }

@@ -11,8 +11,7 @@ type Task = Box<dyn FnOnce() + Send + 'static>;
 
 /// One producer thread per CPU.
 #[derive(Debug)]
-pub struct Producers {
-    cpus: Vec<usize>,
+pub(crate) struct Producers {
     txs: Vec<Sender<Task>>,
     done_rx: Receiver<()>,
     threads: Vec<JoinHandle<()>>,
@@ -23,7 +22,7 @@ impl Producers {
     ///
     /// # Panics
     /// If a thread cannot be created.
-    pub fn new(cpus: &[usize]) -> Producers {
+    pub(crate) fn new(cpus: &[usize]) -> Producers {
         let (done_tx, done_rx) = crossbeam_channel::unbounded::<()>();
         let mut txs = Vec::new();
         let mut threads = Vec::new();
@@ -34,7 +33,7 @@ impl Producers {
                 std::thread::Builder::new()
                     .name(format!("bench-producer/{cpu}"))
                     .spawn(move || {
-                        let _ = crate::pin_current_thread(cpu);
+                        let _ = crate::cpu::pin_current_thread(cpu);
                         for task in rx {
                             // A panicking task must not take the producer down
                             // (the caller would wait for it forever).
@@ -46,26 +45,11 @@ impl Producers {
             );
             txs.push(tx);
         }
-        Producers { cpus: cpus.to_vec(), txs, done_rx, threads }
-    }
-
-    /// The CPUs of the producers, in order.
-    pub fn cpus(&self) -> &[usize] {
-        &self.cpus
-    }
-
-    /// Number of producers.
-    pub fn len(&self) -> usize {
-        self.txs.len()
-    }
-
-    /// Whether there are no producers.
-    pub fn is_empty(&self) -> bool {
-        self.txs.is_empty()
+        Producers { txs, done_rx, threads }
     }
 
     /// Runs `f(i)` on the first `n` producers at once and waits for all of them.
-    pub fn run(&self, n: usize, f: Arc<dyn Fn(usize) + Send + Sync>) {
+    pub(crate) fn run(&self, n: usize, f: Arc<dyn Fn(usize) + Send + Sync>) {
         let n = n.min(self.txs.len());
         for (i, tx) in self.txs.iter().take(n).enumerate() {
             let f = f.clone();
@@ -77,7 +61,7 @@ impl Producers {
     }
 
     /// Runs `f` on producer `i` and returns its result.
-    pub fn run_on<R: Send + 'static>(&self, i: usize, f: impl FnOnce() -> R + Send + 'static) -> R {
+    pub(crate) fn run_on<R: Send + 'static>(&self, i: usize, f: impl FnOnce() -> R + Send + 'static) -> R {
         let (tx, rx) = crossbeam_channel::bounded(1);
         self.txs[i]
             .send(Box::new(move || {

@@ -12,7 +12,7 @@ fn every_workload_on_every_executor_runs_each_item_exactly_once() {
     let report = run_with_config(&cfg, &opts, &mut |l| lines.push(l.to_string()))
         .unwrap_or_else(|e| panic!("{e}\n{}", lines.join("\n")));
 
-    let executors = cmwq_bench::executors::ExecutorKind::ALL;
+    let executors = cmwq_bench::ExecutorKind::ALL;
     let non_blocking = executors.iter().filter(|k| !k.only_differs_in_blocking()).count();
     let cores = report.env.cores;
     let producer_configs = if cores > 1 { 2 } else { 1 };
@@ -48,10 +48,48 @@ fn every_workload_on_every_executor_runs_each_item_exactly_once() {
     assert!(lines.iter().any(|l| l.contains("[mixed 1:4] cmwq-bound (announced): run 1/1")));
 
     let (md, json, ratio, threads) = cmwq_bench::output_paths(&dir, "tiny");
-    for p in
-        [md, json, ratio.with_extension("svg"), ratio.with_extension("png"), threads.with_extension("png")]
+    for p in [
+        &md,
+        &json,
+        &ratio.with_extension("svg"),
+        &ratio.with_extension("png"),
+        &threads.with_extension("png"),
+    ] {
+        assert!(std::fs::metadata(p).map(|m| m.len() > 0).unwrap_or(false), "{} missing", p.display());
+    }
+    // Every table, and the keys bench-results/readme.py reads.
+    let md = std::fs::read_to_string(md).unwrap();
+    for section in ["noop", "wake", "mixed", "many-queues", "timers/ops", "timers/fire", "detect/latency"] {
+        assert!(md.contains(&format!("## {section}:")), "no {section} table");
+    }
+    assert!(md.contains("## mixed: unannotated against announced"));
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    for (list, keys) in [
+        ("mixed", &["ratio", "executor", "blocking", "makespan_ms", "ratio_to_ideal", "peak_threads"][..]),
+        ("mixed", &["thread_reference", "peak_blocked_per_cpu_sum"]),
+        ("detect_latency", &["blocking", "monitor_start", "rounds", "p50_us", "p90_us", "p99_us"]),
+        ("detect_overhead", &["load", "cpu_pct_of_core", "ticks_per_s", "blocked", "cpu_hogs"]),
+        ("detect_overhead", &["sentinel_cpu_pct_of_core"]),
+        ("timer_ops", &["executor", "arm_ns", "cancel_ns", "bytes_per_timer"]),
+        ("timer_fire", &["executor", "load", "p50_us", "p90_us", "p99_us"]),
+    ] {
+        for k in keys {
+            assert!(v[list][0].get(k).is_some(), "{list} has no {k}");
+        }
+    }
+    assert!(v["mixed"][0]["bounds"]["ideal_ms"].is_number());
+    let headline: Vec<&str> = v["headline"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
+    for start in
+        ["mixed 1:4: cmwq-bound", "mixed, makespan cmwq-bound-plain / cmwq-bound", "noop, 1 producer(s)"]
     {
-        assert!(std::fs::metadata(&p).map(|m| m.len() > 0).unwrap_or(false), "{} missing", p.display());
+        assert!(headline.iter().any(|l| l.starts_with(start)), "no headline {start:?}");
+    }
+    for start in ["wake: cmwq-bound p50", "timers (busy)", "detect: monitor CPU", "many-queues: mt-wq"] {
+        assert!(headline.iter().any(|l| l.starts_with(start)), "no headline {start:?}");
+    }
+    assert_eq!(v["notes"].as_array().map(Vec::len), Some(0));
+    for k in ["loadavg_before", "loadavg_after", "duration_s", "cores"] {
+        assert!(v["env"].get(k).is_some(), "env has no {k}");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,5 +1,5 @@
 //! `cmwq bench`: the side-by-side comparison with peer executors
-//! (the harness lives in `cmwq-bench`; this is its front end).
+//! (the harness lives in `cmwq-bench`; this is its only front end).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -17,35 +17,41 @@ pub(crate) struct BenchArgs {
     /// Where the markdown table, JSON and SVG/PNG plots go (created if missing).
     #[arg(long, value_name = "DIR", default_value = "bench-results")]
     out: PathBuf,
-    /// Run only these workloads and/or executors, comma-separated
-    /// (workloads: noop, wake, mixed, many-queues; executors as in the output).
+    /// Run only these workloads and/or executors, comma-separated. Workloads: noop,
+    /// wake, mixed, many-queues, timers, detect. Executors: cmwq-bound,
+    /// cmwq-bound-plain, cmwq-unbound, rayon, tokio-blocking, fixed-pool,
+    /// thread-per-item, mt-wq.
     #[arg(long, value_name = "NAMES", value_delimiter = ',')]
     only: Option<Vec<String>>,
 }
 
+#[cfg(feature = "bench")]
 pub(crate) fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
     let opts =
         cmwq_bench::BenchOpts { quick: args.quick, out_dir: args.out.clone(), only: args.only.clone() };
+    let mode = if args.quick { "quick" } else { "full" };
     writeln!(
         out,
-        "cmwq bench ({} mode): cmwq beside rayon, tokio's blocking pool, a fixed pool, thread-per-item \
+        "cmwq bench ({mode} mode): cmwq beside rayon, tokio's blocking pool, a fixed pool, thread-per-item \
          and an MT-wq emulation; results go to {}",
-        if args.quick { "quick" } else { "full" },
         args.out.display()
     )?;
     out.flush()?;
-    let mut progress = |line: &str| {
-        // Progress goes to stderr so stdout keeps just the summary.
-        eprintln!("  {line}");
-    };
-    let report = cmwq_bench::run(&opts, &mut progress)?;
+    // Progress goes to stderr so stdout keeps just the summary.
+    let report = cmwq_bench::run(&opts, &mut |line| eprintln!("  {line}"))?;
     writeln!(out, "\nHeadline:")?;
     for line in report.headline() {
         writeln!(out, "  - {line}")?;
     }
-    let mode = if args.quick { "quick" } else { "full" };
     let (md, json, ratio, threads) = cmwq_bench::output_paths(&args.out, mode);
     writeln!(out, "wrote {} and {}", md.display(), json.display())?;
     writeln!(out, "plots {}.{{svg,png}} and {}.{{svg,png}}", ratio.display(), threads.display())?;
     Ok(())
+}
+
+#[cfg(not(feature = "bench"))]
+pub(crate) fn run(_args: &BenchArgs, _out: &mut dyn Write) -> Result<()> {
+    Err("this cmwq was built without the `bench` feature; build it with `--features bench` \
+         (on by default) to compare cmwq with its peers"
+        .into())
 }

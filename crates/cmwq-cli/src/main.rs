@@ -42,11 +42,13 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Compare cmwq with the executors users would pick instead, on the same work
     ///
-    /// Runs the noop, wake, mixed (burn then block, announced and plain) and
-    /// many-queues workloads on cmwq (bound and unbound), rayon::spawn, tokio's
-    /// spawn_blocking, a fixed one-thread-per-CPU pool, thread-per-item and an
-    /// emulation of the pre-cmwq "MT wq", each with its default settings. Writes a
-    /// markdown table, JSON and SVG/PNG plots; progress goes to stderr.
+    /// Runs the noop, wake, mixed (burn then block, announced and plain),
+    /// many-queues, timers and detect workloads on cmwq (bound and unbound),
+    /// rayon::spawn, tokio's spawn_blocking, a fixed one-thread-per-CPU pool,
+    /// thread-per-item and an emulation of the pre-cmwq "MT wq", each with its
+    /// default settings. Writes markdown tables, JSON and SVG/PNG plots; progress
+    /// goes to stderr. Needs the `bench` cargo feature (on by default); a build
+    /// without it says so and exits with an error.
     #[command(after_help = "Examples:\n  cmwq bench --quick\n  cmwq bench --only mixed --out /tmp/r")]
     Bench(bench::BenchArgs),
 }

@@ -11,7 +11,6 @@
 //!   the task resuming after `sleep_until` (tokio), on an idle machine and
 //!   with every CPU kept busy by spinning threads.
 
-use std::fmt::Write as _;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -22,10 +21,12 @@ use std::time::{Duration, Instant};
 use cmwq::{DelayedWork, Workqueue};
 use serde::Serialize;
 
+use crate::ctx::Ctx;
 use crate::error::Error;
-use crate::harness::Ctx;
-use crate::report::table;
-use crate::{median, now_ns, percentile_sorted, procfs};
+use crate::fmt::{section, yes};
+use crate::procfs;
+use crate::stats::{median, Latency};
+use crate::sync::{epoch, now_ns};
 
 /// timers/ops: arm and cancel with many timers armed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -61,14 +62,9 @@ pub struct TimerFireRow {
     pub timers: usize,
     /// Interval their deadlines are spread over (ms).
     pub spread_ms: f64,
-    /// Median over runs of each run's lateness percentile (µs).
-    pub p50_us: f64,
-    /// See `p50_us`.
-    pub p90_us: f64,
-    /// See `p50_us`.
-    pub p99_us: f64,
-    /// The largest lateness of all runs (µs).
-    pub max_us: f64,
+    /// Median over runs of each run's lateness percentiles; the largest of all runs.
+    #[serde(flatten)]
+    pub lateness: Latency,
     /// Timers that ran before their deadline (must be 0).
     pub early: usize,
     /// Every timer ran exactly once.
@@ -104,10 +100,6 @@ fn op_delays(n: usize) -> Vec<Duration> {
     (0..n).map(|_| r.delay(Duration::from_secs(10), Duration::from_secs(1000))).collect()
 }
 
-fn wq_err(e: cmwq::Error) -> Error {
-    Error::Executor(format!("cmwq: {e}"))
-}
-
 fn per_op(t: Instant, n: usize) -> f64 {
     t.elapsed().as_nanos() as f64 / n.max(1) as f64
 }
@@ -139,12 +131,12 @@ fn ops_row(name: &str, ctx: &Ctx<'_>, arm: Vec<f64>, cancel: Vec<f64>, bytes: f6
 
 fn cmwq_ops(ctx: &Ctx<'_>) -> Result<TimerOpsRow, Error> {
     let cfg = ctx.cfg;
-    let wq = Workqueue::builder("bench-timer-ops").build().map_err(wq_err)?;
+    let wq = Workqueue::builder("bench-timer-ops").build()?;
     procfs::trim_heap();
     let rss0 = procfs::rss_bytes();
     let bg: Vec<DelayedWork> = (0..cfg.timer_background).map(|_| DelayedWork::new(|_| {})).collect();
     for (dw, d) in bg.iter().zip(background_delays(bg.len())) {
-        wq.queue_delayed(dw, d).map_err(wq_err)?;
+        wq.queue_delayed(dw, d)?;
     }
     let bytes = rss_per(rss0, bg.len());
     let items: Vec<DelayedWork> = (0..cfg.timer_ops).map(|_| DelayedWork::new(|_| {})).collect();
@@ -153,7 +145,7 @@ fn cmwq_ops(ctx: &Ctx<'_>) -> Result<TimerOpsRow, Error> {
     for _ in 0..cfg.runs {
         let t = Instant::now();
         for (dw, &d) in items.iter().zip(&delays) {
-            ok &= wq.queue_delayed(dw, d).map_err(wq_err)?;
+            ok &= wq.queue_delayed(dw, d)?;
         }
         arm.push(per_op(t, items.len()));
         let t = Instant::now();
@@ -332,11 +324,10 @@ impl FireRun {
         Ok(())
     }
 
-    /// Sorted lateness (ns), and whether each timer ran exactly once.
-    fn result(&self) -> (Vec<u64>, bool) {
-        let mut v: Vec<u64> = self.late.iter().map(|x| x.load(Ordering::Relaxed)).collect();
-        v.sort_unstable();
-        (v, self.runs.iter().all(|r| r.load(Ordering::Relaxed) == 1))
+    /// Lateness percentiles, and whether each timer ran exactly once.
+    fn result(&self) -> (Latency, bool) {
+        let v: Vec<u64> = self.late.iter().map(|x| x.load(Ordering::Relaxed)).collect();
+        (Latency::of_ns(&v), self.runs.iter().all(|r| r.load(Ordering::Relaxed) == 1))
     }
 }
 
@@ -357,7 +348,7 @@ fn cmwq_fire(ctx: &Ctx<'_>, wq: &Workqueue, run: usize) -> Result<Arc<FireRun>, 
         .collect();
     for (i, (dw, &d)) in items.iter().zip(&delays).enumerate() {
         fr.deadline[i].store(now_ns() + d.as_nanos() as u64, Ordering::Release);
-        wq.queue_delayed(dw, d).map_err(wq_err)?;
+        wq.queue_delayed(dw, d)?;
     }
     fr.wait("cmwq", ctx.cfg.timer_spread + Duration::from_secs(30))?;
     Ok(fr)
@@ -373,8 +364,7 @@ fn tokio_fire(ctx: &Ctx<'_>, rt: &tokio::runtime::Runtime, run: usize) -> Result
         // reading: a second reading could come after a preemption and record a
         // later deadline than the real one, so a timer firing on time would count
         // as early.
-        fr.deadline[i]
-            .store(at.saturating_duration_since(crate::epoch()).as_nanos() as u64, Ordering::Release);
+        fr.deadline[i].store(at.saturating_duration_since(epoch()).as_nanos() as u64, Ordering::Release);
         rt.spawn(async move {
             tokio::time::sleep_until(at.into()).await;
             fr2.record(i);
@@ -384,26 +374,21 @@ fn tokio_fire(ctx: &Ctx<'_>, rt: &tokio::runtime::Runtime, run: usize) -> Result
     Ok(fr)
 }
 
+/// One executor's fire runs under one load.
 #[derive(Default)]
 struct FireCell {
-    p50: Vec<f64>,
-    p90: Vec<f64>,
-    p99: Vec<f64>,
-    max: f64,
+    runs: Vec<Latency>,
     early: usize,
-    ok: bool,
+    /// Some run had a timer run other than once.
+    broken: bool,
 }
 
 impl FireCell {
     fn add(&mut self, fr: &FireRun) {
-        let (v, ok) = fr.result();
-        let us = |p| percentile_sorted(&v, p).unwrap_or(0) as f64 / 1e3;
-        self.p50.push(us(50.0));
-        self.p90.push(us(90.0));
-        self.p99.push(us(99.0));
-        self.max = self.max.max(us(100.0));
+        let (l, ok) = fr.result();
+        self.runs.push(l);
         self.early += fr.early.load(Ordering::Relaxed);
-        self.ok = (self.ok || self.p50.len() == 1) && ok;
+        self.broken |= !ok;
     }
 
     fn row(&self, ctx: &Ctx<'_>, executor: &str, load: &str) -> TimerFireRow {
@@ -412,19 +397,16 @@ impl FireCell {
             load: load.into(),
             timers: ctx.cfg.timer_fire,
             spread_ms: ctx.cfg.timer_spread.as_secs_f64() * 1e3,
-            p50_us: median(&self.p50).unwrap_or(0.0),
-            p90_us: median(&self.p90).unwrap_or(0.0),
-            p99_us: median(&self.p99).unwrap_or(0.0),
-            max_us: self.max,
+            lateness: Latency::median_of(&self.runs),
             early: self.early,
-            exactly_once: self.ok && self.early == 0,
+            exactly_once: !self.broken && self.early == 0,
         }
     }
 }
 
 /// Runs the timers workload: ops for cmwq, a DelayQueue and sleep futures, then
 /// fire lateness for cmwq and tokio, idle and busy, runs interleaved.
-pub(crate) fn timers(ctx: &mut Ctx<'_>) -> Result<(Vec<TimerOpsRow>, Vec<TimerFireRow>), Error> {
+pub(crate) fn run(ctx: &mut Ctx<'_>) -> Result<(Vec<TimerOpsRow>, Vec<TimerFireRow>), Error> {
     let cfg = ctx.cfg;
     ctx.say(&format!(
         "timers/ops: arm + cancel {} timers with {} armed, {} runs each",
@@ -452,7 +434,7 @@ pub(crate) fn timers(ctx: &mut Ctx<'_>) -> Result<(Vec<TimerOpsRow>, Vec<TimerFi
         ctx.cores(),
         cfg.runs
     ));
-    let wq = Workqueue::builder("bench-timer-fire").build().map_err(wq_err)?;
+    let wq = Workqueue::builder("bench-timer-fire").build()?;
     let rt = tokio_runtime()?;
     let mut cells: [[FireCell; 2]; 2] = Default::default();
     let warm = usize::from(cfg.warmup);
@@ -469,89 +451,91 @@ pub(crate) fn timers(ctx: &mut Ctx<'_>) -> Result<(Vec<TimerOpsRow>, Vec<TimerFi
         }
         ctx.say(&format!("  run {}/{} done", run + 1, cfg.runs + warm));
     }
-    ctx.notes.push(format!(
-        "timers/ops: {bg} timers armed 1–2 h out stay armed while each executor arms {ops} more (10–1000 s out) \
-         and then cancels them; ns per operation, median of {runs} runs. cmwq: `queue_delayed` of a \
-         `DelayedWork` on a per-CPU queue and `DelayedWork::cancel`; tokio-delayqueue: \
-         `tokio_util::time::DelayQueue::insert`/`try_remove`; tokio-sleep: `Box::pin(tokio::time::sleep(d))` \
-         polled once (which registers it) and dropped to cancel. Bytes per armed timer: VmRSS growth over the \
-         background set, the item or future included.",
-        bg = cfg.timer_background,
-        ops = cfg.timer_ops,
-        runs = cfg.runs
-    ));
-    ctx.notes.push(format!(
-        "timers/fire: {n} deadlines drawn uniformly from 1 ms to {spread:?} after arming; lateness = the time the \
-         callback (cmwq, a per-CPU queue) or the task after `sleep_until` (tokio, a default multi-thread runtime \
-         with the time driver) started, minus the deadline. `busy`: one thread per CPU spinning at the default \
-         nice value for the whole run. tokio's timer has a 1 ms resolution and rounds deadlines up to the next \
-         millisecond; cmwq's timer thread sleeps until the exact deadline with a 1 µs timer slack.",
-        n = cfg.timer_fire,
-        spread = cfg.timer_spread
-    ));
     let mut fire = Vec::new();
     for (ei, exec) in ["cmwq", "tokio"].into_iter().enumerate() {
         for (li, load) in ["idle", "busy"].into_iter().enumerate() {
             let row = cells[ei][li].row(ctx, exec, load);
-            ctx.say(&format!("  {exec} {load}: lateness p50 {:.0} µs, p99 {:.0} µs", row.p50_us, row.p99_us));
+            let l = row.lateness;
+            ctx.say(&format!("  {exec} {load}: lateness p50 {:.0} µs, p99 {:.0} µs", l.p50_us, l.p99_us));
             fire.push(row);
         }
     }
     Ok((ops, fire))
 }
 
-/// The markdown sections of the timers workload.
+/// Lateness idle and busy beside tokio; arm/cancel beside the peers.
+pub(crate) fn headline(ops: &[TimerOpsRow], fire: &[TimerFireRow]) -> Vec<String> {
+    let mut v = Vec::new();
+    let fire = |e: &str, l: &str| fire.iter().find(|r| r.executor == e && r.load == l).map(|r| r.lateness);
+    for load in ["idle", "busy"] {
+        if let (Some(c), Some(t)) = (fire("cmwq", load), fire("tokio", load)) {
+            v.push(format!(
+                "timers ({load}): cmwq lateness p50 {:.0} µs / p99 {:.0} µs vs tokio {:.0} / {:.0} µs",
+                c.p50_us, c.p99_us, t.p50_us, t.p99_us
+            ));
+        }
+    }
+    if let Some(c) = ops.iter().find(|r| r.executor == "cmwq") {
+        let peers: Vec<String> = ops
+            .iter()
+            .filter(|r| r.executor != "cmwq")
+            .map(|r| format!("{} {:.0}/{:.0} ns", r.executor, r.arm_ns, r.cancel_ns))
+            .collect();
+        v.push(format!(
+            "timers with {} armed: cmwq arm/cancel {:.0}/{:.0} ns vs {}",
+            c.background_armed,
+            c.arm_ns,
+            c.cancel_ns,
+            peers.join(", ")
+        ));
+    }
+    v
+}
+
 pub(crate) fn markdown(ops: &[TimerOpsRow], fire: &[TimerFireRow]) -> String {
-    let mut s = String::new();
-    if !ops.is_empty() {
-        let _ = writeln!(
-            s,
-            "## timers/ops: arm and cancel one timer with {} others armed (median of runs)\n",
-            ops[0].background_armed
-        );
-        let rows: Vec<Vec<String>> = ops
-            .iter()
-            .map(|r| {
-                vec![
-                    format!("`{}`", r.executor),
-                    r.ops.to_string(),
-                    format!("{:.0}", r.arm_ns),
-                    format!("{:.0}", r.cancel_ns),
-                    format!("{:.0}", r.bytes_per_timer),
-                    if r.exactly_once { "yes" } else { "**NO**" }.into(),
-                ]
-            })
-            .collect();
-        s += &table(
-            &["timers", "ops/run", "arm ns", "cancel ns", "bytes/armed timer", "all cancelled"],
-            &rows,
-        );
-        s += "\n`tokio-delayqueue` is a single-owner structure (no locking, `&mut` access); \
-              `cmwq` and `tokio-sleep` may be armed and cancelled from any thread.\n\n";
-    }
-    if !fire.is_empty() {
-        let _ = writeln!(
-            s,
-            "## timers/fire: lateness after the deadline, {} timers over {:.0} ms (µs, median of runs)\n",
-            fire[0].timers, fire[0].spread_ms
-        );
-        let rows: Vec<Vec<String>> = fire
-            .iter()
-            .map(|r| {
-                vec![
-                    format!("`{}`", r.executor),
-                    r.load.clone(),
-                    format!("{:.0}", r.p50_us),
-                    format!("{:.0}", r.p90_us),
-                    format!("{:.0}", r.p99_us),
-                    format!("{:.0}", r.max_us),
-                    r.early.to_string(),
-                    if r.exactly_once { "yes" } else { "**NO**" }.into(),
-                ]
-            })
-            .collect();
-        s += &table(&["executor", "load", "p50", "p90", "p99", "max", "early", "exactly once"], &rows);
-        s.push('\n');
-    }
+    let op_rows: Vec<Vec<String>> = ops
+        .iter()
+        .map(|r| {
+            vec![
+                format!("`{}`", r.executor),
+                r.ops.to_string(),
+                format!("{:.0}", r.arm_ns),
+                format!("{:.0}", r.cancel_ns),
+                format!("{:.0}", r.bytes_per_timer),
+                yes(r.exactly_once),
+            ]
+        })
+        .collect();
+    let mut s = section(
+        &format!(
+            "timers/ops: arm and cancel one timer with {} others armed (median of runs)",
+            ops.first().map_or(0, |r| r.background_armed)
+        ),
+        &["timers", "ops/run", "arm ns", "cancel ns", "bytes/armed timer", "all cancelled"],
+        &op_rows,
+        "cmwq: `queue_delayed` / `DelayedWork::cancel`; tokio-delayqueue: `DelayQueue::insert` / \
+         `try_remove` (single owner, no locking); tokio-sleep: `tokio::time::sleep` polled once / dropped. \
+         Bytes: VmRSS growth over the armed set, item or future included.",
+    );
+    let fire_rows: Vec<Vec<String>> = fire
+        .iter()
+        .map(|r| {
+            let mut row = vec![format!("`{}`", r.executor), r.load.clone()];
+            row.extend(r.lateness.cells(0));
+            row.extend([r.early.to_string(), yes(r.exactly_once)]);
+            row
+        })
+        .collect();
+    s += &section(
+        &format!(
+            "timers/fire: lateness after the deadline, {} timers over {:.0} ms (µs, median of runs)",
+            fire.first().map_or(0, |r| r.timers),
+            fire.first().map_or(0.0, |r| r.spread_ms)
+        ),
+        &["executor", "load", "p50", "p90", "p99", "max", "early", "exactly once"],
+        &fire_rows,
+        "From the deadline to the callback (cmwq, a per-CPU queue) or to the task after `sleep_until` \
+         (tokio, default runtime). busy: a thread per CPU spinning at the default nice value.",
+    );
     s
 }
