@@ -97,7 +97,7 @@ pub fn run_with_config(
 ) -> Result<Report, Error> {
     let sel = select(opts.only.as_deref())?;
     std::fs::create_dir_all(&opts.out_dir).map_err(|e| Error::Io(opts.out_dir.clone(), e))?;
-    let cpus = match cmwq::online_cpus() {
+    let cpus = match cmwq::allowed_cpus() {
         v if v.is_empty() => vec![0],
         v => v,
     };

@@ -29,8 +29,8 @@ const ROUNDS: usize = 2;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let wq = Workqueue::builder("mixed").build()?; // per-CPU: concurrency managed
-    let cpus = cmwq::online_cpus();
-    let cores = cmwq::allowed_cpus().max(1);
+    let cpus = cmwq::allowed_cpus();
+    let cores = cmwq::available_parallelism().max(1);
     let runs: Arc<Vec<AtomicU32>> = Arc::new((0..ITEMS).map(|_| AtomicU32::new(0)).collect());
 
     let items: Vec<Work> = (0..ITEMS)
