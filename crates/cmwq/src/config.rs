@@ -31,6 +31,13 @@ use crate::global::registry;
 /// two idle workers while it is busy (`too_many_workers`), and lets all of them
 /// go once it has been completely idle this long. Any value is valid; idle
 /// workers re-check their timeout at once.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// cmwq::set_idle_timeout(Duration::from_secs(5)); // a short-lived tool: let threads go sooner
+/// assert_eq!(cmwq::idle_timeout(), Duration::from_secs(5));
+/// ```
 pub fn set_idle_timeout(d: Duration) {
     let reg = registry();
     reg.ctx.config.set_idle_timeout(d);
@@ -39,7 +46,7 @@ pub fn set_idle_timeout(d: Duration) {
     }
 }
 
-/// The current idle-worker timeout.
+/// The current idle-worker timeout (see [`set_idle_timeout`]).
 pub fn idle_timeout() -> Duration {
     registry().ctx.config.idle_timeout()
 }
@@ -47,6 +54,13 @@ pub fn idle_timeout() -> Duration {
 /// Sets the ceiling on worker threads across all pools (default 512, as XNU's
 /// workqueue and tokio's blocking pool; `CMWQ_MAX_WORKERS`). Values below 1 are
 /// taken as 1. At the ceiling work waits; nothing is dropped.
+///
+/// ```
+/// cmwq::set_max_workers(64);
+/// assert_eq!(cmwq::max_workers(), 64);
+/// cmwq::set_max_workers(0);
+/// assert_eq!(cmwq::max_workers(), 1); // below 1 is taken as 1
+/// ```
 pub fn set_max_workers(n: usize) {
     registry().ctx.config.set_max_workers(n)
 }
@@ -59,6 +73,10 @@ pub fn max_workers() -> usize {
 /// Sets the ceiling on workers of concurrency-managed (per-CPU) pools, process
 /// wide (default max(64, 5 × [`available_parallelism`]); `CMWQ_MAX_CM_WORKERS`).
 /// Values below 1 are taken as 1. At the ceiling work waits; nothing is dropped.
+///
+/// ```
+/// cmwq::set_max_cm_workers(4 * cmwq::available_parallelism());
+/// ```
 pub fn set_max_cm_workers(n: usize) {
     registry().ctx.config.set_max_cm_workers(n)
 }
@@ -68,6 +86,11 @@ pub fn set_max_cm_workers(n: usize) {
 /// reserve, but anything that leads to creating a thread waits until the block
 /// has lasted this long, so that short blocks do not churn threads. Any value is
 /// valid; zero acts at once.
+///
+/// ```
+/// // Blocks here are long (disk I/O): start spare threads for them sooner.
+/// cmwq::set_stall_window(std::time::Duration::from_micros(50));
+/// ```
 pub fn set_stall_window(d: Duration) {
     registry().ctx.config.set_stall_window(d)
 }
@@ -78,6 +101,35 @@ pub fn set_stall_window(d: Duration) {
 /// until it ends, so the other items of its CPU can start; it is counted in
 /// [`WqStats::cpu_intensive`](crate::WqStats) and reported in the log with
 /// exponential back-off. Zero disables the detection.
+///
+/// Here `hog` spins until `other`, queued behind it on the same CPU, has run:
+/// only the hog rule lets `other` start.
+///
+/// ```
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::sync::Arc;
+/// use std::time::{Duration, Instant};
+/// use cmwq::{Work, Workqueue};
+///
+/// cmwq::set_cpu_intensive_thresh(Duration::from_millis(1));
+/// let wq = Workqueue::builder("crunch").build()?;
+/// let cpu = cmwq::allowed_cpus()[0];
+/// let other_ran = Arc::new(AtomicBool::new(false));
+/// let (seen, set) = (other_ran.clone(), other_ran.clone());
+/// let hog = Work::new(move |_| {
+///     let start = Instant::now();
+///     while !seen.load(Ordering::Acquire) && start.elapsed() < Duration::from_secs(10) {
+///         std::hint::spin_loop();
+///     }
+/// });
+/// let other = Work::new(move |_| set.store(true, Ordering::Release));
+/// wq.queue_on(cpu, &hog)?;
+/// wq.queue_on(cpu, &other)?;
+/// hog.flush()?;
+/// assert!(other_ran.load(Ordering::Acquire)); // it ran beside the hog
+/// assert_eq!(wq.stats().cpu_intensive, 1);
+/// # Ok::<(), cmwq::Error>(())
+/// ```
 pub fn set_cpu_intensive_thresh(d: Duration) {
     registry().ctx.config.set_cpu_intensive_thresh(d)
 }
@@ -87,6 +139,16 @@ pub fn set_cpu_intensive_thresh(d: Duration) {
 /// only the [`blocking`](crate::blocking) and [`sleep`](crate::sleep) hints move
 /// workers out of concurrency management. Workers started while it is off are
 /// never probed.
+///
+/// ```
+/// // Every blocking call in this program is annotated: skip the detection.
+/// cmwq::set_sleep_monitor(false);
+/// let wq = cmwq::Workqueue::builder("annotated").build()?;
+/// let w = cmwq::Work::new(|_| cmwq::sleep(std::time::Duration::from_millis(1)));
+/// wq.queue(&w)?;
+/// w.flush()?; // announced blocks need no monitor
+/// # Ok::<(), cmwq::Error>(())
+/// ```
 pub fn set_sleep_monitor(on: bool) {
     registry().ctx.config.set_monitor(on)
 }
@@ -94,7 +156,18 @@ pub fn set_sleep_monitor(on: bool) {
 /// Sets the process-wide power-efficient mode (the kernel's
 /// `workqueue.power_efficient`; `CMWQ_POWER_EFFICIENT=1`): workqueues created
 /// afterwards with [`WqFlags::POWER_EFFICIENT`](crate::WqFlags::POWER_EFFICIENT)
-/// are unbound instead of per-CPU.
+/// are unbound instead of per-CPU. Queues created before keep what they got.
+///
+/// ```
+/// use cmwq::{Workqueue, WqFlags};
+///
+/// let before = Workqueue::builder("before").flags(WqFlags::POWER_EFFICIENT).build()?;
+/// cmwq::set_power_efficient(true);
+/// let after = Workqueue::builder("after").flags(WqFlags::POWER_EFFICIENT).build()?;
+/// assert!(!before.flags().contains(WqFlags::UNBOUND));
+/// assert!(after.flags().contains(WqFlags::UNBOUND));
+/// # Ok::<(), cmwq::Error>(())
+/// ```
 pub fn set_power_efficient(on: bool) {
     registry().ctx.config.set_power_efficient(on)
 }
@@ -102,6 +175,17 @@ pub fn set_power_efficient(on: bool) {
 /// The CPUs the process may use, ascending: those in its affinity mask when cmwq
 /// started (of the first thread to use cmwq and of the main thread, together).
 /// [`Workqueue::queue_on`](crate::Workqueue::queue_on) accepts exactly these.
+///
+/// ```
+/// let cpus = cmwq::allowed_cpus();
+/// assert!(!cpus.is_empty() && cpus.windows(2).all(|w| w[0] < w[1]));
+/// let w = cmwq::Work::new(|_| {});
+/// for cpu in cpus {
+///     cmwq::system::percpu().queue_on(cpu, &w)?;
+///     w.flush()?;
+/// }
+/// # Ok::<(), cmwq::Error>(())
+/// ```
 pub fn allowed_cpus() -> Vec<usize> {
     registry().ctx.topo.allowed.clone()
 }
@@ -110,6 +194,11 @@ pub fn allowed_cpus() -> Vec<usize> {
 /// [`allowed_cpus`], or the cgroup CPU quota rounded up if that is lower (as Go
 /// sizes `GOMAXPROCS` and `std::thread::available_parallelism` does); at least 1.
 /// It sizes the ceiling on concurrency-managed workers.
+///
+/// ```
+/// let n = cmwq::available_parallelism();
+/// assert!(n >= 1 && n <= cmwq::allowed_cpus().len());
+/// ```
 pub fn available_parallelism() -> usize {
     registry().ctx.topo.available_parallelism()
 }

@@ -136,6 +136,22 @@ pub(crate) fn runs_item_of(wq: &WqCore) -> bool {
 /// outside a work item. Inside a closure from [`Workqueue::spawn`](crate::Workqueue::spawn)
 /// it is a handle made for it on the first call: it can be flushed (from another
 /// thread) and reports `busy()`, but never queued.
+///
+/// ```
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::sync::Arc;
+///
+/// assert!(cmwq::current_work().is_none()); // not in a work item
+/// let found = Arc::new(AtomicBool::new(false));
+/// let f = found.clone();
+/// let w = cmwq::Work::new(move |me| {
+///     f.store(cmwq::current_work().is_some_and(|c| c.ptr_eq(me)), Ordering::Relaxed);
+/// });
+/// cmwq::schedule_work(&w);
+/// w.flush()?;
+/// assert!(found.load(Ordering::Relaxed));
+/// # Ok::<(), cmwq::Error>(())
+/// ```
 pub fn current_work() -> Option<Work> {
     with_item(|i| i.work.get_or_init(|| Work::spawned_header(i.pool, i.worker)).clone())
 }

@@ -39,7 +39,22 @@ pub struct PoolSnapshot {
     pub culled: u64,
 }
 
-/// A snapshot of every pool created so far, per-CPU pools first.
+/// A snapshot of every pool created so far, per-CPU pools first (the
+/// kernel's `show_all_workqueues` and `wq_dump.py` show the same counts).
+///
+/// ```
+/// let cpu = cmwq::allowed_cpus()[0];
+/// let w = cmwq::Work::new(|_| {});
+/// cmwq::schedule_work_on(cpu, &w)?;
+/// w.flush()?;
+/// let pool = cmwq::debug::pools()
+///     .into_iter()
+///     .find(|p| p.cpu == Some(cpu) && !p.highpri)
+///     .expect("a per-CPU pool is created on first use");
+/// assert!(pool.workers >= 1 && pool.completed >= 1);
+/// assert_eq!(pool.panicked, 0);
+/// # Ok::<(), cmwq::Error>(())
+/// ```
 pub fn pools() -> Vec<PoolSnapshot> {
     let mut v: Vec<PoolSnapshot> = registry()
         .pools()
@@ -67,6 +82,14 @@ pub fn pools() -> Vec<PoolSnapshot> {
 }
 
 /// Work items that panicked, process-wide. Their pools kept working.
+///
+/// ```
+/// let wq = cmwq::Workqueue::builder("fragile").build()?;
+/// wq.spawn(|| panic!("caught and logged")).map_err(|e| e.error().clone())?;
+/// wq.flush()?;
+/// assert_eq!(cmwq::debug::panics(), 1);
+/// # Ok::<(), cmwq::Error>(())
+/// ```
 pub fn panics() -> u64 {
     registry().ctx.counters.panics()
 }
@@ -89,11 +112,50 @@ pub fn nr_cm_workers() -> usize {
 
 /// The most worker threads that were alive at once: `(all, concurrency-managed)`.
 /// Each is counted before its thread starts, so it never exceeds its ceiling.
+///
+/// ```
+/// let w = cmwq::Work::new(|_| {});
+/// cmwq::schedule_work(&w); // a per-CPU queue: a concurrency-managed worker runs it
+/// w.flush()?;
+/// let (all, cm) = cmwq::debug::peak_workers();
+/// assert!(cm >= 1 && all >= cm);
+/// assert!(all <= cmwq::max_workers());
+/// # Ok::<(), cmwq::Error>(())
+/// ```
 pub fn peak_workers() -> (usize, usize) {
     registry().ctx.threads.peak()
 }
 
 /// What the sleep monitor has done so far.
+///
+/// Here `blocker` blocks without telling the pool (a plain channel receive),
+/// with `unblocker` queued behind it on the same CPU; only the monitor's finding
+/// the block lets `unblocker` run:
+///
+/// ```
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::sync::{mpsc, Arc, Mutex};
+/// use std::time::Duration;
+/// use cmwq::{Work, Workqueue};
+///
+/// let wq = Workqueue::builder("unannounced").build()?;
+/// let cpu = cmwq::allowed_cpus()[0];
+/// let (tx, rx) = mpsc::channel::<()>();
+/// let rx = Mutex::new(rx);
+/// let met = Arc::new(AtomicBool::new(false));
+/// let m = met.clone();
+/// let blocker = Work::new(move |_| {
+///     let got = rx.lock().unwrap().recv_timeout(Duration::from_secs(10)).is_ok();
+///     m.store(got, Ordering::Relaxed);
+/// });
+/// let unblocker = Work::new(move |_| tx.send(()).unwrap());
+/// wq.queue_on(cpu, &blocker)?;
+/// wq.queue_on(cpu, &unblocker)?;
+/// blocker.flush()?;
+/// assert!(met.load(Ordering::Relaxed)); // `unblocker` ran during the block
+/// assert!(cmwq::debug::monitor().blocked >= 1);
+/// # Ok::<(), cmwq::Error>(())
+/// ```
 pub fn monitor() -> MonitorStats {
     crate::monitor::stats()
 }
@@ -119,6 +181,16 @@ pub fn monitor_ticks_detect_blocks(on: bool) {
 /// Whether highpri workers got nice -20: `None` before the first one started,
 /// `Some(false)` where the process may not raise priority (they then run at the
 /// default priority, and a one-time note was logged).
+///
+/// ```
+/// assert_eq!(cmwq::debug::highpri_nice_applied(), None);
+/// let w = cmwq::Work::new(|_| {});
+/// cmwq::system::highpri().queue(&w)?;
+/// w.flush()?;
+/// let applied = cmwq::debug::highpri_nice_applied().expect("a highpri worker started");
+/// println!("highpri workers at nice -20: {applied}");
+/// # Ok::<(), cmwq::Error>(())
+/// ```
 pub fn highpri_nice_applied() -> Option<bool> {
     registry().ctx.counters.highpri_nice_applied()
 }
@@ -145,6 +217,21 @@ pub fn thread_cpu_time() -> Duration {
 }
 
 /// The nice value of the calling thread.
+///
+/// ```
+/// use std::sync::atomic::{AtomicI32, Ordering};
+/// use std::sync::Arc;
+///
+/// let nice = Arc::new(AtomicI32::new(0));
+/// let n = nice.clone();
+/// let w = cmwq::Work::new(move |_| n.store(cmwq::debug::thread_nice(), Ordering::Relaxed));
+/// cmwq::system::highpri().queue(&w)?;
+/// w.flush()?;
+/// if cmwq::debug::highpri_nice_applied() == Some(true) {
+///     assert_eq!(nice.load(Ordering::Relaxed), -20);
+/// }
+/// # Ok::<(), cmwq::Error>(())
+/// ```
 pub fn thread_nice() -> i32 {
     crate::platform::sys::current_thread_nice()
 }

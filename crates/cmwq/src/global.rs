@@ -28,7 +28,7 @@ impl Builder {
     /// let wq = Workqueue::builder("disk-io").flags(WqFlags::UNBOUND).max_active(4).build()?;
     /// assert_eq!(wq.max_active(), 4);
     /// let err = Workqueue::builder("bad").flags(WqFlags::PERCPU | WqFlags::UNBOUND).build().unwrap_err();
-    /// assert_eq!(err.workqueue(), "bad");
+    /// assert_eq!(err.workqueue(), "bad"); // every error names its workqueue
     /// # Ok::<(), cmwq::Error>(())
     /// ```
     ///

@@ -36,7 +36,37 @@ pub fn blocking<R>(f: impl FnOnce() -> R) -> R {
 /// slack and a wake-up allowance have passed, the sleeping worker is taken to be
 /// runnable, and a worker of the same per-CPU pool that blocks then leaves the CPU
 /// to it instead of waking a spare (pool/README.md, "Runnable sleepers"). The
-/// sleep lasts at least `d` from the call.
+/// sleep lasts at least `d` from the call. Outside a work item it is a plain
+/// sleep.
+///
+/// Here `waiter` polls with `cmwq::sleep`, and `setter`, queued behind it on
+/// the same CPU, gets to run during those sleeps:
+///
+/// ```
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use cmwq::{Work, Workqueue};
+///
+/// let wq = Workqueue::builder("poll").build()?;
+/// let cpu = cmwq::allowed_cpus()[0];
+/// let flag = Arc::new(AtomicBool::new(false));
+/// let (f1, f2) = (flag.clone(), flag.clone());
+/// let waiter = Work::new(move |_| {
+///     for _ in 0..10_000 {
+///         if f1.load(Ordering::Acquire) {
+///             break;
+///         }
+///         cmwq::sleep(Duration::from_millis(1)); // the pool starts `setter` meanwhile
+///     }
+/// });
+/// let setter = Work::new(move |_| f2.store(true, Ordering::Release));
+/// wq.queue_on(cpu, &waiter)?;
+/// wq.queue_on(cpu, &setter)?;
+/// waiter.flush()?;
+/// assert!(flag.load(Ordering::Acquire)); // set while `waiter` still ran
+/// # Ok::<(), cmwq::Error>(())
+/// ```
 pub fn sleep(d: Duration) {
     let Some(deadline) = Instant::now().checked_add(d) else {
         return blocking(|| std::thread::sleep(d));

@@ -28,27 +28,44 @@
 //!
 //! ## Kernel → Rust
 //!
-//! | kernel | cmwq |
-//! |---|---|
-//! | `alloc_workqueue(name, flags, max_active)` | [`Workqueue::builder`]`(name).flags(..).max_active(n).build()` |
-//! | `alloc_ordered_workqueue` | [`Workqueue::ordered`]`(name).build()` |
-//! | `INIT_WORK` | [`Work::new`]`(\|w\| ..)` |
-//! | `queue_work` / `queue_work_on` | [`Workqueue::queue`], [`Workqueue::queue_on`] |
-//! | (none) | [`Workqueue::spawn`]: a one-shot closure |
-//! | `schedule_work`, `system_*_wq` | [`schedule_work`], [`system`]`::{percpu, highpri, long, dfl, freezable, power_efficient}` |
-//! | `INIT_DELAYED_WORK` / `queue_delayed_work(_on)` / `mod_delayed_work(_on)` | [`DelayedWork::new`], [`Workqueue::queue_delayed`], [`Workqueue::queue_delayed_on`], [`Workqueue::mod_delayed`], [`Workqueue::mod_delayed_on`] |
-//! | `schedule_delayed_work(_on)` | [`schedule_delayed_work`], [`schedule_delayed_work_on`] |
-//! | `cancel_delayed_work(_sync)` / `flush_delayed_work` / `disable_delayed_work(_sync)` / `enable_delayed_work` / `delayed_work_pending` | [`DelayedWork::cancel`], [`DelayedWork::cancel_sync`], [`DelayedWork::flush`], [`DelayedWork::disable`], [`DelayedWork::disable_sync`], [`DelayedWork::enable`], [`DelayedWork::is_pending`] |
-//! | `timer_base`, jiffies (testing: none) | one process timer thread; [`timer::pause`], [`timer::advance`], [`timer::resume`] for deterministic tests |
-//! | `work_on_cpu` / `schedule_on_each_cpu` | [`work_on_cpu`], [`schedule_on_each_cpu`] |
-//! | `freeze_workqueues_begin` / `_busy` / `thaw_workqueues` | [`freezer::freeze`], [`freezer::is_busy`], [`freezer::thaw`] |
-//! | `flush_work` / `flush_workqueue` / `drain_workqueue` / `destroy_workqueue` | [`Work::flush`], [`Workqueue::flush`], [`Workqueue::drain`], [`Workqueue::destroy`] |
-//! | `cancel_work(_sync)` | [`Work::cancel`], [`Work::cancel_sync`] |
-//! | `disable_work(_sync)` / `enable_work` / `enable_and_queue_work` | [`Work::disable`], [`Work::disable_sync`], [`Work::enable`], [`Workqueue::enable_and_queue`] |
-//! | `work_pending` / `work_busy` / `current_work` | [`Work::is_pending`], [`Work::busy`], [`current_work`] |
-//! | `workqueue_congested` / `workqueue_set_max_active` | [`Workqueue::is_congested`], [`Workqueue::set_max_active`] |
-//! | `wq_worker_sleeping` / `wq_worker_running` (scheduler hooks) | [`blocking`], [`sleep`] |
-//! | `show_all_workqueues`, `wq_monitor.py` | [`debug::pools`], [`Workqueue::stats`] |
+//! Kernel names are from `include/linux/workqueue.h` and `kernel/workqueue.c`
+//! unless a row names another file. *Provided*: cmwq has it. *Not yet*: planned, each an open issue; a flag of
+//! that kind is refused, never silently ignored. *No meaning in a process*:
+//! nothing to provide, and the row says what to use instead.
+//!
+//! | kernel | cmwq | status |
+//! |---|---|---|
+//! | `alloc_workqueue(name, flags, max_active)` | [`Workqueue::builder`]`(name).flags(..).max_active(n).build()` | provided |
+//! | `alloc_ordered_workqueue` | [`Workqueue::ordered`]`(name).build()` | provided |
+//! | `INIT_WORK` | [`Work::new`]`(\|w\| ..)` | provided |
+//! | `queue_work` / `queue_work_on` | [`Workqueue::queue`], [`Workqueue::queue_on`] | provided |
+//! | (none) | [`Workqueue::spawn`]: a one-shot closure | provided |
+//! | `schedule_work`, `system_*_wq` | [`schedule_work`], [`system`]`::{percpu, highpri, long, dfl, freezable, power_efficient}` | provided |
+//! | `INIT_DELAYED_WORK` / `queue_delayed_work(_on)` / `mod_delayed_work(_on)` | [`DelayedWork::new`], [`Workqueue::queue_delayed`], [`Workqueue::queue_delayed_on`], [`Workqueue::mod_delayed`], [`Workqueue::mod_delayed_on`] | provided |
+//! | `schedule_delayed_work(_on)` | [`schedule_delayed_work`], [`schedule_delayed_work_on`] | provided |
+//! | `cancel_delayed_work(_sync)` / `flush_delayed_work` / `disable_delayed_work(_sync)` / `enable_delayed_work` / `delayed_work_pending` | [`DelayedWork::cancel`], [`DelayedWork::cancel_sync`], [`DelayedWork::flush`], [`DelayedWork::disable`], [`DelayedWork::disable_sync`], [`DelayedWork::enable`], [`DelayedWork::is_pending`] | provided |
+//! | `timer_base`, jiffies (testing: none) | one process timer thread; [`timer::pause`], [`timer::advance`], [`timer::resume`] for deterministic tests | provided |
+//! | `work_on_cpu` / `schedule_on_each_cpu` | [`work_on_cpu`], [`schedule_on_each_cpu`] | provided |
+//! | `freeze_workqueues_begin` / `_busy` / `thaw_workqueues` | [`freezer::freeze`], [`freezer::is_busy`], [`freezer::thaw`] | provided |
+//! | `flush_work` / `flush_workqueue` / `drain_workqueue` / `destroy_workqueue` | [`Work::flush`], [`Workqueue::flush`], [`Workqueue::drain`], [`Workqueue::destroy`] | provided |
+//! | `cancel_work(_sync)` | [`Work::cancel`], [`Work::cancel_sync`] | provided |
+//! | `disable_work(_sync)` / `enable_work` / `enable_and_queue_work` | [`Work::disable`], [`Work::disable_sync`], [`Work::enable`], [`Workqueue::enable_and_queue`] | provided |
+//! | `work_pending` / `work_busy` / `current_work` | [`Work::is_pending`], [`Work::busy`], [`current_work`] | provided |
+//! | `workqueue_congested` / `workqueue_set_max_active` | [`Workqueue::is_congested`], [`Workqueue::set_max_active`] | provided |
+//! | `wq_worker_sleeping` / `wq_worker_running` (scheduler hooks) | [`blocking`], [`sleep`] | provided |
+//! | `show_all_workqueues`, `tools/workqueue/wq_dump.py`, `tools/workqueue/wq_monitor.py` | [`debug::pools`], [`Workqueue::stats`] | partly: only these two; the rest not yet |
+//! | `WQ_MEM_RECLAIM`, the rescuer (`rescuer_thread`, `send_mayday`, `pool_mayday_timeout`) | [`WqFlags::MEM_RECLAIM`] is refused with [`ErrorKind::UnsupportedFlag`] | not yet |
+//! | `current_is_workqueue_rescuer` | (none: no rescuers) | not yet |
+//! | `WQ_BH`, `system_bh_wq`, `system_bh_highpri_wq` | [`WqFlags::BH`] is refused with [`ErrorKind::UnsupportedFlag`]; no BH system queues | not yet |
+//! | `struct workqueue_attrs`, `apply_workqueue_attrs`, affinity scopes (`enum wq_affn_scope`: `WQ_AFFN_CPU`, `_SMT`, `_CACHE`, `_NUMA`, `_SYSTEM`), `wq_unbound_cpumask` | (none: every unbound queue uses one process-wide unbound pool, see below) | not yet |
+//! | `workqueue_set_min_active`, `queue_work_node` | (none) | not yet |
+//! | the watchdog (`wq_watchdog_timer_fn`, `wq_watchdog_touch`, `workqueue.watchdog_thresh`) | (none) | not yet |
+//! | tracepoints (`include/trace/events/workqueue.h`: `workqueue_queue_work`, `workqueue_activate_work`, `workqueue_execute_start`, `workqueue_execute_end`) | (none; [`Workqueue::stats`] counts) | not yet |
+//! | `flush_scheduled_work` (deprecated in the kernel: `__warn_flushing_systemwide_wq`) | (none); `system::percpu().flush()` works, with a one-time warning, but flush the items you queued instead ([`Work::flush`]) | no meaning in a process |
+//! | `WQ_SYSFS` (`/sys/devices/virtual/workqueue/NAME/`: `per_cpu`, `max_active`, `nice`, `cpumask`, `affinity_scope`, `affinity_strict`) | no sysfs for a process: [`Workqueue::flags`], [`Workqueue::max_active`], [`Workqueue::set_max_active`]; the unbound attributes wait for `apply_workqueue_attrs` | no meaning in a process |
+//! | `WQ_HIGHPRI` on a `WQ_BH` queue (`kick_bh_pool` raises `HI_SOFTIRQ` instead of `TASKLET_SOFTIRQ`) | a process has no softirqs; [`WqFlags::HIGHPRI`] on a thread-backed queue is provided | no meaning in a process |
+//! | CPU hotplug (`workqueue_prepare_cpu`, `workqueue_online_cpu`, `workqueue_offline_cpu`) | the process's CPU set is fixed when cmwq starts: [`allowed_cpus`] | no meaning in a process |
+//! | `delayed_work` timers on the arming CPU's timer base (`add_timer_on` in `__queue_delayed_work`) | one timer thread serves the process; the arming CPU is remembered and the item is queued there | no meaning in a process |
 //!
 //! ## Where userspace differs from the kernel
 //!

@@ -46,6 +46,18 @@ where
 /// on the system per-CPU workqueue, and waits for all (`schedule_on_each_cpu`).
 /// A panic in any of them is resumed in the caller after all have finished.
 ///
+/// ```
+/// use std::sync::{Arc, Mutex};
+///
+/// let seen = Arc::new(Mutex::new(Vec::new()));
+/// let s = seen.clone();
+/// cmwq::schedule_on_each_cpu(move || s.lock().unwrap().push(cmwq::debug::current_cpu()))?;
+/// let mut cpus: Vec<usize> = seen.lock().unwrap().iter().map(|c| c.unwrap()).collect();
+/// cpus.sort();
+/// assert_eq!(cpus, cmwq::allowed_cpus()); // once on every CPU
+/// # Ok::<(), cmwq::Error>(())
+/// ```
+///
 /// # Errors
 /// Only if the set of CPUs changed under it ([`ErrorKind::InvalidCpu`](crate::ErrorKind::InvalidCpu)).
 pub fn schedule_on_each_cpu<F>(f: F) -> Result<(), Error>

@@ -1,5 +1,26 @@
 //! The system workqueues (`system_wq` and its kin in `kernel/workqueue.c`),
-//! created on first use.
+//! created on first use. Use them for short, independent items that need no
+//! queue of their own: they cannot be drained or destroyed, and flushing one
+//! waits for everybody's items (it works, with a one-time warning, as the
+//! kernel's `flush_scheduled_work`); flush your own items instead.
+//!
+//! ```
+//! use cmwq::{system, ErrorKind, Work, WqFlags};
+//!
+//! let w = Work::new(|_| { /* short, non-blocking */ });
+//! assert!(system::percpu().queue(&w)?); // what `schedule_work(&w)` does
+//! w.flush()?;
+//!
+//! assert_eq!(system::percpu().name(), "events");
+//! assert!(system::highpri().flags().contains(WqFlags::HIGHPRI));
+//! assert!(system::dfl().flags().contains(WqFlags::UNBOUND));
+//! assert!(system::freezable().flags().contains(WqFlags::FREEZABLE));
+//!
+//! let err = system::long().drain().unwrap_err();
+//! assert!(matches!(err.kind(), ErrorKind::SystemWorkqueue(_)));
+//! assert_eq!(err.workqueue(), "events_long");
+//! # Ok::<(), cmwq::Error>(())
+//! ```
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -24,18 +45,41 @@ fn make(
 }
 
 /// `system_percpu_wq` ("events"): per-CPU, for short items. [`schedule_work`] uses it.
+///
+/// ```
+/// let w = cmwq::Work::new(|_| {});
+/// let cpu = cmwq::allowed_cpus()[0];
+/// assert!(cmwq::system::percpu().queue_on(cpu, &w)?); // = schedule_work_on(cpu, &w)
+/// w.flush()?;
+/// # Ok::<(), cmwq::Error>(())
+/// ```
 pub fn percpu() -> &'static Workqueue {
     static WQ: OnceLock<Workqueue> = OnceLock::new();
     make(&WQ, "events", WqFlags::PERCPU, 0)
 }
 
-/// `system_highpri_wq` ("events_highpri"): per-CPU, highpri pools.
+/// `system_highpri_wq` ("events_highpri"): per-CPU, highpri pools (workers at
+/// nice -20 where the process may raise priority).
+///
+/// ```
+/// let w = cmwq::Work::new(|_| { /* latency-sensitive */ });
+/// cmwq::system::highpri().queue(&w)?;
+/// w.flush()?;
+/// # Ok::<(), cmwq::Error>(())
+/// ```
 pub fn highpri() -> &'static Workqueue {
     static WQ: OnceLock<Workqueue> = OnceLock::new();
     make(&WQ, "events_highpri", WqFlags::PERCPU | WqFlags::HIGHPRI, 0)
 }
 
 /// `system_long_wq` ("events_long"): per-CPU, for items that may run long.
+///
+/// ```
+/// let w = cmwq::Work::new(|_| cmwq::sleep(std::time::Duration::from_millis(1)));
+/// cmwq::system::long().queue(&w)?;
+/// w.flush()?;
+/// # Ok::<(), cmwq::Error>(())
+/// ```
 pub fn long() -> &'static Workqueue {
     static WQ: OnceLock<Workqueue> = OnceLock::new();
     make(&WQ, "events_long", WqFlags::PERCPU, 0)
@@ -43,12 +87,36 @@ pub fn long() -> &'static Workqueue {
 
 /// `system_dfl_wq` ("events_unbound"): unbound, not concurrency managed;
 /// items start as soon as `max_active` (2048) and workers allow.
+///
+/// ```
+/// use cmwq::{system, WqFlags, WQ_MAX_ACTIVE};
+///
+/// let wq = system::dfl();
+/// assert!(wq.flags().contains(WqFlags::UNBOUND));
+/// assert_eq!(wq.max_active(), WQ_MAX_ACTIVE);
+/// let w = cmwq::Work::new(|_| {});
+/// wq.queue(&w)?;
+/// w.flush()?;
+/// # Ok::<(), cmwq::Error>(())
+/// ```
 pub fn dfl() -> &'static Workqueue {
     static WQ: OnceLock<Workqueue> = OnceLock::new();
     make(&WQ, "events_unbound", WqFlags::UNBOUND, WQ_MAX_ACTIVE)
 }
 
 /// `system_freezable_wq` ("events_freezable"): per-CPU and [`FREEZABLE`](WqFlags::FREEZABLE).
+///
+/// ```
+/// use cmwq::{freezer, system, Work};
+///
+/// freezer::freeze();
+/// let w = Work::new(|_| {});
+/// system::freezable().queue(&w)?;
+/// assert!(w.is_pending()); // held back while frozen
+/// freezer::thaw();
+/// w.flush()?;
+/// # Ok::<(), cmwq::Error>(())
+/// ```
 pub fn freezable() -> &'static Workqueue {
     static WQ: OnceLock<Workqueue> = OnceLock::new();
     make(&WQ, "events_freezable", WqFlags::PERCPU | WqFlags::FREEZABLE, 0)
@@ -56,6 +124,13 @@ pub fn freezable() -> &'static Workqueue {
 
 /// `system_power_efficient_wq` ("events_power_efficient"): per-CPU, or unbound when
 /// the process-wide power-efficient setting was on when it was first used.
+///
+/// ```
+/// use cmwq::{system, WqFlags};
+///
+/// cmwq::set_power_efficient(true); // before its first use
+/// assert!(system::power_efficient().flags().contains(WqFlags::UNBOUND));
+/// ```
 pub fn power_efficient() -> &'static Workqueue {
     static WQ: OnceLock<Workqueue> = OnceLock::new();
     make(&WQ, "events_power_efficient", WqFlags::PERCPU | WqFlags::POWER_EFFICIENT, 0)
@@ -63,11 +138,34 @@ pub fn power_efficient() -> &'static Workqueue {
 
 /// Queues `work` on the system per-CPU workqueue (`schedule_work`). Returns
 /// `false` if it was already pending or is disabled.
+///
+/// ```
+/// let w = cmwq::Work::new(|_| {});
+/// assert!(cmwq::schedule_work(&w));
+/// w.flush()?;
+/// w.disable();
+/// assert!(!cmwq::schedule_work(&w)); // disabled: refused
+/// # Ok::<(), cmwq::Error>(())
+/// ```
 pub fn schedule_work(work: &Work) -> bool {
     percpu().queue(work).expect("the system workqueue is never drained or destroyed")
 }
 
 /// Queues `work` on `cpu` of the system per-CPU workqueue (`schedule_work_on`).
+///
+/// ```
+/// use cmwq::ErrorKind;
+///
+/// let w = cmwq::Work::new(|_| {});
+/// for cpu in cmwq::allowed_cpus() {
+///     assert!(cmwq::schedule_work_on(cpu, &w)?);
+///     w.flush()?;
+/// }
+/// let err = cmwq::schedule_work_on(usize::MAX, &w).unwrap_err();
+/// assert!(matches!(err.kind(), ErrorKind::InvalidCpu { .. }));
+/// assert_eq!(err.workqueue(), "events");
+/// # Ok::<(), cmwq::Error>(())
+/// ```
 ///
 /// # Errors
 /// [`ErrorKind::InvalidCpu`](crate::ErrorKind::InvalidCpu).
@@ -78,12 +176,33 @@ pub fn schedule_work_on(cpu: usize, work: &Work) -> Result<bool, crate::Error> {
 /// Queues `dw` on the system per-CPU workqueue after `delay`
 /// (`schedule_delayed_work`). Returns `false` if it was already pending or is
 /// disabled.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let dw = cmwq::DelayedWork::new(|_| {});
+/// assert!(cmwq::schedule_delayed_work(&dw, Duration::from_secs(60)));
+/// assert!(!cmwq::schedule_delayed_work(&dw, Duration::from_secs(1))); // already pending
+/// dw.flush()?; // run it now instead
+/// # Ok::<(), cmwq::Error>(())
+/// ```
 pub fn schedule_delayed_work(dw: &DelayedWork, delay: Duration) -> bool {
     percpu().queue_delayed(dw, delay).expect("the system workqueue is never drained or destroyed")
 }
 
 /// Queues `dw` on `cpu` of the system per-CPU workqueue after `delay`
 /// (`schedule_delayed_work_on`).
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let dw = cmwq::DelayedWork::new(|_| {});
+/// let cpu = cmwq::allowed_cpus()[0];
+/// assert!(cmwq::schedule_delayed_work_on(cpu, &dw, Duration::from_secs(60))?);
+/// assert!(dw.cancel());
+/// assert!(cmwq::schedule_delayed_work_on(usize::MAX, &dw, Duration::ZERO).is_err());
+/// # Ok::<(), cmwq::Error>(())
+/// ```
 ///
 /// # Errors
 /// [`ErrorKind::InvalidCpu`](crate::ErrorKind::InvalidCpu).

@@ -44,17 +44,53 @@ fn base() -> &'static TimerBase<Armed> {
 /// Freezes the process's timer clock: from now on no timer fires until
 /// [`advance`] moves the clock or [`resume`] lets it run. For tests, like
 /// `tokio::time::pause`. Pausing a paused clock does nothing.
+///
+/// ```
+/// use std::time::Duration;
+/// use cmwq::{timer, DelayedWork, Workqueue};
+///
+/// timer::pause();
+/// assert!(timer::is_paused());
+/// let wq = Workqueue::builder("frozen-clock").build()?;
+/// let dw = DelayedWork::new(|_| {});
+/// wq.queue_delayed(&dw, Duration::from_nanos(1))?;
+/// std::thread::sleep(Duration::from_millis(2));
+/// assert!(dw.timer_pending()); // due in real time, but the clock stands still
+/// dw.cancel();
+/// timer::resume();
+/// # Ok::<(), cmwq::Error>(())
+/// ```
 pub fn pause() {
     base().pause()
 }
 
 /// Lets a paused clock run again, from the reading it was paused (and advanced)
 /// to; timers that are due fire at once. Does nothing if the clock runs.
+///
+/// ```
+/// use std::time::Duration;
+/// use cmwq::{timer, DelayedWork, Workqueue};
+///
+/// timer::pause();
+/// let wq = Workqueue::builder("resumed").build()?;
+/// let dw = DelayedWork::new(|_| {});
+/// wq.queue_delayed(&dw, Duration::from_micros(10))?;
+/// timer::resume(); // the clock runs again: the timer fires on its own
+/// for _ in 0..10_000 {
+///     if !dw.timer_pending() {
+///         break;
+///     }
+///     std::thread::sleep(Duration::from_millis(1));
+/// }
+/// assert!(!dw.timer_pending() && !timer::is_paused());
+/// dw.flush()?;
+/// # Ok::<(), cmwq::Error>(())
+/// ```
 pub fn resume() {
     base().resume()
 }
 
-/// Whether the timer clock is paused.
+/// Whether the timer clock is paused (see [`pause`]).
 pub fn is_paused() -> bool {
     base().is_paused()
 }
@@ -62,6 +98,23 @@ pub fn is_paused() -> bool {
 /// Moves a paused clock forward by `d`, then fires every timer that is due,
 /// on the calling thread: when it returns, their items are queued. Returns how
 /// many fired, or `None` (and changes nothing) if the clock is not paused.
+///
+/// ```
+/// use std::time::Duration;
+/// use cmwq::{timer, DelayedWork, Workqueue};
+///
+/// assert_eq!(timer::advance(Duration::from_secs(1)), None); // the clock runs
+/// timer::pause();
+/// let wq = Workqueue::builder("retry").build()?;
+/// let retry = DelayedWork::new(|_| {});
+/// wq.queue_delayed(&retry, Duration::from_secs(5))?;
+/// assert_eq!(timer::advance(Duration::from_secs(4)), Some(0));
+/// assert_eq!(timer::advance(Duration::from_secs(1)), Some(1)); // 5 s: queued now
+/// assert!(!retry.timer_pending());
+/// retry.flush()?;
+/// timer::resume();
+/// # Ok::<(), cmwq::Error>(())
+/// ```
 pub fn advance(d: Duration) -> Option<usize> {
     base().advance(d)
 }

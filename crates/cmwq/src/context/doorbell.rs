@@ -128,10 +128,11 @@ impl Doorbell {
             if let Some(t) = self.thread.get() {
                 t.unpark();
             }
-        } else if self.start.get().is_some() && self.cas(Unstarted, Running) {
-            if !(self.start.get().expect("checked above"))() {
-                self.set(Failed);
-            }
+            return;
+        }
+        let Some(start) = self.start.get() else { return };
+        if self.cas(Unstarted, Running) && !start() {
+            self.set(Failed);
         }
     }
 

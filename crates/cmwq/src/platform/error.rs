@@ -45,11 +45,31 @@ impl Error {
     }
 
     /// The name of the workqueue concerned.
+    ///
+    /// ```
+    /// use cmwq::{Workqueue, WqFlags};
+    ///
+    /// let err = Workqueue::builder("reclaim").flags(WqFlags::MEM_RECLAIM).build().unwrap_err();
+    /// assert_eq!(err.workqueue(), "reclaim");
+    /// assert_eq!(err.to_string(), r#"workqueue "reclaim": flag MEM_RECLAIM is not supported yet"#);
+    /// ```
     pub fn workqueue(&self) -> &str {
         &self.wq
     }
 
     /// What went wrong.
+    ///
+    /// ```
+    /// use cmwq::{ErrorKind, Work, Workqueue};
+    ///
+    /// let wq = Workqueue::builder("closing").build()?;
+    /// wq.destroy()?;
+    /// match wq.queue(&Work::new(|_| {})) {
+    ///     Err(e) if *e.kind() == ErrorKind::Destroyed => {} // expected at shutdown
+    ///     other => panic!("unexpected: {other:?}"),
+    /// }
+    /// # Ok::<(), cmwq::Error>(())
+    /// ```
     pub fn kind(&self) -> &ErrorKind {
         &self.kind
     }
@@ -92,10 +112,36 @@ impl<F> SpawnError<F> {
         SpawnError { error, closure }
     }
     /// Why the closure was refused.
+    ///
+    /// ```
+    /// let wq = cmwq::Workqueue::builder("gone").build()?;
+    /// wq.destroy()?;
+    /// let err = wq.spawn(|| {}).unwrap_err();
+    /// assert_eq!(err.error().kind(), &cmwq::ErrorKind::Destroyed);
+    /// # Ok::<(), cmwq::Error>(())
+    /// ```
     pub fn error(&self) -> &Error {
         &self.error
     }
     /// Gives the refused closure back.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let wq = cmwq::Workqueue::builder("gone").build()?;
+    /// wq.destroy()?;
+    /// let done = Arc::new(AtomicBool::new(false));
+    /// let d = done.clone();
+    /// let job = move || d.store(true, Ordering::Relaxed);
+    /// let job = match wq.spawn(job) {
+    ///     Ok(()) => unreachable!("a destroyed queue refuses work"),
+    ///     Err(e) => e.into_inner(), // nothing is lost
+    /// };
+    /// job(); // run it here instead
+    /// assert!(done.load(Ordering::Relaxed));
+    /// # Ok::<(), cmwq::Error>(())
+    /// ```
     pub fn into_inner(self) -> F {
         self.closure
     }

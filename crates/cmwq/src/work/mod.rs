@@ -210,16 +210,66 @@ impl Work {
     }
 
     /// Whether both handles name the same work item.
+    ///
+    /// ```
+    /// let a = cmwq::Work::new(|_| {});
+    /// assert!(a.ptr_eq(&a.clone())); // clones are handles to one item
+    /// assert!(!a.ptr_eq(&cmwq::Work::new(|_| {})));
+    /// ```
     pub fn ptr_eq(&self, other: &Work) -> bool {
         self.key() == other.key()
     }
 
     /// Whether the item is pending: queued and not yet started (`work_pending`).
+    ///
+    /// ```
+    /// use std::sync::{Arc, Barrier};
+    /// use cmwq::{Work, Workqueue};
+    ///
+    /// let wq = Workqueue::ordered("pending-demo").build()?;
+    /// let gate = Arc::new(Barrier::new(2));
+    /// let g = gate.clone();
+    /// let first = Work::new(move |_| { g.wait(); });
+    /// let second = Work::new(|_| {});
+    /// assert!(!second.is_pending());
+    /// wq.queue(&first)?;
+    /// wq.queue(&second)?;
+    /// assert!(second.is_pending()); // queued behind `first`
+    /// gate.wait();
+    /// second.flush()?;
+    /// assert!(!second.is_pending()); // it started (and finished)
+    /// # Ok::<(), cmwq::Error>(())
+    /// ```
     pub fn is_pending(&self) -> bool {
         self.state().load().pending()
     }
 
     /// Pending and running state (`work_busy`); advisory, as in the kernel.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Barrier};
+    /// use cmwq::{Busy, Work, Workqueue};
+    ///
+    /// let wq = Workqueue::builder("busy-demo").build()?;
+    /// let gate = Arc::new(Barrier::new(2));
+    /// let g = gate.clone();
+    /// let w = Work::new(move |_| {
+    ///     g.wait(); // 1: we know it runs
+    ///     g.wait(); // 2: we have looked
+    /// });
+    /// assert_eq!(w.busy(), Busy::default()); // idle
+    /// wq.queue(&w)?;
+    /// gate.wait();
+    /// assert_eq!(w.busy(), Busy { pending: false, running: true });
+    /// wq.queue(&w)?; // queued again while it runs
+    /// assert_eq!(w.busy(), Busy { pending: true, running: true });
+    /// gate.wait(); // 2: the first run ends
+    /// gate.wait(); // 1 and 2 of the second run
+    /// gate.wait();
+    /// w.flush()?;
+    /// assert_eq!(w.busy(), Busy::default());
+    /// # Ok::<(), cmwq::Error>(())
+    /// ```
     pub fn busy(&self) -> Busy {
         let s = self.state().load();
         Busy { pending: s.pending(), running: self.running_on(s.pool_id()).is_some() }
@@ -371,6 +421,29 @@ impl Work {
 
     /// Cancels a pending instance (`cancel_work`); does not wait for a running one.
     /// Returns whether the item was pending.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::{Arc, Barrier};
+    /// use cmwq::{Work, Workqueue};
+    ///
+    /// let wq = Workqueue::ordered("cancel-demo").build()?;
+    /// let gate = Arc::new(Barrier::new(2));
+    /// let g = gate.clone();
+    /// let first = Work::new(move |_| { g.wait(); });
+    /// let ran = Arc::new(AtomicBool::new(false));
+    /// let r = ran.clone();
+    /// let second = Work::new(move |_| r.store(true, Ordering::Relaxed));
+    /// wq.queue(&first)?;
+    /// wq.queue(&second)?; // pending behind `first`
+    /// assert!(second.cancel()); // taken off the queue
+    /// assert!(!second.is_pending());
+    /// assert!(!second.cancel()); // nothing left to cancel
+    /// gate.wait();
+    /// wq.flush()?;
+    /// assert!(!ran.load(Ordering::Relaxed)); // the cancelled instance never ran
+    /// # Ok::<(), cmwq::Error>(())
+    /// ```
     pub fn cancel(&self) -> bool {
         let g = self.grab_pending();
         let depth = self.state().load().disable_depth();
@@ -386,6 +459,38 @@ impl Work {
     /// As in the kernel, this holds for an item used on one workqueue: if instances
     /// queued on two workqueues run at once, it waits for the newest one only.
     ///
+    /// ```
+    /// use cmwq::{Work, Workqueue};
+    ///
+    /// let wq = Workqueue::builder("poller").build()?;
+    /// let q = wq.clone();
+    /// let poll = Work::new(move |w| {
+    ///     let _ = q.queue(w); // requeues itself for ever
+    /// });
+    /// wq.queue(&poll)?;
+    /// poll.cancel_sync()?; // stops it, even though it requeues itself
+    /// assert!(!poll.busy().pending && !poll.busy().running);
+    /// # Ok::<(), cmwq::Error>(())
+    /// ```
+    ///
+    /// From its own callback it would wait for itself:
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use cmwq::{ErrorKind, Work, Workqueue};
+    ///
+    /// let wq = Workqueue::builder("selfish").build()?;
+    /// let seen = Arc::new(Mutex::new(None));
+    /// let s = seen.clone();
+    /// let w = Work::new(move |w| *s.lock().unwrap() = w.cancel_sync().err());
+    /// wq.queue(&w)?;
+    /// w.flush()?;
+    /// let err = seen.lock().unwrap().take().expect("cancel_sync() from the callback fails");
+    /// assert!(matches!(err.kind(), ErrorKind::WouldDeadlock(_)));
+    /// assert_eq!(err.workqueue(), "selfish");
+    /// # Ok::<(), cmwq::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// [`ErrorKind::WouldDeadlock`] when called from the item's own callback.
     pub fn cancel_sync(&self) -> Result<bool, Error> {
@@ -398,6 +503,23 @@ impl Work {
 
     /// Waits for the last queued instance to finish executing (`flush_work`).
     /// Returns whether it had to wait.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    /// use cmwq::{Work, Workqueue};
+    ///
+    /// let wq = Workqueue::builder("flush-demo").build()?;
+    /// let done = Arc::new(AtomicBool::new(false));
+    /// let d = done.clone();
+    /// let w = Work::new(move |_| d.store(true, Ordering::Relaxed));
+    /// assert!(!w.flush()?); // never queued: nothing to wait for
+    /// wq.queue(&w)?;
+    /// w.flush()?; // returns once that instance has run
+    /// assert!(done.load(Ordering::Relaxed));
+    /// assert!(!w.flush()?); // already finished
+    /// # Ok::<(), cmwq::Error>(())
+    /// ```
     ///
     /// # Errors
     /// [`ErrorKind::WouldDeadlock`] when called from the item's own callback, or from
@@ -429,6 +551,20 @@ impl Work {
     /// Increments the disable depth and cancels a pending instance (`disable_work`).
     /// While the depth is above zero every queue attempt returns `false`.
     /// Returns whether the item was pending. Saturates at 65535 with a warning.
+    ///
+    /// ```
+    /// use cmwq::{Work, Workqueue};
+    ///
+    /// let wq = Workqueue::builder("maintenance").build()?;
+    /// let w = Work::new(|_| {});
+    /// assert!(!w.disable()); // it was not pending
+    /// assert!(!wq.queue(&w)?); // disabled: refused, as `schedule_work` would be
+    /// assert!(!w.is_pending());
+    /// assert!(w.enable()); // depth back to 0
+    /// assert!(wq.queue(&w)?);
+    /// w.flush()?;
+    /// # Ok::<(), cmwq::Error>(())
+    /// ```
     pub fn disable(&self) -> bool {
         let g = self.grab_pending();
         let depth = self.state().load().disable_depth();
@@ -444,6 +580,24 @@ impl Work {
 
     /// [`disable`](Self::disable), then waits for a running instance (`disable_work_sync`).
     ///
+    /// The way to shut an item down for good: afterwards it neither runs nor can be
+    /// queued, whoever tries.
+    ///
+    /// ```
+    /// use cmwq::{Work, Workqueue};
+    ///
+    /// let wq = Workqueue::builder("teardown").build()?;
+    /// let q = wq.clone();
+    /// let w = Work::new(move |w| {
+    ///     let _ = q.queue(w); // requeues itself for ever
+    /// });
+    /// wq.queue(&w)?;
+    /// w.disable_sync()?;
+    /// assert!(!w.busy().running && !w.is_pending());
+    /// assert!(!wq.queue(&w)?); // stays off until enabled
+    /// # Ok::<(), cmwq::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// [`ErrorKind::WouldDeadlock`] when called from the item's own callback.
     pub fn disable_sync(&self) -> Result<bool, Error> {
@@ -456,6 +610,22 @@ impl Work {
     /// Decrements the disable depth (`enable_work`); never queues the item.
     /// Returns whether the depth is now zero. Enabling an item that is not disabled
     /// logs a warning and changes nothing (the kernel's underflow WARN).
+    ///
+    /// ```
+    /// use cmwq::{Work, Workqueue};
+    ///
+    /// let wq = Workqueue::builder("nested").build()?;
+    /// let w = Work::new(|_| {});
+    /// w.disable(); // by one user
+    /// w.disable(); // by another
+    /// assert!(!w.enable()); // depth 1: still disabled
+    /// assert!(!wq.queue(&w)?);
+    /// assert!(w.enable()); // depth 0
+    /// assert!(!w.is_pending()); // enabling never queues
+    /// assert!(wq.queue(&w)?);
+    /// w.flush()?;
+    /// # Ok::<(), cmwq::Error>(())
+    /// ```
     pub fn enable(&self) -> bool {
         let s = self.state().load();
         // Not disabled: queued, idle at depth 0, or waiting on its timer.

@@ -24,7 +24,20 @@ pub struct Builder {
 }
 
 impl Builder {
-    /// Sets the flags. Default: empty (per-CPU, normal priority).
+    /// Sets the flags. Default: empty (per-CPU, normal priority). Any set is
+    /// accepted here; [`build`](Self::build) refuses `PERCPU` with `UNBOUND`, and
+    /// the flags not supported yet (`BH`, `MEM_RECLAIM`).
+    ///
+    /// ```
+    /// use cmwq::{ErrorKind, Workqueue, WqFlags};
+    ///
+    /// let wq = Workqueue::builder("urgent").flags(WqFlags::HIGHPRI | WqFlags::CPU_INTENSIVE).build()?;
+    /// assert!(wq.flags().contains(WqFlags::HIGHPRI));
+    ///
+    /// let err = Workqueue::builder("both").flags(WqFlags::PERCPU | WqFlags::UNBOUND).build().unwrap_err();
+    /// assert!(matches!(err.kind(), ErrorKind::InvalidFlags(_)));
+    /// # Ok::<(), cmwq::Error>(())
+    /// ```
     pub fn flags(mut self, flags: WqFlags) -> Self {
         self.flags = flags;
         self
@@ -33,7 +46,19 @@ impl Builder {
     /// Sets `max_active`: per CPU for per-CPU queues, process-wide for unbound ones.
     /// Default 0, which means [`WQ_DFL_ACTIVE`] (1024). Values above
     /// [`WQ_MAX_ACTIVE`] (2048) are clamped with a warning, as in the kernel. Ordered
-    /// queues accept only 1.
+    /// queues accept only 1 (or 0); anything larger fails in `build`.
+    ///
+    /// ```
+    /// use cmwq::{ErrorKind, Workqueue, WQ_DFL_ACTIVE, WQ_MAX_ACTIVE};
+    ///
+    /// assert_eq!(Workqueue::builder("a").max_active(16).build()?.max_active(), 16);
+    /// assert_eq!(Workqueue::builder("b").max_active(0).build()?.max_active(), WQ_DFL_ACTIVE);
+    /// assert_eq!(Workqueue::builder("c").max_active(1 << 20).build()?.max_active(), WQ_MAX_ACTIVE);
+    ///
+    /// let err = Workqueue::ordered("d").max_active(2).build().unwrap_err();
+    /// assert!(matches!(err.kind(), ErrorKind::InvalidFlags(_)));
+    /// # Ok::<(), cmwq::Error>(())
+    /// ```
     pub fn max_active(mut self, n: usize) -> Self {
         self.max_active = n;
         self
@@ -110,13 +135,46 @@ impl Builder {
 }
 
 impl Workqueue {
-    /// Starts building a workqueue named `name` (`alloc_workqueue`).
+    /// Starts building a workqueue named `name` (`alloc_workqueue`). The name
+    /// appears in errors and in the log.
+    ///
+    /// ```
+    /// use cmwq::{Work, Workqueue, WqFlags};
+    ///
+    /// let wq = Workqueue::builder("net-rx").flags(WqFlags::HIGHPRI).max_active(8).build()?;
+    /// let w = Work::new(|_| { /* handle a packet batch */ });
+    /// wq.queue(&w)?;
+    /// w.flush()?;
+    /// # Ok::<(), cmwq::Error>(())
+    /// ```
     pub fn builder(name: impl Into<String>) -> Builder {
         Builder { name: name.into(), flags: WqFlags::empty(), max_active: 0, ordered: false, system: false }
     }
 
     /// Starts building an ordered workqueue: one item at a time, in queueing order
-    /// (`alloc_ordered_workqueue`). Only `HIGHPRI` is meaningful among the flags.
+    /// (`alloc_ordered_workqueue`). Among the flags, `HIGHPRI` and `FREEZABLE` are
+    /// meaningful; `PERCPU` is refused (an ordered queue is unbound).
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use cmwq::{Work, Workqueue};
+    ///
+    /// let wq = Workqueue::ordered("journal").build()?;
+    /// let log = Arc::new(Mutex::new(Vec::new()));
+    /// let items: Vec<Work> = (0..5)
+    ///     .map(|i| {
+    ///         let log = log.clone();
+    ///         Work::new(move |_| log.lock().unwrap().push(i))
+    ///     })
+    ///     .collect();
+    /// for w in &items {
+    ///     wq.queue(w)?;
+    /// }
+    /// wq.flush()?;
+    /// assert_eq!(*log.lock().unwrap(), [0, 1, 2, 3, 4]); // in queueing order
+    /// assert_eq!(wq.max_active(), 1);
+    /// # Ok::<(), cmwq::Error>(())
+    /// ```
     pub fn ordered(name: impl Into<String>) -> Builder {
         Builder { ordered: true, ..Self::builder(name) }
     }

@@ -68,6 +68,23 @@ impl Workqueue {
     /// returns); cancel them first if they must not run. A [`drain`](Self::drain)
     /// waits for items whose timers fire while it drains, not for later ones.
     ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cmwq::{DelayedWork, Workqueue};
+    ///
+    /// let wq = Workqueue::builder("writeback").build()?;
+    /// let dw = DelayedWork::new(|_| { /* write dirty pages back */ });
+    /// assert!(wq.queue_delayed(&dw, Duration::from_secs(30))?); // timer armed
+    /// assert!(dw.is_pending() && dw.timer_pending());
+    /// assert!(!wq.queue_delayed(&dw, Duration::from_secs(1))?); // pending: the 30 s stand
+    /// assert!(dw.cancel());
+    ///
+    /// assert!(wq.queue_delayed(&dw, Duration::ZERO)?); // queued at once, no timer
+    /// assert!(!dw.timer_pending());
+    /// dw.flush()?;
+    /// # Ok::<(), cmwq::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// As [`queue`](Self::queue); [`ErrorKind::Destroyed`] also when one of the
     /// queue's own items arms a timer while the queue is being destroyed (the
@@ -77,6 +94,23 @@ impl Workqueue {
     }
 
     /// [`queue_delayed`](Self::queue_delayed) for `cpu`'s pool (`queue_delayed_work_on`).
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    /// use cmwq::{DelayedWork, Workqueue};
+    ///
+    /// let wq = Workqueue::builder("per-cpu-stats").build()?;
+    /// let cpu = *cmwq::allowed_cpus().last().unwrap();
+    /// let ran_on = Arc::new(Mutex::new(None));
+    /// let r = ran_on.clone();
+    /// let dw = DelayedWork::new(move |_| *r.lock().unwrap() = cmwq::debug::current_cpu());
+    /// assert!(wq.queue_delayed_on(cpu, &dw, Duration::from_secs(60))?);
+    /// dw.flush()?; // fires the timer now: queued on `cpu`, then waited for
+    /// assert_eq!(*ran_on.lock().unwrap(), Some(cpu));
+    /// assert!(wq.queue_delayed_on(usize::MAX, &dw, Duration::from_secs(60)).is_err());
+    /// # Ok::<(), cmwq::Error>(())
+    /// ```
     ///
     /// # Errors
     /// As [`queue_delayed`](Self::queue_delayed), and [`ErrorKind::InvalidCpu`].
@@ -91,6 +125,26 @@ impl Workqueue {
     /// idle and is now armed (or queued, for a zero delay). A zero delay queues it
     /// at once. A disabled item is left alone, and `Ok(false)` returned.
     ///
+    /// The usual debounce: every event pushes the deadline back.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cmwq::{DelayedWork, Workqueue};
+    ///
+    /// let wq = Workqueue::builder("debounce").build()?;
+    /// let save = DelayedWork::new(|_| { /* save the document */ });
+    /// assert!(!wq.mod_delayed(&save, Duration::from_secs(2))?); // was idle: armed
+    /// assert!(wq.mod_delayed(&save, Duration::from_secs(2))?); // was pending: re-armed
+    /// assert!(wq.mod_delayed(&save, Duration::ZERO)?); // now: queued at once
+    /// assert!(!save.timer_pending());
+    /// save.flush()?;
+    ///
+    /// save.disable();
+    /// assert!(!wq.mod_delayed(&save, Duration::ZERO)?); // disabled: left alone
+    /// assert!(!save.is_pending());
+    /// # Ok::<(), cmwq::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// As [`queue_delayed`](Self::queue_delayed). If the queue is found being
     /// destroyed only after the pending instance was cancelled, the item is left
@@ -100,6 +154,22 @@ impl Workqueue {
     }
 
     /// [`mod_delayed`](Self::mod_delayed) for `cpu`'s pool (`mod_delayed_work_on`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cmwq::{DelayedWork, ErrorKind, Workqueue};
+    ///
+    /// let wq = Workqueue::builder("rebalance").build()?;
+    /// let cpu = cmwq::allowed_cpus()[0];
+    /// let dw = DelayedWork::new(|_| {});
+    /// assert!(!wq.mod_delayed_on(cpu, &dw, Duration::from_secs(60))?); // armed
+    /// assert!(wq.mod_delayed_on(cpu, &dw, Duration::from_secs(1))?); // re-armed
+    /// let err = wq.mod_delayed_on(usize::MAX, &dw, Duration::ZERO).unwrap_err();
+    /// assert!(matches!(err.kind(), ErrorKind::InvalidCpu { .. }));
+    /// assert!(dw.timer_pending()); // the bad call changed nothing
+    /// assert!(dw.cancel());
+    /// # Ok::<(), cmwq::Error>(())
+    /// ```
     ///
     /// # Errors
     /// As [`mod_delayed`](Self::mod_delayed), and [`ErrorKind::InvalidCpu`].

@@ -58,11 +58,26 @@ impl Workqueue {
     }
 
     /// The name given at creation.
+    ///
+    /// ```
+    /// let wq = cmwq::Workqueue::builder("disk-io").build()?;
+    /// assert_eq!(wq.name(), "disk-io");
+    /// # Ok::<(), cmwq::Error>(())
+    /// ```
     pub fn name(&self) -> &str {
         &self.core().name
     }
 
     /// The flags (ordered queues include `UNBOUND`).
+    ///
+    /// ```
+    /// use cmwq::{Workqueue, WqFlags};
+    ///
+    /// let wq = Workqueue::ordered("log-writer").build()?;
+    /// assert!(wq.is_ordered());
+    /// assert!(wq.flags().contains(WqFlags::UNBOUND));
+    /// # Ok::<(), cmwq::Error>(())
+    /// ```
     pub fn flags(&self) -> WqFlags {
         self.core().flags
     }
@@ -73,6 +88,12 @@ impl Workqueue {
     }
 
     /// The current `max_active`.
+    ///
+    /// ```
+    /// let wq = cmwq::Workqueue::builder("default").build()?;
+    /// assert_eq!(wq.max_active(), cmwq::WQ_DFL_ACTIVE); // 0 asked for the default
+    /// # Ok::<(), cmwq::Error>(())
+    /// ```
     pub fn max_active(&self) -> usize {
         self.core().max_active.load(Ordering::Relaxed) as usize
     }
@@ -81,6 +102,27 @@ impl Workqueue {
     /// (`queue_work`). Returns `Ok(false)` if it was already pending (it keeps its
     /// place) or is disabled. If it returns `Ok(true)`, every store the caller made
     /// before the call is visible to the callback.
+    ///
+    /// The PENDING rule: an ordered queue runs one item at a time, so `second`
+    /// waits, pending, while `first` runs; queueing it again changes nothing.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Barrier};
+    /// use cmwq::{Work, Workqueue};
+    ///
+    /// let wq = Workqueue::ordered("one-by-one").build()?;
+    /// let gate = Arc::new(Barrier::new(2));
+    /// let g = gate.clone();
+    /// let first = Work::new(move |_| { g.wait(); }); // runs until we reach the barrier
+    /// let second = Work::new(|_| {});
+    /// assert!(wq.queue(&first)?);
+    /// assert!(wq.queue(&second)?); // queued behind `first`
+    /// assert!(!wq.queue(&second)?); // already pending: keeps its place
+    /// gate.wait(); // let `first` finish
+    /// wq.flush()?;
+    /// assert!(!second.is_pending());
+    /// # Ok::<(), cmwq::Error>(())
+    /// ```
     ///
     /// # Errors
     /// The queue is draining or being destroyed and the caller is not one of its own
@@ -92,6 +134,25 @@ impl Workqueue {
 
     /// Queues `work` on `cpu`'s pool (`queue_work_on`). For unbound queues the CPU
     /// only has to be valid.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use cmwq::{ErrorKind, Work, Workqueue};
+    ///
+    /// let wq = Workqueue::builder("per-cpu").build()?;
+    /// let cpu = *cmwq::allowed_cpus().last().unwrap();
+    /// let ran_on = Arc::new(Mutex::new(None));
+    /// let r = ran_on.clone();
+    /// let w = Work::new(move |_| *r.lock().unwrap() = cmwq::debug::current_cpu());
+    /// assert!(wq.queue_on(cpu, &w)?);
+    /// w.flush()?;
+    /// assert_eq!(*ran_on.lock().unwrap(), Some(cpu)); // per-CPU workers stay on their CPU
+    ///
+    /// let err = wq.queue_on(usize::MAX, &w).unwrap_err();
+    /// assert!(matches!(err.kind(), ErrorKind::InvalidCpu { .. }));
+    /// assert!(!w.is_pending()); // refused: the item is untouched
+    /// # Ok::<(), cmwq::Error>(())
+    /// ```
     ///
     /// # Errors
     /// As [`queue`](Self::queue), and [`ErrorKind::InvalidCpu`] for a CPU this
@@ -105,8 +166,25 @@ impl Workqueue {
     /// handle to. It costs one allocation, the box of the closure: none if `f`
     /// captures nothing, and none if `f` is a `Box<dyn FnOnce() + Send>` already
     /// (it is kept as it is). Inside `f`, [`current_work`](crate::current_work)
-    /// gives a handle that flushes and reports `busy()` like a work item's. The
-    /// closure must be `Send`:
+    /// gives a handle that flushes and reports `busy()` like a work item's.
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    ///
+    /// let wq = cmwq::Workqueue::builder("jobs").build()?;
+    /// let (tx, rx) = mpsc::channel();
+    /// for i in 0..4 {
+    ///     let tx = tx.clone();
+    ///     wq.spawn(move || tx.send(i * i).unwrap()).map_err(|e| e.error().clone())?;
+    /// }
+    /// wq.flush()?;
+    /// let mut squares: Vec<i32> = rx.try_iter().collect();
+    /// squares.sort();
+    /// assert_eq!(squares, [0, 1, 4, 9]);
+    /// # Ok::<(), cmwq::Error>(())
+    /// ```
+    ///
+    /// The closure must be `Send`:
     ///
     /// ```compile_fail
     /// let wq = cmwq::Workqueue::builder("x").build().unwrap();
@@ -129,6 +207,20 @@ impl Workqueue {
     /// `enable_and_queue_work`: enables `work`; if its disable depth reaches zero,
     /// queues it and returns what `queue` returns; otherwise `Ok(false)`.
     ///
+    /// ```
+    /// use cmwq::{Work, Workqueue};
+    ///
+    /// let wq = Workqueue::builder("gated").build()?;
+    /// let w = Work::new(|_| {});
+    /// w.disable();
+    /// w.disable(); // depth 2
+    /// assert!(!wq.queue(&w)?); // disabled: refused
+    /// assert!(!wq.enable_and_queue(&w)?); // depth 1: still disabled, not queued
+    /// assert!(wq.enable_and_queue(&w)?); // depth 0: queued
+    /// w.flush()?;
+    /// # Ok::<(), cmwq::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// As [`queue`](Self::queue).
     pub fn enable_and_queue(&self, work: &Work) -> Result<bool, Error> {
@@ -142,6 +234,27 @@ impl Workqueue {
     /// Waits until every item queued before the call has finished
     /// (`flush_workqueue`). Items queued after the call, including items that this
     /// queue's items queue meanwhile, are not waited for.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// use cmwq::{Work, Workqueue};
+    ///
+    /// let wq = Workqueue::builder("batch").build()?;
+    /// let done = Arc::new(AtomicUsize::new(0));
+    /// let items: Vec<Work> = (0..8)
+    ///     .map(|_| {
+    ///         let d = done.clone();
+    ///         Work::new(move |_| { d.fetch_add(1, Ordering::Relaxed); })
+    ///     })
+    ///     .collect();
+    /// for w in &items {
+    ///     wq.queue(w)?;
+    /// }
+    /// wq.flush()?; // all eight were queued before the call
+    /// assert_eq!(done.load(Ordering::Relaxed), 8);
+    /// # Ok::<(), cmwq::Error>(())
+    /// ```
     ///
     /// # Errors
     /// [`ErrorKind::WouldDeadlock`] when called from one of this queue's own items.
@@ -162,6 +275,30 @@ impl Workqueue {
     /// queue's own items may queue onto it (chained work); any other queueing gets
     /// [`ErrorKind::Draining`] and the caller keeps the work.
     ///
+    /// Unlike [`flush`](Self::flush), it waits for chained work too: here an item
+    /// that queues itself again until it has run five times.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// use cmwq::{Work, Workqueue};
+    ///
+    /// let wq = Workqueue::builder("chain").build()?;
+    /// let runs = Arc::new(AtomicUsize::new(0));
+    /// let (r, q) = (runs.clone(), wq.clone());
+    /// let w = Work::new(move |w| {
+    ///     if r.fetch_add(1, Ordering::Relaxed) + 1 < 5 {
+    ///         q.queue(w).expect("an item of a draining queue may requeue itself");
+    ///     }
+    /// });
+    /// wq.queue(&w)?;
+    /// wq.drain()?;
+    /// assert_eq!(runs.load(Ordering::Relaxed), 5);
+    /// assert!(wq.queue(&w)?); // drained, not destroyed: usable again
+    /// wq.drain()?;
+    /// # Ok::<(), cmwq::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// From one of the queue's own items ([`ErrorKind::WouldDeadlock`]), or on a
     /// system workqueue.
@@ -178,6 +315,25 @@ impl Workqueue {
     /// Delayed items whose timers are armed for this queue are queued at once
     /// (with a warning) and run before it returns: nothing is dropped. Cancel
     /// them first if they must not run, as the kernel requires.
+    ///
+    /// ```
+    /// use cmwq::{ErrorKind, Work, Workqueue};
+    ///
+    /// let wq = Workqueue::builder("session").build()?;
+    /// let w = Work::new(|_| {});
+    /// wq.queue(&w)?;
+    /// wq.destroy()?; // `w` ran before this returned
+    /// assert!(!w.busy().pending && !w.busy().running);
+    ///
+    /// let err = wq.queue(&w).unwrap_err();
+    /// assert_eq!(err.kind(), &ErrorKind::Destroyed);
+    /// assert_eq!(err.workqueue(), "session");
+    /// wq.destroy()?; // again: nothing to do
+    ///
+    /// let err = cmwq::system::percpu().destroy().unwrap_err();
+    /// assert!(matches!(err.kind(), ErrorKind::SystemWorkqueue(_)));
+    /// # Ok::<(), cmwq::Error>(())
+    /// ```
     ///
     /// # Errors
     /// From one of the queue's own items ([`ErrorKind::WouldDeadlock`]), or on a
@@ -210,6 +366,32 @@ impl Workqueue {
     /// Raising it activates waiting items at once; lowering it never preempts
     /// items already active.
     ///
+    /// Here an unbound queue (`max_active` counts process-wide) holds `second`
+    /// back while `first` runs, until `max_active` is raised:
+    ///
+    /// ```
+    /// use std::sync::{Arc, Barrier};
+    /// use cmwq::{ErrorKind, Work, Workqueue, WqFlags};
+    ///
+    /// let wq = Workqueue::builder("tunable").flags(WqFlags::UNBOUND).max_active(1).build()?;
+    /// let gate = Arc::new(Barrier::new(2));
+    /// let g = gate.clone();
+    /// let first = Work::new(move |_| { g.wait(); });
+    /// let second = Work::new(|_| {});
+    /// wq.queue(&first)?;
+    /// wq.queue(&second)?; // waits for `max_active`
+    /// wq.set_max_active(2)?; // activates `second` at once
+    /// second.flush()?; // it ran while `first` still waits at the barrier
+    /// gate.wait();
+    /// wq.flush()?;
+    /// assert_eq!(wq.max_active(), 2);
+    ///
+    /// let ordered = Workqueue::ordered("strict").build()?;
+    /// let err = ordered.set_max_active(2).unwrap_err();
+    /// assert!(matches!(err.kind(), ErrorKind::Ordered(_)));
+    /// # Ok::<(), cmwq::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// [`ErrorKind::Ordered`] for an ordered queue.
     pub fn set_max_active(&self, n: usize) -> Result<(), Error> {
@@ -236,6 +418,26 @@ impl Workqueue {
 
     /// Whether `cpu`'s pwq has items waiting for `max_active` (`workqueue_congested`).
     /// Advisory. For unbound queues the CPU only has to be valid.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Barrier};
+    /// use cmwq::{Work, Workqueue};
+    ///
+    /// let wq = Workqueue::ordered("congested").build()?; // max_active 1
+    /// let cpu = cmwq::allowed_cpus()[0];
+    /// let gate = Arc::new(Barrier::new(2));
+    /// let g = gate.clone();
+    /// let first = Work::new(move |_| { g.wait(); });
+    /// let second = Work::new(|_| {});
+    /// wq.queue(&first)?;
+    /// assert!(!wq.is_congested(cpu)?); // `first` is active, nothing waits
+    /// wq.queue(&second)?;
+    /// assert!(wq.is_congested(cpu)?); // `second` waits for `max_active`
+    /// gate.wait();
+    /// wq.flush()?;
+    /// assert!(!wq.is_congested(cpu)?);
+    /// # Ok::<(), cmwq::Error>(())
+    /// ```
     ///
     /// # Errors
     /// [`ErrorKind::InvalidCpu`].

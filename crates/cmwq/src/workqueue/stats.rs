@@ -27,6 +27,22 @@ pub struct WqStats {
 impl Workqueue {
     /// Statistics summed over the queue's pwqs, including those already freed
     /// (the counters survive `destroy`).
+    ///
+    /// ```
+    /// use cmwq::{Work, Workqueue};
+    ///
+    /// let wq = Workqueue::builder("counted").build()?;
+    /// let w = Work::new(|_| {});
+    /// wq.queue(&w)?;
+    /// wq.spawn(|| panic!("caught, logged and counted")).map_err(|e| e.error().clone())?;
+    /// wq.flush()?;
+    /// let s = wq.stats();
+    /// assert_eq!((s.started, s.completed, s.panicked), (2, 2, 1));
+    /// assert_eq!((s.in_flight, s.inactive), (0, 0));
+    /// wq.destroy()?;
+    /// assert_eq!(wq.stats().completed, 2); // still there after destroy
+    /// # Ok::<(), cmwq::Error>(())
+    /// ```
     pub fn stats(&self) -> WqStats {
         let core = self.core();
         let mut sum = *core.retired.lock();
