@@ -7,7 +7,7 @@
 //! Every test takes the pool lock exclusively: they observe one CPU pool's
 //! accounting, which another test's items on the same CPU would disturb.
 
-mod common_b;
+mod support;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
@@ -15,10 +15,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cmwq::{Work, Workqueue, WqFlags};
-use common_b::{
-    cpu0, exclusive, poll_until, pool_of, settle_pool, spin_until, Bounded, BoundedQueue, Gate, Log, LONG,
-};
 use parking_lot::Mutex;
+use support::{
+    cpu0, exclusive, poll_until, pool_of, settle_pool, spin_until, Bounded, BoundedQueue, Gate, Log, DEADLINE,
+};
 
 /// How long a CPU-bound item keeps its CPU when nothing else should start: if the
 /// pool wrongly starts the next item meanwhile, the item stops burning at once.
@@ -27,7 +27,7 @@ const HOLD: Duration = Duration::from_millis(250);
 /// Two items sharing `signal`: `w1` logs `w1 start`, runs `wait` on the signal and
 /// logs the event `wait` returns; `w2` logs `w2 start`, then runs `give` on it.
 fn waiter_and_signaller<S: Send + Sync + 'static>(
-    log: &Arc<Log>,
+    log: &Log,
     signal: &Arc<S>,
     wait: impl Fn(&S) -> &'static str + Send + Sync + 'static,
     give: impl Fn(&S) + Send + Sync + 'static,
@@ -51,7 +51,7 @@ fn waiter_and_signaller<S: Send + Sync + 'static>(
 
 /// [`waiter_and_signaller`] on a flag that `w2` sets.
 fn waiter_and_flag_setter(
-    log: &Arc<Log>,
+    log: &Log,
     wait: impl Fn(&AtomicBool) -> &'static str + Send + Sync + 'static,
 ) -> (Work, Work) {
     waiter_and_signaller(log, &Arc::new(AtomicBool::new(false)), wait, |f| f.store(true, Ordering::SeqCst))
@@ -59,13 +59,10 @@ fn waiter_and_flag_setter(
 
 /// [`waiter_and_signaller`] on a gate that `w2` opens; `w1` logs `w1 wake` once
 /// `wait` returns that the gate is open.
-fn waiter_and_gate_opener(
-    log: &Arc<Log>,
-    wait: impl Fn(&Gate) -> bool + Send + Sync + 'static,
-) -> (Work, Work) {
+fn waiter_and_gate_opener(log: &Log, wait: impl Fn(&Gate) -> bool + Send + Sync + 'static) -> (Work, Work) {
     waiter_and_signaller(
         log,
-        &Gate::new(),
+        &Arc::new(Gate::new()),
         move |gate| if wait(gate) { "w1 wake" } else { "w1 wake (timed out)" },
         |gate| gate.open(),
     )
@@ -73,7 +70,7 @@ fn waiter_and_gate_opener(
 
 /// `w1` burns CPU `c` (never blocking) until `w2` starts or [`HOLD`] passes; `w2`
 /// is queued on the same CPU while `w1` runs. Returns the event log.
-fn burn_then_second(c: usize, q1: &Workqueue, q2: &Workqueue, max_burn: Duration) -> Arc<Log> {
+fn burn_then_second(c: usize, q1: &Workqueue, q2: &Workqueue, max_burn: Duration) -> Log {
     let log = Log::new();
     let (w1, w2) = waiter_and_flag_setter(&log, move |w2_started| {
         let saw = spin_until(max_burn, || w2_started.load(Ordering::SeqCst));
@@ -116,7 +113,7 @@ fn assert_blocking_lets_next_start(c: usize, wq: &Workqueue) {
 /// Waits until the pool of `c` counts nobody as running (all items done and
 /// every worker back between items). Panics with the snapshot otherwise.
 fn assert_running_settles_to_zero(c: usize, highpri: bool) {
-    let ok = poll_until(LONG, || pool_of(c, highpri).is_some_and(|p| p.running == 0 && p.busy == 0));
+    let ok = poll_until(DEADLINE, || pool_of(c, highpri).is_some_and(|p| p.running == 0 && p.busy == 0));
     assert!(ok, "nr_running never returned to 0: {:?}", pool_of(c, highpri));
 }
 
@@ -144,7 +141,8 @@ fn blocking_item_lets_the_next_item_start() {
     assert_blocking_lets_next_start(c, &wq);
     // Nested `blocking` is fine and counts once.
     let log = Log::new();
-    let pair = waiter_and_gate_opener(&log, |gate| cmwq::blocking(|| cmwq::blocking(|| gate.wait_for(LONG))));
+    let pair =
+        waiter_and_gate_opener(&log, |gate| cmwq::blocking(|| cmwq::blocking(|| gate.wait_for(DEADLINE))));
     run_pair_on(c, &wq, pair);
     assert_eq!(log.snapshot(), vec!["w1 start", "w2 start", "w1 wake"]);
     assert_running_settles_to_zero(c, false);
@@ -161,7 +159,7 @@ fn cmwq_sleep_lets_the_next_item_start() {
     let wq = Workqueue::builder("pool-sleep").build().unwrap();
     let log = Log::new();
     let pair = waiter_and_flag_setter(&log, |w2_started| {
-        let deadline = Instant::now() + LONG;
+        let deadline = Instant::now() + DEADLINE;
         while !w2_started.load(Ordering::SeqCst) && Instant::now() < deadline {
             cmwq::sleep(Duration::from_millis(1));
         }
@@ -193,7 +191,7 @@ fn non_blocking_burst_runs_one_at_a_time_on_few_workers() {
                 let n = cur.fetch_add(1, Ordering::SeqCst) + 1;
                 max.fetch_max(n, Ordering::SeqCst);
                 threads.lock().insert(std::thread::current().id());
-                common_b::burn(Duration::from_micros(20));
+                support::burn(Duration::from_micros(20));
                 cur.fetch_sub(1, Ordering::SeqCst);
             })
         })
@@ -235,7 +233,7 @@ fn items_blocking_together_get_a_worker_each() {
         assert_eq!(wq.queue_on(c, w), Ok(true));
     }
     // All started, and the last one is inside its block too.
-    let all = poll_until(LONG, || {
+    let all = poll_until(DEADLINE, || {
         started.load(Ordering::SeqCst) == N && pool_of(c, false).is_some_and(|p| p.running == 0)
     });
     let p = pool_of(c, false);
@@ -261,7 +259,7 @@ fn cpu_intensive_item_does_not_hold_back_its_cpu() {
     let normal = Workqueue::builder("pool-normal").build().unwrap();
     // A running CPU_INTENSIVE item is outside concurrency management: w2 starts
     // while w1 still burns, and w1 sees it.
-    let log = burn_then_second(c, &intensive, &normal, LONG);
+    let log = burn_then_second(c, &intensive, &normal, DEADLINE);
     assert_eq!(log.snapshot(), vec!["w1 start", "w2 start", "w1 end (saw w2)"]);
     assert_eq!(intensive.stats().cpu_intensive, 1);
     // The same burner on a normal queue holds w2 back.
@@ -330,7 +328,7 @@ fn panic_inside_blocking_restores_the_accounting() {
     let p3 = Work::new(|_| {
         let r = std::panic::catch_unwind(|| cmwq::blocking(|| panic!("deliberate caught panic (test)")));
         assert!(r.is_err());
-        common_b::burn(Duration::from_millis(1));
+        support::burn(Duration::from_millis(1));
     });
     for w in [&p1, &p2, &p3, &p1] {
         assert_eq!(wq.queue_on(c, w), Ok(true));

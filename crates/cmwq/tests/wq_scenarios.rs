@@ -10,16 +10,16 @@
 //! single worker they run back to back; with max_active 2, w2 starts only when w0
 //! finishes; with w1 and w2 CPU_INTENSIVE they start together when w0 sleeps.
 
-mod common_b;
+mod support;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use cmwq::{Work, Workqueue, WqFlags};
-use common_b::{
+use support::{
     burn, cpu0, exclusive, poll_until, pool_of, settle_pool, spin_until, Bounded, BoundedQueue, Gate, Log,
-    LONG, SETTLE,
+    DEADLINE, SETTLE,
 };
 
 const BURN: Duration = Duration::from_millis(5);
@@ -33,7 +33,7 @@ fn plain_burn() -> Burner {
 
 /// `<n> start`, burn, `<n> sleep`, block on `gate`, `<n> wake`, burn (`after`),
 /// `<n> end`.
-fn item(log: &Arc<Log>, gate: &Arc<Gate>, n: &str, before: Burner, after: bool) -> Work {
+fn item(log: &Log, gate: &Gate, n: &str, before: Burner, after: bool) -> Work {
     let (log, gate, n) = (log.clone(), gate.clone(), n.to_string());
     Work::new(move |_| {
         log.push(format!("{n} start"));
@@ -49,15 +49,15 @@ fn item(log: &Arc<Log>, gate: &Arc<Gate>, n: &str, before: Burner, after: bool) 
 }
 
 struct Scenario {
-    log: Arc<Log>,
-    gates: [Arc<Gate>; 3],
+    log: Log,
+    gates: [Gate; 3],
     items: [Work; 3],
 }
 
 impl Scenario {
     /// w0 burns, sleeps, burns; w1 and w2 burn and sleep. `w1_burn` makes w1's burn,
     /// given the log.
-    fn new(w1_burn: impl FnOnce(&Arc<Log>) -> Burner) -> Scenario {
+    fn new(w1_burn: impl FnOnce(&Log) -> Burner) -> Scenario {
         let log = Log::new();
         let w1_burn = w1_burn(&log);
         let gates = [Gate::new(), Gate::new(), Gate::new()];
@@ -111,11 +111,11 @@ impl Hold {
             let (release, started) = (release.clone(), started.clone());
             Work::new(move |_| {
                 started.store(true, Ordering::SeqCst);
-                spin_until(LONG, || release.load(Ordering::SeqCst));
+                spin_until(DEADLINE, || release.load(Ordering::SeqCst));
             })
         };
         assert_eq!(wq.queue_on(c, &w), Ok(true));
-        assert!(poll_until(LONG, || started.load(Ordering::SeqCst)), "the holder never started");
+        assert!(poll_until(DEADLINE, || started.load(Ordering::SeqCst)), "the holder never started");
         Hold { wq, w, release }
     }
 
@@ -249,7 +249,7 @@ fn scenario_cpu_intensive_items_start_together() {
     let s = Scenario::new(|log| {
         let log = log.clone();
         Arc::new(move || {
-            let saw = spin_until(LONG, || log.has("w2 start"));
+            let saw = spin_until(DEADLINE, || log.has("w2 start"));
             log.push(if saw { "w1 saw w2 start" } else { "w1 gave up waiting for w2" });
         })
     });
