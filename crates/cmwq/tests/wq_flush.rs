@@ -8,6 +8,9 @@
 //! the probe starts only once the waiting item blocks) or, for a workqueue flush,
 //! with the waiting thread's scheduler state (`parked_in_thread`). Every wait of the
 //! test itself is bounded (`*_bounded`, `DEADLINE`), so a bug fails instead of hanging.
+//!
+//! A flush that waits for a free flush color inside a work item is tested in
+//! `wq_flush_overflow.rs`, a binary of its own with the sleep monitor off.
 
 mod support;
 
@@ -19,8 +22,9 @@ use std::time::Duration;
 use cmwq::{Busy, ErrorKind, Work, Workqueue, WqFlags};
 use parking_lot::Mutex;
 use support::{
-    blocked_in, blocked_in_item, cpu0, cpu1, exclusive, join_bounded, parked_in_thread, poll_until, shared,
-    spin_until, wait_parked, Bounded, BoundedQueue, BoundedWork, DropGuard, Gate, Log, DEADLINE, SETTLE,
+    blocked_in, blocked_in_item, cpu0, distinct_cpus, exclusive, join_bounded, logging, parked_in_thread,
+    poll_until, shared, spin_until, Bounded, BoundedQueue, BoundedWork, DropGuard, Gate, Log, DEADLINE,
+    SETTLE,
 };
 
 /// A per-CPU, an unbound and an ordered queue, for tests that hold on all three.
@@ -61,12 +65,6 @@ fn counting(runs: &Arc<AtomicUsize>) -> Work {
     })
 }
 
-/// An item that logs `event` each time it runs.
-fn logging(log: &Log, event: &'static str) -> Work {
-    let log = log.clone();
-    Work::new(move |_| log.push(event))
-}
-
 /// Runs `f` on a new thread that logs `event` once `f` returned.
 fn spawn_logged<R: Send + 'static>(
     log: &Log,
@@ -79,16 +77,6 @@ fn spawn_logged<R: Send + 'static>(
         log.push(event);
         r
     })
-}
-
-/// The two CPUs of a two-CPU test, `(cpu0, cpu1)`; `None` (the test is skipped, and
-/// says so) where the process may use only one.
-fn two_cpus() -> Option<(usize, usize)> {
-    let Some(d) = cpu1() else {
-        eprintln!("skipped: needs two CPUs");
-        return None;
-    };
-    Some((cpu0(), d))
 }
 
 fn is_deadlock<T: std::fmt::Debug>(r: &Result<T, cmwq::Error>) -> bool {
@@ -353,84 +341,6 @@ fn more_than_16_concurrent_flushers_all_complete() {
     // The colors were all given back: further flushes work.
     wq.flush_bounded().unwrap();
     wq.destroy_bounded().unwrap();
-}
-
-/// A flush that has to wait for a free flush color blocks; inside a work item of a
-/// per-CPU pool that wait must let the pool run other items (as every sleep does
-/// in the kernel), or the items whose completion frees the colors never run.
-#[test]
-fn flush_color_overflow_wait_inside_work_item_lets_its_cpu_run_other_items() {
-    let _x = exclusive();
-    let Some((c, d)) = two_cpus() else { return };
-    let target = Workqueue::builder("ovf-target").build().unwrap();
-    let on_c = Workqueue::builder("ovf-on-c").build().unwrap();
-    let on_d = Workqueue::builder("ovf-on-d").build().unwrap();
-    let log = Log::new();
-    let go = Arc::new(AtomicBool::new(false));
-    // F burns CPU c until told, then flushes `target`.
-    let f = {
-        let (log, go, target) = (log.clone(), go.clone(), target.clone());
-        Work::new(move |_| {
-            log.push("F start");
-            spin_until(DEADLINE, || go.load(Ordering::SeqCst));
-            log.push("F flush");
-            let r = target.flush();
-            log.push(format!("F flushed {r:?}"));
-        })
-    };
-    assert_eq!(on_c.queue_on(c, &f), Ok(true));
-    log.expect("F start");
-    // H: a `target` item on CPU c, held back while F burns.
-    let h = logging(&log, "H run");
-    assert_eq!(target.queue_on(c, &h), Ok(true));
-    // Fifteen flushers on CPU d, each waiting for H: together they use all the flush
-    // colors a flush may hold. Each one starts only when the previous one blocked.
-    let tids = Arc::new(Mutex::new(Vec::new()));
-    let flushers: Vec<Work> = (0..15)
-        .map(|i| {
-            let (log, target) = (log.clone(), target.clone());
-            let tids = tids.clone();
-            Work::new(move |_| {
-                tids.lock().push(support::current_tid());
-                log.push(format!("D{i} start"));
-                let r = target.flush();
-                log.push(format!("D{i} flushed {r:?}"));
-            })
-        })
-        .collect();
-    for w in &flushers {
-        assert_eq!(on_d.queue_on(d, w), Ok(true));
-    }
-    let probe = logging(&log, "probe start");
-    assert_eq!(on_d.queue_on(d, &probe), Ok(true));
-    log.expect("probe start");
-    // Each of them is inside its flush; make sure each has got as far as its wait.
-    for tid in tids.lock().iter().flatten() {
-        assert!(wait_parked(*tid), "a flusher on CPU {d} never settled into its wait");
-    }
-    assert!(!log.has("H run"));
-    // F's flush now has to wait for a color, and only H's completion frees one.
-    go.store(true, Ordering::SeqCst);
-    log.expect("F flush");
-    let h_ran = log.wait_for("H run", DEADLINE);
-    if !h_ran {
-        // Recover so the process is left usable: cancelling H frees the colors.
-        let cancelled = h.cancel();
-        log.expect("F flushed Ok(())");
-        panic!(
-            "H never ran while F waited for a flush color: the overflow wait is not \
-             announced as blocking, so CPU {c}'s pool stalled (cancelled H: {cancelled}); log: {:?}",
-            log.snapshot()
-        );
-    }
-    log.expect("F flushed Ok(())");
-    log.assert_before("H run", "F flushed Ok(())");
-    on_d.destroy_bounded().unwrap();
-    for i in 0..15 {
-        assert!(log.has(&format!("D{i} flushed Ok(())")), "{:?}", log.snapshot());
-    }
-    on_c.destroy_bounded().unwrap();
-    target.destroy_bounded().unwrap();
 }
 
 // ---------------------------------------------------------------- drain
@@ -1019,7 +929,7 @@ fn flushing_an_item_queued_behind_oneself_on_a_max_active_1_queue() {
 #[test]
 fn flushing_an_item_on_another_cpu_of_a_max_active_1_queue_is_fine() {
     let _s = shared();
-    let Some((c, d)) = two_cpus() else { return };
+    let Some((c, d)) = distinct_cpus() else { return };
     let wq = Workqueue::builder("behind-other-cpu").max_active(1).build().unwrap();
     let log = Log::new();
     let gate = Gate::new();

@@ -6,6 +6,12 @@
 //!
 //! Every test takes the pool lock exclusively: they observe one CPU pool's
 //! accounting, which another test's items on the same CPU would disturb.
+//!
+//! The sleep monitor is off in this binary ([`hints_only`], first in every test,
+//! before any worker exists): these tests are about the hints, and the monitor
+//! would find an item blocked on a gate by itself and let the next item start even
+//! with `blocking` or `sleep` broken. The tests of the hints check at their end
+//! that the monitor took nobody out.
 
 mod support;
 
@@ -17,7 +23,8 @@ use std::time::{Duration, Instant};
 use cmwq::{Work, Workqueue, WqFlags};
 use parking_lot::Mutex;
 use support::{
-    cpu0, exclusive, poll_until, pool_of, settle_pool, spin_until, Bounded, BoundedQueue, Gate, Log, DEADLINE,
+    assert_monitor_blocked_nobody, cpu0, exclusive, hints_only, poll_until, pool_of, settle_pool, spin_until,
+    Bounded, BoundedQueue, Gate, Log, DEADLINE,
 };
 
 /// How long a CPU-bound item keeps its CPU when nothing else should start: if the
@@ -119,6 +126,7 @@ fn assert_running_settles_to_zero(c: usize, highpri: bool) {
 
 #[test]
 fn cpu_bound_item_holds_back_later_items_of_its_cpu() {
+    hints_only();
     let _x = exclusive();
     let c = cpu0();
     settle_pool(c);
@@ -134,6 +142,7 @@ fn cpu_bound_item_holds_back_later_items_of_its_cpu() {
 
 #[test]
 fn blocking_item_lets_the_next_item_start() {
+    hints_only();
     let _x = exclusive();
     let c = cpu0();
     settle_pool(c);
@@ -148,11 +157,13 @@ fn blocking_item_lets_the_next_item_start() {
     assert_running_settles_to_zero(c, false);
     // And the accounting is back: a CPU-bound item holds others back again.
     assert_cpu_bound_holds_back(c, &wq, &wq);
+    assert_monitor_blocked_nobody();
     wq.destroy_bounded().unwrap();
 }
 
 #[test]
 fn cmwq_sleep_lets_the_next_item_start() {
+    hints_only();
     let _x = exclusive();
     let c = cpu0();
     settle_pool(c);
@@ -167,6 +178,7 @@ fn cmwq_sleep_lets_the_next_item_start() {
     });
     run_pair_on(c, &wq, pair);
     assert_eq!(log.snapshot(), vec!["w1 start", "w2 start", "w1 end"]);
+    assert_monitor_blocked_nobody();
     wq.destroy_bounded().unwrap();
 }
 
@@ -175,6 +187,7 @@ fn cmwq_sleep_lets_the_next_item_start() {
 /// test of this binary touches, so its worker count starts at zero.
 #[test]
 fn non_blocking_burst_runs_one_at_a_time_on_few_workers() {
+    hints_only();
     let _x = exclusive();
     let c = cpu0();
     settle_pool(c);
@@ -213,6 +226,7 @@ fn non_blocking_burst_runs_one_at_a_time_on_few_workers() {
 /// nobody counts as running while they all sleep.
 #[test]
 fn items_blocking_together_get_a_worker_each() {
+    hints_only();
     let _x = exclusive();
     let c = cpu0();
     settle_pool(c);
@@ -247,11 +261,13 @@ fn items_blocking_together_get_a_worker_each() {
     assert_eq!(p.pending, 0, "{p:?}");
     wq.flush_bounded().unwrap();
     assert_running_settles_to_zero(c, false);
+    assert_monitor_blocked_nobody();
     wq.destroy_bounded().unwrap();
 }
 
 #[test]
 fn cpu_intensive_item_does_not_hold_back_its_cpu() {
+    hints_only();
     let _x = exclusive();
     let c = cpu0();
     settle_pool(c);
@@ -291,6 +307,7 @@ fn cpu_intensive_item_does_not_hold_back_its_cpu() {
 
 #[test]
 fn blocking_and_sleep_outside_a_worker_are_plain_calls() {
+    hints_only();
     let _x = exclusive();
     assert_eq!(cmwq::blocking(|| 42), 42);
     assert_eq!(cmwq::blocking(|| cmwq::blocking(|| "nested")), "nested");
@@ -315,6 +332,7 @@ fn blocking_and_sleep_outside_a_worker_are_plain_calls() {
 
 #[test]
 fn panic_inside_blocking_restores_the_accounting() {
+    hints_only();
     let _x = exclusive();
     let c = cpu0();
     settle_pool(c);
@@ -341,5 +359,6 @@ fn panic_inside_blocking_restores_the_accounting() {
     assert_cpu_bound_holds_back(c, &wq, &wq);
     assert_blocking_lets_next_start(c, &wq);
     assert_running_settles_to_zero(c, false);
+    assert_monitor_blocked_nobody();
     wq.destroy_bounded().unwrap();
 }

@@ -9,6 +9,12 @@
 //! burns, sleeps; w2 starts and burns, sleeps; then they wake and finish. With a
 //! single worker they run back to back; with max_active 2, w2 starts only when w0
 //! finishes; with w1 and w2 CPU_INTENSIVE they start together when w0 sleeps.
+//!
+//! The sleep monitor is off in this binary ([`hints_only`], first in every test,
+//! before any worker exists): the scenarios are about `cmwq::blocking`, and the
+//! monitor would find an item blocked on a gate by itself and start the next one
+//! even with the hint broken. The scenarios in which a sleep starts the next item
+//! check at their end that the monitor took nobody out.
 
 mod support;
 
@@ -18,8 +24,8 @@ use std::time::Duration;
 
 use cmwq::{Work, Workqueue, WqFlags};
 use support::{
-    burn, cpu0, exclusive, poll_until, pool_of, settle_pool, spin_until, Bounded, BoundedQueue, Gate, Log,
-    DEADLINE, SETTLE,
+    assert_monitor_blocked_nobody, burn, cpu0, exclusive, hints_only, poll_until, pool_of, settle_pool,
+    spin_until, Bounded, BoundedQueue, Gate, Log, DEADLINE, SETTLE,
 };
 
 const BURN: Duration = Duration::from_millis(5);
@@ -134,6 +140,7 @@ fn strs(v: &[&str]) -> Vec<String> {
 /// max_active 1: strictly one after the other.
 #[test]
 fn scenario_single_worker_runs_back_to_back() {
+    hints_only();
     let _x = exclusive();
     let c = cpu0();
     settle_pool(c);
@@ -168,6 +175,7 @@ fn scenario_single_worker_runs_back_to_back() {
 /// sleep at once; no item starts while another burns.
 #[test]
 fn scenario_cmwq_starts_the_next_item_when_one_sleeps() {
+    hints_only();
     let _x = exclusive();
     let c = cpu0();
     settle_pool(c);
@@ -198,6 +206,7 @@ fn scenario_cmwq_starts_the_next_item_when_one_sleeps() {
     for n in ["w0", "w1", "w2"] {
         s.log.assert_before(&format!("{n} wake"), &format!("{n} end"));
     }
+    assert_monitor_blocked_nobody();
     wq.destroy_bounded().unwrap();
 }
 
@@ -205,6 +214,7 @@ fn scenario_cmwq_starts_the_next_item_when_one_sleeps() {
 /// while w1 still sleeps.
 #[test]
 fn scenario_max_active_2_holds_the_third_item_until_one_finishes() {
+    hints_only();
     let _x = exclusive();
     let c = cpu0();
     settle_pool(c);
@@ -234,6 +244,7 @@ fn scenario_max_active_2_holds_the_third_item_until_one_finishes() {
         ]),
         "{log:?}"
     );
+    assert_monitor_blocked_nobody();
     wq.destroy_bounded().unwrap();
 }
 
@@ -241,6 +252,7 @@ fn scenario_max_active_2_holds_the_third_item_until_one_finishes() {
 /// starts while w1 still burns (w1 burns until it sees w2 start).
 #[test]
 fn scenario_cpu_intensive_items_start_together() {
+    hints_only();
     let _x = exclusive();
     let c = cpu0();
     settle_pool(c);
@@ -274,6 +286,7 @@ fn scenario_cpu_intensive_items_start_together() {
     s.log.assert_before("w1 sleep", "open0");
     s.log.assert_before("w2 sleep", "open0");
     assert_eq!(intensive.stats().cpu_intensive, 2);
+    assert_monitor_blocked_nobody();
     normal.destroy_bounded().unwrap();
     intensive.destroy_bounded().unwrap();
 }

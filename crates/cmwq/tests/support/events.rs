@@ -149,6 +149,12 @@ impl<T: Clone> Log<T> {
     }
 }
 
+/// A work item that logs `event` each time it runs.
+pub(crate) fn logging(log: &Log, event: &'static str) -> cmwq::Work {
+    let log = log.clone();
+    cmwq::Work::new(move |_| log.push(event))
+}
+
 /// Counts how many callers are inside a section at once and the most ever seen.
 #[derive(Debug, Default)]
 pub(crate) struct Concurrency {

@@ -4,9 +4,10 @@
 //! - [`wait`](self::wait): the one deadline ([`DEADLINE`]) and the bounded waits
 //!   built on it, and [`SETTLE`], how long a *forbidden* event gets to show itself.
 //! - [`events`](self::events): a [`Gate`] that work items wait on, an event [`Log`],
-//!   and counters ([`Concurrency`], [`DropGuard`]).
+//!   an item that logs ([`logging`]) and counters ([`Concurrency`], [`DropGuard`]).
 //! - [`pools`](self::pools): the lock that serialises tests sharing the per-CPU
-//!   pools ([`exclusive`], [`shared`]), CPUs and pool snapshots.
+//!   pools ([`exclusive`], [`shared`]), switching the sleep monitor off
+//!   ([`hints_only`]), CPUs and pool snapshots.
 //! - [`probes`](self::probes): running a call in a work item or a thread and
 //!   knowing, without timing, that it has reached its wait.
 //! - [`monitor`](self::monitor): unannounced blockers that only the sleep monitor
@@ -23,14 +24,14 @@ mod pools;
 mod probes;
 mod wait;
 
-pub(crate) use events::{Concurrency, DropGuard, Gate, Log, OpenOnDrop};
+pub(crate) use events::{logging, Concurrency, DropGuard, Gate, Log, OpenOnDrop};
 pub(crate) use monitor::{
     assert_exact_after_plain_sleepers, assert_second_ran_while_first_blocked, blocked_then_second,
     plain_sleeper_then_second, plain_sleeper_with_one_behind,
 };
 pub(crate) use pools::{
-    cpu0, cpu1, exclusive, pin_current_thread, pool_of, settle_pool, shared, thread_affinity, two_cpus,
-    unbound_pool, warm_queue, Exclusive,
+    assert_monitor_blocked_nobody, cpu0, cpu1, distinct_cpus, exclusive, hints_only, pin_current_thread,
+    pool_of, settle_pool, shared, thread_affinity, two_cpus, unbound_pool, warm_queue, Exclusive,
 };
 pub(crate) use probes::{blocked_in, blocked_in_item, parked_in_thread, InItem, InThread};
 pub(crate) use wait::{

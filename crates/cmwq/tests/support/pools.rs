@@ -1,5 +1,5 @@
 //! The process-wide state that tests share: the per-CPU pools, the lock that
-//! serialises the tests that watch them, and CPUs.
+//! serialises the tests that watch them, the sleep monitor, and CPUs.
 
 use std::time::Duration;
 
@@ -50,6 +50,24 @@ pub(crate) fn shared() -> RwLockReadGuard<'static, ()> {
     POOL_LOCK.try_read_for(DEADLINE).expect("another test held the pool lock past the deadline")
 }
 
+/// Switches the sleep monitor off for the whole process, so that only the hints
+/// (`cmwq::blocking`, `cmwq::sleep`) can take a worker out of concurrency
+/// management: a test of a hint then fails when the hint is broken, instead of
+/// being rescued by the monitor. Workers started while the monitor was on stay
+/// probed, so a test binary that needs this calls it first in every test, before
+/// anything creates a worker, and never turns the monitor back on.
+pub(crate) fn hints_only() {
+    cmwq::set_sleep_monitor(false);
+}
+
+/// Asserts that the sleep monitor never took a worker out of concurrency
+/// management in this process: whatever let an item past a blocked one was a hint.
+#[track_caller]
+pub(crate) fn assert_monitor_blocked_nobody() {
+    let m = cmwq::debug::monitor();
+    assert_eq!(m.blocked, 0, "the sleep monitor took a blocked worker out; only the hints may here: {m:?}");
+}
+
 /// The CPU used for single-CPU tests.
 pub(crate) fn cpu0() -> usize {
     cmwq::online_cpus()[0]
@@ -63,6 +81,16 @@ pub(crate) fn cpu1() -> Option<usize> {
 /// Two CPUs to queue on: the first two usable ones, or the only one twice.
 pub(crate) fn two_cpus() -> (usize, usize) {
     (cpu0(), cpu1().unwrap_or_else(cpu0))
+}
+
+/// Two different CPUs, `(cpu0, cpu1)`, for a test that needs two; `None` (the
+/// test is skipped, and says so) where the process may use only one.
+pub(crate) fn distinct_cpus() -> Option<(usize, usize)> {
+    let Some(d) = cpu1() else {
+        eprintln!("skipped: needs two CPUs");
+        return None;
+    };
+    Some((cpu0(), d))
 }
 
 /// Restricts the calling thread to `cpu`.
