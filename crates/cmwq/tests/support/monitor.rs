@@ -37,14 +37,21 @@ pub(crate) fn plain_sleeper_with_one_behind(wq: &cmwq::Workqueue, cpu: usize) {
 /// Queues 20 items on [`cpu0`] that each sleep `sleep` in plain
 /// `std::thread::sleep` and then burn 200 µs of CPU, waits for them, and checks
 /// that the pool's accounting is exact again: no worker left counted as running or
-/// busy (a leaked mark or a double count would leave one).
+/// busy (a leaked mark or a double count would leave one). The first item sleeps
+/// on until the monitor has taken a worker out, so the check always follows a
+/// mark: with a monitor that marks nobody, there would be nothing to check.
 #[track_caller]
 pub(crate) fn assert_exact_after_plain_sleepers(wq: &cmwq::Workqueue, sleep: Duration) {
+    let marked_before = cmwq::debug::monitor().blocked;
     let n = Arc::new(AtomicUsize::new(0));
-    for _ in 0..20 {
+    for i in 0..20 {
         let n = n.clone();
         let w = cmwq::Work::new(move |_| {
+            let deadline = Instant::now() + DEADLINE;
             std::thread::sleep(sleep);
+            while i == 0 && cmwq::debug::monitor().blocked == marked_before && Instant::now() < deadline {
+                std::thread::sleep(sleep);
+            }
             burn_cpu(Duration::from_micros(200));
             n.fetch_add(1, Ordering::SeqCst);
         });
@@ -52,6 +59,11 @@ pub(crate) fn assert_exact_after_plain_sleepers(wq: &cmwq::Workqueue, sleep: Dur
     }
     wq.flush_bounded().unwrap();
     assert_eq!(n.load(Ordering::SeqCst), 20);
+    let m = cmwq::debug::monitor();
+    assert!(
+        m.blocked > marked_before,
+        "the monitor took no plain sleeper out, so nothing was checked: {m:?}"
+    );
     let settled =
         poll_until(DEADLINE, || pool_of(cpu0(), false).is_some_and(|p| p.running == 0 && p.busy == 0));
     assert!(settled, "nr_running did not return to 0: {:?}", pool_of(cpu0(), false));
