@@ -15,6 +15,11 @@ use super::wait::{poll_until, Bounded, DEADLINE};
 /// one failed test does not fail the others.
 static POOL_LOCK: RwLock<()> = RwLock::new(());
 
+/// How long a test waits for the pool lock before it takes the holder for hung:
+/// a test that fails makes waits of [`DEADLINE`] each, possibly several in a row,
+/// and a test waiting behind it must not fail for that.
+const LOCK_WAIT: Duration = DEADLINE.saturating_mul(10);
+
 /// The default CPU-intensive threshold (`cmwq::set_cpu_intensive_thresh`), which
 /// [`Exclusive`] restores.
 const CPU_INTENSIVE_THRESH: Duration = Duration::from_millis(10);
@@ -35,11 +40,11 @@ impl Drop for Exclusive {
 /// (`set_cpu_intensive_thresh(0)`), which would let other items start once a
 /// CPU-bound item has burnt 10 ms (or been charged that much for a stolen vCPU),
 /// until the guard is dropped, which restores the default. A test of that rule
-/// sets the threshold it needs after taking the lock. Waits at most [`DEADLINE`]:
-/// a test that holds the lock longer is taken for hung.
+/// sets the threshold it needs after taking the lock. Waits at most
+/// [`LOCK_WAIT`].
 #[track_caller]
 pub(crate) fn exclusive() -> Exclusive {
-    let g = POOL_LOCK.try_write_for(DEADLINE).expect("another test held the pool lock past the deadline");
+    let g = POOL_LOCK.try_write_for(LOCK_WAIT).expect("another test held the pool lock past LOCK_WAIT");
     cmwq::set_cpu_intensive_thresh(Duration::ZERO);
     Exclusive { _write: g }
 }
@@ -47,7 +52,7 @@ pub(crate) fn exclusive() -> Exclusive {
 /// Takes the pool lock shared: see [`exclusive`].
 #[track_caller]
 pub(crate) fn shared() -> RwLockReadGuard<'static, ()> {
-    POOL_LOCK.try_read_for(DEADLINE).expect("another test held the pool lock past the deadline")
+    POOL_LOCK.try_read_for(LOCK_WAIT).expect("another test held the pool lock past LOCK_WAIT")
 }
 
 /// Switches the sleep monitor off for the whole process, so that only the hints
