@@ -10,7 +10,7 @@
 //! that the pool does the same thing in the measured window as in its warm-up
 //! (no worker creation can be triggered by timing), whatever the machine's load.
 
-mod common_b;
+mod support;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cmwq::{Work, Workqueue, WqFlags};
+use support::{pin_current_thread, plain_sleeper_with_one_behind, DEADLINE};
 
 struct Counting;
 
@@ -81,8 +82,6 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-const DEADLINE: Duration = Duration::from_secs(60);
-
 /// Runs `f` and returns the allocations made meanwhile by all threads, with the
 /// sizes of the first ones.
 fn measure(f: impl FnOnce()) -> (u64, Vec<usize>) {
@@ -122,17 +121,6 @@ impl Event {
             self.cv.wait_for(&mut g, Duration::from_millis(100));
         }
     }
-}
-
-fn pin_current_thread(cpu: usize) {
-    // SAFETY: all-zero bytes are a valid, empty cpu_set_t.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    assert!(cpu < 8 * std::mem::size_of::<libc::cpu_set_t>());
-    // SAFETY: `cpu` is below CPU_SETSIZE (checked above) and `set` is initialised.
-    unsafe { libc::CPU_SET(cpu, &mut set) };
-    // SAFETY: `set` is a valid cpu_set_t of the size passed; pid 0 is the calling thread.
-    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
-    assert_eq!(rc, 0, "sched_setaffinity: {}", std::io::Error::last_os_error());
 }
 
 /// Warm-up and measured iterations.
@@ -365,10 +353,10 @@ fn pregrow_parking_lot_table() {
 /// without saying so with another queued behind it, until the CPU's sentinel
 /// exists.
 fn start_monitor_and_sentinels(wq: &Workqueue, cpus: &[usize]) {
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + DEADLINE;
     for (i, &cpu) in cpus.iter().enumerate() {
         while cmwq::debug::monitor().sentinels < (i + 1) as u64 && Instant::now() < deadline {
-            common_b::plain_sleeper_with_one_behind(wq, cpu);
+            plain_sleeper_with_one_behind(wq, cpu);
             std::thread::sleep(Duration::from_millis(5));
         }
     }

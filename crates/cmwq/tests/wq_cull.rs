@@ -2,22 +2,22 @@
 //! shrinks to zero). The idle timeout is process-wide, hence this binary of its own,
 //! and its tests are serialised.
 
-mod common_b;
+mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use cmwq::{Work, Workqueue, WqFlags};
-use common_b::{cpu0, exclusive, poll_until, pool_of, unbound_pool, Bounded, BoundedQueue, Gate, LONG};
+use support::{cpu0, exclusive, poll_until, pool_of, unbound_pool, Bounded, BoundedQueue, Gate, DEADLINE};
 
 const TIMEOUT: Duration = Duration::from_millis(200);
 
 /// Queues `n` items on `wq` (on `cpu` if given) that each block on their own gate,
 /// and waits until all of them run. Returns the gates.
-fn block_n(wq: &Workqueue, cpu: Option<usize>, n: usize) -> Vec<Arc<Gate>> {
+fn block_n(wq: &Workqueue, cpu: Option<usize>, n: usize) -> Vec<Gate> {
     let started = Arc::new(AtomicUsize::new(0));
-    let gates: Vec<Arc<Gate>> = (0..n).map(|_| Gate::new()).collect();
+    let gates: Vec<Gate> = (0..n).map(|_| Gate::new()).collect();
     for g in &gates {
         let (g, started) = (g.clone(), started.clone());
         let w = Work::new(move |_| {
@@ -29,7 +29,7 @@ fn block_n(wq: &Workqueue, cpu: Option<usize>, n: usize) -> Vec<Arc<Gate>> {
             None => assert_eq!(wq.queue(&w), Ok(true)),
         }
     }
-    if !poll_until(LONG, || started.load(Ordering::SeqCst) == n) {
+    if !poll_until(DEADLINE, || started.load(Ordering::SeqCst) == n) {
         gates.iter().for_each(|g| g.open());
         panic!("only {} of {n} blocking items started", started.load(Ordering::SeqCst));
     }
@@ -49,7 +49,7 @@ fn idle_workers_of_a_quiescent_cpu_pool_are_culled_to_zero() {
     assert!(busy.workers > N, "{busy:?}");
     gates.iter().for_each(|g| g.open());
     wq.flush_bounded().unwrap();
-    let shrunk = poll_until(LONG, || pool_of(c, false).is_some_and(|p| p.workers == 0));
+    let shrunk = poll_until(DEADLINE, || pool_of(c, false).is_some_and(|p| p.workers == 0));
     let after = pool_of(c, false).unwrap();
     assert!(shrunk, "a quiescent pool keeps workers: {after:?}");
     assert!(after.culled >= busy.culled + busy.workers as u64, "before {busy:?}, after {after:?}");
@@ -81,7 +81,7 @@ fn a_busy_pool_keeps_two_idle_workers() {
     let gates = block_n(&wq, Some(c), N);
     // Release all but one: one worker stays busy (sleeping inside its item).
     gates[1..].iter().for_each(|g| g.open());
-    let culled = poll_until(LONG, || pool_of(c, false).is_some_and(|p| p.busy == 1 && p.idle == 2));
+    let culled = poll_until(DEADLINE, || pool_of(c, false).is_some_and(|p| p.busy == 1 && p.idle == 2));
     assert!(culled, "{:?}", pool_of(c, false));
     // It stays there over several more timeouts.
     std::thread::sleep(TIMEOUT * 3);
@@ -90,7 +90,7 @@ fn a_busy_pool_keeps_two_idle_workers() {
     gates[0].open();
     wq.flush_bounded().unwrap();
     assert!(
-        poll_until(LONG, || pool_of(c, false).is_some_and(|p| p.workers == 0)),
+        poll_until(DEADLINE, || pool_of(c, false).is_some_and(|p| p.workers == 0)),
         "{:?}",
         pool_of(c, false)
     );
@@ -108,7 +108,7 @@ fn idle_workers_of_the_unbound_pool_are_culled_to_zero() {
     assert!(busy.workers >= N, "{busy:?}");
     gates.iter().for_each(|g| g.open());
     wq.flush_bounded().unwrap();
-    assert!(poll_until(LONG, || unbound_pool().is_some_and(|p| p.workers == 0)), "{:?}", unbound_pool());
+    assert!(poll_until(DEADLINE, || unbound_pool().is_some_and(|p| p.workers == 0)), "{:?}", unbound_pool());
     assert!(unbound_pool().unwrap().culled >= busy.culled + N as u64);
     wq.destroy_bounded().unwrap();
 }

@@ -2,19 +2,19 @@
 //! early, in deadline order, exactly once. (Exact "which item is due when"
 //! semantics are tested against a paused clock in `wq_delayed_paused.rs`.)
 
-mod common_a;
+mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cmwq::{DelayedWork, Workqueue, WqFlags};
-use common_a::{wait_for, Log};
+use support::{wait_for, Log};
 
 #[test]
 fn the_timer_thread_fires_never_early() {
     let wq = Workqueue::builder("r-early").build().unwrap();
-    let early = Arc::new(Log::<String>::new());
+    let early = Log::new();
     let done = Arc::new(AtomicUsize::new(0));
     let mut items = Vec::new();
     for i in 0..20u32 {
@@ -45,7 +45,7 @@ fn timers_fire_in_deadline_order() {
     // arming call plus the delay, so only pairs whose brackets are a tick apart
     // are compared: a preemption of this thread while it arms cannot fail the test.
     let wq = Workqueue::ordered("r-order").build().unwrap();
-    let log = Arc::new(Log::<u32>::new());
+    let log = Log::<u32>::default();
     let order = [7u32, 2, 9, 0, 5, 1, 8, 3, 6, 4];
     let mut bracket = [(Instant::now(), Instant::now()); 10];
     let items: Vec<_> = order

@@ -2,21 +2,21 @@
 //! `cmwq::timer::advance`, which fires the due timers before it returns, so each
 //! test says exactly which items became pending at which instant, and none sleeps.
 //!
-//! The clock is process-wide, so every test here pauses it and holds `serial()`.
+//! The clock is process-wide, so every test here pauses it and holds `exclusive()`.
 
-mod common_a;
+mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use cmwq::{DelayedWork, ErrorKind, Workqueue, WqFlags};
-use common_a::{serial, wait_for, Gate, Log};
+use support::{exclusive, wait_for, Exclusive, Gate, Log};
 
 const MS: Duration = Duration::from_millis(1);
 
-fn paused() -> parking_lot::MutexGuard<'static, ()> {
-    let g = serial();
+fn paused() -> Exclusive {
+    let g = exclusive();
     cmwq::timer::pause();
     // Fire what a failed test may have left armed, so one failure does not
     // cascade into the exact counts of the tests after it.
@@ -41,14 +41,14 @@ fn runs(r: &AtomicUsize) -> usize {
 
 /// An ordered queue whose only slot is held by an item waiting on the returned
 /// gate: items queued on it stay pending (queued, not running) until it opens.
-fn held_queue(name: &str) -> (Workqueue, Gate, common_a::OpenOnDrop) {
+fn held_queue(name: &str) -> (Workqueue, Gate, support::OpenOnDrop) {
     let wq = Workqueue::ordered(name).build().unwrap();
     let gate = Gate::new();
     let started = Arc::new(AtomicUsize::new(0));
     let (g, s) = (gate.clone(), started.clone());
     wq.spawn(move || {
         s.fetch_add(1, Ordering::SeqCst);
-        g.wait();
+        g.wait_blocking();
     })
     .unwrap();
     wait_for("the holder starts", || started.load(Ordering::SeqCst) == 1);
@@ -344,7 +344,7 @@ fn arming_from_outside_a_draining_queue_is_refused() {
     let s2 = started.clone();
     wq.spawn(move || {
         s2.fetch_add(1, Ordering::SeqCst);
-        g2.wait();
+        g2.wait_blocking();
     })
     .unwrap();
     wait_for("the blocker starts", || started.load(Ordering::SeqCst) == 1);
@@ -375,7 +375,7 @@ fn arming_from_outside_a_draining_queue_is_refused() {
 fn destroy_runs_armed_items_and_refuses_new_timers() {
     let _g = paused();
     let wq = Workqueue::builder("d-destroy").build().unwrap();
-    let log = Arc::new(Log::<&'static str>::new());
+    let log = Log::<&'static str>::default();
     let (l1, l2) = (log.clone(), log.clone());
     let far = DelayedWork::new(move |_| l1.push("far"));
     let wq2 = wq.clone();

@@ -7,9 +7,12 @@
 //! its wait before it goes on, it checks that with a probe item (`blocked_in_item`:
 //! the probe starts only once the waiting item blocks) or, for a workqueue flush,
 //! with the waiting thread's scheduler state (`parked_in_thread`). Every wait of the
-//! test itself is bounded (`*_bounded`, `LONG`), so a bug fails instead of hanging.
+//! test itself is bounded (`*_bounded`, `DEADLINE`), so a bug fails instead of hanging.
+//!
+//! A flush that waits for a free flush color inside a work item is tested in
+//! `wq_flush_overflow.rs`, a binary of its own with the sleep monitor off.
 
-mod common_b;
+mod support;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -17,11 +20,12 @@ use std::thread;
 use std::time::Duration;
 
 use cmwq::{Busy, ErrorKind, Work, Workqueue, WqFlags};
-use common_b::{
-    blocked_in, blocked_in_item, cpu0, cpu1, exclusive, join_bounded, parked_in_thread, poll_until, shared,
-    spin_until, wait_parked, Bounded, BoundedQueue, BoundedWork, DropGuard, Gate, Log, LONG, SETTLE,
-};
 use parking_lot::Mutex;
+use support::{
+    blocked_in, blocked_in_item, cpu0, distinct_cpus, exclusive, join_bounded, logging, parked_in_thread,
+    poll_until, shared, spin_until, Bounded, BoundedQueue, BoundedWork, DropGuard, Gate, Log, DEADLINE,
+    SETTLE,
+};
 
 /// A per-CPU, an unbound and an ordered queue, for tests that hold on all three.
 fn three_queues(name: &str) -> Vec<Workqueue> {
@@ -33,7 +37,7 @@ fn three_queues(name: &str) -> Vec<Workqueue> {
 }
 
 /// An item that logs `<tag> start`, blocks on `gate`, then logs `<tag> end`.
-fn gated(log: &Arc<Log>, gate: &Arc<Gate>, tag: &str) -> Work {
+fn gated(log: &Log, gate: &Gate, tag: &str) -> Work {
     let (log, gate, tag) = (log.clone(), gate.clone(), tag.to_string());
     Work::new(move |_| {
         log.push(format!("{tag} start"));
@@ -44,7 +48,7 @@ fn gated(log: &Arc<Log>, gate: &Arc<Gate>, tag: &str) -> Work {
 
 /// `log`, `gate` and an item `<tag>` (see [`gated`]) queued on `wq` and known to
 /// have started: it runs, blocked on the closed gate.
-fn started_gated(wq: &Workqueue, tag: &str) -> (Arc<Log>, Arc<Gate>, Work) {
+fn started_gated(wq: &Workqueue, tag: &str) -> (Log, Gate, Work) {
     let log = Log::new();
     let gate = Gate::new();
     let w = gated(&log, &gate, tag);
@@ -61,15 +65,9 @@ fn counting(runs: &Arc<AtomicUsize>) -> Work {
     })
 }
 
-/// An item that logs `event` each time it runs.
-fn logging(log: &Arc<Log>, event: &'static str) -> Work {
-    let log = log.clone();
-    Work::new(move |_| log.push(event))
-}
-
 /// Runs `f` on a new thread that logs `event` once `f` returned.
 fn spawn_logged<R: Send + 'static>(
-    log: &Arc<Log>,
+    log: &Log,
     event: impl Into<String> + Send + 'static,
     f: impl FnOnce() -> R + Send + 'static,
 ) -> thread::JoinHandle<R> {
@@ -79,16 +77,6 @@ fn spawn_logged<R: Send + 'static>(
         log.push(event);
         r
     })
-}
-
-/// The two CPUs of a two-CPU test, `(cpu0, cpu1)`; `None` (the test is skipped, and
-/// says so) where the process may use only one.
-fn two_cpus() -> Option<(usize, usize)> {
-    let Some(d) = cpu1() else {
-        eprintln!("skipped: needs two CPUs");
-        return None;
-    };
-    Some((cpu0(), d))
 }
 
 fn is_deadlock<T: std::fmt::Debug>(r: &Result<T, cmwq::Error>) -> bool {
@@ -175,7 +163,7 @@ fn work_flush_waits_for_instance_requeued_while_running() {
 /// Runs `body` once the workqueue `target` is being flushed and the flush is known
 /// to be waiting (its thread sits in one uninterrupted sleep), so it has moved the
 /// queue to the next flush color.
-fn with_flush_waiting(target: &Workqueue, log: &Arc<Log>, body: impl FnOnce()) {
+fn with_flush_waiting(target: &Workqueue, log: &Log, body: impl FnOnce()) {
     let flusher = {
         let target = target.clone();
         parked_in_thread(log, "F", move || target.flush())
@@ -319,7 +307,7 @@ fn more_than_16_concurrent_flushers_all_complete() {
     const N: usize = 40;
     let wq = Workqueue::builder("flush-overflow").build().unwrap();
     let log = Log::new();
-    let gates: Vec<Arc<Gate>> = (0..N).map(|_| Gate::new()).collect();
+    let gates: Vec<Gate> = (0..N).map(|_| Gate::new()).collect();
     let mut flushers = Vec::new();
     for (i, gate) in gates.iter().enumerate() {
         let item = gated(&log, gate, &format!("I{i}"));
@@ -353,84 +341,6 @@ fn more_than_16_concurrent_flushers_all_complete() {
     // The colors were all given back: further flushes work.
     wq.flush_bounded().unwrap();
     wq.destroy_bounded().unwrap();
-}
-
-/// A flush that has to wait for a free flush color blocks; inside a work item of a
-/// per-CPU pool that wait must let the pool run other items (as every sleep does
-/// in the kernel), or the items whose completion frees the colors never run.
-#[test]
-fn flush_color_overflow_wait_inside_work_item_lets_its_cpu_run_other_items() {
-    let _x = exclusive();
-    let Some((c, d)) = two_cpus() else { return };
-    let target = Workqueue::builder("ovf-target").build().unwrap();
-    let on_c = Workqueue::builder("ovf-on-c").build().unwrap();
-    let on_d = Workqueue::builder("ovf-on-d").build().unwrap();
-    let log = Log::new();
-    let go = Arc::new(AtomicBool::new(false));
-    // F burns CPU c until told, then flushes `target`.
-    let f = {
-        let (log, go, target) = (log.clone(), go.clone(), target.clone());
-        Work::new(move |_| {
-            log.push("F start");
-            spin_until(LONG, || go.load(Ordering::SeqCst));
-            log.push("F flush");
-            let r = target.flush();
-            log.push(format!("F flushed {r:?}"));
-        })
-    };
-    assert_eq!(on_c.queue_on(c, &f), Ok(true));
-    log.expect("F start");
-    // H: a `target` item on CPU c, held back while F burns.
-    let h = logging(&log, "H run");
-    assert_eq!(target.queue_on(c, &h), Ok(true));
-    // Fifteen flushers on CPU d, each waiting for H: together they use all the flush
-    // colors a flush may hold. Each one starts only when the previous one blocked.
-    let tids = Arc::new(Mutex::new(Vec::new()));
-    let flushers: Vec<Work> = (0..15)
-        .map(|i| {
-            let (log, target) = (log.clone(), target.clone());
-            let tids = tids.clone();
-            Work::new(move |_| {
-                tids.lock().push(common_b::current_tid());
-                log.push(format!("D{i} start"));
-                let r = target.flush();
-                log.push(format!("D{i} flushed {r:?}"));
-            })
-        })
-        .collect();
-    for w in &flushers {
-        assert_eq!(on_d.queue_on(d, w), Ok(true));
-    }
-    let probe = logging(&log, "probe start");
-    assert_eq!(on_d.queue_on(d, &probe), Ok(true));
-    log.expect("probe start");
-    // Each of them is inside its flush; make sure each has got as far as its wait.
-    for tid in tids.lock().iter().flatten() {
-        assert!(wait_parked(*tid), "a flusher on CPU {d} never settled into its wait");
-    }
-    assert!(!log.has("H run"));
-    // F's flush now has to wait for a color, and only H's completion frees one.
-    go.store(true, Ordering::SeqCst);
-    log.expect("F flush");
-    let h_ran = log.wait_for("H run", LONG);
-    if !h_ran {
-        // Recover so the process is left usable: cancelling H frees the colors.
-        let cancelled = h.cancel();
-        log.expect("F flushed Ok(())");
-        panic!(
-            "H never ran while F waited for a flush color: the overflow wait is not \
-             announced as blocking, so CPU {c}'s pool stalled (cancelled H: {cancelled}); log: {:?}",
-            log.snapshot()
-        );
-    }
-    log.expect("F flushed Ok(())");
-    log.assert_before("H run", "F flushed Ok(())");
-    on_d.destroy_bounded().unwrap();
-    for i in 0..15 {
-        assert!(log.has(&format!("D{i} flushed Ok(())")), "{:?}", log.snapshot());
-    }
-    on_c.destroy_bounded().unwrap();
-    target.destroy_bounded().unwrap();
 }
 
 // ---------------------------------------------------------------- drain
@@ -479,7 +389,7 @@ fn drain_lets_items_requeue_themselves_and_waits_for_all() {
 fn wait_refused(wq: &Workqueue, kind: ErrorKind) -> cmwq::Error {
     let mut err = None;
     let probe = Work::new(|_| {});
-    let found = poll_until(LONG, || match wq.queue(&probe) {
+    let found = poll_until(DEADLINE, || match wq.queue(&probe) {
         Err(e) => {
             err = Some(e);
             true
@@ -759,7 +669,7 @@ fn cancel_of_active_item_waiting_on_the_worklist() {
         let (log, release) = (log.clone(), release.clone());
         Work::new(move |_| {
             log.push("A start");
-            spin_until(LONG, || release.load(Ordering::SeqCst));
+            spin_until(DEADLINE, || release.load(Ordering::SeqCst));
             log.push("A end");
         })
     };
@@ -856,7 +766,7 @@ fn cancel_sync_stops_an_item_that_requeues_itself_forever() {
         let requeue = Arc::new(AtomicBool::new(true));
         let w = self_requeueing(&wq, &runs, &requeue);
         assert_eq!(wq.queue(&w), Ok(true));
-        assert!(poll_until(LONG, || runs.load(Ordering::SeqCst) >= 20), "{}: not looping", wq.name());
+        assert!(poll_until(DEADLINE, || runs.load(Ordering::SeqCst) >= 20), "{}: not looping", wq.name());
         assert!(w.cancel_sync_bounded().is_ok());
         assert_stopped(&w, &runs, wq.name());
         // Enabled again afterwards.
@@ -877,7 +787,7 @@ fn disable_sync_stops_a_self_requeueing_item_until_enabled() {
         let requeue = Arc::new(AtomicBool::new(true));
         let w = self_requeueing(&wq, &runs, &requeue);
         assert_eq!(wq.queue(&w), Ok(true));
-        assert!(poll_until(LONG, || runs.load(Ordering::SeqCst) >= 20));
+        assert!(poll_until(DEADLINE, || runs.load(Ordering::SeqCst) >= 20));
         assert!(w.disable_sync_bounded().is_ok());
         assert_stopped(&w, &runs, wq.name());
         requeue.store(false, Ordering::SeqCst);
@@ -1019,7 +929,7 @@ fn flushing_an_item_queued_behind_oneself_on_a_max_active_1_queue() {
 #[test]
 fn flushing_an_item_on_another_cpu_of_a_max_active_1_queue_is_fine() {
     let _s = shared();
-    let Some((c, d)) = two_cpus() else { return };
+    let Some((c, d)) = distinct_cpus() else { return };
     let wq = Workqueue::builder("behind-other-cpu").max_active(1).build().unwrap();
     let log = Log::new();
     let gate = Gate::new();
@@ -1089,6 +999,6 @@ fn panicking_item_is_contained_and_releases_its_waiters() {
         assert_eq!(wq.stats().completed, 3);
         wq.destroy_bounded().unwrap();
     }
-    let pool = common_b::pool_of(c, false).expect("CPU pool exists");
+    let pool = support::pool_of(c, false).expect("CPU pool exists");
     assert!(pool.panicked >= 2, "{pool:?}");
 }

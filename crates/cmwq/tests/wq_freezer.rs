@@ -1,29 +1,14 @@
 //! The freezer and the power-efficient setting (both process-wide, so every test
-//! here holds `SERIAL`).
+//! here holds the pool lock exclusively).
+
+mod support;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cmwq::{freezer, Work, Workqueue, WqFlags};
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Polls `cond` for at most 20 s.
-fn wait_until(mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < end {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    cond()
-}
+use support::{exclusive, poll_until, DEADLINE};
 
 /// Thaws even if the test fails, so later tests start thawed.
 struct Thaw;
@@ -35,7 +20,7 @@ impl Drop for Thaw {
 
 #[test]
 fn frozen_queue_holds_items_and_thaw_runs_them_in_order() {
-    let _s = serial();
+    let _s = exclusive();
     let _t = Thaw;
     let cpu = cmwq::allowed_cpus()[0];
     let frz = Workqueue::builder("frz").flags(WqFlags::FREEZABLE).build().unwrap();
@@ -73,7 +58,7 @@ fn frozen_queue_holds_items_and_thaw_runs_them_in_order() {
 
 #[test]
 fn is_busy_until_items_active_before_the_freeze_finish() {
-    let _s = serial();
+    let _s = exclusive();
     let _t = Thaw;
     let wq = Workqueue::builder("frz-busy").flags(WqFlags::FREEZABLE).build().unwrap();
     let release = Arc::new(AtomicBool::new(false));
@@ -88,17 +73,17 @@ fn is_busy_until_items_active_before_the_freeze_finish() {
         })
     });
     wq.queue(&w).unwrap();
-    assert!(wait_until(|| started.load(Ordering::SeqCst)));
+    assert!(poll_until(DEADLINE, || started.load(Ordering::SeqCst)));
     freezer::freeze();
     assert!(freezer::is_busy(), "a running freezable item keeps the freezer busy");
     release.store(true, Ordering::SeqCst);
-    assert!(wait_until(|| !freezer::is_busy()));
+    assert!(poll_until(DEADLINE, || !freezer::is_busy()));
     assert_eq!(w.flush(), Ok(false));
 }
 
 #[test]
 fn queues_created_while_frozen_start_frozen_and_max_active_survives() {
-    let _s = serial();
+    let _s = exclusive();
     let _t = Thaw;
     freezer::freeze();
     let wq = Workqueue::builder("frz-late").flags(WqFlags::FREEZABLE).max_active(1).build().unwrap();
@@ -128,7 +113,7 @@ fn queues_created_while_frozen_start_frozen_and_max_active_survives() {
 
 #[test]
 fn system_freezable_queue_freezes() {
-    let _s = serial();
+    let _s = exclusive();
     let _t = Thaw;
     let wq = cmwq::system::freezable();
     assert!(wq.flags().contains(WqFlags::FREEZABLE));
@@ -138,12 +123,12 @@ fn system_freezable_queue_freezes() {
     std::thread::sleep(Duration::from_millis(10));
     assert!(w.is_pending());
     freezer::thaw();
-    assert!(wait_until(|| !w.is_pending()));
+    assert!(poll_until(DEADLINE, || !w.is_pending()));
 }
 
 #[test]
 fn power_efficient_is_percpu_unless_the_process_setting_is_on() {
-    let _s = serial();
+    let _s = exclusive();
     let pe = Workqueue::builder("pe-off").flags(WqFlags::POWER_EFFICIENT).build().unwrap();
     assert!(!pe.flags().contains(WqFlags::UNBOUND));
     cmwq::set_power_efficient(true);

@@ -6,12 +6,12 @@
 //! A binary of its own: it needs a pool of exactly two workers (a fresh process
 //! and a pool nothing else has used) and a process-wide stall window.
 
-mod common_b;
+mod support;
 
 use std::time::Duration;
 
 use cmwq::{Work, Workqueue};
-use common_b::{cpu0, pool_of, Log};
+use support::{cpu0, pool_of, Bounded, BoundedQueue, Log};
 
 #[test]
 fn a_block_shorter_than_the_stall_window_creates_no_thread() {
@@ -27,7 +27,7 @@ fn a_block_shorter_than_the_stall_window_creates_no_thread() {
     for _ in 0..2 {
         let w = Work::new(|_| {});
         wq.queue_on(cpu0(), &w).unwrap();
-        w.flush().unwrap();
+        w.flush_bounded().unwrap();
     }
     let before = pool_of(cpu0(), false).expect("the pool exists");
     assert_eq!(before.workers, 2, "a fresh pool after two items: {before:?}");
@@ -52,12 +52,12 @@ fn a_block_shorter_than_the_stall_window_creates_no_thread() {
     assert!(wq.queue_on(cpu0(), &a).unwrap());
     log.expect("a start");
     assert!(wq.queue_on(cpu0(), &b).unwrap());
-    a.flush().unwrap();
-    b.flush().unwrap();
+    a.flush_bounded().unwrap();
+    b.flush_bounded().unwrap();
     log.assert_before("a end", "b start");
     let after = pool_of(cpu0(), false).unwrap();
     assert_eq!(after.created, created_before, "a thread was created for a short block: {after:?}");
     assert_eq!(after.workers, 2);
     cmwq::set_stall_window(Duration::from_micros(200));
-    wq.destroy().unwrap();
+    wq.destroy_bounded().unwrap();
 }

@@ -6,10 +6,12 @@
 //!
 //! Assertions are event orders and counts. Each blocker waits for an event that
 //! only the items queued behind it produce, with a generous deadline that only
-//! turns a stall into a failure (it logs "timed out"). The tests take a lock, as
-//! they watch one CPU pool's accounting and the monitor's process-wide counters.
+//! turns a stall into a failure (it logs "timed out"). The tests take the pool lock
+//! exclusively, as they watch one CPU pool's accounting and the monitor's
+//! process-wide counters; it also turns the CPU-intensive rule off, so a test of
+//! that rule sets the threshold it needs, and no other test can be rescued by it.
 
-mod common_b;
+mod support;
 
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -17,24 +19,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cmwq::Work;
-use common_b::{
-    assert_second_ran_while_first_blocked, blocked_then_second, cpu0, plain_sleeper_then_second, pool_of,
-    warm_queue, Log, LONG,
+use support::{
+    assert_second_ran_while_first_blocked, blocked_then_second, burn, burn_cpu, cpu0, exclusive,
+    plain_sleeper_then_second, pool_of, warm_queue, Bounded, BoundedQueue, Log, DEADLINE,
 };
-use parking_lot::Mutex;
-
-static SERIAL: Mutex<()> = Mutex::new(());
 
 #[test]
 fn plain_thread_sleep_lets_the_next_item_start() {
-    let _s = SERIAL.lock();
+    let _s = exclusive();
     let log = plain_sleeper_then_second("mon-sleep");
     assert_second_ran_while_first_blocked(&log, "w1 wake");
 }
 
 #[test]
 fn plain_mutex_lets_the_next_item_start() {
-    let _s = SERIAL.lock();
+    let _s = exclusive();
     // The test thread holds a std Mutex that w1 wants; w2 hands it over.
     let m = Arc::new(std::sync::Mutex::new(()));
     let (tx, rx) = std::sync::mpsc::channel::<()>();
@@ -44,7 +43,7 @@ fn plain_mutex_lets_the_next_item_start() {
         let h = std::thread::spawn(move || {
             let g = m.lock().unwrap();
             locked_tx.send(()).unwrap();
-            let _ = rx.recv_timeout(LONG);
+            let _ = rx.recv_timeout(DEADLINE);
             drop(g);
         });
         locked_rx.recv().unwrap();
@@ -65,15 +64,15 @@ fn plain_mutex_lets_the_next_item_start() {
 
 #[test]
 fn read_on_a_pipe_lets_the_next_item_start() {
-    let _s = SERIAL.lock();
+    let _s = exclusive();
     let (reader, writer) = std::io::pipe().unwrap();
     let reader = std::sync::Mutex::new(reader);
     let writer = Arc::new(std::sync::Mutex::new(Some(writer)));
-    // Failure guard: if w2 never runs, close the pipe after LONG so that w1 sees
+    // Failure guard: if w2 never runs, close the pipe after DEADLINE so that w1 sees
     // end-of-file ("w1 read failed") instead of hanging the test.
     let guard = writer.clone();
     std::thread::spawn(move || {
-        std::thread::sleep(LONG);
+        std::thread::sleep(DEADLINE);
         guard.lock().unwrap().take();
     });
     let log = blocked_then_second(
@@ -94,14 +93,6 @@ fn read_on_a_pipe_lets_the_next_item_start() {
     assert_second_ran_while_first_blocked(&log, "w1 read");
 }
 
-/// Burns `d` of this thread's CPU time without blocking.
-fn burn_cpu(d: Duration) {
-    let t0 = cmwq::debug::thread_cpu_time();
-    while cmwq::debug::thread_cpu_time() - t0 < d {
-        std::hint::spin_loop();
-    }
-}
-
 /// CPU-bound items are not taken for blocked ones: the monitor never takes a
 /// worker out of `nr_running`, so they run one at a time and no thread is made.
 ///
@@ -113,7 +104,7 @@ fn burn_cpu(d: Duration) {
 /// must be explained by an item that was charged at least the threshold.
 #[test]
 fn cpu_bound_items_get_no_extra_threads_and_run_one_at_a_time() {
-    let _s = SERIAL.lock();
+    let _s = exclusive();
     const THRESH: Duration = Duration::from_millis(50);
     cmwq::set_cpu_intensive_thresh(THRESH);
     let wq = warm_queue("mon-cpu");
@@ -134,7 +125,7 @@ fn cpu_bound_items_get_no_extra_threads_and_run_one_at_a_time() {
                 let now = running.fetch_add(1, Ordering::SeqCst) + 1;
                 peak.fetch_max(now, Ordering::SeqCst);
                 let c0 = cmwq::debug::thread_cpu_time();
-                spin_for(Duration::from_millis(2)); // 2 ms of wall time: at most that much CPU
+                burn(Duration::from_millis(2)); // 2 ms of wall time: at most that much CPU
                 if cmwq::debug::thread_cpu_time() - c0 >= THRESH / 2 {
                     charged.fetch_add(1, Ordering::SeqCst); // stolen time charged to us
                 }
@@ -146,7 +137,7 @@ fn cpu_bound_items_get_no_extra_threads_and_run_one_at_a_time() {
     for w in &items {
         assert!(wq.queue_on(cpu0(), w).unwrap());
     }
-    wq.flush().unwrap();
+    wq.flush_bounded().unwrap();
     cmwq::set_cpu_intensive_thresh(Duration::from_millis(10));
     assert_eq!(done.load(Ordering::SeqCst), N);
     let after = pool_of(cpu0(), false).unwrap();
@@ -166,22 +157,14 @@ fn cpu_bound_items_get_no_extra_threads_and_run_one_at_a_time() {
         after.created - before.created <= hogs as u64,
         "a CPU-bound pool created threads: {before:?} -> {after:?}"
     );
-    wq.destroy().unwrap();
-}
-
-/// Spins for `d` of wall time without blocking.
-fn spin_for(d: Duration) {
-    let t0 = Instant::now();
-    while t0.elapsed() < d {
-        std::hint::spin_loop();
-    }
+    wq.destroy_bounded().unwrap();
 }
 
 /// w1 burns CPU until w2 starts; w2 can only start once the monitor marks w1
 /// CPU-intensive (after 10 ms of CPU).
 #[test]
 fn a_cpu_hog_is_marked_cpu_intensive_and_the_next_item_starts() {
-    let _s = SERIAL.lock();
+    let _s = exclusive();
     cmwq::set_cpu_intensive_thresh(Duration::from_millis(10));
     let wq = warm_queue("mon-hog");
     let log = Log::new();
@@ -190,7 +173,7 @@ fn a_cpu_hog_is_marked_cpu_intensive_and_the_next_item_starts() {
         let (log, w2_started) = (log.clone(), w2_started.clone());
         Work::new(move |_| {
             log.push("w1 start");
-            let deadline = Instant::now() + LONG;
+            let deadline = Instant::now() + DEADLINE;
             while !w2_started.load(Ordering::SeqCst) && Instant::now() < deadline {
                 std::hint::spin_loop();
             }
@@ -207,18 +190,18 @@ fn a_cpu_hog_is_marked_cpu_intensive_and_the_next_item_starts() {
     assert!(wq.queue_on(cpu0(), &w1).unwrap());
     log.expect("w1 start");
     assert!(wq.queue_on(cpu0(), &w2).unwrap());
-    wq.flush().unwrap();
+    wq.flush_bounded().unwrap();
     log.assert_before("w2 start", "w1 end");
     assert_eq!(wq.stats().cpu_intensive, 1);
     assert!(wq.stats().cm_wakeup >= 1);
-    wq.destroy().unwrap();
+    wq.destroy_bounded().unwrap();
 }
 
 /// With the threshold at zero, a CPU-bound item keeps its CPU to the end, as
 /// before the detection existed.
 #[test]
 fn a_zero_threshold_disables_cpu_intensive_detection() {
-    let _s = SERIAL.lock();
+    let _s = exclusive();
     cmwq::set_cpu_intensive_thresh(Duration::ZERO);
     let wq = warm_queue("mon-nohog");
     let log = Log::new();
@@ -237,19 +220,19 @@ fn a_zero_threshold_disables_cpu_intensive_detection() {
     assert!(wq.queue_on(cpu0(), &w1).unwrap());
     log.expect("w1 start");
     assert!(wq.queue_on(cpu0(), &w2).unwrap());
-    wq.flush().unwrap();
+    wq.flush_bounded().unwrap();
     cmwq::set_cpu_intensive_thresh(Duration::from_millis(10));
     log.assert_before("w1 end", "w2 start");
     assert_eq!(wq.stats().cpu_intensive, 0);
-    wq.destroy().unwrap();
+    wq.destroy_bounded().unwrap();
 }
 
 /// After the blocked worker returns, `nr_running` is exact again: the pool goes
 /// back to zero running workers and a CPU-bound pair is serialised again.
 #[test]
 fn accounting_is_exact_after_the_blocked_worker_returns() {
-    let _s = SERIAL.lock();
+    let _s = exclusive();
     let wq = warm_queue("mon-exact");
-    common_b::assert_exact_after_plain_sleepers(&wq, Duration::from_millis(3));
-    wq.destroy().unwrap();
+    support::assert_exact_after_plain_sleepers(&wq, Duration::from_millis(3));
+    wq.destroy_bounded().unwrap();
 }

@@ -6,13 +6,14 @@
 //! A binary of its own: the monitor starts once per process, so this test must
 //! be the one that starts it, from a pinned worker.
 
+mod support;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cmwq::{Work, Workqueue};
-
-const LONG: Duration = Duration::from_secs(20);
+use support::{Bounded, DEADLINE};
 
 /// `Cpus_allowed_list` of the thread named `comm`, if there is one.
 fn allowed_list_of(comm: &str) -> Option<String> {
@@ -53,7 +54,7 @@ fn the_monitor_started_from_a_pinned_worker_runs_on_every_allowed_cpu() {
         Work::new(move |_| {
             let r1 = released.clone();
             let sleeper = Work::new(move |_| {
-                let deadline = Instant::now() + LONG;
+                let deadline = Instant::now() + DEADLINE;
                 while !r1.load(Ordering::SeqCst) && Instant::now() < deadline {
                     std::thread::sleep(Duration::from_millis(5));
                 }
@@ -67,13 +68,13 @@ fn the_monitor_started_from_a_pinned_worker_runs_on_every_allowed_cpu() {
     };
     wq.queue_on(0, &starter).unwrap();
     // The item behind the sleeper ran: the monitor exists and did its job.
-    let deadline = Instant::now() + LONG;
+    let deadline = Instant::now() + DEADLINE;
     while !released.load(Ordering::SeqCst) {
         assert!(Instant::now() < deadline, "the item behind the plain sleeper never ran");
         std::thread::sleep(Duration::from_millis(1));
     }
     let want = process_list();
-    let deadline = Instant::now() + LONG;
+    let deadline = Instant::now() + DEADLINE;
     loop {
         let got = allowed_list_of("cmwq/monitor").expect("the monitor thread exists");
         if got == want {
@@ -82,5 +83,5 @@ fn the_monitor_started_from_a_pinned_worker_runs_on_every_allowed_cpu() {
         assert!(Instant::now() < deadline, "the monitor stays on CPUs {got}, the process has {want}");
         std::thread::sleep(Duration::from_millis(1));
     }
-    wq.flush().unwrap();
+    wq.flush_bounded().unwrap();
 }

@@ -1,9 +1,9 @@
 //! Non-reentrancy (spec §4.3) and ordered workqueues (§4.4).
 //!
-//! The tests of this file run one at a time ([`common_a::serial`]): they reason about
+//! The tests of this file run one at a time ([`support::exclusive`]): they reason about
 //! which worker of a pool runs an item.
 
-mod common_a;
+mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use std::thread::ThreadId;
 use std::time::Duration;
 
 use cmwq::{Busy, Work, Workqueue, WqFlags};
-use common_a::{pin_current_thread, serial, two_cpus, wait_for, Concurrency, Gate, Log};
+use support::{exclusive, pin_current_thread, two_cpus, wait_for, Concurrency, Gate, Log};
 
 const FLAG_SETS: [WqFlags; 4] =
     [WqFlags::empty(), WqFlags::UNBOUND, WqFlags::HIGHPRI, WqFlags::CPU_INTENSIVE];
@@ -31,7 +31,7 @@ enum Requeue {
 /// behind the running instance, on the same worker (§4.3, `__queue_work` redirect).
 #[test]
 fn queued_on_another_cpu_while_running_runs_behind_it_on_same_worker() {
-    let _s = serial();
+    let _s = exclusive();
     let (c0, c1) = two_cpus();
     for flags in FLAG_SETS {
         for how in [Requeue::QueueOn, Requeue::LocalFromPinnedThread, Requeue::FromItemOnOtherCpu] {
@@ -40,13 +40,13 @@ fn queued_on_another_cpu_while_running_runs_behind_it_on_same_worker() {
             let gate = Gate::new();
             let _open = gate.open_on_drop();
             let conc = Arc::new(Concurrency::default());
-            let runs: Arc<Log<(ThreadId, Option<usize>)>> = Arc::new(Log::new());
+            let runs: Log<(ThreadId, Option<usize>)> = Log::default();
             let (c, r, g) = (conc.clone(), runs.clone(), gate.clone());
             let w = Work::new(move |_| {
                 let _in = c.enter();
                 r.push((std::thread::current().id(), cmwq::debug::current_cpu()));
                 if r.len() == 1 {
-                    g.wait();
+                    g.wait_blocking();
                 }
             });
             assert_eq!(wq.queue_on(c0, &w), Ok(true));
@@ -70,7 +70,7 @@ fn queued_on_another_cpu_while_running_runs_behind_it_on_same_worker() {
                     // held back behind the running item on an UNBOUND queue.
                     let helper_wq = Workqueue::builder("nonreentrant-helper").build().unwrap();
                     assert_eq!(helper_wq.queue_on(c1, &helper), Ok(true));
-                    let r = rx.recv_timeout(common_a::DEADLINE).unwrap();
+                    let r = rx.recv_timeout(support::DEADLINE).unwrap();
                     helper_wq.destroy().unwrap();
                     r
                 }
@@ -99,7 +99,7 @@ fn queued_on_another_cpu_while_running_runs_behind_it_on_same_worker() {
 /// produces exactly one execution.
 #[test]
 fn never_runs_concurrently_with_itself_under_cross_cpu_requeueing() {
-    let _s = serial();
+    let _s = exclusive();
     const PER_PRODUCER: usize = 4000;
     let (c0, c1) = two_cpus();
     for flags in FLAG_SETS {
@@ -171,14 +171,14 @@ fn never_runs_concurrently_with_itself_under_cross_cpu_requeueing() {
 /// numbers, so the queueing order is known.
 #[test]
 fn ordered_runs_one_at_a_time_in_queueing_order() {
-    let _s = serial();
+    let _s = exclusive();
     const PER_PRODUCER: usize = 500;
     let (c0, c1) = two_cpus();
     for flags in [WqFlags::empty(), WqFlags::HIGHPRI] {
         let wq = Workqueue::ordered("ordered-fifo").flags(flags).build().unwrap();
         assert!(wq.is_ordered());
         let conc = Arc::new(Concurrency::default());
-        let log: Arc<Log<usize>> = Arc::new(Log::new());
+        let log: Log<usize> = Log::default();
         let next = parking_lot::Mutex::new(0usize);
         // Keep every item alive: each is queued once.
         let items: parking_lot::Mutex<Vec<Work>> = parking_lot::Mutex::new(Vec::new());
@@ -227,16 +227,16 @@ fn ordered_runs_one_at_a_time_in_queueing_order() {
 /// items queued before the requeue.
 #[test]
 fn ordered_requeue_while_running_goes_behind_earlier_items() {
-    let _s = serial();
+    let _s = exclusive();
     let wq = Workqueue::ordered("ordered-requeue").build().unwrap();
     let gate = Gate::new();
     let _open = gate.open_on_drop();
-    let log: Arc<Log<&'static str>> = Arc::new(Log::new());
+    let log: Log<&'static str> = Log::default();
     let (l, g) = (log.clone(), gate.clone());
     let a = Work::new(move |_| {
         l.push("a");
         if l.len() == 1 {
-            g.wait();
+            g.wait_blocking();
         }
     });
     let l = log.clone();

@@ -6,8 +6,14 @@
 //!
 //! Every test takes the pool lock exclusively: they observe one CPU pool's
 //! accounting, which another test's items on the same CPU would disturb.
+//!
+//! The sleep monitor is off in this binary ([`hints_only`], first in every test,
+//! before any worker exists): these tests are about the hints, and the monitor
+//! would find an item blocked on a gate by itself and let the next item start even
+//! with `blocking` or `sleep` broken. The tests of the hints check at their end
+//! that the monitor took nobody out.
 
-mod common_b;
+mod support;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
@@ -15,10 +21,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cmwq::{Work, Workqueue, WqFlags};
-use common_b::{
-    cpu0, exclusive, poll_until, pool_of, settle_pool, spin_until, Bounded, BoundedQueue, Gate, Log, LONG,
-};
 use parking_lot::Mutex;
+use support::{
+    assert_monitor_blocked_nobody, cpu0, exclusive, hints_only, poll_until, pool_of, settle_pool, spin_until,
+    Bounded, BoundedQueue, Gate, Log, DEADLINE,
+};
 
 /// How long a CPU-bound item keeps its CPU when nothing else should start: if the
 /// pool wrongly starts the next item meanwhile, the item stops burning at once.
@@ -27,7 +34,7 @@ const HOLD: Duration = Duration::from_millis(250);
 /// Two items sharing `signal`: `w1` logs `w1 start`, runs `wait` on the signal and
 /// logs the event `wait` returns; `w2` logs `w2 start`, then runs `give` on it.
 fn waiter_and_signaller<S: Send + Sync + 'static>(
-    log: &Arc<Log>,
+    log: &Log,
     signal: &Arc<S>,
     wait: impl Fn(&S) -> &'static str + Send + Sync + 'static,
     give: impl Fn(&S) + Send + Sync + 'static,
@@ -51,7 +58,7 @@ fn waiter_and_signaller<S: Send + Sync + 'static>(
 
 /// [`waiter_and_signaller`] on a flag that `w2` sets.
 fn waiter_and_flag_setter(
-    log: &Arc<Log>,
+    log: &Log,
     wait: impl Fn(&AtomicBool) -> &'static str + Send + Sync + 'static,
 ) -> (Work, Work) {
     waiter_and_signaller(log, &Arc::new(AtomicBool::new(false)), wait, |f| f.store(true, Ordering::SeqCst))
@@ -59,13 +66,10 @@ fn waiter_and_flag_setter(
 
 /// [`waiter_and_signaller`] on a gate that `w2` opens; `w1` logs `w1 wake` once
 /// `wait` returns that the gate is open.
-fn waiter_and_gate_opener(
-    log: &Arc<Log>,
-    wait: impl Fn(&Gate) -> bool + Send + Sync + 'static,
-) -> (Work, Work) {
+fn waiter_and_gate_opener(log: &Log, wait: impl Fn(&Gate) -> bool + Send + Sync + 'static) -> (Work, Work) {
     waiter_and_signaller(
         log,
-        &Gate::new(),
+        &Arc::new(Gate::new()),
         move |gate| if wait(gate) { "w1 wake" } else { "w1 wake (timed out)" },
         |gate| gate.open(),
     )
@@ -73,7 +77,7 @@ fn waiter_and_gate_opener(
 
 /// `w1` burns CPU `c` (never blocking) until `w2` starts or [`HOLD`] passes; `w2`
 /// is queued on the same CPU while `w1` runs. Returns the event log.
-fn burn_then_second(c: usize, q1: &Workqueue, q2: &Workqueue, max_burn: Duration) -> Arc<Log> {
+fn burn_then_second(c: usize, q1: &Workqueue, q2: &Workqueue, max_burn: Duration) -> Log {
     let log = Log::new();
     let (w1, w2) = waiter_and_flag_setter(&log, move |w2_started| {
         let saw = spin_until(max_burn, || w2_started.load(Ordering::SeqCst));
@@ -116,12 +120,13 @@ fn assert_blocking_lets_next_start(c: usize, wq: &Workqueue) {
 /// Waits until the pool of `c` counts nobody as running (all items done and
 /// every worker back between items). Panics with the snapshot otherwise.
 fn assert_running_settles_to_zero(c: usize, highpri: bool) {
-    let ok = poll_until(LONG, || pool_of(c, highpri).is_some_and(|p| p.running == 0 && p.busy == 0));
+    let ok = poll_until(DEADLINE, || pool_of(c, highpri).is_some_and(|p| p.running == 0 && p.busy == 0));
     assert!(ok, "nr_running never returned to 0: {:?}", pool_of(c, highpri));
 }
 
 #[test]
 fn cpu_bound_item_holds_back_later_items_of_its_cpu() {
+    hints_only();
     let _x = exclusive();
     let c = cpu0();
     settle_pool(c);
@@ -137,6 +142,7 @@ fn cpu_bound_item_holds_back_later_items_of_its_cpu() {
 
 #[test]
 fn blocking_item_lets_the_next_item_start() {
+    hints_only();
     let _x = exclusive();
     let c = cpu0();
     settle_pool(c);
@@ -144,24 +150,27 @@ fn blocking_item_lets_the_next_item_start() {
     assert_blocking_lets_next_start(c, &wq);
     // Nested `blocking` is fine and counts once.
     let log = Log::new();
-    let pair = waiter_and_gate_opener(&log, |gate| cmwq::blocking(|| cmwq::blocking(|| gate.wait_for(LONG))));
+    let pair =
+        waiter_and_gate_opener(&log, |gate| cmwq::blocking(|| cmwq::blocking(|| gate.wait_for(DEADLINE))));
     run_pair_on(c, &wq, pair);
     assert_eq!(log.snapshot(), vec!["w1 start", "w2 start", "w1 wake"]);
     assert_running_settles_to_zero(c, false);
     // And the accounting is back: a CPU-bound item holds others back again.
     assert_cpu_bound_holds_back(c, &wq, &wq);
+    assert_monitor_blocked_nobody();
     wq.destroy_bounded().unwrap();
 }
 
 #[test]
 fn cmwq_sleep_lets_the_next_item_start() {
+    hints_only();
     let _x = exclusive();
     let c = cpu0();
     settle_pool(c);
     let wq = Workqueue::builder("pool-sleep").build().unwrap();
     let log = Log::new();
     let pair = waiter_and_flag_setter(&log, |w2_started| {
-        let deadline = Instant::now() + LONG;
+        let deadline = Instant::now() + DEADLINE;
         while !w2_started.load(Ordering::SeqCst) && Instant::now() < deadline {
             cmwq::sleep(Duration::from_millis(1));
         }
@@ -169,6 +178,7 @@ fn cmwq_sleep_lets_the_next_item_start() {
     });
     run_pair_on(c, &wq, pair);
     assert_eq!(log.snapshot(), vec!["w1 start", "w2 start", "w1 end"]);
+    assert_monitor_blocked_nobody();
     wq.destroy_bounded().unwrap();
 }
 
@@ -177,6 +187,7 @@ fn cmwq_sleep_lets_the_next_item_start() {
 /// test of this binary touches, so its worker count starts at zero.
 #[test]
 fn non_blocking_burst_runs_one_at_a_time_on_few_workers() {
+    hints_only();
     let _x = exclusive();
     let c = cpu0();
     settle_pool(c);
@@ -193,7 +204,7 @@ fn non_blocking_burst_runs_one_at_a_time_on_few_workers() {
                 let n = cur.fetch_add(1, Ordering::SeqCst) + 1;
                 max.fetch_max(n, Ordering::SeqCst);
                 threads.lock().insert(std::thread::current().id());
-                common_b::burn(Duration::from_micros(20));
+                support::burn(Duration::from_micros(20));
                 cur.fetch_sub(1, Ordering::SeqCst);
             })
         })
@@ -215,6 +226,7 @@ fn non_blocking_burst_runs_one_at_a_time_on_few_workers() {
 /// nobody counts as running while they all sleep.
 #[test]
 fn items_blocking_together_get_a_worker_each() {
+    hints_only();
     let _x = exclusive();
     let c = cpu0();
     settle_pool(c);
@@ -235,7 +247,7 @@ fn items_blocking_together_get_a_worker_each() {
         assert_eq!(wq.queue_on(c, w), Ok(true));
     }
     // All started, and the last one is inside its block too.
-    let all = poll_until(LONG, || {
+    let all = poll_until(DEADLINE, || {
         started.load(Ordering::SeqCst) == N && pool_of(c, false).is_some_and(|p| p.running == 0)
     });
     let p = pool_of(c, false);
@@ -249,11 +261,13 @@ fn items_blocking_together_get_a_worker_each() {
     assert_eq!(p.pending, 0, "{p:?}");
     wq.flush_bounded().unwrap();
     assert_running_settles_to_zero(c, false);
+    assert_monitor_blocked_nobody();
     wq.destroy_bounded().unwrap();
 }
 
 #[test]
 fn cpu_intensive_item_does_not_hold_back_its_cpu() {
+    hints_only();
     let _x = exclusive();
     let c = cpu0();
     settle_pool(c);
@@ -261,7 +275,7 @@ fn cpu_intensive_item_does_not_hold_back_its_cpu() {
     let normal = Workqueue::builder("pool-normal").build().unwrap();
     // A running CPU_INTENSIVE item is outside concurrency management: w2 starts
     // while w1 still burns, and w1 sees it.
-    let log = burn_then_second(c, &intensive, &normal, LONG);
+    let log = burn_then_second(c, &intensive, &normal, DEADLINE);
     assert_eq!(log.snapshot(), vec!["w1 start", "w2 start", "w1 end (saw w2)"]);
     assert_eq!(intensive.stats().cpu_intensive, 1);
     // The same burner on a normal queue holds w2 back.
@@ -293,6 +307,7 @@ fn cpu_intensive_item_does_not_hold_back_its_cpu() {
 
 #[test]
 fn blocking_and_sleep_outside_a_worker_are_plain_calls() {
+    hints_only();
     let _x = exclusive();
     assert_eq!(cmwq::blocking(|| 42), 42);
     assert_eq!(cmwq::blocking(|| cmwq::blocking(|| "nested")), "nested");
@@ -317,6 +332,7 @@ fn blocking_and_sleep_outside_a_worker_are_plain_calls() {
 
 #[test]
 fn panic_inside_blocking_restores_the_accounting() {
+    hints_only();
     let _x = exclusive();
     let c = cpu0();
     settle_pool(c);
@@ -330,7 +346,7 @@ fn panic_inside_blocking_restores_the_accounting() {
     let p3 = Work::new(|_| {
         let r = std::panic::catch_unwind(|| cmwq::blocking(|| panic!("deliberate caught panic (test)")));
         assert!(r.is_err());
-        common_b::burn(Duration::from_millis(1));
+        support::burn(Duration::from_millis(1));
     });
     for w in [&p1, &p2, &p3, &p1] {
         assert_eq!(wq.queue_on(c, w), Ok(true));
@@ -343,5 +359,6 @@ fn panic_inside_blocking_restores_the_accounting() {
     assert_cpu_bound_holds_back(c, &wq, &wq);
     assert_blocking_lets_next_start(c, &wq);
     assert_running_settles_to_zero(c, false);
+    assert_monitor_blocked_nobody();
     wq.destroy_bounded().unwrap();
 }

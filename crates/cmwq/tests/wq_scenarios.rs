@@ -9,17 +9,23 @@
 //! burns, sleeps; w2 starts and burns, sleeps; then they wake and finish. With a
 //! single worker they run back to back; with max_active 2, w2 starts only when w0
 //! finishes; with w1 and w2 CPU_INTENSIVE they start together when w0 sleeps.
+//!
+//! The sleep monitor is off in this binary ([`hints_only`], first in every test,
+//! before any worker exists): the scenarios are about `cmwq::blocking`, and the
+//! monitor would find an item blocked on a gate by itself and start the next one
+//! even with the hint broken. The scenarios in which a sleep starts the next item
+//! check at their end that the monitor took nobody out.
 
-mod common_b;
+mod support;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use cmwq::{Work, Workqueue, WqFlags};
-use common_b::{
-    burn, cpu0, exclusive, poll_until, pool_of, settle_pool, spin_until, Bounded, BoundedQueue, Gate, Log,
-    LONG, SETTLE,
+use support::{
+    assert_monitor_blocked_nobody, burn, cpu0, exclusive, hints_only, poll_until, pool_of, settle_pool,
+    spin_until, Bounded, BoundedQueue, Gate, Log, DEADLINE, SETTLE,
 };
 
 const BURN: Duration = Duration::from_millis(5);
@@ -33,7 +39,7 @@ fn plain_burn() -> Burner {
 
 /// `<n> start`, burn, `<n> sleep`, block on `gate`, `<n> wake`, burn (`after`),
 /// `<n> end`.
-fn item(log: &Arc<Log>, gate: &Arc<Gate>, n: &str, before: Burner, after: bool) -> Work {
+fn item(log: &Log, gate: &Gate, n: &str, before: Burner, after: bool) -> Work {
     let (log, gate, n) = (log.clone(), gate.clone(), n.to_string());
     Work::new(move |_| {
         log.push(format!("{n} start"));
@@ -49,15 +55,15 @@ fn item(log: &Arc<Log>, gate: &Arc<Gate>, n: &str, before: Burner, after: bool) 
 }
 
 struct Scenario {
-    log: Arc<Log>,
-    gates: [Arc<Gate>; 3],
+    log: Log,
+    gates: [Gate; 3],
     items: [Work; 3],
 }
 
 impl Scenario {
     /// w0 burns, sleeps, burns; w1 and w2 burn and sleep. `w1_burn` makes w1's burn,
     /// given the log.
-    fn new(w1_burn: impl FnOnce(&Arc<Log>) -> Burner) -> Scenario {
+    fn new(w1_burn: impl FnOnce(&Log) -> Burner) -> Scenario {
         let log = Log::new();
         let w1_burn = w1_burn(&log);
         let gates = [Gate::new(), Gate::new(), Gate::new()];
@@ -111,11 +117,11 @@ impl Hold {
             let (release, started) = (release.clone(), started.clone());
             Work::new(move |_| {
                 started.store(true, Ordering::SeqCst);
-                spin_until(LONG, || release.load(Ordering::SeqCst));
+                spin_until(DEADLINE, || release.load(Ordering::SeqCst));
             })
         };
         assert_eq!(wq.queue_on(c, &w), Ok(true));
-        assert!(poll_until(LONG, || started.load(Ordering::SeqCst)), "the holder never started");
+        assert!(poll_until(DEADLINE, || started.load(Ordering::SeqCst)), "the holder never started");
         Hold { wq, w, release }
     }
 
@@ -134,6 +140,7 @@ fn strs(v: &[&str]) -> Vec<String> {
 /// max_active 1: strictly one after the other.
 #[test]
 fn scenario_single_worker_runs_back_to_back() {
+    hints_only();
     let _x = exclusive();
     let c = cpu0();
     settle_pool(c);
@@ -168,6 +175,7 @@ fn scenario_single_worker_runs_back_to_back() {
 /// sleep at once; no item starts while another burns.
 #[test]
 fn scenario_cmwq_starts_the_next_item_when_one_sleeps() {
+    hints_only();
     let _x = exclusive();
     let c = cpu0();
     settle_pool(c);
@@ -198,6 +206,7 @@ fn scenario_cmwq_starts_the_next_item_when_one_sleeps() {
     for n in ["w0", "w1", "w2"] {
         s.log.assert_before(&format!("{n} wake"), &format!("{n} end"));
     }
+    assert_monitor_blocked_nobody();
     wq.destroy_bounded().unwrap();
 }
 
@@ -205,6 +214,7 @@ fn scenario_cmwq_starts_the_next_item_when_one_sleeps() {
 /// while w1 still sleeps.
 #[test]
 fn scenario_max_active_2_holds_the_third_item_until_one_finishes() {
+    hints_only();
     let _x = exclusive();
     let c = cpu0();
     settle_pool(c);
@@ -234,6 +244,7 @@ fn scenario_max_active_2_holds_the_third_item_until_one_finishes() {
         ]),
         "{log:?}"
     );
+    assert_monitor_blocked_nobody();
     wq.destroy_bounded().unwrap();
 }
 
@@ -241,6 +252,7 @@ fn scenario_max_active_2_holds_the_third_item_until_one_finishes() {
 /// starts while w1 still burns (w1 burns until it sees w2 start).
 #[test]
 fn scenario_cpu_intensive_items_start_together() {
+    hints_only();
     let _x = exclusive();
     let c = cpu0();
     settle_pool(c);
@@ -249,7 +261,7 @@ fn scenario_cpu_intensive_items_start_together() {
     let s = Scenario::new(|log| {
         let log = log.clone();
         Arc::new(move || {
-            let saw = spin_until(LONG, || log.has("w2 start"));
+            let saw = spin_until(DEADLINE, || log.has("w2 start"));
             log.push(if saw { "w1 saw w2 start" } else { "w1 gave up waiting for w2" });
         })
     });
@@ -274,6 +286,7 @@ fn scenario_cpu_intensive_items_start_together() {
     s.log.assert_before("w1 sleep", "open0");
     s.log.assert_before("w2 sleep", "open0");
     assert_eq!(intensive.stats().cpu_intensive, 2);
+    assert_monitor_blocked_nobody();
     normal.destroy_bounded().unwrap();
     intensive.destroy_bounded().unwrap();
 }

@@ -8,21 +8,20 @@
 //! that switch is process-wide. Assertions are event orders and counts; every
 //! wait is bounded (a deadline only turns a hang into a failure).
 
-mod common_b;
+mod support;
 
 use std::time::{Duration, Instant};
 
 use cmwq::Work;
-use common_b::{
-    assert_second_ran_while_first_blocked, cpu0, plain_sleeper_then_second, plain_sleeper_with_one_behind,
-    warm_queue, LONG,
+use support::{
+    assert_second_ran_while_first_blocked, burn_cpu, cpu0, exclusive, plain_sleeper_then_second,
+    plain_sleeper_with_one_behind, warm_queue, Bounded, BoundedQueue, Exclusive, DEADLINE,
 };
-use parking_lot::Mutex;
 
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn sentinels_only() -> parking_lot::MutexGuard<'static, ()> {
-    let g = SERIAL.lock();
+/// Takes the pool lock (which also turns the CPU-intensive rule off) and switches
+/// the monitor's tick detection off.
+fn sentinels_only() -> Exclusive {
+    let g = exclusive();
     cmwq::debug::monitor_ticks_detect_blocks(false);
     g
 }
@@ -76,8 +75,8 @@ fn a_plain_sleeper_is_taken_out_by_the_sentinel_alone() {
 fn accounting_is_exact_after_sentinel_marks() {
     let _s = sentinels_only();
     let wq = warm_queue("sentinel-exact");
-    common_b::assert_exact_after_plain_sleepers(&wq, Duration::from_millis(2));
-    wq.destroy().unwrap();
+    support::assert_exact_after_plain_sleepers(&wq, Duration::from_millis(2));
+    wq.destroy_bounded().unwrap();
 }
 
 /// Once nothing is saturated the sentinel parks: it uses no CPU while idle.
@@ -93,7 +92,7 @@ fn an_idle_sentinel_costs_nothing() {
     let tid = sentinel_tid(cpu0()).expect("the sentinel of cpu0 exists");
     // Idle now. Parked, its CPU time stops moving; spinning, it would take the
     // idle CPU (about 100 ms of it here).
-    let deadline = Instant::now() + LONG;
+    let deadline = Instant::now() + DEADLINE;
     loop {
         let a = cpu_ns(&tid);
         std::thread::sleep(Duration::from_millis(100));
@@ -103,7 +102,7 @@ fn an_idle_sentinel_costs_nothing() {
         }
         assert!(Instant::now() < deadline, "the sentinel kept running while idle: {} ns in 100 ms", b - a);
     }
-    wq.destroy().unwrap();
+    wq.destroy_bounded().unwrap();
 }
 
 /// The kernel restarts an item's CPU-hog measure each time its worker wakes from
@@ -115,20 +114,18 @@ fn an_idle_sentinel_costs_nothing() {
 #[test]
 fn many_short_sleeps_do_not_add_up_to_a_cpu_hog() {
     let _s = sentinels_only();
+    // The rule under test: the default threshold (the pool lock turned it off).
+    cmwq::set_cpu_intensive_thresh(Duration::from_millis(10));
     let wq = warm_queue("sentinel-nohog");
     // Let the pool's memory of long blocks (earlier tests) lapse, and make the stall
     // window long, so the sentinel waits the sleeps out and never marks the worker.
     std::thread::sleep(Duration::from_millis(150));
     cmwq::set_stall_window(Duration::from_secs(10));
-    let burn = |d: Duration| {
-        let t = cmwq::debug::thread_cpu_time();
-        while cmwq::debug::thread_cpu_time() - t < d {}
-    };
     // 400 stretches of 50 µs with ~100 µs sleeps between: 20 ms of CPU in one item,
     // against the 10 ms threshold, on the CPU a third of the time.
     let sleepy = Work::new(move |_| {
         for _ in 0..400 {
-            burn(Duration::from_micros(50));
+            burn_cpu(Duration::from_micros(50));
             std::thread::sleep(Duration::from_micros(60));
         }
     });
@@ -136,9 +133,9 @@ fn many_short_sleeps_do_not_add_up_to_a_cpu_hog() {
     let behind = Work::new(|_| {});
     assert!(wq.queue_on(cpu0(), &sleepy).unwrap());
     assert!(wq.queue_on(cpu0(), &behind).unwrap());
-    sleepy.flush().unwrap();
-    wq.flush().unwrap();
+    sleepy.flush_bounded().unwrap();
+    wq.flush_bounded().unwrap();
     cmwq::set_stall_window(Duration::from_micros(200));
     assert_eq!(wq.stats().cpu_intensive, 0, "an item of 50 µs stretches was called a CPU hog");
-    wq.destroy().unwrap();
+    wq.destroy_bounded().unwrap();
 }

@@ -5,17 +5,12 @@
 //!
 //! A binary of its own: sentinel threads start once per process.
 
-mod common_b;
+mod support;
 
 use std::time::{Duration, Instant};
 
 use cmwq::{Work, Workqueue};
-use common_b::{plain_sleeper_with_one_behind, LONG};
-
-fn burn(d: Duration) {
-    let t = cmwq::debug::thread_cpu_time();
-    while cmwq::debug::thread_cpu_time() - t < d {}
-}
+use support::{burn_cpu, plain_sleeper_with_one_behind, Bounded, BoundedQueue, DEADLINE};
 
 #[test]
 fn sentinels_are_armed_only_for_pools_that_blocked_unannounced() {
@@ -30,7 +25,7 @@ fn sentinels_are_armed_only_for_pools_that_blocked_unannounced() {
     let items: Vec<Work> = (0..20)
         .map(|i| {
             Work::new(move |_| {
-                burn(Duration::from_millis(1));
+                burn_cpu(Duration::from_millis(1));
                 if i % 2 == 0 {
                     cmwq::sleep(Duration::from_millis(1));
                 }
@@ -40,7 +35,7 @@ fn sentinels_are_armed_only_for_pools_that_blocked_unannounced() {
     for w in &items {
         wq.queue_on(cpu, w).unwrap();
     }
-    wq.flush().unwrap();
+    wq.flush_bounded().unwrap();
     // Give a wrongly armed sentinel the monitor's next ticks to be started.
     std::thread::sleep(Duration::from_millis(50));
     let m = cmwq::debug::monitor();
@@ -55,7 +50,7 @@ fn sentinels_are_armed_only_for_pools_that_blocked_unannounced() {
     let m = cmwq::debug::monitor();
     assert!(m.blocked >= 1, "the monitor found the first block: {m:?}");
     assert_eq!(m.by_sentinel, 0, "no sentinel existed for the first block: {m:?}");
-    let deadline = Instant::now() + LONG;
+    let deadline = Instant::now() + DEADLINE;
     loop {
         plain_sleeper_with_one_behind(&wq, cpu);
         let m = cmwq::debug::monitor();
@@ -64,5 +59,5 @@ fn sentinels_are_armed_only_for_pools_that_blocked_unannounced() {
         }
         assert!(Instant::now() < deadline, "no sentinel was started after an unannounced block: {m:?}");
     }
-    wq.destroy().unwrap();
+    wq.destroy_bounded().unwrap();
 }

@@ -1,3 +1,7 @@
+//! Smoke tests: a per-CPU queue runs and flushes, an unbound queue spawns. The
+//! smoke test of the `blocking` hint is `wq_blocking_hint.rs`, alone in its binary
+//! (it needs the sleep monitor off).
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,27 +26,6 @@ fn queue_runs_and_flushes() {
     // The counters survive destroy (the pwqs are freed, their stats are kept).
     let s = wq.stats();
     assert_eq!((s.started, s.completed, s.in_flight), (1000, 1000, 0));
-}
-
-#[test]
-fn blocking_starts_another_worker() {
-    let wq = Workqueue::builder("smoke-block").build().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<()>();
-    let rx = Arc::new(parking_lot::Mutex::new(rx));
-    let started2 = Arc::new(AtomicUsize::new(0));
-    let s2 = started2.clone();
-    let w1 = Work::new(move |_| {
-        let rx = rx.clone();
-        cmwq::blocking(|| rx.lock().recv().unwrap());
-    });
-    let w2 = Work::new(move |_| {
-        s2.fetch_add(1, Ordering::SeqCst);
-        tx.send(()).unwrap();
-    });
-    wq.queue_on(0, &w1).unwrap();
-    wq.queue_on(0, &w2).unwrap();
-    wq.flush().unwrap();
-    assert_eq!(started2.load(Ordering::SeqCst), 1);
 }
 
 #[test]

@@ -5,13 +5,13 @@
 //!
 //! Alone in its binary: the fault injection is process-wide.
 
-mod common_b;
+mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use cmwq::{Work, Workqueue};
-use common_b::{cpu0, pool_of, Gate, LONG};
+use support::{cpu0, pool_of, Bounded, BoundedQueue, Gate, DEADLINE};
 
 /// Items that can only finish together: each waits (announced) until all have
 /// started, so the pool must create a worker for each of them.
@@ -43,8 +43,8 @@ fn failed_thread_creation_loses_nothing_and_the_pool_recovers() {
     for w in &items {
         assert!(wq.queue_on(cpu0(), w).unwrap());
     }
-    assert!(all_in.wait_for(LONG), "only {} of {N} items started", started.load(Ordering::SeqCst));
-    wq.flush().unwrap();
+    assert!(all_in.wait_for(DEADLINE), "only {} of {N} items started", started.load(Ordering::SeqCst));
+    wq.flush_bounded().unwrap();
     assert_eq!(done.load(Ordering::SeqCst), N, "an item gave up waiting for the others");
     assert!(cmwq::debug::nr_throttled() >= throttled_before + 2, "the two failed creations were not counted");
     let pool = pool_of(cpu0(), false).unwrap();
@@ -56,7 +56,7 @@ fn failed_thread_creation_loses_nothing_and_the_pool_recovers() {
         a.fetch_add(1, Ordering::SeqCst);
     });
     assert!(wq.queue_on(cpu0(), &w).unwrap());
-    w.flush().unwrap();
+    w.flush_bounded().unwrap();
     assert_eq!(again.load(Ordering::SeqCst), 1);
-    wq.destroy().unwrap();
+    wq.destroy_bounded().unwrap();
 }

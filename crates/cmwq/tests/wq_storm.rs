@@ -5,13 +5,14 @@
 //!
 //! Alone in its binary: it reads the process-wide peak worker counts.
 
-mod common_b;
+mod support;
 
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use cmwq::{Work, Workqueue};
+use support::{Bounded, BoundedQueue};
 
 const ITEMS: usize = 10_000;
 const CM_LIMIT: usize = 16;
@@ -40,7 +41,7 @@ fn a_storm_of_unannotated_blockers_stays_within_the_limits_and_completes() {
     for (i, w) in items.iter().enumerate() {
         assert!(wq.queue_on(cpus[i % cpus.len()], w).unwrap());
     }
-    wq.flush().unwrap();
+    wq.flush_bounded().unwrap();
 
     let twice: Vec<usize> = (0..ITEMS).filter(|&i| runs[i].load(Ordering::SeqCst) != 1).collect();
     assert!(
@@ -64,5 +65,5 @@ fn a_storm_of_unannotated_blockers_stays_within_the_limits_and_completes() {
         cmwq::debug::nr_throttled() > throttled_before,
         "the pools wanted more than {CM_LIMIT} workers for {ITEMS} blockers but no refusal was counted"
     );
-    wq.destroy().unwrap();
+    wq.destroy_bounded().unwrap();
 }

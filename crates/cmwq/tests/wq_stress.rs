@@ -12,7 +12,7 @@
 //!
 //! Each loop is bounded both by an iteration count and by a wall-clock cap.
 
-mod common_b;
+mod support;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -20,7 +20,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use cmwq::{Work, Workqueue, WqFlags};
-use common_b::{join_bounded, poll_until, shared, Bounded, BoundedQueue, DropGuard, LONG};
+use support::{join_bounded, poll_until, shared, Bounded, BoundedQueue, DropGuard, DEADLINE};
 
 /// A wall-clock cap for each racing phase.
 const CAP: Duration = Duration::from_secs(4);
@@ -84,7 +84,7 @@ fn racing_queue_cancel_flush_keeps_exact_counts() {
                         let n = stats.executed.fetch_add(1, Ordering::SeqCst);
                         match n % 4 {
                             0 => cmwq::sleep(Duration::from_micros(30)),
-                            1 => common_b::burn(Duration::from_micros(20)),
+                            1 => support::burn(Duration::from_micros(20)),
                             _ => {}
                         }
                         // Now and then the item requeues itself (chained work).
@@ -263,7 +263,7 @@ fn spawned_closures_run_at_most_once_and_drop_exactly_once() {
                 .collect();
             // End the queue while the producers are mid-way.
             let mut main_handle = Some(wq);
-            assert!(poll_until(LONG, || halfway.load(Ordering::SeqCst) >= PRODUCERS / 2));
+            assert!(poll_until(DEADLINE, || halfway.load(Ordering::SeqCst) >= PRODUCERS / 2));
             match ending {
                 Ending::Destroy => main_handle.as_ref().unwrap().destroy_bounded().unwrap(),
                 Ending::Drain => main_handle.as_ref().unwrap().drain_bounded().unwrap(),
@@ -275,7 +275,7 @@ fn spawned_closures_run_at_most_once_and_drop_exactly_once() {
                 join_bounded(p);
             }
             drop(main_handle);
-            let settled = poll_until(LONG, || {
+            let settled = poll_until(DEADLINE, || {
                 (0..n).all(|id| {
                     ran[id].load(Ordering::SeqCst) == accepted[id].load(Ordering::SeqCst)
                         && dropped[id].load(Ordering::SeqCst) == made[id].load(Ordering::SeqCst)
@@ -368,7 +368,7 @@ fn work_closures_are_dropped_exactly_once_after_the_last_handle() {
             w.cancel();
         }
     }
-    let all = poll_until(LONG, || drops.iter().all(|d| d.load(Ordering::SeqCst) >= 1));
+    let all = poll_until(DEADLINE, || drops.iter().all(|d| d.load(Ordering::SeqCst) >= 1));
     assert!(
         all,
         "some closures never dropped: {:?}",
@@ -452,7 +452,7 @@ fn closures_are_dropped_outside_pool_locks() {
     }
     // Drop the test's handles: the last ones go on worker threads or here.
     works.clear();
-    let all = poll_until(LONG, || drops.load(Ordering::SeqCst) == expected);
+    let all = poll_until(DEADLINE, || drops.load(Ordering::SeqCst) == expected);
     assert!(
         all,
         "{} of {expected} closures dropped: a destructor that calls into cmwq hung \

@@ -4,17 +4,10 @@
 //!
 //! A binary of its own: the topology is read once per process, at first use.
 
-use cmwq::{Work, Workqueue};
+mod support;
 
-fn pin_to(cpu: usize) {
-    // SAFETY: all-zero bytes are a valid, empty cpu_set_t; CPU_SET writes one bit of
-    // it for cpu < CPU_SETSIZE; sched_setaffinity reads the set we pass, for this thread.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        assert_eq!(libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set), 0);
-    }
-}
+use cmwq::{Work, Workqueue};
+use support::pin_current_thread;
 
 fn process_cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -29,7 +22,7 @@ fn a_pinned_first_user_does_not_narrow_the_process_to_its_cpu() {
     }
     // Measure before pinning: the main thread keeps the process's mask.
     std::thread::spawn(move || {
-        pin_to(0);
+        pin_current_thread(0);
         assert!(cmwq::available_parallelism() >= 2.min(n), "cmwq saw only the pinned thread's CPU");
         let wq = Workqueue::builder("topo-pinned").build().unwrap();
         let ran_on = std::sync::Arc::new(parking_lot::Mutex::new(None));

@@ -2,10 +2,10 @@
 //! `busy`, `current_work`, the memory-ordering guarantee of `queue` (§2.2), `spawn`,
 //! and the disable depth (§2.3).
 //!
-//! The tests of this file run one at a time ([`common_a::serial`]): several of them
+//! The tests of this file run one at a time ([`support::exclusive`]): several of them
 //! reason about which worker thread of a pool runs what.
 
-mod common_a;
+mod support;
 
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::thread::ThreadId;
 
 use cmwq::{Busy, ErrorKind, Work, Workqueue, WqFlags};
-use common_a::{serial, two_cpus, wait_for, Concurrency, Gate, Log};
+use support::{exclusive, two_cpus, wait_for, Concurrency, DropGuard, Gate, Log};
 
 const IDLE: Busy = Busy { pending: false, running: false };
 const PENDING: Busy = Busy { pending: true, running: false };
@@ -28,7 +28,7 @@ fn blocked_ordered_queue(name: &str, gate: &Gate) -> (Workqueue, Work, Arc<Atomi
     let (s, g) = (started.clone(), gate.clone());
     let blocker = Work::new(move |_| {
         s.store(true, Ordering::SeqCst);
-        g.wait();
+        g.wait_blocking();
     });
     assert_eq!(wq.queue(&blocker), Ok(true));
     wait_for("the blocker to start", || started.load(Ordering::SeqCst));
@@ -37,7 +37,7 @@ fn blocked_ordered_queue(name: &str, gate: &Gate) -> (Workqueue, Work, Arc<Atomi
 
 #[test]
 fn queue_returns_true_then_false_while_pending() {
-    let _s = serial();
+    let _s = exclusive();
     let gate = Gate::new();
     let _open = gate.open_on_drop();
     let (wq, _blocker, _) = blocked_ordered_queue("pending-rules", &gate);
@@ -72,7 +72,7 @@ fn queue_returns_true_then_false_while_pending() {
 /// inactive list neither moves nor duplicates it.
 #[test]
 fn pending_item_keeps_its_place_when_queued_on_another_cpu() {
-    let _s = serial();
+    let _s = exclusive();
     let (c0, c1) = two_cpus();
     let wq = Workqueue::builder("pending-place").max_active(1).build().unwrap();
     let gate = Gate::new();
@@ -81,12 +81,12 @@ fn pending_item_keeps_its_place_when_queued_on_another_cpu() {
     let (s, g) = (started.clone(), gate.clone());
     let blocker = Work::new(move |_| {
         s.store(true, Ordering::SeqCst);
-        g.wait();
+        g.wait_blocking();
     });
     assert_eq!(wq.queue_on(c0, &blocker), Ok(true));
     wait_for("the blocker to start", || started.load(Ordering::SeqCst));
 
-    let ran_on = Arc::new(Log::new());
+    let ran_on: Log<Option<usize>> = Log::default();
     let r = ran_on.clone();
     let w = Work::new(move |_| r.push(cmwq::debug::current_cpu()));
     assert_eq!(wq.queue_on(c0, &w), Ok(true));
@@ -107,20 +107,20 @@ fn pending_item_keeps_its_place_when_queued_on_another_cpu() {
 /// current one on the same worker thread, never beside it.
 #[test]
 fn requeue_from_outside_while_running_runs_again_on_same_worker() {
-    let _s = serial();
+    let _s = exclusive();
     let (c0, _) = two_cpus();
     for flags in [WqFlags::empty(), WqFlags::UNBOUND, WqFlags::HIGHPRI, WqFlags::CPU_INTENSIVE] {
         let wq = Workqueue::builder(format!("requeue-outside-{flags:?}")).flags(flags).build().unwrap();
         let gate = Gate::new();
         let _open = gate.open_on_drop();
         let conc = Arc::new(Concurrency::default());
-        let tids: Arc<Log<ThreadId>> = Arc::new(Log::new());
+        let tids: Log<ThreadId> = Log::default();
         let (c, t, g) = (conc.clone(), tids.clone(), gate.clone());
         let w = Work::new(move |_| {
             let _in = c.enter();
             t.push(std::thread::current().id());
             if t.len() == 1 {
-                g.wait();
+                g.wait_blocking();
             }
         });
         assert_eq!(w.busy(), IDLE);
@@ -150,13 +150,13 @@ fn requeue_from_outside_while_running_runs_again_on_same_worker() {
 /// same worker thread. Both `queue(me)` and `queue(&current_work())` work.
 #[test]
 fn requeue_from_inside_runs_again_on_same_worker() {
-    let _s = serial();
+    let _s = exclusive();
     const N: usize = 200;
     for flags in [WqFlags::empty(), WqFlags::UNBOUND] {
         let wq = Workqueue::builder(format!("requeue-inside-{flags:?}")).flags(flags).build().unwrap();
         let conc = Arc::new(Concurrency::default());
-        let tids: Arc<Log<ThreadId>> = Arc::new(Log::new());
-        let bad: Arc<Log<String>> = Arc::new(Log::new());
+        let tids: Log<ThreadId> = Log::default();
+        let bad = Log::new();
         let count = Arc::new(AtomicUsize::new(0));
         let (c, t, b, n, q) = (conc.clone(), tids.clone(), bad.clone(), count.clone(), wq.clone());
         let w = Work::new(move |me| {
@@ -196,7 +196,7 @@ fn requeue_from_inside_runs_again_on_same_worker() {
 
 #[test]
 fn busy_and_is_pending_follow_the_item() {
-    let _s = serial();
+    let _s = exclusive();
     let gate = Gate::new();
     let _open = gate.open_on_drop();
     let (wq, blocker, _) = blocked_ordered_queue("busy-states", &gate);
@@ -208,7 +208,7 @@ fn busy_and_is_pending_follow_the_item() {
     let (s, g) = (started.clone(), gate2.clone());
     let w = Work::new(move |_| {
         if s.fetch_add(1, Ordering::SeqCst) == 0 {
-            g.wait();
+            g.wait_blocking();
         }
     });
     assert_eq!(w.busy(), IDLE, "a new item");
@@ -236,7 +236,7 @@ fn busy_and_is_pending_follow_the_item() {
 
 #[test]
 fn current_work_is_the_running_item() {
-    let _s = serial();
+    let _s = exclusive();
     assert!(cmwq::current_work().is_none(), "a test thread runs no item");
     std::thread::spawn(|| assert!(cmwq::current_work().is_none(), "a plain thread runs no item"))
         .join()
@@ -244,7 +244,7 @@ fn current_work_is_the_running_item() {
 
     for flags in [WqFlags::empty(), WqFlags::UNBOUND] {
         let wq = Workqueue::builder(format!("current-{flags:?}")).flags(flags).build().unwrap();
-        let seen: Arc<Log<Option<Work>>> = Arc::new(Log::new());
+        let seen: Log<Option<Work>> = Log::default();
         let s = seen.clone();
         let w = Work::new(move |_| s.push(cmwq::current_work()));
         let other = Work::new(|_| {});
@@ -264,7 +264,7 @@ fn current_work_is_the_running_item() {
             tx.send((cur.is_some(), cur.is_some_and(|c| c.ptr_eq(&w2)))).unwrap();
         })
         .unwrap();
-        assert_eq!(rx.recv_timeout(common_a::DEADLINE).unwrap(), (true, false), "{flags:?}");
+        assert_eq!(rx.recv_timeout(support::DEADLINE).unwrap(), (true, false), "{flags:?}");
         wq.destroy().unwrap();
     }
     assert!(cmwq::current_work().is_none());
@@ -276,7 +276,7 @@ fn current_work_is_the_running_item() {
 /// after the closure has returned. After it, the handle is idle.
 #[test]
 fn current_work_of_a_spawned_closure_flushes_and_reports_busy() {
-    let _s = serial();
+    let _s = exclusive();
     for flags in [WqFlags::empty(), WqFlags::UNBOUND] {
         let wq = Workqueue::builder(format!("spawned-handle-{flags:?}")).flags(flags).build().unwrap();
         let gate = Gate::new();
@@ -289,12 +289,12 @@ fn current_work_of_a_spawned_closure_flushes_and_reports_busy() {
             let b = cmwq::current_work().expect("a handle inside a spawned closure");
             let inside = (a.ptr_eq(&b), a.busy(), wq2.queue(&a), a.flush().map_err(|e| e.kind().clone()));
             tx.send((a, inside)).unwrap();
-            g.wait();
+            g.wait_blocking();
             std::thread::sleep(std::time::Duration::from_millis(20));
             f.store(true, Ordering::SeqCst);
         })
         .unwrap();
-        let (handle, (same, busy, requeue, self_flush)) = rx.recv_timeout(common_a::DEADLINE).unwrap();
+        let (handle, (same, busy, requeue, self_flush)) = rx.recv_timeout(support::DEADLINE).unwrap();
         assert!(same, "{flags:?}: current_work() gives the same handle twice");
         assert_eq!(busy, RUNNING, "{flags:?}: busy() inside the closure");
         assert_eq!(requeue, Ok(false), "{flags:?}: a spawned item cannot be queued again");
@@ -309,7 +309,7 @@ fn current_work_of_a_spawned_closure_flushes_and_reports_busy() {
         let early = frx.recv_timeout(std::time::Duration::from_millis(20));
         assert!(early.is_err(), "{flags:?}: flush() returned while the closure runs: {early:?}");
         gate.open();
-        let flushed = frx.recv_timeout(common_a::DEADLINE).expect("flush() returns once the closure did");
+        let flushed = frx.recv_timeout(support::DEADLINE).expect("flush() returns once the closure did");
         assert_eq!(flushed, Ok(true), "{flags:?}: flush() waited");
         assert!(finished.load(Ordering::SeqCst), "{flags:?}: flush() returned before the closure did");
         assert_eq!(handle.busy(), IDLE, "{flags:?}: idle afterwards");
@@ -324,12 +324,12 @@ fn current_work_of_a_spawned_closure_flushes_and_reports_busy() {
 /// box when refused.
 #[test]
 fn a_boxed_job_runs_once_and_comes_back_when_refused() {
-    let _s = serial();
+    let _s = exclusive();
     type Job = Box<dyn FnOnce() + Send + 'static>;
     let wq = Workqueue::builder("spawn-boxed").build().unwrap();
     let (runs, drops) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     for _ in 0..100 {
-        let (r, token) = (runs.clone(), DropToken(drops.clone()));
+        let (r, token) = (runs.clone(), DropGuard(drops.clone()));
         let job: Job = Box::new(move || {
             let _token = token;
             r.fetch_add(1, Ordering::SeqCst);
@@ -363,7 +363,7 @@ unsafe impl Sync for Payload {}
 
 #[test]
 fn successful_queue_publishes_prior_plain_stores() {
-    let _s = serial();
+    let _s = exclusive();
     const ROUNDS: u64 = 3000;
     let (c0, c1) = two_cpus();
     for flags in [WqFlags::empty(), WqFlags::UNBOUND] {
@@ -372,7 +372,7 @@ fn successful_queue_publishes_prior_plain_stores() {
             for (p, cpu) in [c0, c1].into_iter().enumerate() {
                 let wq = wq.clone();
                 scope.spawn(move || {
-                    common_a::pin_current_thread(if p == 0 { c1 } else { c0 });
+                    support::pin_current_thread(if p == 0 { c1 } else { c0 });
                     let payload = Arc::new(Payload(UnsafeCell::new([0; 16])));
                     let done = Arc::new(AtomicU64::new(0));
                     let mismatches = Arc::new(AtomicU64::new(0));
@@ -417,7 +417,7 @@ fn successful_queue_publishes_prior_plain_stores() {
 /// must see at least the value stored before that queue.
 #[test]
 fn successful_queue_publishes_prior_stores_while_running() {
-    let _s = serial();
+    let _s = exclusive();
     const N: usize = 20_000;
     let (c0, c1) = two_cpus();
     for flags in [WqFlags::empty(), WqFlags::UNBOUND] {
@@ -466,18 +466,9 @@ fn successful_queue_publishes_prior_stores_while_running() {
     }
 }
 
-/// Counts drops of the values a closure captures.
-struct DropToken(Arc<AtomicUsize>);
-
-impl Drop for DropToken {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
 #[test]
 fn spawn_runs_each_closure_exactly_once() {
-    let _s = serial();
+    let _s = exclusive();
     const PER_THREAD: usize = 2000;
     let (c0, c1) = two_cpus();
     for builder in [
@@ -492,10 +483,10 @@ fn spawn_runs_each_closure_exactly_once() {
             for (t, cpu) in [c0, c1].into_iter().enumerate() {
                 let (wq, slots, drops) = (wq.clone(), slots.clone(), drops.clone());
                 scope.spawn(move || {
-                    common_a::pin_current_thread(cpu);
+                    support::pin_current_thread(cpu);
                     for i in 0..PER_THREAD {
                         let idx = t * PER_THREAD + i;
-                        let (slots, token) = (slots.clone(), DropToken(drops.clone()));
+                        let (slots, token) = (slots.clone(), DropGuard(drops.clone()));
                         wq.spawn(move || {
                             let _token = token;
                             slots[idx].fetch_add(1, Ordering::SeqCst);
@@ -516,13 +507,13 @@ fn spawn_runs_each_closure_exactly_once() {
 
 #[test]
 fn refused_spawn_gives_the_closure_back() {
-    let _s = serial();
+    let _s = exclusive();
     // Destroyed queue.
     let wq = Workqueue::builder("spawn-refused").build().unwrap();
     wq.destroy().unwrap();
     let ran = Arc::new(AtomicBool::new(false));
     let drops = Arc::new(AtomicUsize::new(0));
-    let (r, token) = (ran.clone(), DropToken(drops.clone()));
+    let (r, token) = (ran.clone(), DropGuard(drops.clone()));
     let err = wq
         .spawn(move || {
             let _token = token;
@@ -548,7 +539,7 @@ fn refused_spawn_gives_the_closure_back() {
     let s = started.clone();
     wq.spawn(move || {
         s.store(true, Ordering::SeqCst);
-        g.wait();
+        g.wait_blocking();
     })
     .unwrap();
     wait_for("the blocker to start", || started.load(Ordering::SeqCst));
@@ -585,7 +576,7 @@ fn refused_spawn_gives_the_closure_back() {
 
 #[test]
 fn disable_nests_and_enable_returns_true_at_depth_zero() {
-    let _s = serial();
+    let _s = exclusive();
     let wq = Workqueue::builder("disable-depth").build().unwrap();
     let runs = Arc::new(AtomicUsize::new(0));
     let r = runs.clone();
@@ -634,7 +625,7 @@ fn disable_nests_and_enable_returns_true_at_depth_zero() {
 
 #[test]
 fn disable_cancels_a_pending_instance() {
-    let _s = serial();
+    let _s = exclusive();
     let gate = Gate::new();
     let _open = gate.open_on_drop();
     let (wq, _blocker, _) = blocked_ordered_queue("disable-pending", &gate);
@@ -659,7 +650,7 @@ fn disable_cancels_a_pending_instance() {
 
 #[test]
 fn enable_and_queue_queues_only_at_depth_zero() {
-    let _s = serial();
+    let _s = exclusive();
     let wq = Workqueue::builder("enable-and-queue").build().unwrap();
     let runs = Arc::new(AtomicUsize::new(0));
     let r = runs.clone();

@@ -2,17 +2,17 @@
 //! list (§4.1), `is_congested`/`set_max_active` (§2.4), HIGHPRI, CPU placement of
 //! per-CPU items, and the system workqueues (§2.5).
 //!
-//! The tests of this file run one at a time ([`common_a::serial`]): they count the
+//! The tests of this file run one at a time ([`support::exclusive`]): they count the
 //! items a pool runs, and some empty whole pools.
 
-mod common_a;
+mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use cmwq::{ErrorKind, Work, Workqueue, WqFlags, WQ_DFL_ACTIVE, WQ_MAX_ACTIVE};
-use common_a::{pin_current_thread, serial, thread_affinity, two_cpus, wait_for, Concurrency, Gate, Log};
+use support::{exclusive, pin_current_thread, thread_affinity, two_cpus, wait_for, Concurrency, Gate, Log};
 
 // ---------------------------------------------------------------------------
 // Builder validation
@@ -20,7 +20,7 @@ use common_a::{pin_current_thread, serial, thread_affinity, two_cpus, wait_for, 
 
 #[test]
 fn builder_rejects_invalid_names() {
-    let _s = serial();
+    let _s = exclusive();
     for name in ["", "a\nb", "\t", "tab\tinside", "bell\u{7}", "del\u{7f}", "nel\u{85}", "\0"] {
         for b in [Workqueue::builder(name), Workqueue::ordered(name)] {
             let e = b.build().unwrap_err();
@@ -40,7 +40,7 @@ fn builder_rejects_invalid_names() {
 
 #[test]
 fn builder_rejects_unsupported_flags() {
-    let _s = serial();
+    let _s = exclusive();
     // FREEZABLE and POWER_EFFICIENT are implemented since commit 3d1fa84; BH and
     // MEM_RECLAIM are not, and must be refused, never silently ignored.
     let unsupported = [(WqFlags::BH, "BH"), (WqFlags::MEM_RECLAIM, "MEM_RECLAIM")];
@@ -69,7 +69,7 @@ fn builder_rejects_unsupported_flags() {
 
 #[test]
 fn builder_rejects_contradictory_flags() {
-    let _s = serial();
+    let _s = exclusive();
     let e = Workqueue::builder("percpu-and-unbound")
         .flags(WqFlags::PERCPU | WqFlags::UNBOUND)
         .build()
@@ -108,7 +108,7 @@ fn builder_rejects_contradictory_flags() {
 
 #[test]
 fn max_active_defaults_and_clamps() {
-    let _s = serial();
+    let _s = exclusive();
     assert_eq!(WQ_DFL_ACTIVE, 1024);
     assert_eq!(WQ_MAX_ACTIVE, 2048);
     for (asked, got) in
@@ -130,7 +130,7 @@ fn max_active_defaults_and_clamps() {
 
 #[test]
 fn set_max_active_on_ordered_is_refused() {
-    let _s = serial();
+    let _s = exclusive();
     let wq = Workqueue::ordered("ordered-set-max").build().unwrap();
     for n in [0, 1, 2, 100] {
         let e = wq.set_max_active(n).unwrap_err();
@@ -143,7 +143,7 @@ fn set_max_active_on_ordered_is_refused() {
 
 #[test]
 fn invalid_cpu_is_an_error_not_a_panic() {
-    let _s = serial();
+    let _s = exclusive();
     let allowed = cmwq::allowed_cpus();
     assert!(!allowed.is_empty());
     let max = *allowed.last().unwrap();
@@ -188,22 +188,22 @@ fn invalid_cpu_is_an_error_not_a_panic() {
 /// Items that each block on their own gate, recording when they start.
 struct Blockers {
     gates: Vec<Gate>,
-    _open: Vec<common_a::OpenOnDrop>,
-    started: Arc<Log<usize>>,
+    _open: Vec<support::OpenOnDrop>,
+    started: Log<usize>,
     finished: Arc<AtomicUsize>,
     conc: Arc<Concurrency>,
     items: Vec<Work>,
-    bad_cpu: Arc<Log<String>>,
+    bad_cpu: Log<String>,
 }
 
 impl Blockers {
     /// `n` items; an item expecting a CPU records a mismatch in `bad_cpu`.
     fn new(n: usize, expect_cpu: Option<usize>) -> Blockers {
         let gates: Vec<Gate> = (0..n).map(|_| Gate::new()).collect();
-        let started = Arc::new(Log::new());
+        let started = Log::default();
         let finished = Arc::new(AtomicUsize::new(0));
         let conc = Arc::new(Concurrency::default());
-        let bad_cpu = Arc::new(Log::new());
+        let bad_cpu = Log::new();
         let items = (0..n)
             .map(|i| {
                 let (g, s, f, c, b) =
@@ -215,7 +215,7 @@ impl Blockers {
                     if expect_cpu.is_some() && cpu != expect_cpu {
                         b.push(format!("item {i} ran on {cpu:?}, expected {expect_cpu:?}"));
                     }
-                    g.wait();
+                    g.wait_blocking();
                     f.fetch_add(1, Ordering::SeqCst);
                 })
             })
@@ -236,7 +236,7 @@ impl Blockers {
 /// completion in FIFO order, and the limit is per CPU.
 #[test]
 fn percpu_max_active_bounds_running_items_and_activates_fifo() {
-    let _s = serial();
+    let _s = exclusive();
     const MAX: usize = 3;
     const N: usize = 9;
     let (c0, c1) = two_cpus();
@@ -300,7 +300,7 @@ fn percpu_max_active_bounds_running_items_and_activates_fifo() {
 /// completing; lowering it never preempts running items, and bounds later ones.
 #[test]
 fn set_max_active_activates_waiting_items_at_once() {
-    let _s = serial();
+    let _s = exclusive();
     let (c0, _) = two_cpus();
     for flags in [WqFlags::empty(), WqFlags::UNBOUND] {
         let wq = Workqueue::builder("raise-max-active").flags(flags).max_active(2).build().unwrap();
@@ -354,7 +354,7 @@ fn set_max_active_activates_waiting_items_at_once() {
 /// An unbound queue's `max_active` bounds it process-wide, whatever CPUs queue.
 #[test]
 fn unbound_max_active_is_process_wide() {
-    let _s = serial();
+    let _s = exclusive();
     const MAX: usize = 2;
     const N: usize = 8;
     let (c0, c1) = two_cpus();
@@ -409,12 +409,12 @@ fn unbound_max_active_is_process_wide() {
 
 #[test]
 fn percpu_items_run_on_the_cpu_they_were_queued_on() {
-    let _s = serial();
+    let _s = exclusive();
     let cpus = cmwq::allowed_cpus();
     for flags in [WqFlags::empty(), WqFlags::PERCPU | WqFlags::HIGHPRI, WqFlags::CPU_INTENSIVE] {
         let wq = Workqueue::builder("percpu-placement").flags(flags).build().unwrap();
         for &cpu in &cpus {
-            let seen: Arc<Log<(Option<usize>, Vec<usize>)>> = Arc::new(Log::new());
+            let seen: Log<(Option<usize>, Vec<usize>)> = Log::default();
             let s = seen.clone();
             let w = Work::new(move |_| s.push((cmwq::debug::current_cpu(), thread_affinity())));
             // queue_on(cpu) from an unpinned thread ...
@@ -455,12 +455,12 @@ fn may_raise_priority() -> bool {
 fn nice_inside(wq: &Workqueue) -> i32 {
     let (tx, rx) = std::sync::mpsc::channel();
     wq.spawn(move || tx.send(cmwq::debug::thread_nice()).unwrap()).unwrap();
-    rx.recv_timeout(common_a::DEADLINE).unwrap()
+    rx.recv_timeout(support::DEADLINE).unwrap()
 }
 
 #[test]
 fn highpri_items_run_at_nice_minus_20_where_permitted() {
-    let _s = serial();
+    let _s = exclusive();
     let base = cmwq::debug::thread_nice();
     let permitted = may_raise_priority();
     // SAFETY: geteuid has no preconditions.
@@ -521,7 +521,7 @@ impl Drop for EmptyPools {
     fn drop(&mut self) {
         let all_empty = || cmwq::debug::pools().iter().all(|p| p.workers == 0);
         let start = std::time::Instant::now();
-        while !all_empty() && start.elapsed() < common_a::DEADLINE {
+        while !all_empty() && start.elapsed() < support::DEADLINE {
             std::thread::sleep(Duration::from_millis(1));
         }
         cmwq::set_idle_timeout(self.old);
@@ -535,7 +535,7 @@ impl Drop for EmptyPools {
 /// priority, or a highpri item.
 #[test]
 fn normal_workers_do_not_inherit_the_nice_value_of_the_first_queuer() {
-    let _s = serial();
+    let _s = exclusive();
     let (c0, _) = two_cpus();
     let base = cmwq::debug::thread_nice();
     let pools = EmptyPools::new();
@@ -553,7 +553,7 @@ fn normal_workers_do_not_inherit_the_nice_value_of_the_first_queuer() {
             let (tx, rx) = std::sync::mpsc::channel();
             let w = Work::new(move |_| tx.send(cmwq::debug::thread_nice()).unwrap());
             assert_eq!(wq.queue_on(c0, &w), Ok(true));
-            rx.recv_timeout(common_a::DEADLINE).unwrap()
+            rx.recv_timeout(support::DEADLINE).unwrap()
         })
         .join()
         .unwrap()
@@ -570,7 +570,7 @@ fn normal_workers_do_not_inherit_the_nice_value_of_the_first_queuer() {
         wq2.queue_on(c0, &inner).unwrap();
     });
     assert_eq!(hp.queue_on(c0, &outer), Ok(true));
-    let from_highpri_item = rx.recv_timeout(common_a::DEADLINE).unwrap();
+    let from_highpri_item = rx.recv_timeout(support::DEADLINE).unwrap();
     hp.destroy().unwrap();
     wq.destroy().unwrap();
 
@@ -587,7 +587,7 @@ fn normal_workers_do_not_inherit_the_nice_value_of_the_first_queuer() {
 /// unbound pool's first worker: they may run on every CPU the process may use.
 #[test]
 fn unbound_workers_are_not_confined_to_the_first_queuers_cpu() {
-    let _s = serial();
+    let _s = exclusive();
     let (c0, c1) = two_cpus();
     let allowed = cmwq::allowed_cpus();
     let pools = EmptyPools::new();
@@ -596,7 +596,7 @@ fn unbound_workers_are_not_confined_to_the_first_queuers_cpu() {
         let (tx, rx) = std::sync::mpsc::channel();
         let w = Work::new(move |_| tx.send(thread_affinity()).unwrap());
         assert_eq!(wq.queue(&w), Ok(true));
-        rx.recv_timeout(common_a::DEADLINE).unwrap()
+        rx.recv_timeout(support::DEADLINE).unwrap()
     };
 
     // 1. First worker created by a user thread pinned to c1.
@@ -621,7 +621,7 @@ fn unbound_workers_are_not_confined_to_the_first_queuers_cpu() {
         wq2.queue(&inner).unwrap();
     });
     assert_eq!(percpu.queue_on(c0, &outer), Ok(true));
-    let from_percpu_item = rx.recv_timeout(common_a::DEADLINE).unwrap();
+    let from_percpu_item = rx.recv_timeout(support::DEADLINE).unwrap();
     percpu.destroy().unwrap();
     wq.destroy().unwrap();
 
@@ -639,7 +639,7 @@ fn unbound_workers_are_not_confined_to_the_first_queuers_cpu() {
 
 #[test]
 fn system_workqueues_run_items() {
-    let _s = serial();
+    let _s = exclusive();
     let systems = [
         (cmwq::system::percpu(), "events", WqFlags::PERCPU),
         (cmwq::system::highpri(), "events_highpri", WqFlags::PERCPU | WqFlags::HIGHPRI),
@@ -659,7 +659,7 @@ fn system_workqueues_run_items() {
         w.flush().unwrap();
         assert_eq!(runs.load(Ordering::SeqCst), 1, "{name}");
         for cpu in cmwq::allowed_cpus() {
-            let seen = Arc::new(Log::new());
+            let seen: Log<Option<usize>> = Log::default();
             let s = seen.clone();
             let w = Work::new(move |_| s.push(cmwq::debug::current_cpu()));
             assert_eq!(wq.queue_on(cpu, &w), Ok(true));
@@ -687,15 +687,15 @@ fn system_workqueues_run_items() {
 
 #[test]
 fn schedule_work_uses_the_system_percpu_queue() {
-    let _s = serial();
+    let _s = exclusive();
     let gate = Gate::new();
     let _open = gate.open_on_drop();
-    let runs: Arc<Log<Option<String>>> = Arc::new(Log::new());
+    let runs: Log<Option<String>> = Log::default();
     let (r, g) = (runs.clone(), gate.clone());
     let w = Work::new(move |_| {
         r.push(std::thread::current().name().map(str::to_owned));
         if r.len() == 1 {
-            g.wait();
+            g.wait_blocking();
         }
     });
     assert!(cmwq::schedule_work(&w));
@@ -709,7 +709,7 @@ fn schedule_work_uses_the_system_percpu_queue() {
     assert_eq!(cmwq::system::percpu().stats().completed, cmwq::system::percpu().stats().started);
 
     for cpu in cmwq::allowed_cpus() {
-        let seen = Arc::new(Log::new());
+        let seen: Log<Option<usize>> = Log::default();
         let s = seen.clone();
         let w = Work::new(move |_| s.push(cmwq::debug::current_cpu()));
         assert_eq!(cmwq::schedule_work_on(cpu, &w), Ok(true));
