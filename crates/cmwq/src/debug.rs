@@ -1,5 +1,18 @@
 //! Introspection: live pool state (for `cmwq demo`, `cmwq top` and tests) and
-//! process-wide counters.
+//! process-wide counters. The kernel's `show_all_workqueues`, `wq_dump.py` and
+//! `wq_monitor.py` show the same kind of state.
+//!
+//! ```
+//! let w = cmwq::Work::new(|_| {});
+//! cmwq::schedule_work(&w);
+//! w.flush()?;
+//! for p in cmwq::debug::pools() {
+//!     println!("pool {} cpu {:?}: {} workers, {} idle, {} done", p.id, p.cpu, p.workers, p.idle, p.completed);
+//! }
+//! assert!(cmwq::debug::nr_workers() >= 1);
+//! assert_eq!(cmwq::debug::panics(), 0);
+//! # Ok::<(), cmwq::Error>(())
+//! ```
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -85,7 +98,7 @@ pub fn pools() -> Vec<PoolSnapshot> {
 ///
 /// ```
 /// let wq = cmwq::Workqueue::builder("fragile").build()?;
-/// wq.spawn(|| panic!("caught and logged")).map_err(|e| e.error().clone())?;
+/// wq.spawn(|| panic!("caught and logged"))?;
 /// wq.flush()?;
 /// assert_eq!(cmwq::debug::panics(), 1);
 /// # Ok::<(), cmwq::Error>(())
@@ -95,6 +108,16 @@ pub fn panics() -> u64 {
 }
 
 /// Worker threads alive in all pools.
+///
+/// ```
+/// let wq = cmwq::Workqueue::builder("one").flags(cmwq::WqFlags::UNBOUND).build()?;
+/// let w = cmwq::Work::new(|_| {});
+/// wq.queue(&w)?;
+/// w.flush()?;
+/// assert!(cmwq::debug::nr_workers() >= 1); // idle workers stay for the idle timeout
+/// assert!(cmwq::debug::nr_workers() <= cmwq::max_workers());
+/// # Ok::<(), cmwq::Error>(())
+/// ```
 pub fn nr_workers() -> usize {
     registry().ctx.threads.count().0
 }
@@ -106,6 +129,15 @@ pub fn nr_throttled() -> u64 {
 }
 
 /// Workers of concurrency-managed (per-CPU) pools alive now.
+///
+/// ```
+/// assert_eq!(cmwq::debug::nr_cm_workers(), 0); // pools start empty
+/// let w = cmwq::Work::new(|_| {});
+/// cmwq::schedule_work(&w);
+/// w.flush()?;
+/// assert!(cmwq::debug::nr_cm_workers() >= 1);
+/// # Ok::<(), cmwq::Error>(())
+/// ```
 pub fn nr_cm_workers() -> usize {
     registry().ctx.threads.count().1
 }
@@ -201,6 +233,14 @@ pub const MONITOR_THREAD: &str = crate::monitor::MONITOR_THREAD;
 pub const SENTINEL_THREAD_PREFIX: &str = crate::monitor::SENTINEL_THREAD_PREFIX;
 /// The names of worker threads: this prefix, the pool (`3`, `3H`, `u`, `uH`),
 /// `:` and the worker's slot (`cmwq/3:0`).
+///
+/// ```
+/// let cpu = cmwq::allowed_cpus()[0];
+/// let name = cmwq::work_on_cpu(cpu, || std::thread::current().name().map(String::from))?;
+/// let name = name.expect("workers are named");
+/// assert!(name.starts_with(&format!("{}{cpu}:", cmwq::debug::WORKER_THREAD_PREFIX)));
+/// # Ok::<(), cmwq::Error>(())
+/// ```
 pub const WORKER_THREAD_PREFIX: &str = crate::pool::WORKER_THREAD_PREFIX;
 /// The name of the creator thread (the kernel's kthreadd), which spawns the
 /// first worker of a pool.
@@ -212,6 +252,15 @@ pub const TIMER_THREAD: &str = crate::platform::timer::base::TIMER_THREAD;
 pub const MONITOR_TICK_MAX: Duration = crate::monitor::TICK_MAX;
 
 /// CPU time used by the calling thread (`CLOCK_THREAD_CPUTIME_ID`).
+///
+/// ```
+/// let t0 = cmwq::debug::thread_cpu_time();
+/// let mut x = 0u64;
+/// for i in 0..100_000 {
+///     x = std::hint::black_box(x.wrapping_add(i));
+/// }
+/// assert!(cmwq::debug::thread_cpu_time() >= t0);
+/// ```
 pub fn thread_cpu_time() -> Duration {
     crate::platform::sys::thread_cpu_time()
 }
@@ -237,6 +286,12 @@ pub fn thread_nice() -> i32 {
 }
 
 /// The CPU the calling thread runs on, if known.
+///
+/// ```
+/// let cpu = *cmwq::allowed_cpus().last().unwrap();
+/// assert_eq!(cmwq::work_on_cpu(cpu, cmwq::debug::current_cpu)?, Some(cpu));
+/// # Ok::<(), cmwq::Error>(())
+/// ```
 pub fn current_cpu() -> Option<usize> {
     crate::platform::sys::current_cpu()
 }

@@ -126,6 +126,17 @@ pub fn thaw() {
 }
 
 /// Whether the freezer is frozen now (between [`freeze`] and [`thaw`]).
+///
+/// ```
+/// use cmwq::freezer;
+///
+/// assert!(!freezer::is_frozen());
+/// freezer::freeze();
+/// freezer::freeze(); // twice is harmless
+/// assert!(freezer::is_frozen());
+/// freezer::thaw();
+/// assert!(!freezer::is_frozen());
+/// ```
 pub fn is_frozen() -> bool {
     registry().ctx.is_freezing()
 }

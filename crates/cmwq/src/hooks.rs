@@ -112,7 +112,7 @@ mod tests {
     fn wait_for(what: &str, f: impl Fn() -> bool) {
         let start = Instant::now();
         while !f() {
-            assert!(start.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
+            assert!(start.elapsed() < Duration::from_secs(60), "timed out waiting for {what}");
             std::thread::sleep(Duration::from_millis(1));
         }
     }
@@ -126,10 +126,15 @@ mod tests {
             *self.0.lock().unwrap() = true;
             self.1.notify_all();
         }
+        /// Waits until opened, 60 s at most (a liveness bound: a hung pool fails
+        /// the test instead of hanging it).
         fn wait(&self) {
+            let deadline = Instant::now() + Duration::from_secs(60);
             let mut open = self.0.lock().unwrap();
             while !*open {
-                open = self.1.wait(open).unwrap();
+                let left = deadline.saturating_duration_since(Instant::now());
+                assert!(!left.is_zero(), "the gate was never opened");
+                open = self.1.wait_timeout(open, left).unwrap().0;
             }
         }
     }

@@ -120,12 +120,37 @@ pub fn advance(d: Duration) -> Option<usize> {
 }
 
 /// The number of timers armed now, process-wide.
+///
+/// ```
+/// use std::time::Duration;
+/// use cmwq::{timer, DelayedWork, Workqueue};
+///
+/// let wq = Workqueue::builder("count-timers").build()?;
+/// let dw = DelayedWork::new(|_| {});
+/// wq.queue_delayed(&dw, Duration::from_secs(60))?;
+/// assert_eq!(timer::armed(), 1);
+/// dw.cancel();
+/// assert_eq!(timer::armed(), 0);
+/// # Ok::<(), cmwq::Error>(())
+/// ```
 pub fn armed() -> usize {
     base().stats().armed
 }
 
 /// The number of timers that have fired (been queued) since the process
 /// started, `flush()` and `destroy()` firing them early included.
+///
+/// ```
+/// use std::time::Duration;
+/// use cmwq::{timer, DelayedWork, Workqueue};
+///
+/// let wq = Workqueue::builder("fire-early").build()?;
+/// let dw = DelayedWork::new(|_| {});
+/// wq.queue_delayed(&dw, Duration::from_secs(60))?;
+/// dw.flush()?; // fires it now
+/// assert_eq!(timer::fired(), 1);
+/// # Ok::<(), cmwq::Error>(())
+/// ```
 pub fn fired() -> u64 {
     base().stats().fired
 }

@@ -84,7 +84,8 @@ fn referenced_modules(code: &str) -> Vec<String> {
         if let Some(group) = rest.strip_prefix('{') {
             let end = group.find('}').unwrap_or(group.len());
             for part in group[..end].split(',') {
-                let name: String = part.trim().chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                let name: String =
+                    part.trim().chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
                 if !name.is_empty() {
                     out.push(name);
                 }
@@ -126,7 +127,10 @@ fn no_module_imports_from_a_layer_above_its_own() {
 #[test]
 fn the_checker_sees_an_upward_import() {
     // A core file naming the facade, a platform file naming the core: both found.
-    let code = production_code(Path::new("pool/x.rs"), "use crate::{hooks, pool::cm};\nfn f() { crate::global::registry(); }\n");
+    let code = production_code(
+        Path::new("pool/x.rs"),
+        "use crate::{hooks, pool::cm};\nfn f() { crate::global::registry(); }\n",
+    );
     let mods: Vec<String> = code.iter().flat_map(|(_, c)| referenced_modules(c)).collect();
     assert_eq!(mods, ["hooks", "pool", "global"]);
     assert_eq!(layer_of_module("hooks"), "facade");

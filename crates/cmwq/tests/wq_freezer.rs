@@ -42,8 +42,9 @@ fn frozen_queue_holds_items_and_thaw_runs_them_in_order() {
     let r2 = ran.clone();
     let p = Work::new(move |_| r2.store(true, Ordering::SeqCst));
     plain.queue_on(cpu, &p).unwrap();
-    assert_eq!(p.flush(), Ok(true));
-    assert!(ran.load(Ordering::SeqCst));
+    // Whether flush had to wait depends on how fast a worker took it; either is fine.
+    assert!(p.flush().is_ok());
+    assert!(ran.load(Ordering::SeqCst), "a non-freezable item did not run while frozen");
     // The frozen items wait on the inactive list: nothing ran, all still pending.
     assert!(!freezer::is_busy());
     assert_eq!(frz.stats().inactive, 10);

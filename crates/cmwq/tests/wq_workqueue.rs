@@ -86,6 +86,15 @@ fn builder_rejects_contradictory_flags() {
         assert!(matches!(e.kind(), ErrorKind::InvalidFlags(_)), "max_active({n}): {e:?}");
         assert_eq!(e.workqueue(), "ordered-max-active");
     }
+    // Bits no flag names (the kernel's WQ_SYSFS, 1 << 6, say) are refused, never ignored.
+    for bits in [1 << 6, 1 << 20] {
+        let e =
+            Workqueue::builder("unknown-bits").flags(WqFlags::from_bits_retain(bits)).build().unwrap_err();
+        assert!(matches!(e.kind(), ErrorKind::InvalidFlags(_)), "{bits:#x}: {e:?}");
+        assert!(e.to_string().contains(&format!("{bits:#x}")), "{e}");
+        assert_eq!(e.workqueue(), "unknown-bits");
+    }
+
     for n in [0, 1] {
         let wq = Workqueue::ordered("ordered-ok").max_active(n).flags(WqFlags::HIGHPRI).build().unwrap();
         assert!(wq.is_ordered());

@@ -284,9 +284,10 @@ impl Scanner {
             memo.blocked_since = None;
             return;
         }
-        memo.stretch_cpu = cpu; // a sleep ends the on-CPU stretch
-                                // If it made no CPU progress since the last sample, it has been blocked
-                                // since then at least.
+        // A sleep ends the on-CPU stretch.
+        memo.stretch_cpu = cpu;
+        // If it made no CPU progress since the last sample, it has been blocked
+        // since then at least.
         let since = *memo.blocked_since.get_or_insert(if idle_cpu { prev_at } else { now });
         let mut g = pool.lock();
         match act_on_block(pool, &mut g, v.idx, v.progress, since, now) {
@@ -300,4 +301,3 @@ impl Scanner {
         }
     }
 }
-

@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant};
 
 use super::scan::Scanner;
-use super::{MONITOR_THREAD, TICK_MAX};
 use super::stats::{bump, COUNTERS};
+use super::{MONITOR_THREAD, TICK_MAX};
 use crate::context::doorbell::MonitorState;
 use crate::platform::log;
 use crate::registry::Registry;
@@ -28,7 +28,9 @@ pub(super) fn start(reg: &'static Registry) -> bool {
         Monitor::new(reg).run()
     });
     if let Err(e) = &spawned {
-        log::warn!("cmwq: cannot start the sleep monitor ({e}); unannotated blocking will stall its CPU's pool");
+        log::warn!(
+            "cmwq: cannot start the sleep monitor ({e}); unannotated blocking will stall its CPU's pool"
+        );
     }
     spawned.is_ok()
 }

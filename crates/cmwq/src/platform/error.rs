@@ -3,6 +3,24 @@
 use std::fmt;
 
 /// What went wrong; see [`Error`].
+///
+/// ```
+/// use cmwq::{ErrorKind, Work, Workqueue};
+///
+/// let wq = Workqueue::builder("ingest").build()?;
+/// let w = Work::new(|_| {});
+/// match wq.queue_on(usize::MAX, &w) {
+///     Err(e) => match e.kind() {
+///         ErrorKind::InvalidCpu { cpu, allowed } => {
+///             assert_eq!(*cpu, usize::MAX);
+///             assert_eq!(*allowed, cmwq::allowed_cpus());
+///         }
+///         other => panic!("unexpected: {other:?}"),
+///     },
+///     Ok(_) => unreachable!(),
+/// }
+/// # Ok::<(), cmwq::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ErrorKind {
@@ -33,6 +51,13 @@ pub enum ErrorKind {
 
 /// An error from a workqueue operation. `Display` reads
 /// `workqueue "name": problem`.
+///
+/// ```
+/// let err = cmwq::Workqueue::builder("").build().unwrap_err();
+/// assert_eq!(err.kind(), &cmwq::ErrorKind::InvalidName);
+/// assert!(err.to_string().starts_with(r#"workqueue "": invalid name"#));
+/// let _: Box<dyn std::error::Error + Send + Sync> = Box::new(err); // a std error
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
     wq: String,
@@ -102,6 +127,15 @@ impl std::error::Error for Error {}
 
 /// The error of [`Workqueue::spawn`](crate::Workqueue::spawn): the closure comes back
 /// untouched, so nothing is lost.
+///
+/// ```
+/// let wq = cmwq::Workqueue::builder("gone").build()?;
+/// wq.destroy()?;
+/// let err = wq.spawn(|| {}).unwrap_err();
+/// println!("{err}"); // workqueue "gone": is destroyed; the caller keeps the work
+/// let _closure = err.into_inner();
+/// # Ok::<(), cmwq::Error>(())
+/// ```
 pub struct SpawnError<F> {
     error: Error,
     closure: F,
@@ -160,3 +194,11 @@ impl<F> fmt::Display for SpawnError<F> {
 }
 
 impl<F> std::error::Error for SpawnError<F> {}
+
+/// The error without the refused closure, so that `?` works where the closure
+/// need not come back (dropping it drops what it captured).
+impl<F> From<SpawnError<F>> for Error {
+    fn from(e: SpawnError<F>) -> Error {
+        e.error
+    }
+}

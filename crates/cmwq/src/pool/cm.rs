@@ -152,7 +152,12 @@ pub(crate) fn worker_sleeping(w: &WorkerShared, due: Option<Instant>) -> bool {
 /// The transition of [`worker_sleeping`], under the pool lock: the CAS on the
 /// worker's word and the decrement happen in one critical section, followed by
 /// the kick (`pool/README.md`, "Why no wake-up is lost", 3).
-fn sleeping_locked(pool: &'static WorkerPool, g: &mut PoolLocked, w: &WorkerShared, due: Option<Instant>) -> bool {
+fn sleeping_locked(
+    pool: &'static WorkerPool,
+    g: &mut PoolLocked,
+    w: &WorkerShared,
+    due: Option<Instant>,
+) -> bool {
     if !w.mark_sleeping() {
         return false;
     }
@@ -222,7 +227,12 @@ fn still_on(g: &PoolLocked, idx: usize, progress: u64) -> Option<std::sync::Arc<
 /// True if it took the worker out of `nr_running` (the worker, or a later
 /// [`monitor_running`], gives the count back).
 #[cfg_attr(loom, allow(dead_code))] // driven by the monitor thread, absent under loom
-pub(crate) fn monitor_sleeping(pool: &'static WorkerPool, g: &mut PoolLocked, idx: usize, progress: u64) -> bool {
+pub(crate) fn monitor_sleeping(
+    pool: &'static WorkerPool,
+    g: &mut PoolLocked,
+    idx: usize,
+    progress: u64,
+) -> bool {
     match still_on(g, idx, progress) {
         Some(w) => sleeping_locked(pool, g, &w, None),
         None => false,

@@ -65,10 +65,7 @@ fn release_thread(pool: &WorkerPool) {
 fn throttled(pool: &WorkerPool, why: Refusal) {
     let n = pool.ctx.counters.count_throttled();
     if n.is_power_of_two() {
-        log::warn!(
-            "cmwq: pool {}: {why}; work waits for a free worker ({n} refusals so far)",
-            pool.label()
-        );
+        log::warn!("cmwq: pool {}: {why}; work waits for a free worker ({n} refusals so far)", pool.label());
     }
 }
 

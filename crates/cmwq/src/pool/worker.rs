@@ -66,11 +66,7 @@ pub(super) fn worker_thread(pool: &'static WorkerPool, me: Arc<WorkerShared>) {
     g = manage::idle_wait(pool, g, idx, &mut deferred);
     loop {
         // woke_up:
-        ltrace!(
-            "W{idx}: woke_up nr_running={} worklist={}",
-            pool.nr_running(),
-            g.worklist.len()
-        );
+        ltrace!("W{idx}: woke_up nr_running={} worklist={}", pool.nr_running(), g.worklist.len());
         if g.workers.get(idx).flags & WORKER_DIE != 0 {
             break;
         }

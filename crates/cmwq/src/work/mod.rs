@@ -129,6 +129,12 @@ fn inner<F: WorkFn>(func: F) -> Arc<WorkInner<dyn WorkFn>> {
 }
 
 /// Whether a work item is pending or running; see [`Work::busy`] (`work_busy`).
+///
+/// ```
+/// let w = cmwq::Work::new(|_| {});
+/// let cmwq::Busy { pending, running } = w.busy();
+/// assert!(!pending && !running); // a new item is idle
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Busy {
     /// Queued, or claimed by a queuer (`WORK_BUSY_PENDING`).

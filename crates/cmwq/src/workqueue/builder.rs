@@ -5,14 +5,23 @@ use std::sync::{Arc, OnceLock};
 use super::core::WqCore;
 use super::flags::{WqFlags, UNSUPPORTED, WQ_DFL_ACTIVE, WQ_MAX_ACTIVE};
 use super::flush::Flush;
-use super::handle::{WqHandle, Workqueue};
+use super::handle::{Workqueue, WqHandle};
 use crate::platform::error::{Error, ErrorKind};
 use crate::platform::log;
 use crate::platform::loom::{AtomicBool, AtomicU32, Mutex};
 use crate::pwq::PwqStats;
 use crate::registry::Registry;
 
-/// Builds a [`Workqueue`]; see [`Workqueue::builder`].
+/// Builds a [`Workqueue`]; see [`Workqueue::builder`] and [`Workqueue::ordered`].
+/// Nothing is checked until [`build`](Self::build).
+///
+/// ```
+/// use cmwq::{Workqueue, WqFlags};
+///
+/// let wq = Workqueue::builder("crypto").flags(WqFlags::UNBOUND | WqFlags::CPU_INTENSIVE).max_active(4).build()?;
+/// assert_eq!((wq.name(), wq.max_active()), ("crypto", 4));
+/// # Ok::<(), cmwq::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct Builder {
@@ -70,6 +79,13 @@ impl Builder {
         let e = |kind| Err(Error::new(&self.name, kind));
         if self.name.is_empty() || self.name.chars().any(char::is_control) {
             return e(ErrorKind::InvalidName);
+        }
+        let unknown = self.flags - WqFlags::all();
+        if !unknown.is_empty() {
+            return e(ErrorKind::InvalidFlags(format!(
+                "unknown flag bits {:#x} (the kernel's WQ_SYSFS and internal flags have no meaning here)",
+                unknown.bits()
+            )));
         }
         for (flag, name) in UNSUPPORTED {
             if self.flags.contains(flag) {
@@ -178,5 +194,4 @@ impl Workqueue {
     pub fn ordered(name: impl Into<String>) -> Builder {
         Builder { ordered: true, ..Self::builder(name) }
     }
-
 }

@@ -283,10 +283,7 @@ impl WqCore {
             }
             tries += 1;
             if tries == 10 || (tries % 100 == 0 && tries <= 1000) {
-                log::warn!(
-                    "workqueue {}: drain_workqueue() isn't complete after {tries} tries",
-                    self.name
-                );
+                log::warn!("workqueue {}: drain_workqueue() isn't complete after {tries} tries", self.name);
             }
         }
         self.nr_drainers.fetch_sub(1, Ordering::Relaxed);
@@ -310,4 +307,3 @@ impl WqCore {
         }
     }
 }
-

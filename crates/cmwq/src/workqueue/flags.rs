@@ -7,6 +7,18 @@ pub const WQ_MAX_ACTIVE: usize = 2048;
 
 bitflags::bitflags! {
     /// Workqueue flags (`enum wq_flags`), with the kernel's values.
+    ///
+    /// ```
+    /// use cmwq::{ErrorKind, Workqueue, WqFlags};
+    ///
+    /// let wq = Workqueue::builder("io").flags(WqFlags::UNBOUND | WqFlags::FREEZABLE).build()?;
+    /// assert!(wq.flags().contains(WqFlags::UNBOUND));
+    /// assert_eq!(WqFlags::HIGHPRI.bits(), 1 << 4); // WQ_HIGHPRI
+    ///
+    /// let err = Workqueue::builder("bh").flags(WqFlags::BH).build().unwrap_err();
+    /// assert_eq!(err.kind(), &ErrorKind::UnsupportedFlag("BH")); // refused, never ignored
+    /// # Ok::<(), cmwq::Error>(())
+    /// ```
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
     pub struct WqFlags: u32 {
         /// Run items in a per-CPU non-sleeping context. Not supported yet.
@@ -34,4 +46,5 @@ bitflags::bitflags! {
 }
 
 /// Flags that a later version implements: refused, never silently ignored.
-pub(super) const UNSUPPORTED: [(WqFlags, &str); 2] = [(WqFlags::BH, "BH"), (WqFlags::MEM_RECLAIM, "MEM_RECLAIM")];
+pub(super) const UNSUPPORTED: [(WqFlags, &str); 2] =
+    [(WqFlags::BH, "BH"), (WqFlags::MEM_RECLAIM, "MEM_RECLAIM")];

@@ -175,7 +175,7 @@ impl Workqueue {
     /// let (tx, rx) = mpsc::channel();
     /// for i in 0..4 {
     ///     let tx = tx.clone();
-    ///     wq.spawn(move || tx.send(i * i).unwrap()).map_err(|e| e.error().clone())?;
+    ///     wq.spawn(move || tx.send(i * i).unwrap())?;
     /// }
     /// wq.flush()?;
     /// let mut squares: Vec<i32> = rx.try_iter().collect();
@@ -409,7 +409,8 @@ impl Workqueue {
         } else {
             n
         };
-        let _fg = core.flush.lock(); // serialises with pwq creation, freeze and thaw
+        // The flush lock serialises with pwq creation, freeze and thaw.
+        let _fg = core.flush.lock();
         // Relaxed: under the flush lock, as every reader that acts on it.
         core.max_active.store(n as u32, Ordering::Relaxed);
         core.adjust_max_active();

@@ -2,7 +2,14 @@
 
 use super::handle::Workqueue;
 
-/// Statistics of a workqueue, summed over its pwqs (the kernel's per-pwq stats).
+/// Statistics of a workqueue, summed over its pwqs (the kernel's per-pwq stats,
+/// which `wq_monitor.py` shows); see [`Workqueue::stats`].
+///
+/// ```
+/// let wq = cmwq::Workqueue::builder("fresh").build()?;
+/// assert_eq!(wq.stats(), cmwq::WqStats::default()); // all zero
+/// # Ok::<(), cmwq::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
@@ -23,7 +30,6 @@ pub struct WqStats {
     pub inactive: u64,
 }
 
-
 impl Workqueue {
     /// Statistics summed over the queue's pwqs, including those already freed
     /// (the counters survive `destroy`).
@@ -34,7 +40,7 @@ impl Workqueue {
     /// let wq = Workqueue::builder("counted").build()?;
     /// let w = Work::new(|_| {});
     /// wq.queue(&w)?;
-    /// wq.spawn(|| panic!("caught, logged and counted")).map_err(|e| e.error().clone())?;
+    /// wq.spawn(|| panic!("caught, logged and counted"))?;
     /// wq.flush()?;
     /// let s = wq.stats();
     /// assert_eq!((s.started, s.completed, s.panicked), (2, 2, 1));
@@ -66,4 +72,3 @@ impl Workqueue {
         }
     }
 }
-

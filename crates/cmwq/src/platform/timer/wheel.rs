@@ -368,8 +368,8 @@ impl<T> Wheel<T> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::super::clock::{Clock, ManualClock};
+    use super::*;
 
     const MS: u64 = 1_000_000;
 
