@@ -57,6 +57,9 @@ pub(crate) struct PwqStats {
     pub(crate) cpu_intensive: u64,
 }
 
+/// One pool_workqueue's state. Every field is `L:`: it lives in the pool's
+/// `PoolLocked.pwqs`, so it is reached only through the pool lock (as the kernel
+/// protects `pool_workqueue` fields with `pool->lock`); `wq` is `I:`.
 #[derive(Debug)]
 pub(crate) struct PwqState {
     pub(crate) wq: Arc<WqCore>,

@@ -337,6 +337,7 @@ impl Work {
         fence(Ordering::SeqCst);
         let c = s.cancelled.load(Ordering::SeqCst);
         if c > n {
+            // SeqCst: still the store side of the pair with `wait_resolved`.
             s.resolved.fetch_max(c, Ordering::SeqCst);
         }
         self.wake_flushers();
@@ -390,6 +391,7 @@ impl Work {
                 g = s.cv.wait(g);
             }
             drop(g);
+            // SeqCst: the count the completer's side of the pair loads.
             s.flushers.fetch_sub(1, Ordering::SeqCst);
         });
         true

@@ -126,6 +126,7 @@ impl Flush {
                 g = self.done_cv.wait(g);
             }
             drop(g);
+            // SeqCst: the count the completer's side of the pair loads.
             self.waiters.fetch_sub(1, Ordering::SeqCst);
         }
         let mut g = self.inner.lock();
