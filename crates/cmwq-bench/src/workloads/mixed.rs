@@ -409,4 +409,46 @@ mod tests {
         // Zero cores is treated as one.
         assert!((Bounds::new(10, us(100), us(0), 0).ideal_ms - 1.0).abs() < 1e-9);
     }
+
+    fn row(executor: &str, ratio: &str, makespan_ms: f64) -> MixedRow {
+        MixedRow {
+            executor: executor.into(),
+            blocking: "announced".into(),
+            ratio: ratio.into(),
+            block_mult: 1,
+            burn_us: 300,
+            block_us: 300,
+            items: 1,
+            runs: 1,
+            makespan_ms,
+            makespan_min_ms: makespan_ms,
+            makespan_max_ms: makespan_ms,
+            makespans_ms: vec![makespan_ms],
+            bounds: Bounds::new(1, us(300), us(300), 2),
+            ratio_to_ideal: 1.0,
+            ratio_to_tight: 1.0,
+            ratio_to_available: 1.0,
+            peak_threads: 1,
+            peak_threads_max: 1,
+            peak_threads_runs: vec![1],
+            peak_blocked: 0,
+            peak_blocked_per_cpu_sum: 0,
+            thread_reference: 3,
+            cpu: Default::default(),
+            overhead_cpu_us_per_item: 0.0,
+            exactly_once: true,
+        }
+    }
+
+    #[test]
+    fn plain_vs_announced_pairs_by_ratio() {
+        let (a, p) = (row("cmwq-bound", "1:1", 16.5), row("cmwq-bound-plain", "1:1", 33.0));
+        let other = row("cmwq-bound", "1:4", 20.0);
+        assert!(plain_vs_announced(std::slice::from_ref(&a)).is_empty(), "no plain row: no pair");
+        let rows = [a.clone(), p.clone(), other];
+        let v = plain_vs_announced(&rows);
+        assert_eq!(v, [("1:1", 16.5, 33.0)], "paired by ratio; the 1:4 row has no partner");
+        assert!((over(v[0].2, v[0].1) - 2.0).abs() < 1e-9);
+        assert!(over(33.0, 0.0).is_finite(), "a zero makespan does not divide by zero");
+    }
 }
