@@ -11,7 +11,7 @@
 //!
 //! | state | meaning | left by |
 //! |---|---|---|
-//! | `Unstarted` | no thread | an arming on a real topology: `Wanted` |
+//! | `Unstarted` | no thread | an arming: `Wanted` |
 //! | `Wanted` | the monitor starts the thread at its next tick (never under a pool lock) | `Armed`, or `Failed` |
 //! | `Armed` | runnable whenever its CPU is idle | `try_park`: `Parked` |
 //! | `Parked` | parked, costs nothing | an arming: `Armed` (and an unpark) |
@@ -79,12 +79,11 @@ impl Arming {
     }
 
     /// A pool of the sentinel's CPU saturated. Called under that pool's lock.
-    /// `may_start`: whether a thread may be asked for (a real topology).
-    pub(crate) fn arm(&self, may_start: bool) -> Arm {
+    pub(crate) fn arm(&self) -> Arm {
         use SentinelState::*;
         match self.load() {
             Parked if self.cas(Parked, Armed) => Arm::Unpark,
-            Unstarted if may_start && self.cas(Unstarted, Wanted) => Arm::Start,
+            Unstarted if self.cas(Unstarted, Wanted) => Arm::Start,
             _ => Arm::Nothing,
         }
     }
@@ -153,7 +152,7 @@ mod tests {
                     g.saturated = true;
                     if !g.noted {
                         g.noted = true;
-                        if arming.arm(true) == Arm::Unpark {
+                        if arming.arm() == Arm::Unpark {
                             *token.0.lock().unwrap() = true;
                             token.1.notify_all();
                         }

@@ -54,12 +54,10 @@ pub(crate) struct Doorbell {
     /// The monitor thread, once it runs (set by the thread itself).
     thread: OnceLock<std::thread::Thread>,
     start: OnceLock<StartFn>,
-    /// Per CPU id.
+    /// Per CPU id; none for a simulated topology (no thread to pin there).
     sentinels: Box<[Sentinel]>,
     /// Some sentinel is `Wanted`: the monitor's next tick starts it.
     any_wanted: AtomicBool,
-    /// Whether sentinel threads may be asked for (a real topology).
-    real: bool,
 }
 
 impl std::fmt::Debug for Doorbell {
@@ -69,16 +67,17 @@ impl std::fmt::Debug for Doorbell {
 }
 
 impl Doorbell {
+    /// `real`: a real topology, whose CPUs get idle sentinels.
     pub(crate) fn new(nr_cpu_ids: usize, real: bool) -> Doorbell {
+        let nr_sentinels = if real { nr_cpu_ids } else { 0 };
         Doorbell {
             state: AtomicU8::new(MonitorState::Unstarted as u8),
             thread: OnceLock::new(),
             start: OnceLock::new(),
-            sentinels: (0..nr_cpu_ids)
+            sentinels: (0..nr_sentinels)
                 .map(|_| Sentinel { state: Arming::new(SentinelState::Unstarted), thread: OnceLock::new() })
                 .collect(),
             any_wanted: AtomicBool::new(false),
-            real,
         }
     }
 
@@ -138,7 +137,7 @@ impl Doorbell {
 
     fn arm_sentinel(&self, cpu: usize) {
         let Some(s) = self.sentinels.get(cpu) else { return };
-        match s.state.arm(self.real) {
+        match s.state.arm() {
             Arm::Unpark => {
                 if let Some(t) = s.thread.get() {
                     t.unpark();
