@@ -30,6 +30,16 @@ pub struct PoolSnapshot {
     pub cpu: Option<usize>,
     /// Whether this is a highpri pool.
     pub highpri: bool,
+    /// The CPUs of the pool's pod, ascending: the one CPU of a per-CPU pool,
+    /// the pod of an unbound pool (its affinity scope's grouping).
+    pub pod: Vec<usize>,
+    /// The nice value its workers are given.
+    pub nice: i32,
+    /// How many items it lets run at once before a blocked one must hand its
+    /// CPU on: 1 for a per-CPU pool, the pod's CPUs for an unbound pool.
+    pub concurrency: usize,
+    /// The most worker threads it had at once.
+    pub peak_workers: usize,
     /// Worker threads.
     pub workers: usize,
     /// Idle workers.
@@ -77,6 +87,10 @@ pub fn pools() -> Vec<PoolSnapshot> {
                 id: p.id,
                 cpu: p.cpu,
                 highpri: p.highpri,
+                pod: p.pod.to_vec(),
+                nice: p.nice,
+                concurrency: p.concurrency as usize,
+                peak_workers: g.peak_workers,
                 workers: g.nr_workers,
                 idle: g.idle.len(),
                 running: p.nr_running(),

@@ -92,6 +92,7 @@ fn new_slot(pool: &'static WorkerPool, g: &mut PoolLocked, kicked: bool) -> (usi
     debug_assert_eq!(inserted, idx);
     g.idle.push(idx);
     g.nr_workers += 1;
+    g.peak_workers = g.peak_workers.max(g.nr_workers);
     g.workers_created += 1;
     (idx, shared)
 }

@@ -108,6 +108,8 @@ pub(crate) struct PoolLocked {
     /// Idle spinning is off until then (`worker.rs`, "idle spin").
     pub(crate) spin_off_until: Option<Instant>,
     pub(crate) workers_created: u64,
+    /// The most workers it had at once.
+    pub(crate) peak_workers: usize,
     pub(crate) workers_culled: u64,
 }
 
@@ -120,6 +122,13 @@ pub(crate) struct WorkerPool {
     pub(crate) cpu: Option<usize>,
     /// I.
     pub(crate) highpri: bool,
+    /// I: the CPUs of its pod, ascending (`[cpu]` for a per-CPU pool).
+    pub(crate) pod: Box<[usize]>,
+    /// I: the nice value of its workers.
+    pub(crate) nice: i32,
+    /// I: how many workers may count as running before work waits for one of
+    /// them (1 for a per-CPU pool; the pod's CPUs for an unbound pool).
+    pub(crate) concurrency: i64,
     /// I: the context its instance shares.
     pub(crate) ctx: &'static Context,
     /// A: workers that count as running (`nr_running`). Decremented only under
@@ -146,10 +155,18 @@ pub(crate) struct WorkerPool {
 
 impl WorkerPool {
     pub(crate) fn new(id: u32, ctx: &'static Context, cpu: Option<usize>, highpri: bool) -> Self {
+        let pod: Box<[usize]> = match cpu {
+            Some(c) => Box::new([c]),
+            None => ctx.topo.allowed.clone().into_boxed_slice(),
+        };
+        let nice = if highpri { super::manage::HIGHPRI_NICE } else { ctx.topo.base_nice };
         WorkerPool {
             id,
             cpu,
             highpri,
+            concurrency: if cpu.is_some() { 1 } else { pod.len() as i64 },
+            pod,
+            nice,
             ctx,
             nr_running: AtomicI64::new(0),
             saturation_noted: AtomicBool::new(false),
