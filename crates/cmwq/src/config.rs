@@ -12,6 +12,8 @@
 //! | CPU-hog warnings from the nth | 4 | `CMWQ_CPU_INTENSIVE_WARNING_THRESH` | — |
 //! | sleep monitor | on | `CMWQ_MONITOR=0` turns it off | [`set_sleep_monitor`] |
 //! | power-efficient queues unbound | off | `CMWQ_POWER_EFFICIENT=1` | [`set_power_efficient`] |
+//! | default affinity scope | `cache_shard` | `CMWQ_AFFINITY_SCOPE` | [`set_default_affinity_scope`] |
+//! | cache shard size (cores) | 8 | `CMWQ_CACHE_SHARD_SIZE` | — |
 //!
 //! ```
 //! use std::time::Duration;
@@ -170,6 +172,39 @@ pub fn set_sleep_monitor(on: bool) {
 /// ```
 pub fn set_power_efficient(on: bool) {
     registry().ctx.config.set_power_efficient(on)
+}
+
+/// Sets the process-wide default affinity scope (`workqueue.default_affinity_scope`;
+/// default `cache_shard`, as the newest kernel, or `CMWQ_AFFINITY_SCOPE`), and
+/// re-maps every unbound workqueue whose [`Attrs`](crate::Attrs) ask for
+/// [`AffinityScope::Default`], as the kernel does. Given `Default` itself, it
+/// goes back to the built-in default (the kernel refuses "default" there).
+///
+/// ```
+/// use cmwq::{default_affinity_scope, set_default_affinity_scope, AffinityScope};
+///
+/// set_default_affinity_scope(AffinityScope::Cpu); // one pod, and one pool, per CPU
+/// assert_eq!(default_affinity_scope(), AffinityScope::Cpu);
+/// set_default_affinity_scope(AffinityScope::Default);
+/// assert_eq!(default_affinity_scope(), AffinityScope::CacheShard);
+/// ```
+pub fn set_default_affinity_scope(scope: crate::AffinityScope) {
+    let reg = registry();
+    let scope = match scope {
+        crate::AffinityScope::Default => crate::context::config::DEFAULT_AFFINITY_SCOPE,
+        s => s,
+    };
+    reg.ctx.config.set_default_scope(scope);
+    let queues: Vec<_> = reg.workqueues().iter().filter_map(std::sync::Weak::upgrade).collect();
+    for wq in queues {
+        wq.default_scope_changed();
+    }
+}
+
+/// The process-wide default affinity scope (never `Default`); see
+/// [`set_default_affinity_scope`].
+pub fn default_affinity_scope() -> crate::AffinityScope {
+    registry().ctx.config.default_scope()
 }
 
 /// The CPUs the process may use, ascending: those in its affinity mask when cmwq

@@ -192,9 +192,9 @@ pub mod system;
 pub mod timer;
 
 pub use config::{
-    allowed_cpus, available_parallelism, idle_timeout, max_workers, set_cpu_intensive_thresh,
-    set_idle_timeout, set_max_cm_workers, set_max_workers, set_power_efficient, set_sleep_monitor,
-    set_stall_window,
+    allowed_cpus, available_parallelism, default_affinity_scope, idle_timeout, max_workers,
+    set_cpu_intensive_thresh, set_default_affinity_scope, set_idle_timeout, set_max_cm_workers,
+    set_max_workers, set_power_efficient, set_sleep_monitor, set_stall_window,
 };
 pub use current::current_work;
 pub use hooks::{blocking, sleep};
@@ -202,4 +202,6 @@ pub use oncpu::{schedule_on_each_cpu, work_on_cpu};
 pub use platform::error::{Error, ErrorKind, SpawnError};
 pub use system::{schedule_delayed_work, schedule_delayed_work_on, schedule_work, schedule_work_on};
 pub use work::{Busy, DelayedWork, Work};
-pub use workqueue::{Builder, Workqueue, WqFlags, WqStats, WQ_DFL_ACTIVE, WQ_MAX_ACTIVE};
+pub use workqueue::{
+    Attrs, Builder, Workqueue, WqFlags, WqStats, MAX_NICE, MIN_NICE, WQ_DFL_ACTIVE, WQ_MAX_ACTIVE,
+};

@@ -77,6 +77,12 @@ pub(crate) struct PwqState {
     /// The workqueue is gone; free the slot once nothing is in flight.
     pub(crate) released: bool,
     pub(crate) stats: PwqStats,
+    /// `I`: the generation of an unbound queue's pwq table it belongs to (0 for
+    /// per-CPU queues), so that a slot reused by a later generation is told apart.
+    pub(crate) epoch: u32,
+    /// An ordered queue's new pwq after `apply_attrs`: `max_active` stays 0
+    /// until the old pwqs have drained (`pwq->plugged`). L.
+    pub(crate) plugged: bool,
 }
 
 impl PwqState {
@@ -91,6 +97,8 @@ impl PwqState {
             flush_colors: 0,
             released: false,
             stats: PwqStats::default(),
+            epoch: 0,
+            plugged: false,
         }
     }
 
@@ -102,8 +110,17 @@ impl PwqState {
 /// `insert_work` for a work item whose `PENDING` the caller owns: see [`insert`].
 /// Returns false (nothing changed) if the pwq was released with its workqueue.
 #[inline]
-pub(crate) fn insert_work(pool: &'static WorkerPool, g: &mut PoolLocked, slot: u32, work: &Work) -> bool {
-    insert(pool, g, slot, Task::Work(work.clone())).is_ok()
+/// `behind_running`: the pwq holds the item's running instance, which keeps it
+/// alive even if released by `apply_attrs`.
+#[inline]
+pub(crate) fn insert_work(
+    pool: &'static WorkerPool,
+    g: &mut PoolLocked,
+    slot: u32,
+    work: &Work,
+    behind_running: bool,
+) -> bool {
+    insert_in(pool, g, slot, Task::Work(work.clone()), behind_running).is_ok()
 }
 
 /// `insert_work` plus the activation decision of `__queue_work`: the item becomes
@@ -118,8 +135,19 @@ pub(crate) fn insert(
     slot: u32,
     task: Task,
 ) -> Result<(), Task> {
+    insert_in(pool, g, slot, task, false)
+}
+
+#[inline]
+fn insert_in(
+    pool: &'static WorkerPool,
+    g: &mut PoolLocked,
+    slot: u32,
+    task: Task,
+    even_released: bool,
+) -> Result<(), Task> {
     let pwq = g.pwqs.get_mut(slot as usize);
-    if pwq.released {
+    if pwq.released && !even_released {
         return Err(task);
     }
     let color = pwq.work_color;
@@ -132,6 +160,7 @@ pub(crate) fn insert(
     if pwq.inactive.is_empty() && pwq.nr_active < pwq.max_active {
         pwq.nr_active += 1;
         g.worklist.push_back(entry);
+        pool.note_queued(g);
         kick_pool(pool, g);
     } else {
         pwq.inactive.push_back(entry);
@@ -155,6 +184,7 @@ pub(crate) fn activate_inactive(pool: &'static WorkerPool, g: &mut PoolLocked, s
         moved = true;
     }
     if moved {
+        pool.note_queued(g);
         kick_pool(pool, g);
     }
     moved
@@ -192,6 +222,8 @@ pub(crate) fn dec_nr_in_flight(
 pub(crate) fn free(g: &mut PoolLocked, slot: u32) {
     if let Some(p) = g.pwqs.remove(slot as usize) {
         p.wq.retire_stats(&p.stats);
+        // Dropped after the lock (`PoolLocked::to_free`).
+        g.to_free.push(p);
     }
 }
 

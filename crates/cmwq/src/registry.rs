@@ -3,6 +3,7 @@
 //! of its workqueues (the kernel's `workqueues`). The process has one
 //! (`global.rs`); loom models and simulated topologies build their own.
 
+use std::collections::HashMap;
 use std::sync::{OnceLock, Weak};
 
 use crate::context::Context;
@@ -10,7 +11,8 @@ use crate::platform::loom::{Mutex, MutexGuard};
 use crate::platform::timer::TimerBase;
 use crate::platform::topology::Topology;
 use crate::pool::WorkerPool;
-use crate::workqueue::{Armed, WqCore};
+use crate::platform::loom::Ordering;
+use crate::workqueue::{Armed, PoolKey, WqCore};
 
 /// The table of every pool ever created, of every instance, indexed by pool id.
 /// Pools are immortal: work items store a pool id in their state word and look
@@ -50,7 +52,14 @@ type PoolPair = [OnceLock<&'static WorkerPool>; 2];
 pub(crate) struct Registry {
     pub(crate) ctx: Context,
     cpu_pools: Box<[PoolPair]>,
-    unbound_pools: PoolPair,
+    /// Unbound pools by identity (`unbound_pool_hash`), with their users
+    /// counted in `WorkerPool::refs`. A pool nobody uses keeps its entry, and
+    /// its id, without threads, for the next queue with the same attributes.
+    /// Lock order: this lock, then a pool lock; never taken under a pool lock.
+    unbound_pools: Mutex<HashMap<PoolKey, &'static WorkerPool>>,
+    /// The same pools as a list, for the idle sentinels, which must not wait
+    /// for the lock above (a leaf lock, written only when a pool is made).
+    unbound_list: parking_lot::RwLock<Vec<&'static WorkerPool>>,
     /// The timer context of delayed work.
     pub(crate) timers: TimerBase<Armed>,
     /// Every workqueue whose core is alive: from its creation until its last
@@ -65,7 +74,8 @@ impl Registry {
     pub(crate) fn new(topo: Topology) -> Registry {
         Registry {
             cpu_pools: (0..topo.nr_cpu_ids).map(|_| PoolPair::default()).collect(),
-            unbound_pools: PoolPair::default(),
+            unbound_pools: Mutex::new(HashMap::new()),
+            unbound_list: parking_lot::RwLock::new(Vec::new()),
             ctx: Context::new(topo),
             timers: TimerBase::new(),
             workqueues: Mutex::new(Vec::new()),
@@ -76,7 +86,7 @@ impl Registry {
     /// the first kick creates one).
     pub(crate) fn cpu_pool(&'static self, cpu: usize, highpri: bool) -> &'static WorkerPool {
         self.cpu_pools[cpu][highpri as usize]
-            .get_or_init(|| register_pool(|id| WorkerPool::new(id, &self.ctx, Some(cpu), highpri)))
+            .get_or_init(|| register_pool(|id| WorkerPool::new_percpu(id, &self.ctx, cpu, highpri)))
     }
 
     /// The normal or highpri pool of `cpu`, if it was ever used.
@@ -85,10 +95,43 @@ impl Registry {
         self.cpu_pools.get(cpu)?[highpri as usize].get().copied()
     }
 
-    /// The unbound pool for the given priority (one pod: the whole process).
-    pub(crate) fn unbound_pool(&'static self, highpri: bool) -> &'static WorkerPool {
-        self.unbound_pools[highpri as usize]
-            .get_or_init(|| register_pool(|id| WorkerPool::new(id, &self.ctx, None, highpri)))
+    /// The unbound pool with identity `key`, made on first use, with one more
+    /// user (`get_unbound_pool`).
+    pub(crate) fn get_unbound_pool(&'static self, key: &PoolKey) -> &'static WorkerPool {
+        let mut map = self.unbound_pools.lock();
+        let pool = match map.get(key) {
+            Some(&p) => p,
+            None => {
+                let p = register_pool(|id| {
+                    WorkerPool::new_unbound(id, &self.ctx, key.pod.clone(), key.affinity.clone(), key.nice)
+                });
+                map.insert(key.clone(), p);
+                self.unbound_list.write().push(p);
+                p
+            }
+        };
+        pool.refs.fetch_add(1, Ordering::Relaxed);
+        pool
+    }
+
+    /// One user fewer (`put_unbound_pool`): the last one's going lets its idle
+    /// workers exit at once. Never called under a pool lock.
+    pub(crate) fn put_unbound_pool(&self, pool: &'static WorkerPool) {
+        let _map = self.unbound_pools.lock();
+        if pool.refs.fetch_sub(1, Ordering::Relaxed) == 1 {
+            pool.retire_idle();
+        }
+    }
+
+    /// The unbound pools whose pod holds `cpu`, read without waiting (the idle
+    /// sentinel's): `f` is called for each; false if the list was being written.
+    #[cfg(not(loom))]
+    pub(crate) fn try_unbound_pools_of(&self, cpu: usize, mut f: impl FnMut(&'static WorkerPool)) -> bool {
+        let Some(list) = self.unbound_list.try_read() else { return false };
+        for &p in list.iter().filter(|p| p.pod.contains(&cpu)) {
+            f(p);
+        }
+        true
     }
 
     /// This instance's pools.

@@ -2,10 +2,14 @@
 //! environment variable that overrides it at start (the facade's `config.rs`
 //! has the public setters).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::platform::log;
+use crate::platform::topology::AffinityScope;
+
+/// The default affinity scope (`wq_affn_dfl`): the newest kernel's.
+pub(crate) const DEFAULT_AFFINITY_SCOPE: AffinityScope = AffinityScope::CacheShard;
 
 /// Default idle-worker timeout (`IDLE_WORKER_TIMEOUT`, 300 s).
 pub(crate) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
@@ -44,6 +48,26 @@ pub(crate) struct Config {
     monitor_ticks: AtomicBool,
     /// `workqueue.power_efficient`.
     power_efficient: AtomicBool,
+    /// `wq_affn_dfl`: an index into `AffinityScope::ALL`.
+    default_scope: AtomicU8,
+}
+
+fn scope_index(s: AffinityScope) -> u8 {
+    AffinityScope::ALL.iter().position(|&x| x == s).expect("a concrete scope") as u8
+}
+
+/// `CMWQ_AFFINITY_SCOPE`, if set to a concrete scope; anything else is reported.
+fn env_scope() -> Option<AffinityScope> {
+    let v = std::env::var("CMWQ_AFFINITY_SCOPE").ok()?;
+    match v.trim().parse::<AffinityScope>() {
+        Ok(AffinityScope::Default) | Err(_) => {
+            log::warn!(
+                "cmwq: ignoring CMWQ_AFFINITY_SCOPE={v:?}: expected one of cpu, smt, cache, cache_shard, numa, system"
+            );
+            None
+        }
+        Ok(s) => Some(s),
+    }
 }
 
 /// Reads a positive integer from the environment; a malformed value is reported
@@ -92,6 +116,7 @@ impl Config {
             monitor: AtomicBool::new(monitor),
             monitor_ticks: AtomicBool::new(true),
             power_efficient: AtomicBool::new(env_number("CMWQ_POWER_EFFICIENT") == Some(1)),
+            default_scope: AtomicU8::new(scope_index(env_scope().unwrap_or(DEFAULT_AFFINITY_SCOPE))),
         }
     }
     pub(crate) fn set_idle_timeout(&self, d: Duration) {
@@ -146,5 +171,20 @@ impl Config {
     }
     pub(crate) fn set_power_efficient(&self, on: bool) {
         self.power_efficient.store(on, Ordering::Relaxed)
+    }
+    /// `wq_affn_dfl`: never `Default`.
+    pub(crate) fn default_scope(&self) -> AffinityScope {
+        AffinityScope::ALL[self.default_scope.load(Ordering::Relaxed) as usize]
+    }
+    /// Caller checked that `s` is a concrete scope.
+    pub(crate) fn set_default_scope(&self, s: AffinityScope) {
+        self.default_scope.store(scope_index(s), Ordering::Relaxed)
+    }
+    /// `s`, with `Default` replaced by the process-wide default.
+    pub(crate) fn resolve_scope(&self, s: AffinityScope) -> AffinityScope {
+        match s {
+            AffinityScope::Default => self.default_scope(),
+            s => s,
+        }
     }
 }

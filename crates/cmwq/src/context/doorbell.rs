@@ -83,15 +83,17 @@ impl Doorbell {
 
     // ---- the pools' side ----
 
-    /// A pool of `cpu` (`None`: unbound) is saturated. Called under that pool's
-    /// lock, once per saturation. `arm_sentinel`: arm the CPU's idle sentinel
-    /// too (the pool blocked unannounced lately). A running monitor is left to
+    /// A pool of the CPUs `pod` is saturated. Called under that pool's lock,
+    /// once per saturation. `arm_sentinel`: arm the idle sentinels of those
+    /// CPUs too (the pool blocked unannounced lately). A running monitor is left to
     /// its tick.
     #[cfg(not(loom))]
     #[inline]
-    pub(crate) fn saturated(&self, cpu: Option<usize>, arm_sentinel: bool) {
-        if let Some(cpu) = cpu.filter(|_| arm_sentinel) {
-            self.arm_sentinel(cpu);
+    pub(crate) fn saturated(&self, pod: &[usize], arm_sentinel: bool) {
+        if arm_sentinel {
+            for &cpu in pod {
+                self.arm_sentinel(cpu);
+            }
         }
         self.wake_if_parked();
     }
@@ -106,7 +108,7 @@ impl Doorbell {
     /// (`pool::cm::monitor_*`) from a model thread instead.
     #[cfg(loom)]
     #[inline]
-    pub(crate) fn saturated(&self, _cpu: Option<usize>, _arm_sentinel: bool) {}
+    pub(crate) fn saturated(&self, _pod: &[usize], _arm_sentinel: bool) {}
 
     #[cfg(loom)]
     pub(crate) fn starved(&self) {}

@@ -147,7 +147,7 @@ impl Scanner {
             }
             t.busy |= g.starved;
         }
-        if !pool.is_bound() || !cfg.monitor() {
+        if !cfg.monitor() {
             return;
         }
         // A second without an unannounced block: the sentinel is not armed any more.

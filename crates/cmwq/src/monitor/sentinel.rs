@@ -89,6 +89,7 @@ fn run(reg: &'static Registry, cpu: usize) {
     // SCHED_IDLE: on a busy CPU it might not run again for a long time.
     let mut seen: Vec<Seen> = Vec::with_capacity(64);
     let mut views: Vec<(usize, u64, Arc<WorkerShared>)> = Vec::with_capacity(64);
+    let mut pools: Vec<&'static WorkerPool> = Vec::with_capacity(16);
     // Pinned to its CPU, and only ever run when that CPU would otherwise idle. A
     // sentinel that may not be SCHED_IDLE would compete with the workers: none.
     if crate::platform::sys::set_current_thread_affinity(&[cpu]).is_err()
@@ -104,7 +105,9 @@ fn run(reg: &'static Registry, cpu: usize) {
         let mut busy = false;
         // The lock is taken only for a pool whose saturation was reported (a hint
         // read without the lock); the check before parking takes it always.
-        for pool in pools_of(reg, cpu) {
+        // A list being written (a new unbound pool) counts as busy: look again.
+        busy |= !pools_of(reg, cpu, &mut pools);
+        for &pool in &pools {
             if pool.saturation_noted.load(Ordering::Relaxed) {
                 busy |= sweep(pool, &mut seen, &mut views, false);
             }
@@ -135,8 +138,8 @@ fn run(reg: &'static Registry, cpu: usize) {
         // Nothing saturated: park, unless a last look at every pool (taking its
         // lock) finds one saturated after all (`arming.rs`: why no arming is lost).
         let again = s.state.try_park(|| {
-            let mut again = false;
-            for pool in pools_of(reg, cpu) {
+            let mut again = !pools_of(reg, cpu, &mut pools);
+            for &pool in &pools {
                 again |= sweep(pool, &mut seen, &mut views, true);
             }
             again
@@ -150,9 +153,13 @@ fn run(reg: &'static Registry, cpu: usize) {
     }
 }
 
-/// The normal and highpri pools of `cpu` that exist.
-fn pools_of(reg: &'static Registry, cpu: usize) -> impl Iterator<Item = &'static WorkerPool> {
-    [false, true].into_iter().filter_map(move |highpri| reg.cpu_pool_if_created(cpu, highpri))
+/// The pools a block on `cpu` can starve, into `into`: the normal and highpri
+/// pools of `cpu` that exist, and the unbound pools whose pod holds it. False
+/// if the list of unbound pools was being written (look again soon).
+fn pools_of(reg: &'static Registry, cpu: usize, into: &mut Vec<&'static WorkerPool>) -> bool {
+    into.clear();
+    into.extend([false, true].into_iter().filter_map(|highpri| reg.cpu_pool_if_created(cpu, highpri)));
+    reg.try_unbound_pools_of(cpu, |p| into.push(p))
 }
 
 /// Looks at one pool of the sentinel's CPU. Returns whether it is saturated

@@ -47,6 +47,8 @@ pub enum ErrorKind {
     Ordered(&'static str),
     /// The operation is not allowed on a system workqueue.
     SystemWorkqueue(&'static str),
+    /// Unbound attributes out of range or not applicable (`Attrs`).
+    InvalidAttrs(String),
 }
 
 /// An error from a workqueue operation. `Display` reads
@@ -118,6 +120,7 @@ impl fmt::Display for Error {
             ErrorKind::Destroyed => write!(f, "is destroyed; the caller keeps the work"),
             ErrorKind::WouldDeadlock(what) => write!(f, "{what} would deadlock"),
             ErrorKind::Ordered(op) => write!(f, "{op} is not allowed on an ordered workqueue"),
+            ErrorKind::InvalidAttrs(why) => write!(f, "invalid attributes: {why}"),
             ErrorKind::SystemWorkqueue(op) => write!(f, "{op} is not allowed on a system workqueue"),
         }
     }

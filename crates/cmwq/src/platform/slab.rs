@@ -27,6 +27,10 @@ impl<T> Slab<T> {
             self.items.len() - 1
         }
     }
+    /// Whether no slot is in use.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.items.len() == self.free.len()
+    }
     /// The index the next `insert` will use.
     pub(crate) fn next_index(&self) -> usize {
         self.free.last().copied().unwrap_or(self.items.len())

@@ -259,7 +259,7 @@ pub(crate) fn monitor_cpu_intensive(
 ) -> Option<u32> {
     let w = still_on(g, idx, progress)?;
     // Like the kernel: not for a worker outside concurrency management or asleep.
-    if !pool.is_bound() || !w.counted() {
+    if !w.counted() {
         return None;
     }
     let pwq = g.workers.get(idx).current?.pwq;

@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::cm::WorkerShared;
+use super::policy::kick_pool;
 use super::worker::{self, Deferred};
 use super::worker_pool::{
-    PoolGuard, PoolLocked, WorkerPool, WorkerSlot, WORKER_DIE, WORKER_IDLE, WORKER_PREP, WORKER_UNBOUND,
+    PoolGuard, PoolLocked, WorkerPool, WorkerSlot, WORKER_DIE, WORKER_IDLE, WORKER_PREP,
 };
 use crate::context::threads::{CreateRequest, Refusal};
 use crate::platform::log;
@@ -79,7 +80,7 @@ fn new_slot(pool: &'static WorkerPool, g: &mut PoolLocked, kicked: bool) -> (usi
     let inserted = g.workers.insert(WorkerSlot {
         shared: shared.clone(),
         thread: None,
-        flags: WORKER_PREP | WORKER_IDLE | if pool.is_bound() { 0 } else { WORKER_UNBOUND },
+        flags: WORKER_PREP | WORKER_IDLE,
         kicked,
         current: None,
         progress: 0,
@@ -225,29 +226,33 @@ pub(super) fn setup_thread(pool: &WorkerPool) {
     if !topo.real {
         return;
     }
-    let cpus = match &pool.cpu {
-        Some(cpu) => std::slice::from_ref(cpu),
-        None => &topo.allowed[..],
-    };
+    let cpus = &pool.affinity[..];
     if let Err(e) = crate::platform::sys::set_current_thread_affinity(cpus) {
         static ONCE: std::sync::Once = std::sync::Once::new();
         ONCE.call_once(|| log::warn!("cmwq: cannot set worker affinity to {cpus:?}: {e}; they float"));
     }
-    if !pool.highpri && crate::platform::sys::current_thread_nice() != topo.base_nice {
-        let _ = crate::platform::sys::set_current_thread_nice(topo.base_nice);
+    if crate::platform::sys::current_thread_nice() == pool.nice {
+        return;
     }
-    if pool.highpri {
-        match crate::platform::sys::set_current_thread_nice(HIGHPRI_NICE) {
-            Ok(()) => pool.ctx.counters.note_highpri_nice(true),
-            Err(e) => {
+    match crate::platform::sys::set_current_thread_nice(pool.nice) {
+        Ok(()) if pool.highpri => pool.ctx.counters.note_highpri_nice(true),
+        Ok(()) => {}
+        Err(e) => {
+            if pool.highpri {
                 pool.ctx.counters.note_highpri_nice(false);
-                static ONCE: std::sync::Once = std::sync::Once::new();
-                ONCE.call_once(|| {
-                    log::info!(
-                        "cmwq: highpri workers run at the default priority: nice {HIGHPRI_NICE} is not permitted ({e})"
-                    )
-                });
             }
+            // Not permitted to raise priority this far: the nearest value allowed
+            // is the process's own (a thread may always go back to it).
+            let _ = crate::platform::sys::set_current_thread_nice(topo.base_nice);
+            static ONCE: std::sync::Once = std::sync::Once::new();
+            ONCE.call_once(|| {
+                log::info!(
+                    "cmwq: workers of pool {} run at nice {}: nice {} is not permitted ({e})",
+                    pool.label(),
+                    topo.base_nice,
+                    pool.nice
+                )
+            });
         }
     }
 }
@@ -303,5 +308,8 @@ pub(super) fn worker_exit(pool: &'static WorkerPool, mut g: Guard, idx: usize) {
     g.nr_workers -= 1;
     release_thread(pool);
     pool.worker_exited();
+    // Work that came while this worker was on its way out (`retire_idle`):
+    // with no worker left, the kick creates one.
+    kick_pool(pool, &mut g);
     drop(g);
 }

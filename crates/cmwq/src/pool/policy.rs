@@ -13,13 +13,16 @@ use crate::platform::loom::Ordering;
 const MAX_IDLE_WORKERS_RATIO: usize = 4;
 
 impl PoolLocked {
-    /// Is there work waiting and nobody running to take it? (`need_more_worker`)
+    /// Is there work waiting and fewer workers running than the pool's
+    /// concurrency? (`need_more_worker`; the kernel's per-CPU pools have a
+    /// concurrency of 1, so there it reads "nobody running".)
     #[inline]
     pub(crate) fn need_more_worker(&self, pool: &WorkerPool) -> bool {
-        !self.worklist.is_empty() && pool.nr_running() == 0
+        !self.worklist.is_empty() && pool.nr_running() < pool.concurrency
     }
 
-    /// Is a worker of this pool asleep in a timed sleep that is over by now? Its
+    /// Workers of this pool asleep in a timed sleep that is over by now. Such a
+    /// worker's
     /// thread is runnable (its timer fired), so the CPU goes to it as soon as the
     /// running worker blocks, and it counts as running the moment it runs
     /// (`cm::worker_running`). The kernel counts a worker when it runs again
@@ -28,20 +31,32 @@ impl PoolLocked {
     /// second item on the CPU. So `kick_pool` lets such a sleeper cover the CPU
     /// (pool/README.md, "Runnable sleepers"). No clock read unless a timed sleep
     /// is in progress.
-    fn runnable_sleeper(&self) -> bool {
+    /// Counts up to `limit` such sleepers (one per CPU they will cover).
+    fn runnable_sleepers(&self, limit: i64) -> i64 {
         let mut now = None;
-        self.workers.iter().any(|(_, w)| {
-            w.sleep_due
+        let mut n = 0;
+        for (_, w) in self.workers.iter() {
+            if n >= limit {
+                break;
+            }
+            if w.sleep_due
                 .filter(|_| w.shared.is_sleeping())
                 .is_some_and(|due| due <= *now.get_or_insert_with(Instant::now))
-        })
+            {
+                n += 1;
+            }
+        }
+        n
     }
 
-    /// [`need_more_worker`](Self::need_more_worker), unless a runnable sleeper of
-    /// a bound pool covers the CPU: what `kick_pool` and the monitor's worker
+    /// [`need_more_worker`](Self::need_more_worker), unless runnable sleepers
+    /// cover the CPUs that are free: what `kick_pool` and the monitor's worker
     /// creation act on.
     pub(crate) fn worker_wanted(&self, pool: &WorkerPool) -> bool {
-        self.need_more_worker(pool) && !(pool.is_bound() && self.runnable_sleeper())
+        self.need_more_worker(pool) && {
+            let free = pool.concurrency - pool.nr_running();
+            self.runnable_sleepers(free) < free
+        }
     }
 
     /// Is an idle worker in reserve, so that a blocking item can be covered? (`may_start_working`)
@@ -53,7 +68,7 @@ impl PoolLocked {
     /// Should a worker that just finished an item take another? (`keep_working`)
     #[inline]
     pub(crate) fn keep_working(&self, pool: &WorkerPool) -> bool {
-        !self.worklist.is_empty() && pool.nr_running() <= 1
+        !self.worklist.is_empty() && pool.nr_running() <= pool.concurrency
     }
 
     /// Is work waiting with no worker to run it and none idle? (`need_to_create_worker`)
@@ -103,8 +118,7 @@ pub(crate) fn kick_pool(pool: &'static WorkerPool, g: &mut PoolLocked) -> bool {
         g.idle
     );
     if !g.worker_wanted(pool) {
-        if pool.is_bound()
-            && !g.worklist.is_empty()
+        if !g.worklist.is_empty()
             && g.nr_busy > 0
             && !pool.saturation_noted.load(Ordering::Relaxed)
         {
@@ -118,7 +132,7 @@ pub(crate) fn kick_pool(pool: &'static WorkerPool, g: &mut PoolLocked) -> bool {
             // sentinel armed: the others (CPU-bound, or announcing their blocks)
             // pay nothing for it (`monitor/README.md`, "The idle sentinel").
             let arm = pool.blocks_unannounced.load(Ordering::Relaxed) || !pool.ctx.config.monitor_ticks();
-            pool.ctx.doorbell.saturated(pool.cpu, arm);
+            pool.ctx.doorbell.saturated(&pool.pod, arm);
         }
         return false;
     }

@@ -30,6 +30,7 @@ pub(crate) fn steal(work: &Work, snap: Snapshot) -> bool {
         Some(e) => (Some(e), true),
         None => (take(&mut g.pwqs.get_mut(slot as usize).inactive), false),
     };
+    pool.note_queued(&g);
     let Some(entry) = entry else {
         // The word says queued on this pool, under its lock: a broken invariant.
         abort_on_bug("queued work item missing from its pool's lists");

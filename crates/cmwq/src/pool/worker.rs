@@ -90,6 +90,7 @@ pub(super) fn worker_thread(pool: &'static WorkerPool, me: Arc<WorkerShared>) {
             let mut spins = 0;
             loop {
                 if let Some(e) = g.worklist.pop_front() {
+                    pool.note_queued(&g);
                     match g.worklist.front() {
                         Some(next) => next.prefetch(),
                         None => pool.saturation_over(),
@@ -107,7 +108,7 @@ pub(super) fn worker_thread(pool: &'static WorkerPool, me: Arc<WorkerShared>) {
                 // going idle. We still count as running, so a producer on this CPU
                 // queues without waking anyone, and we take its items in a batch
                 // instead of being woken (and preempting it) once per item.
-                if spins < IDLE_SPINS && g.worklist.is_empty() && pool.nr_running() == 1 && g.may_spin() {
+                if spins < IDLE_SPINS && g.worklist.is_empty() && pool.nr_running() <= pool.concurrency && g.may_spin() {
                     spins += 1;
                     drop(g);
                     deferred.release();
@@ -189,7 +190,7 @@ fn process_one_work(
     g.nr_busy += 1;
     let wq = &g.pwqs.get(slot as usize).wq;
     let wq_ptr = Arc::as_ptr(wq);
-    let cpu_intensive = pool.is_bound() && wq.flags.contains(WqFlags::CPU_INTENSIVE);
+    let cpu_intensive = wq.flags.contains(WqFlags::CPU_INTENSIVE);
     if cpu_intensive {
         g.worker_set_flags(pool, idx, WORKER_CPU_INTENSIVE);
         g.pwqs.get_mut(slot as usize).stats.cpu_intensive += 1;

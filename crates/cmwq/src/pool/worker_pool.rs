@@ -16,7 +16,9 @@ use std::time::Instant;
 
 use super::cm::WorkerShared;
 use crate::context::Context;
-use crate::platform::loom::{thread::Thread, AtomicBool, AtomicI64, Condvar, Mutex, MutexGuard, Ordering};
+use crate::platform::loom::{
+    thread::Thread, AtomicBool, AtomicI64, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering,
+};
 use crate::platform::slab::Slab;
 use crate::pwq::{Entry, PwqState};
 
@@ -29,10 +31,10 @@ pub(crate) const WORKER_IDLE: u32 = 1 << 2;
 pub(crate) const WORKER_PREP: u32 = 1 << 3;
 /// Running an item of a `CPU_INTENSIVE` queue, or found hogging the CPU.
 pub(crate) const WORKER_CPU_INTENSIVE: u32 = 1 << 6;
-/// A worker of an unbound pool: never concurrency managed.
-pub(crate) const WORKER_UNBOUND: u32 = 1 << 7;
-/// Any of these takes a worker out of `nr_running` (`WORKER_NOT_RUNNING`).
-pub(crate) const WORKER_NOT_RUNNING: u32 = WORKER_PREP | WORKER_CPU_INTENSIVE | WORKER_UNBOUND;
+/// Any of these takes a worker out of `nr_running` (`WORKER_NOT_RUNNING`). The
+/// kernel's `WORKER_UNBOUND` has no counterpart: every pool here, unbound ones
+/// included, is concurrency managed (`README.md`, "Unbound pools").
+pub(crate) const WORKER_NOT_RUNNING: u32 = WORKER_PREP | WORKER_CPU_INTENSIVE;
 
 /// The item a worker executes: its pwq (the kernel's `current_pwq`; the work
 /// item itself records its worker, `WorkInner::running`).
@@ -111,6 +113,10 @@ pub(crate) struct PoolLocked {
     /// The most workers it had at once.
     pub(crate) peak_workers: usize,
     pub(crate) workers_culled: u64,
+    /// Freed pwqs, dropped once the lock is released: the last reference to a
+    /// workqueue may go with one, and its drop releases unbound pools (which
+    /// takes their locks).
+    pub(crate) to_free: Vec<PwqState>,
 }
 
 /// A pool of workers serving one CPU at one priority, or the unbound pool.
@@ -124,6 +130,19 @@ pub(crate) struct WorkerPool {
     pub(crate) highpri: bool,
     /// I: the CPUs of its pod, ascending (`[cpu]` for a per-CPU pool).
     pub(crate) pod: Box<[usize]>,
+    /// I: the CPUs its workers may run on: `pod` for a per-CPU or strict pool,
+    /// the workqueue's cpumask for a non-strict unbound pool.
+    pub(crate) affinity: Box<[usize]>,
+    /// I: the NUMA node of the pod, if it lies in one (`pool->node`).
+    #[allow(dead_code)]
+    pub(crate) node: Option<usize>,
+    /// A: the worklist's length, stored under the lock at each change and read
+    /// without it as a hint of how busy the pool is (where to put unbound work,
+    /// `workqueue/unbound.rs`); relaxed.
+    pub(crate) queued: AtomicUsize,
+    /// A: workqueues whose pwq tables use this unbound pool (the pool's
+    /// `refcnt`); written under the registry's unbound-pool lock; relaxed.
+    pub(crate) refs: AtomicUsize,
     /// I: the nice value of its workers.
     pub(crate) nice: i32,
     /// I: how many workers may count as running before work waits for one of
@@ -154,18 +173,38 @@ pub(crate) struct WorkerPool {
 }
 
 impl WorkerPool {
-    pub(crate) fn new(id: u32, ctx: &'static Context, cpu: Option<usize>, highpri: bool) -> Self {
-        let pod: Box<[usize]> = match cpu {
-            Some(c) => Box::new([c]),
-            None => ctx.topo.allowed.clone().into_boxed_slice(),
-        };
+    /// The normal or highpri pool of `cpu`.
+    pub(crate) fn new_percpu(id: u32, ctx: &'static Context, cpu: usize, highpri: bool) -> Self {
         let nice = if highpri { super::manage::HIGHPRI_NICE } else { ctx.topo.base_nice };
+        Self::new(id, ctx, Some(cpu), (Box::new([cpu]), Box::new([cpu])), nice, highpri)
+    }
+
+    /// An unbound pool for one pod: it lets as many workers run at once as the
+    /// pod has CPUs (`README.md`, "Unbound pools").
+    pub(crate) fn new_unbound(id: u32, ctx: &'static Context, pod: Box<[usize]>, affinity: Box<[usize]>, nice: i32) -> Self {
+        Self::new(id, ctx, None, (pod, affinity), nice, nice <= super::manage::HIGHPRI_NICE)
+    }
+
+    fn new(
+        id: u32,
+        ctx: &'static Context,
+        cpu: Option<usize>,
+        (pod, affinity): (Box<[usize]>, Box<[usize]>),
+        nice: i32,
+        highpri: bool,
+    ) -> Self {
+        // The node containing the pod, if one does (`pool->node`).
+        let node = pod.first().map(|&c| ctx.topo.cpu_node(c)).filter(|&n| pod.iter().all(|&c| ctx.topo.cpu_node(c) == n));
         WorkerPool {
             id,
             cpu,
             highpri,
-            concurrency: if cpu.is_some() { 1 } else { pod.len() as i64 },
+            concurrency: pod.len().max(1) as i64,
             pod,
+            affinity,
+            node,
+            queued: AtomicUsize::new(0),
+            refs: AtomicUsize::new(0),
             nice,
             ctx,
             nr_running: AtomicI64::new(0),
@@ -198,9 +237,42 @@ impl WorkerPool {
         self.saturation_noted.store(false, Ordering::Relaxed);
     }
 
-    /// Bound pools are concurrency managed; unbound ones are not.
+    /// A per-CPU pool (the kernel's bound pools); every pool is concurrency
+    /// managed all the same.
     pub(crate) fn is_bound(&self) -> bool {
         self.cpu.is_some()
+    }
+
+    /// Stores the worklist's length for [`queued`](Self::queued) readers.
+    /// Caller holds the lock.
+    #[inline]
+    pub(crate) fn note_queued(&self, g: &PoolLocked) {
+        self.queued.store(g.worklist.len(), Ordering::Relaxed);
+    }
+
+    /// How busy the pool is, without its lock: workers running plus items
+    /// waiting, a hint.
+    pub(crate) fn load(&self) -> usize {
+        self.nr_running().max(0) as usize + self.queued.load(Ordering::Relaxed)
+    }
+
+    /// Its last workqueue left it (`put_unbound_pool`): idle workers exit now
+    /// rather than after the idle timeout. A worker busy with a last item exits
+    /// when the idle timeout finds the pool quiescent.
+    pub(crate) fn retire_idle(&self) {
+        let mut g = self.lock();
+        if !g.worklist.is_empty() || !g.pwqs.is_empty() {
+            return;
+        }
+        while let Some(i) = g.idle.pop() {
+            let w = g.workers.get_mut(i);
+            w.flags &= !WORKER_IDLE;
+            w.flags |= WORKER_DIE;
+            g.workers_culled += 1;
+            if let Some(t) = g.workers.get(i).thread.clone() {
+                t.unpark();
+            }
+        }
     }
 
     /// `nr_running`: exact under the lock but for increments in flight, which
@@ -210,12 +282,12 @@ impl WorkerPool {
         self.nr_running.load(Ordering::Relaxed)
     }
 
-    /// A short name for logs and thread names: `3`, `3H`, `u`, `uH`.
+    /// A short name for logs and thread names, the kernel's: `3`, `3H` for a
+    /// per-CPU pool, `u7` (`u` and the pool id) for an unbound one.
     pub(crate) fn label(&self) -> String {
-        let h = if self.highpri { "H" } else { "" };
         match self.cpu {
-            Some(c) => format!("{c}{h}"),
-            None => format!("u{h}"),
+            Some(c) => format!("{c}{}", if self.highpri { "H" } else { "" }),
+            None => format!("u{}", self.id),
         }
     }
 
@@ -321,9 +393,13 @@ impl Drop for PoolGuard<'_> {
     fn drop(&mut self) {
         if let Some(mut g) = self.0.take() {
             let t = g.to_wake.take();
+            let freed = if g.to_free.is_empty() { Vec::new() } else { std::mem::take(&mut g.to_free) };
             drop(g);
             if let Some(t) = t {
                 t.unpark();
+            }
+            for p in freed {
+                p.wq.pwq_freed();
             }
         }
     }

@@ -2,7 +2,9 @@
 
 use std::sync::{Arc, OnceLock};
 
-use super::core::WqCore;
+use super::attrs::Attrs;
+use super::core::{Unbound, WqCore};
+use super::unbound::PwqTable;
 use super::flags::{WqFlags, UNSUPPORTED, WQ_DFL_ACTIVE, WQ_MAX_ACTIVE};
 use super::flush::Flush;
 use super::handle::{Workqueue, WqHandle};
@@ -30,6 +32,7 @@ pub struct Builder {
     max_active: usize,
     ordered: bool,
     system: bool,
+    attrs: Option<Attrs>,
 }
 
 impl Builder {
@@ -75,6 +78,30 @@ impl Builder {
 
     /// `build` (`global.rs`) on a given instance: the checks of
     /// `alloc_workqueue`, then the queue.
+    /// Sets the attributes of an unbound queue ([`Attrs`]): the nice value of
+    /// its workers, its CPUs, its affinity scope and strictness. Without it the
+    /// queue gets `Attrs::default()`, with nice -20 for `HIGHPRI` and otherwise
+    /// the nice value the process started with. `build` refuses attributes on a
+    /// `PERCPU` queue, and out-of-range values.
+    ///
+    /// ```
+    /// use cmwq::{AffinityScope, Attrs, ErrorKind, Workqueue, WqFlags};
+    ///
+    /// let attrs = Attrs { affinity_scope: AffinityScope::Numa, ..Attrs::default() };
+    /// let wq = Workqueue::builder("numa-local").attrs(attrs).build()?;
+    /// assert_eq!(wq.attrs().unwrap().affinity_scope, AffinityScope::Numa);
+    ///
+    /// let err = Workqueue::builder("too-nice").attrs(Attrs::default().with_nice(20)).build().unwrap_err();
+    /// assert!(matches!(err.kind(), ErrorKind::InvalidAttrs(_)));
+    /// let err = Workqueue::builder("bound").flags(WqFlags::PERCPU).attrs(Attrs::default()).build().unwrap_err();
+    /// assert!(matches!(err.kind(), ErrorKind::InvalidAttrs(_)));
+    /// # Ok::<(), cmwq::Error>(())
+    /// ```
+    pub fn attrs(mut self, attrs: Attrs) -> Self {
+        self.attrs = Some(attrs);
+        self
+    }
+
     pub(crate) fn build_in(self, registry: &'static Registry) -> Result<Workqueue, Error> {
         let e = |kind| Err(Error::new(&self.name, kind));
         if self.name.is_empty() || self.name.chars().any(char::is_control) {
@@ -96,8 +123,12 @@ impl Builder {
             return e(ErrorKind::InvalidFlags("PERCPU and UNBOUND exclude each other".into()));
         }
         let mut flags = self.flags;
-        if flags.contains(WqFlags::POWER_EFFICIENT) && registry.ctx.config.power_efficient() {
-            flags = (flags - WqFlags::PERCPU) | WqFlags::UNBOUND;
+        // `WQ_POWER_EFFICIENT` is per-CPU unless the power-efficient setting is on.
+        if flags.contains(WqFlags::POWER_EFFICIENT) && !flags.contains(WqFlags::UNBOUND) {
+            flags |= if registry.ctx.config.power_efficient() { WqFlags::UNBOUND } else { WqFlags::PERCPU };
+            if flags.contains(WqFlags::UNBOUND) {
+                flags -= WqFlags::PERCPU;
+            }
         }
         if self.ordered {
             if flags.contains(WqFlags::PERCPU) {
@@ -113,6 +144,31 @@ impl Builder {
             }
             flags |= WqFlags::UNBOUND;
         }
+        // Neither `PERCPU` nor `UNBOUND`: unbound and concurrency managed, the
+        // default the kernel is moving to (`README.md`, "Which queue").
+        if !flags.contains(WqFlags::PERCPU) {
+            flags |= WqFlags::UNBOUND;
+        }
+        let unbound = match (flags.contains(WqFlags::UNBOUND), self.attrs) {
+            (false, Some(_)) => {
+                return e(ErrorKind::InvalidAttrs("attributes apply to unbound workqueues, not PERCPU ones".into()))
+            }
+            (false, None) => None,
+            (true, attrs) => {
+                let attrs = attrs.unwrap_or_else(|| Attrs {
+                    nice: if flags.contains(WqFlags::HIGHPRI) {
+                        crate::pool::HIGHPRI_NICE
+                    } else {
+                        registry.ctx.topo.base_nice
+                    },
+                    ..Attrs::default()
+                });
+                attrs.check(&self.name, &registry.ctx.topo)?;
+                let scope = registry.ctx.config.resolve_scope(attrs.affinity_scope);
+                let table = PwqTable::new(registry, attrs, scope, self.ordered, 1);
+                Some(Unbound::new(table))
+            }
+        };
         let max_active = match self.max_active {
             _ if self.ordered => 1,
             0 => WQ_DFL_ACTIVE,
@@ -125,7 +181,7 @@ impl Builder {
             }
             n => n,
         };
-        let nr_slots = if flags.contains(WqFlags::UNBOUND) { 1 } else { registry.ctx.topo.nr_cpu_ids };
+        let nr_slots = if unbound.is_some() { 0 } else { registry.ctx.topo.nr_cpu_ids };
         let core = Arc::new(WqCore {
             name: self.name.into_boxed_str(),
             flags,
@@ -137,6 +193,7 @@ impl Builder {
             destroying: AtomicBool::new(false),
             destroyed: AtomicBool::new(false),
             pwqs: (0..nr_slots).map(|_| OnceLock::new()).collect(),
+            unbound,
             flush: Flush::new(),
             retired: Mutex::new(PwqStats::default()),
         });
@@ -164,7 +221,14 @@ impl Workqueue {
     /// # Ok::<(), cmwq::Error>(())
     /// ```
     pub fn builder(name: impl Into<String>) -> Builder {
-        Builder { name: name.into(), flags: WqFlags::empty(), max_active: 0, ordered: false, system: false }
+        Builder {
+            name: name.into(),
+            flags: WqFlags::empty(),
+            max_active: 0,
+            ordered: false,
+            system: false,
+            attrs: None,
+        }
     }
 
     /// Starts building an ordered workqueue: one item at a time, in queueing order

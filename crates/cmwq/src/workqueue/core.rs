@@ -10,10 +10,13 @@ use std::sync::{Arc, OnceLock};
 
 use super::flags::WqFlags;
 use super::flush::Flush;
+use super::unbound::PwqTable;
 use crate::platform::bug::abort_on_bug;
+use super::attrs::Attrs;
+use crate::platform::topology::AffinityScope;
 use crate::platform::error::{Error, ErrorKind};
 use crate::platform::log;
-use crate::platform::loom::{AtomicBool, AtomicU32, Mutex, Ordering};
+use crate::platform::loom::{AtomicBool, AtomicU32, Mutex, Ordering, RwLock};
 use crate::pool::{PoolLocked, WorkerPool};
 use crate::pwq::{self, PwqState, PwqStats, Task};
 use crate::registry::Registry;
@@ -24,6 +27,26 @@ use crate::work::{Claim, Snapshot, Spawned, Work, POOL_NONE};
 pub(crate) struct PwqRef {
     pub(crate) pool: &'static WorkerPool,
     pub(crate) slot: u32,
+    /// The pwq table generation (`PwqState::epoch`).
+    pub(crate) epoch: u32,
+}
+
+/// The pwqs of an unbound workqueue: the current table, and the earlier ones
+/// whose pwqs still hold items (after `apply_attrs`).
+#[derive(Debug)]
+pub(crate) struct Unbound {
+    /// The current generation. Read briefly to look a pwq up; never held while
+    /// another lock is taken. Written by `apply_attrs` under the flush lock.
+    pub(super) table: RwLock<Arc<PwqTable>>,
+    /// Earlier generations, until their pwqs are freed. A leaf lock but for pool
+    /// locks taken under it (flush walks them); never taken under a pool lock.
+    pub(super) retired: Mutex<Vec<Arc<PwqTable>>>,
+}
+
+impl Unbound {
+    pub(super) fn new(table: PwqTable) -> Unbound {
+        Unbound { table: RwLock::new(Arc::new(table)), retired: Mutex::new(Vec::new()) }
+    }
 }
 
 /// The workqueue state shared with its pwqs and with running items.
@@ -53,8 +76,10 @@ pub(crate) struct WqCore {
     /// A: destroyed, or its last handle dropped (relaxed hint, see above).
     pub(super) destroyed: AtomicBool,
     /// I once set: per-CPU queues: one slot per CPU id, created on first use
-    /// (under F). Unbound: one slot.
+    /// (under F). Empty for unbound queues.
     pub(super) pwqs: Box<[OnceLock<PwqRef>]>,
+    /// Unbound queues: their pwq tables.
+    pub(super) unbound: Option<Unbound>,
     pub(crate) flush: Flush,
     /// Counters of pwqs already freed (after `destroy` or the last handle's drop).
     /// A leaf lock, taken under a pool lock.
@@ -71,9 +96,6 @@ impl WqCore {
         Error::new(&self.name, kind)
     }
 
-    pub(super) fn is_unbound(&self) -> bool {
-        self.flags.contains(WqFlags::UNBOUND)
-    }
 
     /// The `max_active` its pwqs use now: 0 while a freezable queue is frozen.
     /// Caller holds `flush.lock()`, which orders it against freeze and thaw.
@@ -86,22 +108,33 @@ impl WqCore {
         }
     }
 
+    /// The `max_active` of each pwq now: the effective one, at most 1 for an
+    /// ordered queue. Caller holds `flush.lock()`.
+    pub(super) fn pwq_max_active(&self) -> u32 {
+        let n = self.effective_max_active();
+        if self.ordered {
+            n.min(1)
+        } else {
+            n
+        }
+    }
+
     /// Applies the effective `max_active` to every pwq, activating what it allows
     /// (`wq_adjust_max_active`). Caller holds `flush.lock()`.
     pub(crate) fn adjust_max_active(&self) {
-        let n = self.effective_max_active();
-        for r in self.created_pwqs() {
+        let n = self.pwq_max_active();
+        self.for_each_pwq(|r| {
             let mut g = r.pool.lock();
             if let Some(p) = self.pwq_in(&mut g, r) {
-                p.max_active = n;
+                p.max_active = if p.plugged { 0 } else { n };
                 pwq::activate_inactive(r.pool, &mut g, r.slot);
             }
-        }
+        });
     }
 
     /// Whether a pwq of this queue has active items (`freeze_workqueues_busy`).
     pub(crate) fn has_active(&self) -> bool {
-        self.created_pwqs().any(|r| {
+        self.any_pwq(|r| {
             let mut g = r.pool.lock();
             self.pwq_in(&mut g, r).is_some_and(|p| p.nr_active > 0)
         })
@@ -109,11 +142,142 @@ impl WqCore {
 
     /// This workqueue's pwq state on `r`'s pool, if the slot still belongs to it.
     pub(super) fn pwq_in<'a>(&self, g: &'a mut PoolLocked, r: &PwqRef) -> Option<&'a mut PwqState> {
-        g.pwqs.try_get_mut(r.slot as usize).filter(|p| std::ptr::eq(Arc::as_ptr(&p.wq), self))
+        g.pwqs
+            .try_get_mut(r.slot as usize)
+            .filter(|p| std::ptr::eq(Arc::as_ptr(&p.wq), self) && p.epoch == r.epoch)
     }
 
-    pub(super) fn created_pwqs(&self) -> impl Iterator<Item = &PwqRef> {
-        self.pwqs.iter().filter_map(OnceLock::get)
+    /// Calls `f` for every pwq created so far, of every table generation still
+    /// alive. No lock of the queue is held while `f` runs but the retired list's.
+    pub(super) fn for_each_pwq(&self, mut f: impl FnMut(&PwqRef)) {
+        match &self.unbound {
+            None => self.pwqs.iter().filter_map(OnceLock::get).for_each(f),
+            Some(u) => {
+                let cur = u.table.read().clone();
+                cur.created().for_each(&mut f);
+                // Copied out, so that `f` may free a pwq (and `pwq_freed` take
+                // the lock); allocates only while an `apply_attrs` drains.
+                let retired = {
+                    let r = u.retired.lock();
+                    if r.is_empty() {
+                        return;
+                    }
+                    r.clone()
+                };
+                for t in &retired {
+                    t.created().for_each(&mut f);
+                }
+            }
+        }
+    }
+
+    /// Whether any pwq satisfies `pred` (stops at the first).
+    fn any_pwq(&self, mut pred: impl FnMut(&PwqRef) -> bool) -> bool {
+        let mut found = false;
+        self.for_each_pwq(|r| found = found || pred(r));
+        found
+    }
+
+    /// The pwq that serves `cpu` (its pod's, for an unbound queue; no
+    /// placement), if it was created.
+    pub(super) fn created_pwq_of_cpu(&self, cpu: usize) -> Option<PwqRef> {
+        match &self.unbound {
+            None => self.pwqs[cpu].get().copied(),
+            Some(u) => {
+                let t = u.table.read();
+                t.get(t.pool_of_cpu(cpu))
+            }
+        }
+    }
+
+    /// `apply_workqueue_attrs`: new items go to the pools of `attrs` once this
+    /// returns; items already queued or running finish where they are. An
+    /// ordered queue's new pwq is plugged until the old ones have drained, so
+    /// that its order holds across the change.
+    pub(super) fn apply_attrs(self: &Arc<Self>, attrs: Attrs) -> Result<(), Error> {
+        let Some(u) = &self.unbound else {
+            return Err(self.err(ErrorKind::InvalidAttrs(
+                "attributes apply to unbound workqueues, not PERCPU ones".into(),
+            )));
+        };
+        attrs.check(&self.name, &self.registry.ctx.topo)?;
+        if self.destroyed.load(Ordering::Relaxed) || self.destroying.load(Ordering::Relaxed) {
+            return Err(self.err(ErrorKind::Destroyed));
+        }
+        let fg = self.flush.lock();
+        let scope = self.registry.ctx.config.resolve_scope(attrs.affinity_scope);
+        let mut retired = u.retired.lock();
+        let old = u.table.read().clone();
+        let new = Arc::new(PwqTable::new(self.registry, attrs, scope, self.ordered, old.epoch.wrapping_add(1)));
+        if self.ordered {
+            // Plugged while an earlier generation holds items (under the retired
+            // lock, as `pwq_freed` unplugs under it: no unplug is missed).
+            let busy = |t: &PwqTable| {
+                t.created().any(|r| {
+                    let mut g = r.pool.lock();
+                    self.pwq_in(&mut g, r).is_some_and(|p| p.total_in_flight() > 0)
+                })
+            };
+            let plugged = busy(&old) || retired.iter().any(|t| busy(t));
+            new.create_dfl(self, Flush::color_of(&fg), plugged);
+        }
+        *u.table.write() = new;
+        retired.push(old.clone());
+        drop(retired);
+        drop(fg);
+        old.created().for_each(|r| self.release_pwq(r));
+        self.pwq_freed();
+        Ok(())
+    }
+
+    /// The process-wide default scope changed: a queue whose attributes ask
+    /// for the default gets the new pods (`wq_affn_dfl_set`).
+    pub(crate) fn default_scope_changed(self: &Arc<Self>) {
+        let Some(t) = self.table() else { return };
+        if t.attrs.affinity_scope == AffinityScope::Default
+            && t.scope != self.registry.ctx.config.default_scope()
+        {
+            // A queue being destroyed keeps its pools: nothing new runs on it.
+            let _ = self.apply_attrs(t.attrs.clone());
+        }
+    }
+
+    /// A pwq of this queue was freed (called with no lock held): retired
+    /// tables whose pwqs are all gone are dropped, and an ordered queue's
+    /// plugged pwq is unplugged once none is left (`unplug_oldest_pwq`).
+    pub(crate) fn pwq_freed(&self) {
+        let Some(u) = &self.unbound else { return };
+        let mut retired = u.retired.lock();
+        if retired.is_empty() {
+            return;
+        }
+        retired.retain(|t| {
+            t.created().any(|r| {
+                let mut g = r.pool.lock();
+                self.pwq_in(&mut g, r).is_some()
+            })
+        });
+        if !retired.is_empty() || !self.ordered {
+            return;
+        }
+        let Some(r) = u.table.read().dfl() else { return };
+        // The flush lock comes before the retired lock (`apply_attrs`). A newer
+        // `apply_attrs` in between plugs its own pwq behind this one, which it
+        // sees holding items.
+        drop(retired);
+        let _fg = self.flush.lock();
+        let mut g = r.pool.lock();
+        let n = self.pwq_max_active();
+        if let Some(p) = self.pwq_in(&mut g, &r).filter(|p| p.plugged) {
+            p.plugged = false;
+            p.max_active = n;
+            pwq::activate_inactive(r.pool, &mut g, r.slot);
+        }
+    }
+
+    /// The current pwq table of an unbound queue.
+    pub(crate) fn table(&self) -> Option<Arc<PwqTable>> {
+        self.unbound.as_ref().map(|u| u.table.read().clone())
     }
 
     /// Refuses queueing from outside while draining or destroying (the kernel's
@@ -160,25 +324,29 @@ impl WqCore {
 
     /// The pwq that serves `cpu` (the caller's CPU if `None`), created on first use
     /// under the flush lock, so that it starts with the current flush color.
+    /// For an unbound queue, the pwq of `cpu`'s pod, or of a less busy pod
+    /// (`unbound.rs`, placement).
     #[inline]
     pub(super) fn pwq_for(self: &Arc<Self>, cpu: Option<usize>) -> PwqRef {
+        let cpu = cpu.unwrap_or_else(|| self.registry.ctx.topo.local_cpu());
+        if let Some(u) = &self.unbound {
+            let t = u.table.read();
+            let i = t.place(cpu);
+            if let Some(r) = t.get(i) {
+                return r;
+            }
+            // Created under the flush lock, which is never taken with the table read.
+            let t = t.clone();
+            return t.get_or_create(self, i);
+        }
         let highpri = self.flags.contains(WqFlags::HIGHPRI);
-        let (idx, pool) = if self.is_unbound() {
-            (0, None)
-        } else {
-            let cpu = cpu.unwrap_or_else(|| self.registry.ctx.topo.local_cpu());
-            (cpu, Some(cpu))
-        };
-        *self.pwqs[idx].get_or_init(|| {
-            let pool = match pool {
-                Some(cpu) => self.registry.cpu_pool(cpu, highpri),
-                None => self.registry.unbound_pool(highpri),
-            };
+        *self.pwqs[cpu].get_or_init(|| {
+            let pool = self.registry.cpu_pool(cpu, highpri);
             let fg = self.flush.lock();
             let mut g = pool.lock();
             let slot =
                 g.pwqs.insert(PwqState::new(self.clone(), self.effective_max_active(), Flush::color_of(&fg)));
-            PwqRef { pool, slot: u32::try_from(slot).expect("pwq slots exhausted") }
+            PwqRef { pool, slot: u32::try_from(slot).expect("pwq slots exhausted"), epoch: 0 }
         })
     }
 
@@ -230,12 +398,26 @@ impl WqCore {
                     .and_then(|w| g.workers.get(w).current)
                     .filter(|cur| std::ptr::eq(Arc::as_ptr(&g.pwqs.get(cur.pwq as usize).wq), &**self));
                 if let Some(cur) = running_here {
-                    return pwq::insert_work(lp, &mut g, cur.pwq, work);
+                    // The running instance keeps its pwq alive, even one that
+                    // `apply_attrs` retired.
+                    return pwq::insert_work(lp, &mut g, cur.pwq, work, true);
                 }
             }
         }
-        let mut g = r.pool.lock();
-        self.pwq_in(&mut g, &r).is_some() && pwq::insert_work(r.pool, &mut g, r.slot, work)
+        let mut r = r;
+        loop {
+            let mut g = r.pool.lock();
+            if self.pwq_in(&mut g, &r).is_some_and(|p| !p.released) {
+                return pwq::insert_work(r.pool, &mut g, r.slot, work, false);
+            }
+            drop(g);
+            // Released: the queue is going, or `apply_attrs` replaced the table
+            // after we looked (then the new table has the pwq to use).
+            if self.unbound.is_none() || self.destroyed.load(Ordering::Relaxed) {
+                return false;
+            }
+            r = self.pwq_for(cpu);
+        }
     }
 
     /// Runs one flush: every item queued before the call has finished on return.
@@ -250,7 +432,7 @@ impl WqCore {
         let (fg, epoch) = self.flush.begin(fg);
         let color = (epoch % pwq::NR_COLORS as u64) as usize;
         let next = Flush::color_of(&fg);
-        for r in self.created_pwqs() {
+        self.for_each_pwq(|r| {
             let mut g = r.pool.lock();
             if let Some(p) = self.pwq_in(&mut g, r) {
                 p.work_color = next;
@@ -259,16 +441,16 @@ impl WqCore {
                     self.flush.register(color);
                 }
             }
-        }
+        });
         drop(fg);
         self.flush.wait(epoch);
     }
 
     /// Whether no item is queued, inactive or running on any pwq.
     fn is_idle(&self) -> bool {
-        self.created_pwqs().all(|r| {
+        !self.any_pwq(|r| {
             let mut g = r.pool.lock();
-            self.pwq_in(&mut g, r).is_none_or(|p| p.total_in_flight() == 0)
+            self.pwq_in(&mut g, r).is_some_and(|p| p.total_in_flight() > 0)
         })
     }
 
@@ -292,18 +474,21 @@ impl WqCore {
     /// Detaches every pwq, once (after `destroy`, or when the last handle is
     /// dropped): each is freed when its last item completes.
     pub(super) fn release_pwqs(&self) {
-        for r in self.created_pwqs() {
-            let mut g = r.pool.lock();
-            let free = match self.pwq_in(&mut g, r) {
-                Some(p) => {
-                    p.released = true;
-                    p.total_in_flight() == 0
-                }
-                None => false,
-            };
-            if free {
-                pwq::free(&mut g, r.slot);
+        self.for_each_pwq(|r| Self::release_pwq(self, r));
+    }
+
+    /// Detaches one pwq: freed now if idle, else when its last item completes.
+    pub(super) fn release_pwq(&self, r: &PwqRef) {
+        let mut g = r.pool.lock();
+        let free = match self.pwq_in(&mut g, r) {
+            Some(p) => {
+                p.released = true;
+                p.total_in_flight() == 0
             }
+            None => false,
+        };
+        if free {
+            pwq::free(&mut g, r.slot);
         }
     }
 }

@@ -362,6 +362,47 @@ impl Workqueue {
         Ok(())
     }
 
+    /// The attributes of an unbound queue (`wq->unbound_attrs`), as last
+    /// given; `None` for a per-CPU queue.
+    ///
+    /// ```
+    /// use cmwq::{AffinityScope, Attrs, Workqueue, WqFlags};
+    ///
+    /// let wq = Workqueue::builder("default").build()?; // unbound, the default
+    /// assert_eq!(wq.attrs().unwrap().affinity_scope, AffinityScope::Default);
+    /// assert_eq!(Workqueue::builder("bound").flags(WqFlags::PERCPU).build()?.attrs(), None);
+    /// # Ok::<(), cmwq::Error>(())
+    /// ```
+    pub fn attrs(&self) -> Option<crate::workqueue::Attrs> {
+        self.core().table().map(|t| t.attrs.clone())
+    }
+
+    /// Changes the attributes of an unbound queue (`apply_workqueue_attrs`).
+    /// Once it returns, new items go to the pools of `attrs`; items already
+    /// queued or running finish where they are. An ordered queue keeps its
+    /// order across the change: its new pwq starts only when the old one has
+    /// drained. It never waits for items, so it may be called from one.
+    ///
+    /// ```
+    /// use cmwq::{AffinityScope, Attrs, Work, Workqueue};
+    ///
+    /// let wq = Workqueue::builder("retuned").build()?;
+    /// let w = Work::new(|_| {});
+    /// wq.queue(&w)?;
+    /// wq.apply_attrs(Attrs { affinity_scope: AffinityScope::Cpu, affinity_strict: true, ..Attrs::default() })?;
+    /// wq.queue(&w)?; // may still be pending: then `false`, and it runs once
+    /// wq.flush()?;
+    /// assert!(wq.attrs().unwrap().affinity_strict);
+    /// # Ok::<(), cmwq::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidAttrs`] for a per-CPU queue or values out of range;
+    /// [`ErrorKind::Destroyed`].
+    pub fn apply_attrs(&self, attrs: crate::workqueue::Attrs) -> Result<(), Error> {
+        self.core().apply_attrs(attrs)
+    }
+
     /// Changes `max_active` (`workqueue_set_max_active`), clamped to 1..=2048.
     /// Raising it activates waiting items at once; lowering it never preempts
     /// items already active.
@@ -445,10 +486,9 @@ impl Workqueue {
     pub fn is_congested(&self, cpu: usize) -> Result<bool, Error> {
         let core = self.core();
         core.check_cpu(cpu)?;
-        let idx = if core.is_unbound() { 0 } else { cpu };
-        Ok(core.pwqs[idx].get().is_some_and(|r| {
+        Ok(core.created_pwq_of_cpu(cpu).is_some_and(|r| {
             let mut g = r.pool.lock();
-            core.pwq_in(&mut g, r).is_some_and(|p| !p.inactive.is_empty())
+            core.pwq_in(&mut g, &r).is_some_and(|p| !p.inactive.is_empty())
         }))
     }
 }

@@ -10,6 +10,7 @@
 //! - `flush`: flush colors;
 //! - `delayed`: delayed queueing, and what a fired timer does (`Armed`).
 
+mod attrs;
 mod builder;
 mod core;
 mod delayed;
@@ -17,9 +18,12 @@ mod flags;
 mod flush;
 mod handle;
 mod stats;
+mod unbound;
 #[cfg(all(test, loom))]
 mod tests;
 
+pub use attrs::{Attrs, MAX_NICE, MIN_NICE};
+pub(crate) use attrs::PoolKey;
 pub use builder::Builder;
 pub(crate) use core::WqCore;
 pub(crate) use delayed::Armed;

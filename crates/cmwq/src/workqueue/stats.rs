@@ -53,14 +53,14 @@ impl Workqueue {
         let core = self.core();
         let mut sum = *core.retired.lock();
         let (mut in_flight, mut inactive) = (0, 0);
-        for r in core.created_pwqs() {
+        core.for_each_pwq(|r| {
             let mut g = r.pool.lock();
             if let Some(p) = core.pwq_in(&mut g, r) {
                 sum.add(&p.stats);
                 in_flight += p.total_in_flight() as u64;
                 inactive += p.inactive.len() as u64;
             }
-        }
+        });
         WqStats {
             started: sum.started,
             completed: sum.completed,

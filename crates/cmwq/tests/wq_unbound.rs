@@ -1,0 +1,364 @@
+//! Concurrency-managed unbound pools (issue 13): the default queue, pools keyed
+//! by attributes, affinity scopes strict and not, `apply_attrs`, the default
+//! scope. Assertions are counts and event orders; every wait is bounded.
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cmwq::{AffinityScope, Attrs, ErrorKind, Work, Workqueue, WqFlags};
+use support::{
+    burn_cpu, distinct_cpus, exclusive, pin_current_thread, poll_until, shared, thread_affinity, Bounded,
+    BoundedQueue, Concurrency, Gate, Log, DEADLINE,
+};
+
+/// Attributes with one pod over every allowed CPU: its pool's concurrency is
+/// the number of allowed CPUs, whatever the machine's caches look like.
+fn system_scope() -> Attrs {
+    Attrs { affinity_scope: AffinityScope::System, ..Attrs::default() }
+}
+
+fn nr_cpus() -> usize {
+    cmwq::allowed_cpus().len()
+}
+
+/// The unbound pool that ran the calling item (by its worker's thread name,
+/// `cmwq/u<id>:<n>`).
+fn my_pool() -> Option<cmwq::debug::PoolSnapshot> {
+    let name = std::thread::current().name()?.to_owned();
+    let id: u32 = name.strip_prefix("cmwq/u")?.split(':').next()?.parse().ok()?;
+    cmwq::debug::pools().into_iter().find(|p| p.id == id)
+}
+
+#[test]
+fn the_default_queue_is_unbound_with_the_default_scope() {
+    let _g = shared();
+    let wq = Workqueue::builder("dfl").build().unwrap();
+    assert!(wq.flags().contains(WqFlags::UNBOUND));
+    assert!(!wq.flags().contains(WqFlags::PERCPU));
+    let a = wq.attrs().expect("an unbound queue has attributes");
+    assert_eq!(a.affinity_scope, AffinityScope::Default);
+    assert!(!a.affinity_strict);
+    assert_eq!(a.cpumask, None);
+    let percpu = Workqueue::builder("pcpu").flags(WqFlags::PERCPU).build().unwrap();
+    assert_eq!(percpu.attrs(), None);
+    assert!(cmwq::system::dfl().flags().contains(WqFlags::UNBOUND));
+    assert!(!cmwq::system::percpu().flags().contains(WqFlags::UNBOUND));
+    // Items on it run on unbound workers.
+    let seen = Arc::new(parking_lot::Mutex::new(None));
+    let s = seen.clone();
+    let w = Work::new(move |_| *s.lock() = my_pool());
+    wq.queue(&w).unwrap();
+    w.flush_bounded().unwrap();
+    let pool = seen.lock().clone().expect("ran on an unbound pool's worker");
+    assert_eq!(pool.cpu, None);
+    assert!(pool.concurrency >= 1 && pool.concurrency <= nr_cpus(), "{pool:?}");
+}
+
+/// A pod's pool lets exactly as many CPU-bound items run at once as the pod has
+/// CPUs; the item beyond that waits for one to finish (the kernel's unbound
+/// pools, not managed, would start it at once).
+#[test]
+fn cpu_bound_items_run_as_many_at_once_as_the_pod_has_cpus() {
+    let _g = exclusive();
+    let n = nr_cpus();
+    let wq = Workqueue::builder("cm-unbound").attrs(system_scope()).build().unwrap();
+    let conc = Arc::new(Concurrency::default());
+    let done = Arc::new(AtomicUsize::new(0));
+    let items: Vec<Work> = (0..n + 2)
+        .map(|_| {
+            let (conc, done) = (conc.clone(), done.clone());
+            Work::new(move |_| {
+                let _in = conc.enter();
+                burn_cpu(Duration::from_millis(60));
+                done.fetch_add(1, Ordering::SeqCst);
+            })
+        })
+        .collect();
+    for w in &items {
+        assert!(wq.queue(w).unwrap());
+    }
+    wq.flush_bounded().unwrap();
+    assert_eq!(done.load(Ordering::SeqCst), n + 2);
+    assert_eq!(conc.max(), n, "CPU-bound items at once (pod of {n} CPUs)");
+    wq.destroy_bounded().unwrap();
+}
+
+/// Items that block announced (`cmwq::blocking`) give their CPU to the next:
+/// with every CPU's item blocked, one more starts, and the accounting is exact
+/// afterwards.
+#[test]
+fn a_blocked_item_lets_the_next_start() {
+    let _g = exclusive();
+    let n = nr_cpus();
+    let wq = Workqueue::builder("cm-unbound-block").attrs(system_scope()).build().unwrap();
+    let gate = Gate::new();
+    let blocked = Arc::new(AtomicUsize::new(0));
+    let blockers: Vec<Work> = (0..n)
+        .map(|_| {
+            let (gate, blocked) = (gate.clone(), blocked.clone());
+            Work::new(move |_| {
+                blocked.fetch_add(1, Ordering::SeqCst);
+                gate.wait_blocking();
+            })
+        })
+        .collect();
+    for w in &blockers {
+        wq.queue(w).unwrap();
+    }
+    let g = gate.clone();
+    let opener = Work::new(move |_| g.open());
+    wq.queue(&opener).unwrap();
+    wq.flush_bounded().unwrap();
+    assert!(gate.is_open(), "the item behind {n} blocked ones never ran");
+    assert_eq!(blocked.load(Ordering::SeqCst), n);
+    let pool = Arc::new(parking_lot::Mutex::new(None));
+    let p = pool.clone();
+    let probe = Work::new(move |_| *p.lock() = my_pool().map(|p| p.id));
+    wq.queue(&probe).unwrap();
+    wq.flush_bounded().unwrap();
+    let id = pool.lock().expect("ran on an unbound pool");
+    let settled = poll_until(DEADLINE, || {
+        cmwq::debug::pools().iter().any(|p| p.id == id && p.running == 0 && p.busy == 0)
+    });
+    assert!(settled, "pool {id} never settled: {:?}", cmwq::debug::pools());
+    wq.destroy_bounded().unwrap();
+}
+
+/// Items that block without telling anybody (plain `std::thread::sleep`) are
+/// found by the sleep monitor, as on a per-CPU pool: the item behind them
+/// starts while they still sleep.
+#[test]
+fn the_monitor_finds_plain_sleepers_in_an_unbound_pool() {
+    let _g = exclusive();
+    let n = nr_cpus();
+    let wq = Workqueue::builder("cm-unbound-plain").attrs(system_scope()).build().unwrap();
+    let behind_ran = Arc::new(AtomicBool::new(false));
+    let deadline = Instant::now() + DEADLINE;
+    let sleepers: Vec<Work> = (0..n)
+        .map(|_| {
+            let b = behind_ran.clone();
+            Work::new(move |_| {
+                while !b.load(Ordering::SeqCst) && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            })
+        })
+        .collect();
+    for w in &sleepers {
+        wq.queue(w).unwrap();
+    }
+    let before = cmwq::debug::monitor().blocked;
+    let b = behind_ran.clone();
+    let behind = Work::new(move |_| b.store(true, Ordering::SeqCst));
+    wq.queue(&behind).unwrap();
+    wq.flush_bounded().unwrap();
+    assert!(behind_ran.load(Ordering::SeqCst), "the item behind {n} plain sleepers never ran");
+    assert!(cmwq::debug::monitor().blocked > before, "the monitor took nobody out");
+    wq.destroy_bounded().unwrap();
+}
+
+/// The `cpu` scope gives each CPU its own pod. Not strict, one pinned
+/// producer's CPU-bound items spread to the other CPU's pod; strict, they stay
+/// in the producer's pod, one at a time, on workers confined to its CPU.
+#[test]
+fn strict_keeps_work_in_the_pod_and_non_strict_spreads_it() {
+    let _g = exclusive();
+    let Some((c0, c1)) = distinct_cpus() else {
+        eprintln!("skipped: needs two CPUs");
+        return;
+    };
+    let run = |strict: bool| {
+        let attrs = Attrs {
+            affinity_scope: AffinityScope::Cpu,
+            affinity_strict: strict,
+            cpumask: Some(vec![c0, c1]),
+            ..Attrs::default()
+        };
+        let wq = Workqueue::builder(format!("scope-cpu-{strict}")).attrs(attrs).build().unwrap();
+        let conc = Arc::new(Concurrency::default());
+        let masks = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let items: Vec<Work> = (0..4)
+            .map(|_| {
+                let (conc, masks) = (conc.clone(), masks.clone());
+                Work::new(move |_| {
+                    let _in = conc.enter();
+                    masks.lock().push(thread_affinity());
+                    burn_cpu(Duration::from_millis(40));
+                })
+            })
+            .collect();
+        let q = wq.clone();
+        let producer = std::thread::spawn(move || {
+            pin_current_thread(c0);
+            for w in &items {
+                q.queue(w).unwrap();
+            }
+            items
+        });
+        let _items = support::join_bounded(producer);
+        wq.flush_bounded().unwrap();
+        wq.destroy_bounded().unwrap();
+        let masks = masks.lock().clone();
+        (conc.max(), masks)
+    };
+    let (loose, masks) = run(false);
+    assert_eq!(loose, 2, "not strict: both CPUs' pods ran items at once");
+    assert!(masks.iter().all(|m| m.contains(&c0) && m.contains(&c1)), "non-strict workers may run anywhere: {masks:?}");
+    let (strict, masks) = run(true);
+    assert_eq!(strict, 1, "strict: the producer's pod only, one CPU");
+    assert!(masks.iter().all(|m| m == &vec![c0]), "strict workers are confined to the pod: {masks:?}");
+}
+
+#[test]
+fn queues_with_equal_attrs_share_pools_and_an_unused_pool_lets_its_workers_go() {
+    let _g = exclusive();
+    let unbound = || cmwq::debug::pools().into_iter().filter(|p| p.cpu.is_none()).count();
+    let first = Workqueue::builder("share-0").build().unwrap();
+    let w = Work::new(|_| {});
+    first.queue(&w).unwrap();
+    w.flush_bounded().unwrap();
+    let before = unbound();
+    let queues: Vec<Workqueue> = (1..50).map(|i| Workqueue::builder(format!("share-{i}")).build().unwrap()).collect();
+    for q in &queues {
+        let w = Work::new(|_| {});
+        q.queue(&w).unwrap();
+        w.flush_bounded().unwrap();
+    }
+    assert_eq!(unbound(), before, "queues with equal attributes made new pools");
+
+    // A distinct nice value is a distinct pool; once its only queue is gone,
+    // its workers exit without waiting for the idle timeout.
+    let niced = Workqueue::builder("nice-3").attrs(Attrs::default().with_nice(3)).build().unwrap();
+    let seen = Arc::new(parking_lot::Mutex::new(None));
+    let s = seen.clone();
+    let w = Work::new(move |_| *s.lock() = my_pool());
+    niced.queue(&w).unwrap();
+    w.flush_bounded().unwrap();
+    let pool = seen.lock().clone().expect("ran on an unbound pool");
+    assert_eq!(pool.nice, 3);
+    assert!(unbound() > before);
+    niced.destroy_bounded().unwrap();
+    drop(niced);
+    let gone = poll_until(DEADLINE, || cmwq::debug::pools().iter().any(|p| p.id == pool.id && p.workers == 0));
+    assert!(gone, "an unused pool kept its workers: {:?}", cmwq::debug::pools());
+}
+
+#[test]
+fn bad_attrs_are_refused_with_the_queue_named() {
+    let _g = shared();
+    for nice in [-21, 20] {
+        let err = Workqueue::builder("nice-out").attrs(Attrs::default().with_nice(nice)).build().unwrap_err();
+        assert!(matches!(err.kind(), ErrorKind::InvalidAttrs(_)), "{err}");
+        assert_eq!(err.workqueue(), "nice-out");
+    }
+    let err = Workqueue::builder("mask-out")
+        .attrs(Attrs { cpumask: Some(vec![1 << 20]), ..Attrs::default() })
+        .build()
+        .unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::InvalidAttrs(_)), "{err}");
+    let err = Workqueue::builder("bound").flags(WqFlags::PERCPU).attrs(Attrs::default()).build().unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::InvalidAttrs(_)), "{err}");
+    let pcpu = Workqueue::builder("bound2").flags(WqFlags::PERCPU).build().unwrap();
+    let err = pcpu.apply_attrs(Attrs::default()).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::InvalidAttrs(_)), "{err}");
+    let wq = Workqueue::builder("apply-bad").build().unwrap();
+    let err = wq.apply_attrs(Attrs::default().with_nice(99)).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::InvalidAttrs(_)), "{err}");
+    assert_eq!(wq.attrs(), Some(Attrs::default()), "a refused change changes nothing");
+}
+
+/// `apply_attrs` while an item runs: it finishes where it is, new items go to
+/// the new pools, and a flush waits for both.
+#[test]
+fn apply_attrs_while_items_run() {
+    let _g = shared();
+    let wq = Workqueue::builder("reattr").build().unwrap();
+    let gate = Gate::new();
+    let started = Gate::new();
+    let (g, s) = (gate.clone(), started.clone());
+    let old = Work::new(move |_| {
+        s.open();
+        g.wait_blocking();
+    });
+    wq.queue(&old).unwrap();
+    assert!(started.wait_for(DEADLINE));
+    let attrs = Attrs::default().with_nice(1);
+    wq.apply_attrs(attrs.clone()).unwrap();
+    assert_eq!(wq.attrs(), Some(attrs));
+    let seen = Arc::new(parking_lot::Mutex::new(None));
+    let s = seen.clone();
+    let new = Work::new(move |_| *s.lock() = my_pool());
+    wq.queue(&new).unwrap();
+    new.flush_bounded().unwrap();
+    assert_eq!(seen.lock().as_ref().map(|p| p.nice), Some(1), "new items go to the new pool");
+    assert_eq!(wq.stats().in_flight, 1, "the old item still runs");
+    // Queued again while it runs on the old pool: behind itself, never beside.
+    assert!(wq.queue(&old).unwrap());
+    gate.open();
+    wq.flush_bounded().unwrap();
+    assert_eq!(wq.stats().completed, 3);
+    assert_eq!(wq.stats().in_flight, 0);
+    wq.destroy_bounded().unwrap();
+}
+
+/// An ordered queue keeps its order across `apply_attrs`: what was queued
+/// after the change starts only once what was queued before it has finished.
+#[test]
+fn an_ordered_queue_keeps_its_order_across_apply_attrs() {
+    let _g = shared();
+    let wq = Workqueue::ordered("ordered-reattr").build().unwrap();
+    let log = Log::new();
+    let gate = Gate::new();
+    let item = |name: &'static str, gate: Option<Gate>| {
+        let log = log.clone();
+        Work::new(move |_| {
+            log.push(format!("{name} start"));
+            if let Some(g) = &gate {
+                g.wait_blocking();
+            }
+            std::thread::sleep(Duration::from_millis(5));
+            log.push(format!("{name} end"));
+        })
+    };
+    let items = [item("a", Some(gate.clone())), item("b", None), item("c", None), item("d", None)];
+    wq.queue(&items[0]).unwrap();
+    wq.queue(&items[1]).unwrap();
+    wq.apply_attrs(Attrs::default().with_nice(2)).unwrap();
+    wq.queue(&items[2]).unwrap();
+    wq.queue(&items[3]).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    gate.open();
+    wq.flush_bounded().unwrap();
+    let want: Vec<String> =
+        ["a", "b", "c", "d"].iter().flat_map(|n| [format!("{n} start"), format!("{n} end")]).collect();
+    assert_eq!(log.snapshot(), want);
+    wq.destroy_bounded().unwrap();
+}
+
+/// Changing the process-wide default scope re-maps the queues that use it.
+#[test]
+fn the_default_scope_re_maps_queues_that_use_it() {
+    let _g = exclusive();
+    let wq = Workqueue::builder("follows-default").build().unwrap();
+    let pinned = Workqueue::builder("own-scope").attrs(system_scope()).build().unwrap();
+    let pod_of = |q: &Workqueue| {
+        let seen = Arc::new(parking_lot::Mutex::new(None));
+        let s = seen.clone();
+        let w = Work::new(move |_| *s.lock() = my_pool());
+        q.queue(&w).unwrap();
+        w.flush_bounded().unwrap();
+        let p = seen.lock().clone().expect("ran on an unbound pool");
+        p.pod
+    };
+    cmwq::set_default_affinity_scope(AffinityScope::Cpu);
+    assert_eq!(cmwq::default_affinity_scope(), AffinityScope::Cpu);
+    assert_eq!(pod_of(&wq).len(), 1, "a queue on the default scope now has a pod per CPU");
+    assert_eq!(pod_of(&pinned).len(), nr_cpus(), "a queue with its own scope keeps it");
+    cmwq::set_default_affinity_scope(AffinityScope::System);
+    assert_eq!(pod_of(&wq).len(), nr_cpus());
+    cmwq::set_default_affinity_scope(AffinityScope::Default);
+    assert_eq!(cmwq::default_affinity_scope(), AffinityScope::CacheShard);
+}
