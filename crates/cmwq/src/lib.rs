@@ -200,6 +200,7 @@ pub use current::current_work;
 pub use hooks::{blocking, sleep};
 pub use oncpu::{schedule_on_each_cpu, work_on_cpu};
 pub use platform::error::{Error, ErrorKind, SpawnError};
+pub use platform::topology::{AffinityScope, ParseAffinityScopeError};
 pub use system::{schedule_delayed_work, schedule_delayed_work_on, schedule_work, schedule_work_on};
 pub use work::{Busy, DelayedWork, Work};
 pub use workqueue::{
