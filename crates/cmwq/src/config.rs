@@ -111,10 +111,10 @@ pub fn set_stall_window(d: Duration) {
 /// use std::sync::atomic::{AtomicBool, Ordering};
 /// use std::sync::Arc;
 /// use std::time::{Duration, Instant};
-/// use cmwq::{Work, Workqueue};
+/// use cmwq::{Work, Workqueue, WqFlags};
 ///
 /// cmwq::set_cpu_intensive_thresh(Duration::from_millis(1));
-/// let wq = Workqueue::builder("crunch").build()?;
+/// let wq = Workqueue::builder("crunch").flags(WqFlags::PERCPU).build()?;
 /// let cpu = cmwq::allowed_cpus()[0];
 /// let other_ran = Arc::new(AtomicBool::new(false));
 /// let (seen, set) = (other_ran.clone(), other_ran.clone());

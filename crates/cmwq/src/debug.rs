@@ -182,9 +182,9 @@ pub fn peak_workers() -> (usize, usize) {
 /// use std::sync::atomic::{AtomicBool, Ordering};
 /// use std::sync::{mpsc, Arc, Mutex};
 /// use std::time::Duration;
-/// use cmwq::{Work, Workqueue};
+/// use cmwq::{Work, Workqueue, WqFlags};
 ///
-/// let wq = Workqueue::builder("unannounced").build()?;
+/// let wq = Workqueue::builder("unannounced").flags(WqFlags::PERCPU).build()?;
 /// let cpu = cmwq::allowed_cpus()[0];
 /// let (tx, rx) = mpsc::channel::<()>();
 /// let rx = Mutex::new(rx);

@@ -109,7 +109,6 @@ impl PwqState {
 
 /// `insert_work` for a work item whose `PENDING` the caller owns: see [`insert`].
 /// Returns false (nothing changed) if the pwq was released with its workqueue.
-#[inline]
 /// `behind_running`: the pwq holds the item's running instance, which keeps it
 /// alive even if released by `apply_attrs`.
 #[inline]

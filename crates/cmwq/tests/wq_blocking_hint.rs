@@ -22,7 +22,7 @@ fn blocking_starts_another_worker() {
     hints_only();
     let c = cpu0();
     assert_eq!(pool_of(c, false).map_or(0, |p| p.created), 0, "a worker started before the monitor was off");
-    let wq = Workqueue::builder("smoke-block").build().unwrap();
+    let wq = Workqueue::builder("smoke-block").flags(cmwq::WqFlags::PERCPU).build().unwrap();
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let rx = parking_lot::Mutex::new(rx);
     let log = Log::new();

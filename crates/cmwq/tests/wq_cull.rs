@@ -42,7 +42,7 @@ fn idle_workers_of_a_quiescent_cpu_pool_are_culled_to_zero() {
     cmwq::set_idle_timeout(TIMEOUT);
     assert_eq!(cmwq::idle_timeout(), TIMEOUT);
     let c = cpu0();
-    let wq = Workqueue::builder("cull-cpu").build().unwrap();
+    let wq = Workqueue::builder("cull-cpu").flags(WqFlags::PERCPU).build().unwrap();
     const N: usize = 6;
     let gates = block_n(&wq, Some(c), N);
     let busy = pool_of(c, false).unwrap();
@@ -76,7 +76,7 @@ fn a_busy_pool_keeps_two_idle_workers() {
     let _x = exclusive();
     cmwq::set_idle_timeout(TIMEOUT);
     let c = cpu0();
-    let wq = Workqueue::builder("cull-busy").build().unwrap();
+    let wq = Workqueue::builder("cull-busy").flags(WqFlags::PERCPU).build().unwrap();
     const N: usize = 8;
     let gates = block_n(&wq, Some(c), N);
     // Release all but one: one worker stays busy (sleeping inside its item).

@@ -13,7 +13,7 @@ use support::{wait_for, Log};
 
 #[test]
 fn the_timer_thread_fires_never_early() {
-    let wq = Workqueue::builder("r-early").build().unwrap();
+    let wq = Workqueue::builder("r-early").flags(WqFlags::PERCPU).build().unwrap();
     let early = Log::new();
     let done = Arc::new(AtomicUsize::new(0));
     let mut items = Vec::new();
@@ -102,7 +102,7 @@ fn ten_thousand_timers_each_fire_exactly_once() {
 
 #[test]
 fn a_dropped_queue_still_runs_its_armed_items() {
-    let wq = Workqueue::builder("r-detached").build().unwrap();
+    let wq = Workqueue::builder("r-detached").flags(WqFlags::PERCPU).build().unwrap();
     let n = Arc::new(AtomicUsize::new(0));
     let n2 = n.clone();
     let dw = DelayedWork::new(move |_| {
@@ -115,7 +115,7 @@ fn a_dropped_queue_still_runs_its_armed_items() {
 
 #[test]
 fn a_panicking_delayed_item_is_reported_and_the_timer_keeps_working() {
-    let wq = Workqueue::builder("r-panic").build().unwrap();
+    let wq = Workqueue::builder("r-panic").flags(WqFlags::PERCPU).build().unwrap();
     let dw = DelayedWork::new(|_| panic!("delayed boom"));
     assert!(wq.queue_delayed(&dw, Duration::from_millis(1)).unwrap());
     wait_for("the panic is counted", || wq.stats().panicked == 1);

@@ -82,7 +82,7 @@ fn advance_fires_exactly_the_due_timers() {
 #[test]
 fn queue_delayed_refuses_a_pending_item_and_zero_delay_skips_the_timer() {
     let _g = paused();
-    let wq = Workqueue::builder("d-refuse").build().unwrap();
+    let wq = Workqueue::builder("d-refuse").flags(WqFlags::PERCPU).build().unwrap();
     let (dw, n) = counting();
     assert!(wq.queue_delayed(&dw, MS * 10).unwrap());
     assert!(!wq.queue_delayed(&dw, MS).unwrap(), "already pending (timer)");
@@ -105,7 +105,7 @@ fn queue_delayed_refuses_a_pending_item_and_zero_delay_skips_the_timer() {
 #[test]
 fn cancel_deletes_the_timer_and_the_item_never_runs() {
     let _g = paused();
-    let wq = Workqueue::builder("d-cancel").build().unwrap();
+    let wq = Workqueue::builder("d-cancel").flags(WqFlags::PERCPU).build().unwrap();
     let (dw, n) = counting();
     assert!(!dw.cancel(), "idle: nothing to cancel");
     assert!(wq.queue_delayed(&dw, MS * 3).unwrap());
@@ -148,7 +148,7 @@ fn cancel_takes_a_fired_item_off_its_queue() {
 #[test]
 fn mod_delayed_return_values_and_rearming() {
     let _g = paused();
-    let wq = Workqueue::builder("d-mod").build().unwrap();
+    let wq = Workqueue::builder("d-mod").flags(WqFlags::PERCPU).build().unwrap();
     let (dw, n) = counting();
     // Idle -> false, and it is armed.
     assert!(!wq.mod_delayed(&dw, MS * 10).unwrap());
@@ -193,7 +193,7 @@ fn mod_delayed_steals_a_queued_item_and_arms_it() {
 #[test]
 fn flush_fires_an_armed_timer_now_and_waits() {
     let _g = paused();
-    let wq = Workqueue::builder("d-flush").build().unwrap();
+    let wq = Workqueue::builder("d-flush").flags(WqFlags::PERCPU).build().unwrap();
     let (dw, n) = counting();
     let fired_before = cmwq::timer::fired();
     assert!(wq.queue_delayed(&dw, Duration::from_secs(3600)).unwrap());
@@ -208,7 +208,7 @@ fn flush_fires_an_armed_timer_now_and_waits() {
 #[test]
 fn disable_deletes_the_timer_and_blocks_arming_until_enabled() {
     let _g = paused();
-    let wq = Workqueue::builder("d-disable").build().unwrap();
+    let wq = Workqueue::builder("d-disable").flags(WqFlags::PERCPU).build().unwrap();
     let (dw, n) = counting();
     assert!(wq.queue_delayed(&dw, MS * 2).unwrap());
     assert!(dw.disable(), "was pending");
@@ -231,7 +231,7 @@ fn disable_deletes_the_timer_and_blocks_arming_until_enabled() {
 #[test]
 fn enable_of_an_armed_item_is_an_underflow_and_keeps_the_timer() {
     let _g = paused();
-    let wq = Workqueue::builder("d-underflow").build().unwrap();
+    let wq = Workqueue::builder("d-underflow").flags(WqFlags::PERCPU).build().unwrap();
     let (dw, n) = counting();
     assert!(wq.queue_delayed(&dw, MS).unwrap());
     assert!(dw.enable(), "not disabled: warns, depth stays 0");
@@ -244,7 +244,7 @@ fn enable_of_an_armed_item_is_an_underflow_and_keeps_the_timer() {
 #[test]
 fn queue_delayed_on_checks_the_cpu_and_runs_there() {
     let _g = paused();
-    let wq = Workqueue::builder("d-on").build().unwrap();
+    let wq = Workqueue::builder("d-on").flags(WqFlags::PERCPU).build().unwrap();
     let bad = 1 << 20;
     let (dw, _) = counting();
     let e = wq.queue_delayed_on(bad, &dw, MS).unwrap_err();
@@ -286,7 +286,7 @@ fn schedule_delayed_work_uses_the_system_queue() {
 #[test]
 fn the_callback_gets_the_delayed_handle_and_can_rearm_itself() {
     let _g = paused();
-    let wq = Workqueue::builder("d-periodic").build().unwrap();
+    let wq = Workqueue::builder("d-periodic").flags(WqFlags::PERCPU).build().unwrap();
     let n = Arc::new(AtomicUsize::new(0));
     let (n2, wq2) = (n.clone(), wq.clone());
     let dw = DelayedWork::new(move |dw| {
@@ -310,7 +310,7 @@ fn the_callback_gets_the_delayed_handle_and_can_rearm_itself() {
 #[test]
 fn cancel_sync_stops_a_self_rearming_item() {
     let _g = paused();
-    let wq = Workqueue::builder("d-periodic-stop").build().unwrap();
+    let wq = Workqueue::builder("d-periodic-stop").flags(WqFlags::PERCPU).build().unwrap();
     let n = Arc::new(AtomicUsize::new(0));
     let (n2, wq2) = (n.clone(), wq.clone());
     let dw = DelayedWork::new(move |dw| {
@@ -336,7 +336,7 @@ fn cancel_sync_stops_a_self_rearming_item() {
 #[test]
 fn arming_from_outside_a_draining_queue_is_refused() {
     let _g = paused();
-    let wq = Workqueue::builder("d-drain").build().unwrap();
+    let wq = Workqueue::builder("d-drain").flags(WqFlags::PERCPU).build().unwrap();
     let gate = Gate::new();
     let _open = gate.open_on_drop();
     let g2 = gate.clone();
@@ -374,7 +374,7 @@ fn arming_from_outside_a_draining_queue_is_refused() {
 #[test]
 fn destroy_runs_armed_items_and_refuses_new_timers() {
     let _g = paused();
-    let wq = Workqueue::builder("d-destroy").build().unwrap();
+    let wq = Workqueue::builder("d-destroy").flags(WqFlags::PERCPU).build().unwrap();
     let log = Log::<&'static str>::default();
     let (l1, l2) = (log.clone(), log.clone());
     let far = DelayedWork::new(move |_| l1.push("far"));
@@ -415,7 +415,7 @@ fn an_armed_timer_keeps_a_dropped_queue_attached() {
 #[test]
 fn resume_fires_what_became_due() {
     let _g = paused();
-    let wq = Workqueue::builder("d-resume").build().unwrap();
+    let wq = Workqueue::builder("d-resume").flags(WqFlags::PERCPU).build().unwrap();
     let (dw, n) = counting();
     assert!(wq.queue_delayed(&dw, MS).unwrap());
     assert_eq!(cmwq::timer::advance(Duration::ZERO), Some(0));
@@ -434,7 +434,7 @@ fn stress_every_arm_runs_once_or_is_cancelled_once() {
     let _g = paused();
     const ITEMS: usize = 400;
     const ROUNDS: usize = 25;
-    let wq = Workqueue::builder("d-stress").max_active(64).build().unwrap();
+    let wq = Workqueue::builder("d-stress").flags(WqFlags::PERCPU).max_active(64).build().unwrap();
     let runs: Arc<Vec<AtomicUsize>> = Arc::new((0..ITEMS).map(|_| AtomicUsize::new(0)).collect());
     let items: Vec<DelayedWork> = (0..ITEMS)
         .map(|i| {

@@ -30,7 +30,7 @@ use support::{
 /// A per-CPU, an unbound and an ordered queue, for tests that hold on all three.
 fn three_queues(name: &str) -> Vec<Workqueue> {
     vec![
-        Workqueue::builder(format!("{name}-percpu")).build().unwrap(),
+        Workqueue::builder(format!("{name}-percpu")).flags(WqFlags::PERCPU).build().unwrap(),
         Workqueue::builder(format!("{name}-unbound")).flags(WqFlags::UNBOUND).build().unwrap(),
         Workqueue::ordered(format!("{name}-ordered")).build().unwrap(),
     ]
@@ -225,13 +225,13 @@ fn wq_flush_does_not_wait_for_later_or_chained_items_unbound() {
 #[test]
 fn wq_flush_does_not_wait_for_later_or_chained_items_percpu() {
     let _s = shared();
-    flush_ignores_later_items(Workqueue::builder("flush-later-p").build().unwrap(), true);
+    flush_ignores_later_items(Workqueue::builder("flush-later-p").flags(WqFlags::PERCPU).build().unwrap(), true);
 }
 
 #[test]
 fn wq_flush_waits_for_every_earlier_item_on_every_cpu() {
     let _s = shared();
-    let wq = Workqueue::builder("flush-all-cpus").build().unwrap();
+    let wq = Workqueue::builder("flush-all-cpus").flags(WqFlags::PERCPU).build().unwrap();
     let log = Log::new();
     let gate = Gate::new();
     let cpus = cmwq::allowed_cpus();
@@ -259,7 +259,7 @@ fn wq_flush_and_destroy_wait_for_inactive_items() {
     let _s = shared();
     let c = cpu0();
     let queues = vec![
-        Workqueue::builder("flush-inactive-percpu").max_active(2).build().unwrap(),
+        Workqueue::builder("flush-inactive-percpu").flags(WqFlags::PERCPU).max_active(2).build().unwrap(),
         Workqueue::builder("flush-inactive-unbound").flags(WqFlags::UNBOUND).max_active(2).build().unwrap(),
         Workqueue::ordered("flush-inactive-ordered").build().unwrap(),
     ];
@@ -305,7 +305,7 @@ fn wq_flush_and_destroy_wait_for_inactive_items() {
 fn more_than_16_concurrent_flushers_all_complete() {
     let _s = shared();
     const N: usize = 40;
-    let wq = Workqueue::builder("flush-overflow").build().unwrap();
+    let wq = Workqueue::builder("flush-overflow").flags(WqFlags::PERCPU).build().unwrap();
     let log = Log::new();
     let gates: Vec<Gate> = (0..N).map(|_| Gate::new()).collect();
     let mut flushers = Vec::new();
@@ -422,7 +422,7 @@ fn drain_refuses_queueing_from_outside_and_the_caller_keeps_the_work() {
         assert!(!x.is_pending(), "a refused item is not left pending");
         assert_eq!(x.busy(), Busy::default());
         // From an item of another queue: still outside, still refused.
-        let other = Workqueue::builder("drain-refuse-other").build().unwrap();
+        let other = Workqueue::builder("drain-refuse-other").flags(WqFlags::PERCPU).build().unwrap();
         let from_item = Arc::new(Mutex::new(None));
         let y = {
             let (wq, x, from_item) = (wq.clone(), x.clone(), from_item.clone());
@@ -461,7 +461,7 @@ fn drain_refuses_queueing_from_outside_and_the_caller_keeps_the_work() {
 #[test]
 fn concurrent_drains_both_complete() {
     let _s = shared();
-    let wq = Workqueue::builder("drain-nested").build().unwrap();
+    let wq = Workqueue::builder("drain-nested").flags(WqFlags::PERCPU).build().unwrap();
     let (log, gate, a) = started_gated(&wq, "A");
     let drainers: Vec<_> = (0..3)
         .map(|i| {
@@ -511,7 +511,7 @@ fn destroy_drains_chained_work_then_refuses_everything() {
         assert_eq!(wq.destroy_bounded(), Ok(()), "destroy twice is fine");
         assert_eq!(clone.destroy_bounded(), Ok(()));
         // The item still belongs to its owner: another queue takes it.
-        let other = Workqueue::builder("destroy-other").build().unwrap();
+        let other = Workqueue::builder("destroy-other").flags(WqFlags::PERCPU).build().unwrap();
         count.store(49, Ordering::SeqCst);
         assert_eq!(other.queue(&w), Ok(true));
         assert!(w.flush_bounded().is_ok());
@@ -554,7 +554,7 @@ fn destroy_refuses_outside_queueing_but_runs_chained_work_meanwhile() {
 #[test]
 fn destroy_from_two_threads_at_once() {
     let _s = shared();
-    let wq = Workqueue::builder("destroy-twice").build().unwrap();
+    let wq = Workqueue::builder("destroy-twice").flags(WqFlags::PERCPU).build().unwrap();
     let (_log, gate, a) = started_gated(&wq, "A");
     let ts: Vec<_> = (0..2)
         .map(|_| {
@@ -598,7 +598,7 @@ fn dropping_the_last_handle_still_runs_pending_items() {
         a.flush_bounded().unwrap();
         assert!(log.has("A end"));
         // The items are free to be queued elsewhere.
-        let other = Workqueue::builder("drop-last-other").build().unwrap();
+        let other = Workqueue::builder("drop-last-other").flags(WqFlags::PERCPU).build().unwrap();
         assert_eq!(other.queue(&items[0]), Ok(true));
         other.destroy_bounded().unwrap();
         assert_eq!(count.load(Ordering::SeqCst), 11);
@@ -612,7 +612,7 @@ fn cancel_of_idle_or_running_item_returns_false_without_waiting() {
     let _s = shared();
     let w = Work::new(|_| {});
     assert!(!w.cancel(), "never queued");
-    let wq = Workqueue::builder("cancel-running").build().unwrap();
+    let wq = Workqueue::builder("cancel-running").flags(WqFlags::PERCPU).build().unwrap();
     let (_log, gate, a) = started_gated(&wq, "A");
     // Running, not pending: nothing to cancel, and cancel() does not wait (the gate
     // is closed, so waiting would not return).
@@ -628,7 +628,7 @@ fn cancel_of_idle_or_running_item_returns_false_without_waiting() {
 fn cancel_of_inactive_item_behind_max_active() {
     let _s = shared();
     let c = cpu0();
-    let wq = Workqueue::builder("cancel-inactive").max_active(1).build().unwrap();
+    let wq = Workqueue::builder("cancel-inactive").flags(WqFlags::PERCPU).max_active(1).build().unwrap();
     let log = Log::new();
     let gate = Gate::new();
     let a = gated(&log, &gate, "A");
@@ -661,7 +661,7 @@ fn cancel_of_inactive_item_behind_max_active() {
 fn cancel_of_active_item_waiting_on_the_worklist() {
     let _x = exclusive();
     let c = cpu0();
-    let wq = Workqueue::builder("cancel-active").build().unwrap();
+    let wq = Workqueue::builder("cancel-active").flags(WqFlags::PERCPU).build().unwrap();
     let log = Log::new();
     let release = Arc::new(AtomicBool::new(false));
     // A burns CPU c (no blocking): B stays on the worklist, active but not started.
@@ -886,13 +886,13 @@ fn flushing_an_item_queued_behind_oneself_on_a_max_active_1_queue() {
     let c = cpu0();
     let queues = vec![
         Workqueue::ordered("behind-ordered").build().unwrap(),
-        Workqueue::builder("behind-percpu1").max_active(1).build().unwrap(),
+        Workqueue::builder("behind-percpu1").flags(WqFlags::PERCPU).max_active(1).build().unwrap(),
     ];
     for wq in queues {
         let gate = Gate::new();
         let runs_b = Arc::new(AtomicUsize::new(0));
         let b = counting(&runs_b);
-        let elsewhere = Workqueue::builder("behind-elsewhere").build().unwrap();
+        let elsewhere = Workqueue::builder("behind-elsewhere").flags(WqFlags::PERCPU).build().unwrap();
         let e = Work::new(|_| {});
         let out = Arc::new(Mutex::new(Vec::new()));
         let a = {
@@ -930,7 +930,7 @@ fn flushing_an_item_queued_behind_oneself_on_a_max_active_1_queue() {
 fn flushing_an_item_on_another_cpu_of_a_max_active_1_queue_is_fine() {
     let _s = shared();
     let Some((c, d)) = distinct_cpus() else { return };
-    let wq = Workqueue::builder("behind-other-cpu").max_active(1).build().unwrap();
+    let wq = Workqueue::builder("behind-other-cpu").flags(WqFlags::PERCPU).max_active(1).build().unwrap();
     let log = Log::new();
     let gate = Gate::new();
     let b = gated(&log, &gate, "B");
@@ -955,7 +955,7 @@ fn panicking_item_is_contained_and_releases_its_waiters() {
     let _s = shared();
     let c = cpu0();
     let queues = vec![
-        Workqueue::builder("panic-percpu").build().unwrap(),
+        Workqueue::builder("panic-percpu").flags(WqFlags::PERCPU).build().unwrap(),
         Workqueue::builder("panic-unbound").flags(WqFlags::UNBOUND).build().unwrap(),
     ];
     for wq in queues {

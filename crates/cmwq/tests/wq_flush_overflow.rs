@@ -27,9 +27,9 @@ fn flush_color_overflow_wait_inside_work_item_lets_its_cpu_run_other_items() {
     hints_only();
     let _x = exclusive();
     let Some((c, d)) = distinct_cpus() else { return };
-    let target = Workqueue::builder("ovf-target").build().unwrap();
-    let on_c = Workqueue::builder("ovf-on-c").build().unwrap();
-    let on_d = Workqueue::builder("ovf-on-d").build().unwrap();
+    let target = Workqueue::builder("ovf-target").flags(cmwq::WqFlags::PERCPU).build().unwrap();
+    let on_c = Workqueue::builder("ovf-on-c").flags(cmwq::WqFlags::PERCPU).build().unwrap();
+    let on_d = Workqueue::builder("ovf-on-d").flags(cmwq::WqFlags::PERCPU).build().unwrap();
     let log = Log::new();
     let go = Arc::new(AtomicBool::new(false));
     // F burns CPU c until told, then flushes `target`.

@@ -23,8 +23,8 @@ fn frozen_queue_holds_items_and_thaw_runs_them_in_order() {
     let _s = exclusive();
     let _t = Thaw;
     let cpu = cmwq::allowed_cpus()[0];
-    let frz = Workqueue::builder("frz").flags(WqFlags::FREEZABLE).build().unwrap();
-    let plain = Workqueue::builder("not-frz").build().unwrap();
+    let frz = Workqueue::builder("frz").flags(WqFlags::FREEZABLE | WqFlags::PERCPU).build().unwrap();
+    let plain = Workqueue::builder("not-frz").flags(WqFlags::PERCPU).build().unwrap();
     let order = Arc::new(Mutex::new(Vec::new()));
     freezer::freeze();
     assert!(freezer::is_frozen());
@@ -61,7 +61,7 @@ fn frozen_queue_holds_items_and_thaw_runs_them_in_order() {
 fn is_busy_until_items_active_before_the_freeze_finish() {
     let _s = exclusive();
     let _t = Thaw;
-    let wq = Workqueue::builder("frz-busy").flags(WqFlags::FREEZABLE).build().unwrap();
+    let wq = Workqueue::builder("frz-busy").flags(WqFlags::FREEZABLE | WqFlags::PERCPU).build().unwrap();
     let release = Arc::new(AtomicBool::new(false));
     let started = Arc::new(AtomicBool::new(false));
     let (rel, st) = (release.clone(), started.clone());
@@ -87,7 +87,7 @@ fn queues_created_while_frozen_start_frozen_and_max_active_survives() {
     let _s = exclusive();
     let _t = Thaw;
     freezer::freeze();
-    let wq = Workqueue::builder("frz-late").flags(WqFlags::FREEZABLE).max_active(1).build().unwrap();
+    let wq = Workqueue::builder("frz-late").flags(WqFlags::FREEZABLE | WqFlags::PERCPU).max_active(1).build().unwrap();
     let n = Arc::new(AtomicUsize::new(0));
     let items: Vec<Work> = (0..3)
         .map(|_| {

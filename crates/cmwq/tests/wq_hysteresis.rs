@@ -21,7 +21,7 @@ fn a_block_shorter_than_the_stall_window_creates_no_thread() {
     }
     // Every block in this test is shorter than this.
     cmwq::set_stall_window(Duration::from_secs(30));
-    let wq = Workqueue::builder("hysteresis").build().unwrap();
+    let wq = Workqueue::builder("hysteresis").flags(cmwq::WqFlags::PERCPU).build().unwrap();
     // The pool's first worker creates an idle reserve before its first item: two
     // workers, both idle once these ran.
     for _ in 0..2 {

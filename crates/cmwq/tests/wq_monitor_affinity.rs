@@ -44,7 +44,7 @@ fn the_monitor_started_from_a_pinned_worker_runs_on_every_allowed_cpu() {
         return;
     }
     assert_eq!(allowed_list_of("cmwq/monitor"), None, "nothing has started the monitor yet");
-    let wq = Workqueue::builder("mon-affinity").build().unwrap();
+    let wq = Workqueue::builder("mon-affinity").flags(cmwq::WqFlags::PERCPU).build().unwrap();
     let released = Arc::new(AtomicBool::new(false));
     // From a worker pinned to CPU 0: queue a plain sleeper and an item behind it on
     // the same CPU. The saturation is reported from this pinned thread, so the

@@ -34,7 +34,7 @@ fn work_on_cpu_resumes_a_panic_in_the_caller() {
 
 #[test]
 fn work_on_cpu_from_a_work_item() {
-    let wq = Workqueue::builder("oncpu-nested").build().unwrap();
+    let wq = Workqueue::builder("oncpu-nested").flags(cmwq::WqFlags::PERCPU).build().unwrap();
     let got = Arc::new(Mutex::new(None));
     let g2 = got.clone();
     let cpus = cmwq::allowed_cpus();

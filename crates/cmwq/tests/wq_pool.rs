@@ -130,10 +130,10 @@ fn cpu_bound_item_holds_back_later_items_of_its_cpu() {
     let _x = exclusive();
     let c = cpu0();
     settle_pool(c);
-    let wq = Workqueue::builder("pool-hold").build().unwrap();
+    let wq = Workqueue::builder("pool-hold").flags(WqFlags::PERCPU).build().unwrap();
     assert_cpu_bound_holds_back(c, &wq, &wq);
     // Also across workqueues: concurrency is managed per CPU, not per queue.
-    let other = Workqueue::builder("pool-hold-other").build().unwrap();
+    let other = Workqueue::builder("pool-hold-other").flags(WqFlags::PERCPU).build().unwrap();
     assert_cpu_bound_holds_back(c, &wq, &other);
     assert_running_settles_to_zero(c, false);
     wq.destroy_bounded().unwrap();
@@ -146,7 +146,7 @@ fn blocking_item_lets_the_next_item_start() {
     let _x = exclusive();
     let c = cpu0();
     settle_pool(c);
-    let wq = Workqueue::builder("pool-block").build().unwrap();
+    let wq = Workqueue::builder("pool-block").flags(WqFlags::PERCPU).build().unwrap();
     assert_blocking_lets_next_start(c, &wq);
     // Nested `blocking` is fine and counts once.
     let log = Log::new();
@@ -167,7 +167,7 @@ fn cmwq_sleep_lets_the_next_item_start() {
     let _x = exclusive();
     let c = cpu0();
     settle_pool(c);
-    let wq = Workqueue::builder("pool-sleep").build().unwrap();
+    let wq = Workqueue::builder("pool-sleep").flags(WqFlags::PERCPU).build().unwrap();
     let log = Log::new();
     let pair = waiter_and_flag_setter(&log, |w2_started| {
         let deadline = Instant::now() + DEADLINE;
@@ -191,7 +191,7 @@ fn non_blocking_burst_runs_one_at_a_time_on_few_workers() {
     let _x = exclusive();
     let c = cpu0();
     settle_pool(c);
-    let wq = Workqueue::builder("pool-burst").flags(WqFlags::HIGHPRI).build().unwrap();
+    let wq = Workqueue::builder("pool-burst").flags(WqFlags::HIGHPRI | WqFlags::PERCPU).build().unwrap();
     assert_eq!(pool_of(c, true).map_or(0, |p| p.workers), 0, "highpri pool already used");
     const N: usize = 300;
     let cur = Arc::new(AtomicI64::new(0));
@@ -231,7 +231,7 @@ fn items_blocking_together_get_a_worker_each() {
     let c = cpu0();
     settle_pool(c);
     const N: usize = 8;
-    let wq = Workqueue::builder("pool-many").build().unwrap();
+    let wq = Workqueue::builder("pool-many").flags(WqFlags::PERCPU).build().unwrap();
     let gate = Gate::new();
     let started = Arc::new(AtomicUsize::new(0));
     let items: Vec<Work> = (0..N)
@@ -271,8 +271,8 @@ fn cpu_intensive_item_does_not_hold_back_its_cpu() {
     let _x = exclusive();
     let c = cpu0();
     settle_pool(c);
-    let intensive = Workqueue::builder("pool-intensive").flags(WqFlags::CPU_INTENSIVE).build().unwrap();
-    let normal = Workqueue::builder("pool-normal").build().unwrap();
+    let intensive = Workqueue::builder("pool-intensive").flags(WqFlags::CPU_INTENSIVE | WqFlags::PERCPU).build().unwrap();
+    let normal = Workqueue::builder("pool-normal").flags(WqFlags::PERCPU).build().unwrap();
     // A running CPU_INTENSIVE item is outside concurrency management: w2 starts
     // while w1 still burns, and w1 sees it.
     let log = burn_then_second(c, &intensive, &normal, DEADLINE);
@@ -336,7 +336,7 @@ fn panic_inside_blocking_restores_the_accounting() {
     let _x = exclusive();
     let c = cpu0();
     settle_pool(c);
-    let wq = Workqueue::builder("pool-panic-blocking").build().unwrap();
+    let wq = Workqueue::builder("pool-panic-blocking").flags(WqFlags::PERCPU).build().unwrap();
     let before = cmwq::debug::panics();
     let p1 = Work::new(|_| cmwq::blocking(|| panic!("deliberate panic inside blocking (test)")));
     let p2 = Work::new(|_| {

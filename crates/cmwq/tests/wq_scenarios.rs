@@ -110,7 +110,7 @@ struct Hold {
 
 impl Hold {
     fn new(c: usize) -> Hold {
-        let wq = Workqueue::builder("scn-hold").build().unwrap();
+        let wq = Workqueue::builder("scn-hold").flags(WqFlags::PERCPU).build().unwrap();
         let release = Arc::new(AtomicBool::new(false));
         let started = Arc::new(AtomicBool::new(false));
         let w = {
@@ -144,7 +144,7 @@ fn scenario_single_worker_runs_back_to_back() {
     let _x = exclusive();
     let c = cpu0();
     settle_pool(c);
-    let wq = Workqueue::builder("scn-single").max_active(1).build().unwrap();
+    let wq = Workqueue::builder("scn-single").flags(WqFlags::PERCPU).max_active(1).build().unwrap();
     let s = Scenario::new(|_| plain_burn());
     let hold = Hold::new(c);
     for w in &s.items {
@@ -179,7 +179,7 @@ fn scenario_cmwq_starts_the_next_item_when_one_sleeps() {
     let _x = exclusive();
     let c = cpu0();
     settle_pool(c);
-    let wq = Workqueue::builder("scn-cmwq").max_active(3).build().unwrap();
+    let wq = Workqueue::builder("scn-cmwq").flags(WqFlags::PERCPU).max_active(3).build().unwrap();
     let s = Scenario::new(|_| plain_burn());
     let hold = Hold::new(c);
     for w in &s.items {
@@ -218,7 +218,7 @@ fn scenario_max_active_2_holds_the_third_item_until_one_finishes() {
     let _x = exclusive();
     let c = cpu0();
     settle_pool(c);
-    let wq = Workqueue::builder("scn-ma2").max_active(2).build().unwrap();
+    let wq = Workqueue::builder("scn-ma2").flags(WqFlags::PERCPU).max_active(2).build().unwrap();
     let s = Scenario::new(|_| plain_burn());
     let hold = Hold::new(c);
     for w in &s.items {
@@ -256,8 +256,8 @@ fn scenario_cpu_intensive_items_start_together() {
     let _x = exclusive();
     let c = cpu0();
     settle_pool(c);
-    let normal = Workqueue::builder("scn-normal").build().unwrap();
-    let intensive = Workqueue::builder("scn-intensive").flags(WqFlags::CPU_INTENSIVE).build().unwrap();
+    let normal = Workqueue::builder("scn-normal").flags(WqFlags::PERCPU).build().unwrap();
+    let intensive = Workqueue::builder("scn-intensive").flags(WqFlags::CPU_INTENSIVE | WqFlags::PERCPU).build().unwrap();
     let s = Scenario::new(|log| {
         let log = log.clone();
         Arc::new(move || {

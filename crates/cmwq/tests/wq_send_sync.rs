@@ -29,7 +29,7 @@ fn public_types_are_send_and_sync() {
     assert_send_sync::<&'static Workqueue>();
     // `Error` works with `?` into the usual boxed error type.
     fn boxed() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        Err(Workqueue::builder("").build().unwrap_err())?
+        Err(Workqueue::builder("").flags(WqFlags::PERCPU).build().unwrap_err())?
     }
     assert!(boxed().is_err());
 }
@@ -38,7 +38,7 @@ fn public_types_are_send_and_sync() {
 fn handles_move_and_are_shared_across_threads() {
     const THREADS: usize = 4;
     const PER_THREAD: usize = 500;
-    let wq = Workqueue::builder("send-sync").build().unwrap();
+    let wq = Workqueue::builder("send-sync").flags(WqFlags::PERCPU).build().unwrap();
     let runs = Arc::new(AtomicUsize::new(0));
     let r = runs.clone();
     let w = Work::new(move |_| {

@@ -19,7 +19,7 @@ fn sentinels_are_armed_only_for_pools_that_blocked_unannounced() {
         return;
     }
     let cpu = cmwq::allowed_cpus()[0];
-    let wq = Workqueue::builder("arming").build().unwrap();
+    let wq = Workqueue::builder("arming").flags(cmwq::WqFlags::PERCPU).build().unwrap();
 
     // CPU-bound and announced-blocking work saturates the pool again and again.
     let items: Vec<Work> = (0..20)

@@ -10,7 +10,7 @@ use cmwq::{Work, Workqueue, WqFlags};
 
 #[test]
 fn queue_runs_and_flushes() {
-    let wq = Workqueue::builder("smoke").build().unwrap();
+    let wq = Workqueue::builder("smoke").flags(WqFlags::PERCPU).build().unwrap();
     let n = Arc::new(AtomicUsize::new(0));
     let n2 = n.clone();
     let w = Work::new(move |_| {

@@ -19,7 +19,7 @@ const N: usize = 4;
 
 #[test]
 fn failed_thread_creation_loses_nothing_and_the_pool_recovers() {
-    let wq = Workqueue::builder("spawnfail").build().unwrap();
+    let wq = Workqueue::builder("spawnfail").flags(cmwq::WqFlags::PERCPU).build().unwrap();
     let started = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(AtomicUsize::new(0));
     let all_in = Gate::new();

@@ -22,7 +22,7 @@ fn a_storm_of_unannotated_blockers_stays_within_the_limits_and_completes() {
     cmwq::set_max_cm_workers(CM_LIMIT);
     let throttled_before = cmwq::debug::nr_throttled();
     let mon_before = cmwq::debug::monitor();
-    let wq = Workqueue::builder("storm").build().unwrap();
+    let wq = Workqueue::builder("storm").flags(cmwq::WqFlags::PERCPU).build().unwrap();
     let cpus = cmwq::allowed_cpus();
     let runs: Arc<Vec<AtomicU8>> = Arc::new((0..ITEMS).map(|_| AtomicU8::new(0)).collect());
     let (running, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));

@@ -63,7 +63,7 @@ struct Item {
 fn racing_queue_cancel_flush_keeps_exact_counts() {
     let _s = shared();
     let queues = Arc::new(vec![
-        Workqueue::builder("stress-percpu").max_active(3).build().unwrap(),
+        Workqueue::builder("stress-percpu").flags(WqFlags::PERCPU).max_active(3).build().unwrap(),
         Workqueue::builder("stress-unbound").flags(WqFlags::UNBOUND).max_active(4).build().unwrap(),
         Workqueue::ordered("stress-ordered").build().unwrap(),
     ]);
@@ -207,7 +207,7 @@ fn spawned_closures_run_at_most_once_and_drop_exactly_once() {
     let start = Instant::now();
     let mut round = 0u64;
     for ending in [Ending::Destroy, Ending::Drain, Ending::DropHandles] {
-        for flags in [WqFlags::empty(), WqFlags::UNBOUND] {
+        for flags in [WqFlags::PERCPU, WqFlags::UNBOUND] {
             round += 1;
             let wq = Workqueue::builder(format!("stress-spawn-{round}"))
                 .flags(flags)
@@ -306,7 +306,7 @@ fn spawned_closures_run_at_most_once_and_drop_exactly_once() {
 fn work_closures_are_dropped_exactly_once_after_the_last_handle() {
     let _s = shared();
     let queues = Arc::new(vec![
-        Workqueue::builder("stress-drop-percpu").build().unwrap(),
+        Workqueue::builder("stress-drop-percpu").flags(WqFlags::PERCPU).build().unwrap(),
         Workqueue::builder("stress-drop-unbound").flags(WqFlags::UNBOUND).build().unwrap(),
         Workqueue::ordered("stress-drop-ordered").build().unwrap(),
     ]);
@@ -405,7 +405,7 @@ impl Drop for ReentrantGuard {
 fn closures_are_dropped_outside_pool_locks() {
     let _s = shared();
     let shared_queues = [
-        Workqueue::builder("stress-reentrant-percpu").build().unwrap(),
+        Workqueue::builder("stress-reentrant-percpu").flags(WqFlags::PERCPU).build().unwrap(),
         Workqueue::builder("stress-reentrant-unbound").flags(WqFlags::UNBOUND).build().unwrap(),
         Workqueue::ordered("stress-reentrant-ordered").build().unwrap(),
     ];
@@ -416,7 +416,7 @@ fn closures_are_dropped_outside_pool_locks() {
     for i in 0..N {
         // Each item holds the last handle of its own queue, and runs on it.
         let own = if i % 2 == 0 {
-            Workqueue::builder(format!("stress-own-{i}")).build().unwrap()
+            Workqueue::builder(format!("stress-own-{i}")).flags(WqFlags::PERCPU).build().unwrap()
         } else {
             Workqueue::builder(format!("stress-own-{i}")).flags(WqFlags::UNBOUND).build().unwrap()
         };
@@ -441,7 +441,7 @@ fn closures_are_dropped_outside_pool_locks() {
         works.push(w);
         expected += 1;
         // A spawned closure holding the last handle of the queue it runs on.
-        let own2 = Workqueue::builder(format!("stress-own-spawn-{i}")).build().unwrap();
+        let own2 = Workqueue::builder(format!("stress-own-spawn-{i}")).flags(WqFlags::PERCPU).build().unwrap();
         let guard2 = ReentrantGuard { drops: drops.clone(), wq: Some(own2.clone()) };
         own2.spawn(move || {
             let _g = &guard2;

@@ -24,7 +24,7 @@ fn a_pinned_first_user_does_not_narrow_the_process_to_its_cpu() {
     std::thread::spawn(move || {
         pin_current_thread(0);
         assert!(cmwq::available_parallelism() >= 2.min(n), "cmwq saw only the pinned thread's CPU");
-        let wq = Workqueue::builder("topo-pinned").build().unwrap();
+        let wq = Workqueue::builder("topo-pinned").flags(cmwq::WqFlags::PERCPU).build().unwrap();
         let ran_on = std::sync::Arc::new(parking_lot::Mutex::new(None));
         let r = ran_on.clone();
         let w = Work::new(move |_| *r.lock() = cmwq::debug::current_cpu());

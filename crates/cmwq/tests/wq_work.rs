@@ -74,7 +74,7 @@ fn queue_returns_true_then_false_while_pending() {
 fn pending_item_keeps_its_place_when_queued_on_another_cpu() {
     let _s = exclusive();
     let (c0, c1) = two_cpus();
-    let wq = Workqueue::builder("pending-place").max_active(1).build().unwrap();
+    let wq = Workqueue::builder("pending-place").flags(WqFlags::PERCPU).max_active(1).build().unwrap();
     let gate = Gate::new();
     let _open = gate.open_on_drop();
     let started = Arc::new(AtomicBool::new(false));
@@ -109,7 +109,7 @@ fn pending_item_keeps_its_place_when_queued_on_another_cpu() {
 fn requeue_from_outside_while_running_runs_again_on_same_worker() {
     let _s = exclusive();
     let (c0, _) = two_cpus();
-    for flags in [WqFlags::empty(), WqFlags::UNBOUND, WqFlags::HIGHPRI, WqFlags::CPU_INTENSIVE] {
+    for flags in [WqFlags::PERCPU, WqFlags::UNBOUND, WqFlags::PERCPU | WqFlags::HIGHPRI, WqFlags::PERCPU | WqFlags::CPU_INTENSIVE] {
         let wq = Workqueue::builder(format!("requeue-outside-{flags:?}")).flags(flags).build().unwrap();
         let gate = Gate::new();
         let _open = gate.open_on_drop();
@@ -152,7 +152,7 @@ fn requeue_from_outside_while_running_runs_again_on_same_worker() {
 fn requeue_from_inside_runs_again_on_same_worker() {
     let _s = exclusive();
     const N: usize = 200;
-    for flags in [WqFlags::empty(), WqFlags::UNBOUND] {
+    for flags in [WqFlags::PERCPU, WqFlags::UNBOUND] {
         let wq = Workqueue::builder(format!("requeue-inside-{flags:?}")).flags(flags).build().unwrap();
         let conc = Arc::new(Concurrency::default());
         let tids: Log<ThreadId> = Log::default();
@@ -242,7 +242,7 @@ fn current_work_is_the_running_item() {
         .join()
         .unwrap();
 
-    for flags in [WqFlags::empty(), WqFlags::UNBOUND] {
+    for flags in [WqFlags::PERCPU, WqFlags::UNBOUND] {
         let wq = Workqueue::builder(format!("current-{flags:?}")).flags(flags).build().unwrap();
         let seen: Log<Option<Work>> = Log::default();
         let s = seen.clone();
@@ -277,7 +277,7 @@ fn current_work_is_the_running_item() {
 #[test]
 fn current_work_of_a_spawned_closure_flushes_and_reports_busy() {
     let _s = exclusive();
-    for flags in [WqFlags::empty(), WqFlags::UNBOUND] {
+    for flags in [WqFlags::PERCPU, WqFlags::UNBOUND] {
         let wq = Workqueue::builder(format!("spawned-handle-{flags:?}")).flags(flags).build().unwrap();
         let gate = Gate::new();
         let _open = gate.open_on_drop();
@@ -326,7 +326,7 @@ fn current_work_of_a_spawned_closure_flushes_and_reports_busy() {
 fn a_boxed_job_runs_once_and_comes_back_when_refused() {
     let _s = exclusive();
     type Job = Box<dyn FnOnce() + Send + 'static>;
-    let wq = Workqueue::builder("spawn-boxed").build().unwrap();
+    let wq = Workqueue::builder("spawn-boxed").flags(WqFlags::PERCPU).build().unwrap();
     let (runs, drops) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     for _ in 0..100 {
         let (r, token) = (runs.clone(), DropGuard(drops.clone()));
@@ -366,7 +366,7 @@ fn successful_queue_publishes_prior_plain_stores() {
     let _s = exclusive();
     const ROUNDS: u64 = 3000;
     let (c0, c1) = two_cpus();
-    for flags in [WqFlags::empty(), WqFlags::UNBOUND] {
+    for flags in [WqFlags::PERCPU, WqFlags::UNBOUND] {
         let wq = Workqueue::builder(format!("publish-plain-{flags:?}")).flags(flags).build().unwrap();
         std::thread::scope(|scope| {
             for (p, cpu) in [c0, c1].into_iter().enumerate() {
@@ -420,7 +420,7 @@ fn successful_queue_publishes_prior_stores_while_running() {
     let _s = exclusive();
     const N: usize = 20_000;
     let (c0, c1) = two_cpus();
-    for flags in [WqFlags::empty(), WqFlags::UNBOUND] {
+    for flags in [WqFlags::PERCPU, WqFlags::UNBOUND] {
         let wq = Workqueue::builder(format!("publish-running-{flags:?}")).flags(flags).build().unwrap();
         std::thread::scope(|scope| {
             for cpu in [c0, c1] {
@@ -509,7 +509,7 @@ fn spawn_runs_each_closure_exactly_once() {
 fn refused_spawn_gives_the_closure_back() {
     let _s = exclusive();
     // Destroyed queue.
-    let wq = Workqueue::builder("spawn-refused").build().unwrap();
+    let wq = Workqueue::builder("spawn-refused").flags(WqFlags::PERCPU).build().unwrap();
     wq.destroy().unwrap();
     let ran = Arc::new(AtomicBool::new(false));
     let drops = Arc::new(AtomicUsize::new(0));
@@ -531,7 +531,7 @@ fn refused_spawn_gives_the_closure_back() {
     assert_eq!(drops.load(Ordering::SeqCst), 1);
 
     // Draining queue: spawning from outside is refused while a drain runs.
-    let wq = Workqueue::builder("spawn-draining").build().unwrap();
+    let wq = Workqueue::builder("spawn-draining").flags(WqFlags::PERCPU).build().unwrap();
     let gate = Gate::new();
     let _open = gate.open_on_drop();
     let g = gate.clone();
@@ -577,7 +577,7 @@ fn refused_spawn_gives_the_closure_back() {
 #[test]
 fn disable_nests_and_enable_returns_true_at_depth_zero() {
     let _s = exclusive();
-    let wq = Workqueue::builder("disable-depth").build().unwrap();
+    let wq = Workqueue::builder("disable-depth").flags(WqFlags::PERCPU).build().unwrap();
     let runs = Arc::new(AtomicUsize::new(0));
     let r = runs.clone();
     let w = Work::new(move |_| {
@@ -651,7 +651,7 @@ fn disable_cancels_a_pending_instance() {
 #[test]
 fn enable_and_queue_queues_only_at_depth_zero() {
     let _s = exclusive();
-    let wq = Workqueue::builder("enable-and-queue").build().unwrap();
+    let wq = Workqueue::builder("enable-and-queue").flags(WqFlags::PERCPU).build().unwrap();
     let runs = Arc::new(AtomicUsize::new(0));
     let r = runs.clone();
     let w = Work::new(move |_| {

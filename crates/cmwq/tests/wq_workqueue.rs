@@ -22,17 +22,17 @@ use support::{exclusive, pin_current_thread, thread_affinity, two_cpus, wait_for
 fn builder_rejects_invalid_names() {
     let _s = exclusive();
     for name in ["", "a\nb", "\t", "tab\tinside", "bell\u{7}", "del\u{7f}", "nel\u{85}", "\0"] {
-        for b in [Workqueue::builder(name), Workqueue::ordered(name)] {
+        for b in [Workqueue::builder(name).flags(WqFlags::PERCPU), Workqueue::ordered(name)] {
             let e = b.build().unwrap_err();
             assert_eq!(e.kind(), &ErrorKind::InvalidName, "{name:?}");
             assert_eq!(e.workqueue(), name);
         }
     }
-    let e = Workqueue::builder("").build().unwrap_err();
+    let e = Workqueue::builder("").flags(WqFlags::PERCPU).build().unwrap_err();
     assert!(e.to_string().starts_with("workqueue \"\": "), "{e}");
     // Unusual but valid names.
     for name in ["a b", "ünï-cödé/0", "kworker:1H", &"x".repeat(200)] {
-        let wq = Workqueue::builder(name).build().unwrap();
+        let wq = Workqueue::builder(name).flags(WqFlags::PERCPU).build().unwrap();
         assert_eq!(wq.name(), name);
         wq.destroy().unwrap();
     }
@@ -89,7 +89,7 @@ fn builder_rejects_contradictory_flags() {
     // Bits no flag names (the kernel's WQ_SYSFS, 1 << 6, say) are refused, never ignored.
     for bits in [1 << 6, 1 << 20] {
         let e =
-            Workqueue::builder("unknown-bits").flags(WqFlags::from_bits_retain(bits)).build().unwrap_err();
+            Workqueue::builder("unknown-bits").flags(WqFlags::from_bits_retain(bits) | WqFlags::PERCPU).build().unwrap_err();
         assert!(matches!(e.kind(), ErrorKind::InvalidFlags(_)), "{bits:#x}: {e:?}");
         assert!(e.to_string().contains(&format!("{bits:#x}")), "{e}");
         assert_eq!(e.workqueue(), "unknown-bits");
@@ -123,13 +123,13 @@ fn max_active_defaults_and_clamps() {
     for (asked, got) in
         [(0, 1024), (1, 1), (7, 7), (2048, 2048), (2049, 2048), (5000, 2048), (usize::MAX, 2048)]
     {
-        for flags in [WqFlags::empty(), WqFlags::UNBOUND] {
+        for flags in [WqFlags::PERCPU, WqFlags::UNBOUND] {
             let wq = Workqueue::builder("max-active").flags(flags).max_active(asked).build().unwrap();
             assert_eq!(wq.max_active(), got, "max_active({asked}) {flags:?}");
             wq.destroy().unwrap();
         }
     }
-    let wq = Workqueue::builder("set-max-active").build().unwrap();
+    let wq = Workqueue::builder("set-max-active").flags(WqFlags::PERCPU).build().unwrap();
     for (asked, got) in [(3, 3), (0, 1), (10_000, 2048), (2048, 2048), (1, 1)] {
         wq.set_max_active(asked).unwrap();
         assert_eq!(wq.max_active(), got, "set_max_active({asked})");
@@ -249,7 +249,7 @@ fn percpu_max_active_bounds_running_items_and_activates_fifo() {
     const MAX: usize = 3;
     const N: usize = 9;
     let (c0, c1) = two_cpus();
-    let wq = Workqueue::builder("max-active-percpu").max_active(MAX).build().unwrap();
+    let wq = Workqueue::builder("max-active-percpu").flags(WqFlags::PERCPU).max_active(MAX).build().unwrap();
     let b = Blockers::new(N, Some(c0));
     for w in &b.items {
         assert_eq!(wq.queue_on(c0, w), Ok(true));
@@ -311,7 +311,7 @@ fn percpu_max_active_bounds_running_items_and_activates_fifo() {
 fn set_max_active_activates_waiting_items_at_once() {
     let _s = exclusive();
     let (c0, _) = two_cpus();
-    for flags in [WqFlags::empty(), WqFlags::UNBOUND] {
+    for flags in [WqFlags::PERCPU, WqFlags::UNBOUND] {
         let wq = Workqueue::builder("raise-max-active").flags(flags).max_active(2).build().unwrap();
         let b = Blockers::new(6, None);
         for w in &b.items {
@@ -420,7 +420,7 @@ fn unbound_max_active_is_process_wide() {
 fn percpu_items_run_on_the_cpu_they_were_queued_on() {
     let _s = exclusive();
     let cpus = cmwq::allowed_cpus();
-    for flags in [WqFlags::empty(), WqFlags::PERCPU | WqFlags::HIGHPRI, WqFlags::CPU_INTENSIVE] {
+    for flags in [WqFlags::PERCPU, WqFlags::PERCPU | WqFlags::HIGHPRI, WqFlags::PERCPU | WqFlags::CPU_INTENSIVE] {
         let wq = Workqueue::builder("percpu-placement").flags(flags).build().unwrap();
         for &cpu in &cpus {
             let seen: Log<(Option<usize>, Vec<usize>)> = Log::default();
@@ -477,7 +477,7 @@ fn highpri_items_run_at_nice_minus_20_where_permitted() {
     eprintln!("euid 0: {root}; nice -20 permitted: {permitted}; base nice {base}");
     let expected = if permitted { -20 } else { base };
     let highpri = [
-        Workqueue::builder("highpri-percpu").flags(WqFlags::HIGHPRI).build().unwrap(),
+        Workqueue::builder("highpri-percpu").flags(WqFlags::HIGHPRI | WqFlags::PERCPU).build().unwrap(),
         Workqueue::builder("highpri-unbound").flags(WqFlags::HIGHPRI | WqFlags::UNBOUND).build().unwrap(),
         Workqueue::ordered("highpri-ordered").flags(WqFlags::HIGHPRI).build().unwrap(),
         cmwq::system::highpri().clone(),
@@ -487,7 +487,7 @@ fn highpri_items_run_at_nice_minus_20_where_permitted() {
     }
     assert_eq!(cmwq::debug::highpri_nice_applied(), Some(permitted));
     let normal = [
-        Workqueue::builder("normal-percpu").build().unwrap(),
+        Workqueue::builder("normal-percpu").flags(WqFlags::PERCPU).build().unwrap(),
         Workqueue::builder("normal-unbound").flags(WqFlags::UNBOUND).build().unwrap(),
         Workqueue::ordered("normal-ordered").build().unwrap(),
         cmwq::system::percpu().clone(),
@@ -548,7 +548,7 @@ fn normal_workers_do_not_inherit_the_nice_value_of_the_first_queuer() {
     let (c0, _) = two_cpus();
     let base = cmwq::debug::thread_nice();
     let pools = EmptyPools::new();
-    let wq = Workqueue::builder("nice-inherit").build().unwrap();
+    let wq = Workqueue::builder("nice-inherit").flags(WqFlags::PERCPU).build().unwrap();
 
     // 1. The first worker is created by a user thread at nice base+7.
     pools.wait_empty(Some(c0), false);
@@ -570,7 +570,7 @@ fn normal_workers_do_not_inherit_the_nice_value_of_the_first_queuer() {
 
     // 2. The first worker is created by a highpri item (nice -20 where permitted).
     pools.wait_empty(Some(c0), false);
-    let hp = Workqueue::builder("nice-inherit-highpri").flags(WqFlags::HIGHPRI).build().unwrap();
+    let hp = Workqueue::builder("nice-inherit-highpri").flags(WqFlags::HIGHPRI | WqFlags::PERCPU).build().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     let wq2 = wq.clone();
     let outer = Work::new(move |_| {
@@ -623,7 +623,7 @@ fn unbound_workers_are_not_confined_to_the_first_queuers_cpu() {
     pools.wait_empty(None, false);
     let (tx, rx) = std::sync::mpsc::channel();
     let wq2 = wq.clone();
-    let percpu = Workqueue::builder("unbound-affinity-percpu").build().unwrap();
+    let percpu = Workqueue::builder("unbound-affinity-percpu").flags(WqFlags::PERCPU).build().unwrap();
     let outer = Work::new(move |_| {
         let tx = tx.clone();
         let inner = Work::new(move |_| tx.send(thread_affinity()).unwrap());

@@ -227,6 +227,12 @@ pub(super) fn setup_thread(pool: &WorkerPool) {
         return;
     }
     let cpus = &pool.affinity[..];
+    // A non-strict unbound worker starts in its pod, then may run anywhere in
+    // its queue's cpumask (the kernel starts it on a pod CPU through `wake_cpu`):
+    // confined first, the thread moves to a pod CPU at once.
+    if pool.pod != pool.affinity {
+        let _ = crate::platform::sys::set_current_thread_affinity(&pool.pod);
+    }
     if let Err(e) = crate::platform::sys::set_current_thread_affinity(cpus) {
         static ONCE: std::sync::Once = std::sync::Once::new();
         ONCE.call_once(|| log::warn!("cmwq: cannot set worker affinity to {cpus:?}: {e}; they float"));
@@ -280,7 +286,10 @@ pub(super) fn idle_wait(pool: &'static WorkerPool, mut g: Guard, idx: usize, d: 
         let timeout = pool.ctx.config.idle_timeout();
         let now = Instant::now();
         let expires = w.last_active + timeout;
-        if now >= expires && g.idle.first() == Some(&idx) && (g.too_many_workers() || g.quiescent(pool)) {
+        let expired = now >= expires && g.idle.first() == Some(&idx);
+        // A pool no workqueue uses lets its workers go at once (`put_unbound_pool`).
+        let unused = pool.is_unused() && g.quiescent(pool);
+        if unused || (expired && (g.too_many_workers() || g.quiescent(pool))) {
             g.worker_leave_idle(idx);
             g.workers.get_mut(idx).flags |= WORKER_DIE;
             g.workers_culled += 1;

@@ -256,6 +256,12 @@ impl WorkerPool {
         self.nr_running().max(0) as usize + self.queued.load(Ordering::Relaxed)
     }
 
+    /// An unbound pool that no workqueue uses (a hint: a new user may come).
+    #[inline]
+    pub(crate) fn is_unused(&self) -> bool {
+        self.cpu.is_none() && self.refs.load(Ordering::Relaxed) == 0
+    }
+
     /// Its last workqueue left it (`put_unbound_pool`): idle workers exit now
     /// rather than after the idle timeout. A worker busy with a last item exits
     /// when the idle timeout finds the pool quiescent.

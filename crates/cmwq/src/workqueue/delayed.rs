@@ -98,9 +98,9 @@ impl Workqueue {
     /// ```
     /// use std::sync::{Arc, Mutex};
     /// use std::time::Duration;
-    /// use cmwq::{DelayedWork, Workqueue};
+    /// use cmwq::{DelayedWork, Workqueue, WqFlags};
     ///
-    /// let wq = Workqueue::builder("per-cpu-stats").build()?;
+    /// let wq = Workqueue::builder("per-cpu-stats").flags(WqFlags::PERCPU).build()?;
     /// let cpu = *cmwq::allowed_cpus().last().unwrap();
     /// let ran_on = Arc::new(Mutex::new(None));
     /// let r = ran_on.clone();

@@ -137,9 +137,9 @@ impl Workqueue {
     ///
     /// ```
     /// use std::sync::{Arc, Mutex};
-    /// use cmwq::{ErrorKind, Work, Workqueue};
+    /// use cmwq::{ErrorKind, Work, Workqueue, WqFlags};
     ///
-    /// let wq = Workqueue::builder("per-cpu").build()?;
+    /// let wq = Workqueue::builder("per-cpu").flags(WqFlags::PERCPU).build()?;
     /// let cpu = *cmwq::allowed_cpus().last().unwrap();
     /// let ran_on = Arc::new(Mutex::new(None));
     /// let r = ran_on.clone();

@@ -183,11 +183,6 @@ impl PwqTable {
     pub(crate) fn dfl(&self) -> Option<PwqRef> {
         self.get(self.dfl as usize)
     }
-
-    /// The distinct pools of this table.
-    pub(crate) fn pools(&self) -> &[&'static WorkerPool] {
-        &self.pools
-    }
 }
 
 impl Drop for PwqTable {

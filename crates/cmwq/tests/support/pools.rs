@@ -145,7 +145,7 @@ pub(crate) fn settle_pool(cpu: usize) {
 /// pool's first worker creates an idle reserve before its first item), so nothing
 /// a test observes is the pool's first creation.
 pub(crate) fn warm_queue(name: &str) -> cmwq::Workqueue {
-    let wq = cmwq::Workqueue::builder(name).build().unwrap();
+    let wq = cmwq::Workqueue::builder(name).flags(cmwq::WqFlags::PERCPU).build().unwrap();
     for _ in 0..2 {
         let w = cmwq::Work::new(|_| {});
         wq.queue_on(cpu0(), &w).unwrap();
