@@ -5,11 +5,14 @@
     python3 bench-results/readme.py       # rewrites the tables and figures in README.md
     python3 bench-results/readme.py RUN.json OTHER-README.md   # another run, another file
 
-Only the generated parts change: the run line, the mixed table, the plain/announced
-ratios, the detect table and CPU figures, the timers tables and the "Other workloads"
-list. The prose around them, including "Where cmwq is behind", is kept as written.
-Everything comes from the JSON: env, mixed, detect_latency, detect_overhead,
-timer_ops, timer_fire and headline.
+Only the generated parts change: the run line, the mixed table (pinned producers, one
+per CPU), the mixed table of the single unpinned producer (/ideal and peak threads;
+inserted after the first one if the README has none yet), the plain/announced ratios,
+the detect table and CPU figures, the timers tables and the "Other workloads" list. The
+prose around them, including "Where cmwq is behind", is kept as written. Everything
+comes from the JSON: env, mixed, detect_latency, detect_overhead, timer_ops, timer_fire
+and headline. A run from before the producer modes (no `producer_mode` in its rows) is
+all pinned.
 """
 import json
 import os
@@ -46,23 +49,54 @@ readme = sub(
     readme,
 )
 
-# mixed
+# mixed: the pinned producers' full table, then the unpinned producer's /ideal and threads
+def mode(r):
+    return r.get("producer_mode", "pinned")
+
+
+pinned = [r for r in d["mixed"] if mode(r) == "pinned"]
+unpinned = [r for r in d["mixed"] if mode(r) == "unpinned"]
 rows = ["| X:Y | executor | blocking | makespan ms | ideal ms | /ideal | peak threads | cores+blocked+2 | cores+Σ per-CPU blocked+2 |",
         "|---|---|---|---|---|---|---|---|---|"]
 cores = env["cores"]
-for r in d["mixed"]:
+for r in pinned:
     ideal = r["bounds"]["ideal_ms"]
     rows.append(
         f"| {r['ratio']} | `{r['executor']}` | {r['blocking']} | {f1(r['makespan_ms'])} | {f1(ideal)} | "
         f"{r['ratio_to_ideal']:.2f} | {r['peak_threads']} | {r['thread_reference']} | "
         f"{cores + r['peak_blocked_per_cpu_sum'] + 2} |"
     )
-readme = sub(r"\| X:Y \| executor \| blocking \| makespan ms.*?\n\n", "\n".join(rows) + "\n\n", readme)
+UNPINNED_INTRO = "The same items from 1 unpinned producer (one thread that nobody pinned queues every item),"
+unpinned_block = ""
+if unpinned:
+    ratios_u = []
+    for r in unpinned:
+        if r["ratio"] not in ratios_u:
+            ratios_u.append(r["ratio"])
+    execs = []
+    for r in unpinned:
+        if (r["executor"], r["blocking"]) not in execs:
+            execs.append((r["executor"], r["blocking"]))
+    by = {(r["executor"], r["ratio"]): r for r in unpinned}
+    lines = [
+        f"{UNPINNED_INTRO} makespan / ideal and peak threads:",
+        "",
+        "| executor (1 unpinned producer) | blocking | " + " | ".join(ratios_u) + " |",
+        "|---|---|" + "---|" * len(ratios_u),
+    ]
+    for ex, bl in execs:
+        cells = [f"{by[(ex, q)]['ratio_to_ideal']:.2f} / {by[(ex, q)]['peak_threads']}" if (ex, q) in by else "–"
+                 for q in ratios_u]
+        lines.append(f"| `{ex}` | {bl} | " + " | ".join(cells) + " |")
+    unpinned_block = "\n".join(lines) + "\n\n"
+# The unpinned block, if the README has one, is regenerated (or dropped for a run without it).
+readme = re.sub(re.escape(UNPINNED_INTRO) + r".*?\n\n\| executor \(1 unpinned producer\).*?\n\n", "", readme, count=1, flags=re.S)
+readme = sub(r"\| X:Y \| executor \| blocking \| makespan ms.*?\n\n", "\n".join(rows) + "\n\n" + unpinned_block, readme)
 
-announced_ms = {r["ratio"]: r["makespan_ms"] for r in d["mixed"] if r["executor"] == "cmwq-bound"}
+announced_ms = {r["ratio"]: r["makespan_ms"] for r in pinned if r["executor"] == "cmwq-bound"}
 ratios = ", ".join(
     f"{r['ratio']} {r['makespan_ms'] / max(announced_ms[r['ratio']], 1e-9):.2f}×"
-    for r in d["mixed"]
+    for r in pinned
     if r["executor"] == "cmwq-bound-plain" and r["ratio"] in announced_ms
 )
 readme = sub(

@@ -11,7 +11,7 @@
 //! "thrpt" per item (ns/item = time / K).
 //!
 //! - `cmwq_queue_latch`: `wq.queue(&w)` of `K` preallocated `Work` items on a per-CPU
-//!   queue (each must return `Ok(true)`); each item counts a latch down, the
+//!   queue (`WqFlags::PERCPU`, as every per-CPU queue here; each must return `Ok(true)`); each item counts a latch down, the
 //!   producer parks on the latch. No allocation per item.
 //! - `cmwq_queue_flush`: the same with truly empty items, waited for by `wq.flush()`.
 //! - `cmwq_unbound_latch`: as `cmwq_queue_latch` on an `UNBOUND` queue.
@@ -105,11 +105,15 @@ fn queue_execute(c: &mut Criterion) {
     g.throughput(Throughput::Elements(K as u64));
 
     // --- cmwq: preallocated items, per-CPU queue, latch ---
-    bench_queue_latch(&mut g, "cmwq_queue_latch", Workqueue::builder("bench-percpu").build().unwrap());
+    bench_queue_latch(
+        &mut g,
+        "cmwq_queue_latch",
+        Workqueue::builder("bench-percpu").flags(WqFlags::PERCPU).build().unwrap(),
+    );
 
     // --- cmwq: preallocated empty items, per-CPU queue, wq.flush() ---
     {
-        let wq = Workqueue::builder("bench-flush").build().unwrap();
+        let wq = Workqueue::builder("bench-flush").flags(WqFlags::PERCPU).build().unwrap();
         let works: Vec<Work> = (0..K).map(|_| Work::new(|_| {})).collect();
         g.bench_function("cmwq_queue_flush", |b| {
             b.iter_custom(|iters| {
@@ -132,7 +136,7 @@ fn queue_execute(c: &mut Criterion) {
 
     // --- cmwq: one-shot closures (one allocation each), per-CPU queue, latch ---
     {
-        let wq = Workqueue::builder("bench-spawn").build().unwrap();
+        let wq = Workqueue::builder("bench-spawn").flags(WqFlags::PERCPU).build().unwrap();
         let latch = CountLatch::leaked();
         bench_latched(&mut g, "cmwq_spawn_latch", latch, || {
             for _ in 0..K {
@@ -150,7 +154,7 @@ fn queue_execute(c: &mut Criterion) {
     // (with `queue()` above, a per-CPU worker shares the producer's CPU).
     let cpus = allowed_cpus();
     if let [a, b, ..] = cpus[..] {
-        let wq = Workqueue::builder("bench-on-other").build().unwrap();
+        let wq = Workqueue::builder("bench-on-other").flags(WqFlags::PERCPU).build().unwrap();
         let latch = CountLatch::leaked();
         let works = latch_works(latch);
         pin_current_thread(a).unwrap();

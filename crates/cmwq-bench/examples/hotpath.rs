@@ -9,7 +9,8 @@
 //! callgrind_annotate --inclusive=no /tmp/cg.queue | head -60
 //! ```
 //!
-//! Modes: `queue` (preallocated items on a per-CPU queue), `unbound` (the same on
+//! Modes: `queue` (preallocated items on a per-CPU queue, `WqFlags::PERCPU` as in
+//! every mode but `unbound`), `unbound` (the same on
 //! an unbound queue), `queue_on` (producer pinned to the first CPU, `queue_on` the
 //! second), `spawn` (`wq.spawn`), `boxed` (`wq.spawn` of boxed jobs, as `cmwq
 //! bench`'s noop) and `mtwq` (the same jobs on the MT-wq emulation), `rayon`
@@ -48,7 +49,7 @@ fn main() {
 
     match mode.as_str() {
         "queue" | "unbound" => {
-            let flags = if mode == "unbound" { WqFlags::UNBOUND } else { WqFlags::empty() };
+            let flags = if mode == "unbound" { WqFlags::UNBOUND } else { WqFlags::PERCPU };
             let wq = Workqueue::builder("hotpath").flags(flags).build().unwrap();
             let works: Vec<Work> = (0..k)
                 .map(|_| {
@@ -68,7 +69,7 @@ fn main() {
             // Producer pinned to the first allowed CPU, items to the second one.
             let cpus = cmwq_bench::allowed_cpus();
             let (a, b) = (cpus[0], *cpus.get(1).unwrap_or(&cpus[0]));
-            let wq = Workqueue::builder("hotpath").build().unwrap();
+            let wq = Workqueue::builder("hotpath").flags(WqFlags::PERCPU).build().unwrap();
             let works: Vec<Work> = (0..k)
                 .map(|_| {
                     Work::new(move |_| {
@@ -85,7 +86,7 @@ fn main() {
             wq.destroy().unwrap();
         }
         "spawn" => {
-            let wq = Workqueue::builder("hotpath").build().unwrap();
+            let wq = Workqueue::builder("hotpath").flags(WqFlags::PERCPU).build().unwrap();
             run(&mut || {
                 for _ in 0..k {
                     assert!(wq
@@ -115,7 +116,7 @@ fn main() {
                 })
             };
             if mode == "boxed" {
-                let wq = Workqueue::builder("hotpath").build().unwrap();
+                let wq = Workqueue::builder("hotpath").flags(WqFlags::PERCPU).build().unwrap();
                 run(&mut || {
                     for _ in 0..k {
                         assert!(wq.spawn(job()).is_ok());

@@ -1,6 +1,7 @@
 //! The run context the workloads share: sizes, CPUs, producers, the thread
-//! sampler, the executors selected, and the steps every workload repeats
-//! (a fresh executor, a timed batch, the exactly-once check, thread accounting).
+//! sampler, the executors and producer modes selected, and the steps every
+//! workload repeats (a fresh executor, a timed batch, the exactly-once check,
+//! thread accounting, the pools used).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -8,8 +9,9 @@ use std::time::{Duration, Instant};
 use crate::config::Config;
 use crate::error::Error;
 use crate::executors::{rayon_global_threads, Batch, Executor, ExecutorInfo, ExecutorKind, Job};
+use crate::pools::{self, PoolState, PoolTally, PoolUse};
 use crate::procfs::{self, CpuAccount, Peaks, Sampler};
-use crate::producers::Producers;
+use crate::producers::{Feed, ProducerMode, Producers};
 use crate::sync::now_ns;
 
 /// Makes job `i` of a batch.
@@ -22,7 +24,11 @@ pub(crate) struct Ctx<'a> {
     pub(crate) producers: Producers,
     pub(crate) sampler: Sampler,
     pub(crate) kinds: Vec<ExecutorKind>,
+    /// The producer modes selected (noop and mixed run each).
+    pub(crate) modes: Vec<ProducerMode>,
     pub(crate) infos: Vec<ExecutorInfo>,
+    /// The pools each workload used, for the report.
+    pub(crate) pools: Vec<PoolUse>,
     /// Invariant failures, for the report.
     pub(crate) notes: Vec<String>,
     pub(crate) started: Instant,
@@ -74,20 +80,54 @@ impl Ctx<'_> {
         Ok(e)
     }
 
-    /// Runs `items` jobs made by `make`, submitted by the first `producers`
-    /// producers (each its share), and waits for them. Returns the batch and the
-    /// time from the first submission until the last job finished (ns).
+    /// The feeds of the selected producer modes, in order (see
+    /// [`ProducerMode::feeds`]).
+    pub(crate) fn feeds(&self, single_pinned: bool) -> Vec<Feed> {
+        self.modes.iter().flat_map(|m| m.feeds(self.cores(), single_pinned)).collect()
+    }
+
+    /// The pools now, if `kind` is a cmwq executor (the others use none).
+    pub(crate) fn pools_before(&self, kind: ExecutorKind) -> Option<Vec<PoolState>> {
+        kind.is_cmwq().then(pools::snapshot)
+    }
+
+    /// Names `kind` as a user of the pools that completed items since `before`
+    /// (from [`pools_before`](Self::pools_before)). Call once its executor is
+    /// dropped: destroying the queue drained it.
+    pub(crate) fn pools_after(
+        &self,
+        tally: &mut PoolTally,
+        kind: ExecutorKind,
+        before: Option<Vec<PoolState>>,
+    ) {
+        if let Some(before) = before {
+            tally.attribute(kind.name(), &before, &pools::snapshot());
+        }
+    }
+
+    /// Closes a tally: its pools go to the report, one progress line each.
+    pub(crate) fn pools_done(&mut self, tally: PoolTally, workload: &str, producers: Option<&str>) {
+        let uses = tally.finish(workload, producers, &pools::snapshot());
+        for line in pools::progress(&uses) {
+            self.say(&format!("[pools] {line}"));
+        }
+        self.pools.extend(uses);
+    }
+
+    /// Runs `items` jobs made by `make`, submitted by the producers of `feed`
+    /// (each its share), and waits for them. Returns the batch and the time
+    /// from the first submission until the last job finished (ns).
     pub(crate) fn timed_batch(
         &self,
         exec: &Arc<dyn Executor>,
-        producers: usize,
+        feed: Feed,
         items: usize,
         make: MakeJob,
         timeout: Duration,
     ) -> Result<(Batch, u64), Error> {
         let batch = Batch::new(items);
         let err: Arc<Mutex<Option<Error>>> = Arc::new(Mutex::new(None));
-        let per = items.div_ceil(producers.max(1));
+        let per = items.div_ceil(feed.count());
         let f = {
             let (batch, exec, err) = (batch.clone(), exec.clone(), err.clone());
             Arc::new(move |p: usize| {
@@ -101,7 +141,7 @@ impl Ctx<'_> {
             })
         };
         let t0 = now_ns();
-        self.producers.run(producers, f);
+        self.producers.run(feed, f);
         if let Some(e) = err.lock().unwrap_or_else(|e| e.into_inner()).take() {
             return Err(e);
         }

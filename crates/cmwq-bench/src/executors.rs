@@ -181,7 +181,14 @@ impl Batch {
 /// The executors the harness knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ExecutorKind {
-    /// A per-CPU (bound) cmwq workqueue; jobs block through `cmwq::sleep`.
+    /// cmwq's default workqueue, `Workqueue::builder(..).build()` with no flags
+    /// (whatever the library's default is); jobs block through `cmwq::sleep`.
+    CmwqDefault,
+    /// The same default workqueue, with jobs that block through plain
+    /// `std::thread::sleep` (not announced).
+    CmwqDefaultPlain,
+    /// A per-CPU (bound) cmwq workqueue, `WqFlags::PERCPU`; jobs block through
+    /// `cmwq::sleep`.
     CmwqBound,
     /// The same per-CPU workqueue, with jobs that block through plain
     /// `std::thread::sleep` (not announced).
@@ -203,7 +210,9 @@ pub enum ExecutorKind {
 
 impl ExecutorKind {
     /// Every kind, in table order.
-    pub const ALL: [ExecutorKind; 8] = [
+    pub const ALL: [ExecutorKind; 10] = [
+        ExecutorKind::CmwqDefault,
+        ExecutorKind::CmwqDefaultPlain,
         ExecutorKind::CmwqBound,
         ExecutorKind::CmwqBoundPlain,
         ExecutorKind::CmwqUnbound,
@@ -217,6 +226,8 @@ impl ExecutorKind {
     /// The name used in output and in `--only`.
     pub fn name(self) -> &'static str {
         match self {
+            ExecutorKind::CmwqDefault => "cmwq-default",
+            ExecutorKind::CmwqDefaultPlain => "cmwq-default-plain",
             ExecutorKind::CmwqBound => "cmwq-bound",
             ExecutorKind::CmwqBoundPlain => "cmwq-bound-plain",
             ExecutorKind::CmwqUnbound => "cmwq-unbound",
@@ -236,21 +247,40 @@ impl ExecutorKind {
     /// Whether this kind differs from another only in how its jobs block (so
     /// workloads that never block skip it).
     pub fn only_differs_in_blocking(self) -> bool {
-        self == ExecutorKind::CmwqBoundPlain
+        matches!(self, ExecutorKind::CmwqDefaultPlain | ExecutorKind::CmwqBoundPlain)
     }
 
-    /// How jobs on this kind block: announced on the cmwq kinds but
-    /// `cmwq-bound-plain`, plain everywhere else.
+    /// The kind whose jobs block announced where this one's block plain
+    /// (`cmwq-bound` for `cmwq-bound-plain`), if this is such a twin.
+    pub fn announced_twin(self) -> Option<ExecutorKind> {
+        match self {
+            ExecutorKind::CmwqDefaultPlain => Some(ExecutorKind::CmwqDefault),
+            ExecutorKind::CmwqBoundPlain => Some(ExecutorKind::CmwqBound),
+            _ => None,
+        }
+    }
+
+    /// How jobs on this kind block: announced on the cmwq kinds but the
+    /// `-plain` ones, plain everywhere else.
     pub(crate) fn blocking(self) -> Blocking {
         match self {
-            ExecutorKind::CmwqBound | ExecutorKind::CmwqUnbound => Blocking::Announced,
+            ExecutorKind::CmwqDefault | ExecutorKind::CmwqBound | ExecutorKind::CmwqUnbound => {
+                Blocking::Announced
+            }
             _ => Blocking::Plain,
         }
     }
 
     /// Whether this is one of the cmwq kinds.
     pub fn is_cmwq(self) -> bool {
-        matches!(self, ExecutorKind::CmwqBound | ExecutorKind::CmwqBoundPlain | ExecutorKind::CmwqUnbound)
+        matches!(
+            self,
+            ExecutorKind::CmwqDefault
+                | ExecutorKind::CmwqDefaultPlain
+                | ExecutorKind::CmwqBound
+                | ExecutorKind::CmwqBoundPlain
+                | ExecutorKind::CmwqUnbound
+        )
     }
 
     /// Creates the executor (threads of per-adapter executors start here).
@@ -259,10 +289,13 @@ impl ExecutorKind {
     /// The executor could not be created.
     pub fn build(self, cpus: &[usize]) -> Result<Box<dyn Executor>, Error> {
         Ok(match self {
-            ExecutorKind::CmwqBound | ExecutorKind::CmwqBoundPlain => {
-                Box::new(CmwqExec::new(self, WqFlags::empty())?)
+            ExecutorKind::CmwqDefault | ExecutorKind::CmwqDefaultPlain => {
+                Box::new(CmwqExec::new(self, None)?)
             }
-            ExecutorKind::CmwqUnbound => Box::new(CmwqExec::new(self, WqFlags::UNBOUND)?),
+            ExecutorKind::CmwqBound | ExecutorKind::CmwqBoundPlain => {
+                Box::new(CmwqExec::new(self, Some(WqFlags::PERCPU))?)
+            }
+            ExecutorKind::CmwqUnbound => Box::new(CmwqExec::new(self, Some(WqFlags::UNBOUND))?),
             ExecutorKind::Rayon => Box::new(RayonExec),
             ExecutorKind::TokioBlocking => Box::new(TokioExec::new()?),
             ExecutorKind::FixedPool => Box::new(FixedPool::new(cpus.len(), "fixed-pool")?),
@@ -276,20 +309,25 @@ impl ExecutorKind {
 // cmwq
 // ---------------------------------------------------------------------------
 
-/// A cmwq workqueue with default settings; `wq.spawn` per job.
+/// A cmwq workqueue with default settings but `flags`; `wq.spawn` per job.
 #[derive(Debug)]
 pub(crate) struct CmwqExec {
     kind: ExecutorKind,
+    /// The flags asked for; `None`: none set (the library's default queue).
+    asked: Option<WqFlags>,
     wq: Workqueue,
 }
 
 impl CmwqExec {
-    fn new(kind: ExecutorKind, flags: WqFlags) -> Result<CmwqExec, Error> {
-        let wq = Workqueue::builder(format!("bench-{}", kind.name()))
-            .flags(flags)
-            .build()
-            .map_err(|e| Error::Executor(format!("{}: {e}", kind.name())))?;
-        Ok(CmwqExec { kind, wq })
+    /// `flags: None` calls no `flags` setter at all: `builder(..).build()`.
+    fn new(kind: ExecutorKind, flags: Option<WqFlags>) -> Result<CmwqExec, Error> {
+        let b = Workqueue::builder(format!("bench-{}", kind.name()));
+        let b = match flags {
+            Some(f) => b.flags(f),
+            None => b,
+        };
+        let wq = b.build().map_err(|e| Error::Executor(format!("{}: {e}", kind.name())))?;
+        Ok(CmwqExec { kind, asked: flags, wq })
     }
 }
 
@@ -303,10 +341,13 @@ impl Executor for CmwqExec {
             Blocking::Announced => "blocks via cmwq::sleep (announced)",
             Blocking::Plain => "blocks via std::thread::sleep (NOT announced)",
         };
-        let what = if self.wq.flags().contains(WqFlags::UNBOUND) {
-            "UNBOUND workqueue (process-wide unbound pool, not concurrency managed)"
-        } else {
-            "per-CPU workqueue (items run on the submitting CPU's pool)"
+        let what = match self.asked {
+            None => format!(
+                "default workqueue: builder(..).build(), no flags set (the library's default; flags now {:?})",
+                self.wq.flags()
+            ),
+            Some(f) if f.contains(WqFlags::UNBOUND) => "UNBOUND workqueue (WqFlags::UNBOUND)".into(),
+            Some(_) => "per-CPU workqueue (WqFlags::PERCPU; items run on the submitting CPU's pool)".into(),
         };
         format!(
             "{what}; wq.spawn per item; max_active {} (default); idle timeout {:?}; worker ceiling {}; {how}",
@@ -684,6 +725,30 @@ mod tests {
             assert_eq!(ExecutorKind::from_name(k.name()), Some(k));
         }
         assert_eq!(ExecutorKind::from_name("nope"), None);
+    }
+
+    #[test]
+    fn plain_twins() {
+        for k in ExecutorKind::ALL {
+            match k.announced_twin() {
+                Some(a) => {
+                    assert!(k.only_differs_in_blocking());
+                    assert_eq!(k.name(), format!("{}-plain", a.name()));
+                    assert_eq!((k.blocking(), a.blocking()), (Blocking::Plain, Blocking::Announced));
+                }
+                None => assert!(!k.only_differs_in_blocking()),
+            }
+        }
+        assert_eq!(ExecutorKind::CmwqDefaultPlain.announced_twin(), Some(ExecutorKind::CmwqDefault));
+    }
+
+    #[test]
+    fn the_default_queue_is_built_without_flags() {
+        let d = CmwqExec::new(ExecutorKind::CmwqDefault, None).unwrap();
+        let p = CmwqExec::new(ExecutorKind::CmwqBound, Some(WqFlags::PERCPU)).unwrap();
+        assert!(d.settings().starts_with("default workqueue: builder(..).build(), no flags set"));
+        assert!(p.settings().starts_with("per-CPU workqueue (WqFlags::PERCPU"));
+        assert!(!p.wq.flags().contains(WqFlags::UNBOUND), "PERCPU stays per-CPU whatever the default");
     }
 
     #[test]

@@ -25,6 +25,21 @@ pub(crate) fn bytes(x: f64) -> String {
     }
 }
 
+/// CPUs as ranges: `0-3,6`. Expects them ascending.
+pub(crate) fn cpu_list(cpus: &[usize]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < cpus.len() {
+        let mut j = i;
+        while j + 1 < cpus.len() && cpus[j + 1] == cpus[j] + 1 {
+            j += 1;
+        }
+        parts.push(if j == i { cpus[i].to_string() } else { format!("{}-{}", cpus[i], cpus[j]) });
+        i = j + 1;
+    }
+    parts.join(",")
+}
+
 /// The exactly-once column: `yes`, or a bold `NO`.
 pub(crate) fn yes(b: bool) -> String {
     if b { "yes" } else { "**NO**" }.into()
@@ -63,6 +78,9 @@ mod tests {
         assert_eq!(bytes(512.0), "512 B");
         assert_eq!(bytes(2048.0), "2.0 KiB");
         assert_eq!(bytes(-3.0 * 1024.0 * 1024.0), "-3.0 MiB");
+        assert_eq!(cpu_list(&[0, 1, 2, 3, 6, 8, 9]), "0-3,6,8-9");
+        assert_eq!(cpu_list(&[5]), "5");
+        assert_eq!(cpu_list(&[]), "");
     }
 
     #[test]

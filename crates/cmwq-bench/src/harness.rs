@@ -7,8 +7,9 @@ use crate::config::Config;
 use crate::ctx::{retire_cmwq_workers, Ctx};
 use crate::error::Error;
 use crate::executors::ExecutorKind;
+use crate::pools::PoolTally;
 use crate::procfs::{self, Sampler};
-use crate::producers::Producers;
+use crate::producers::{ProducerMode, Producers};
 use crate::report::{Env, Report};
 use crate::workloads::{detect, many_queues, mixed, noop, timers, wake, WORKLOADS};
 
@@ -19,8 +20,9 @@ pub struct BenchOpts {
     pub quick: bool,
     /// Where the markdown, JSON and plots go (created if missing).
     pub out_dir: PathBuf,
-    /// Restrict to these workloads and/or executors (names as in the output;
-    /// see [`WORKLOADS`] and [`ExecutorKind::name`]). `None`: everything.
+    /// Restrict to these workloads, executors and/or producer modes (names as
+    /// in the output; see [`WORKLOADS`], [`ExecutorKind::name`] and
+    /// [`ProducerMode::name`]). `None`: everything.
     pub only: Option<Vec<String>>,
 }
 
@@ -31,17 +33,21 @@ pub struct Selection {
     pub workloads: Vec<&'static str>,
     /// Executors to run them on.
     pub executors: Vec<ExecutorKind>,
+    /// Producer modes of the workloads that have them (noop, mixed).
+    pub modes: Vec<ProducerMode>,
 }
 
-/// Resolves `only` into workloads and executors: a name that is a workload
-/// selects it, one that is an executor selects that; a list without workloads
-/// means all workloads, one without executors all executors.
+/// Resolves `only` into workloads, executors and producer modes: a name that is
+/// a workload selects it, one that is an executor selects that, `pinned` or
+/// `unpinned` selects that producer mode; a list without workloads means all
+/// workloads, one without executors all executors, one without modes both modes.
 ///
 /// # Errors
-/// [`Error::Usage`] for a name that is neither.
+/// [`Error::Usage`] for a name that is none of these.
 pub fn select(only: Option<&[String]>) -> Result<Selection, Error> {
     let mut workloads: Vec<&'static str> = Vec::new();
     let mut executors = Vec::new();
+    let mut modes = Vec::new();
     for name in only.unwrap_or_default() {
         let name = name.trim();
         if let Some(w) = WORKLOADS.iter().find(|w| **w == name) {
@@ -52,11 +58,19 @@ pub fn select(only: Option<&[String]>) -> Result<Selection, Error> {
             if !executors.contains(&k) {
                 executors.push(k);
             }
+        } else if let Some(m) = ProducerMode::from_name(name) {
+            if !modes.contains(&m) {
+                modes.push(m);
+            }
         } else if !name.is_empty() {
-            let known: Vec<&str> =
-                WORKLOADS.iter().copied().chain(ExecutorKind::ALL.map(|k| k.name())).collect();
+            let known: Vec<&str> = WORKLOADS
+                .iter()
+                .copied()
+                .chain(ExecutorKind::ALL.map(|k| k.name()))
+                .chain(ProducerMode::ALL.map(|m| m.name()))
+                .collect();
             return Err(Error::Usage(format!(
-                "unknown workload or executor {name:?}; known: {}",
+                "unknown workload, executor or producer mode {name:?}; known: {}",
                 known.join(", ")
             )));
         }
@@ -71,7 +85,12 @@ pub fn select(only: Option<&[String]>) -> Result<Selection, Error> {
     } else {
         executors.sort_by_key(|k| ExecutorKind::ALL.iter().position(|x| x == k));
     }
-    Ok(Selection { workloads, executors })
+    if modes.is_empty() {
+        modes = ProducerMode::ALL.to_vec();
+    } else {
+        modes.sort_by_key(|m| ProducerMode::ALL.iter().position(|x| x == m));
+    }
+    Ok(Selection { workloads, executors, modes })
 }
 
 /// Runs the benchmark with the sizes of `opts.quick` (see [`Config`]), writes
@@ -114,18 +133,21 @@ pub fn run_with_config(
         producers,
         sampler,
         kinds: sel.executors.clone(),
+        modes: sel.modes.clone(),
         infos: Vec::new(),
+        pools: Vec::new(),
         notes: Vec::new(),
         started,
         progress,
     };
     ctx.say(&format!(
-        "cmwq bench {} mode: workloads {:?} on {} CPUs {:?}; executors {:?}; load average {}",
+        "cmwq bench {} mode: workloads {:?} on {} CPUs {:?}; executors {:?}; producers {:?}; load average {}",
         cfg.mode,
         sel.workloads,
         cpus.len(),
         cpus,
         sel.executors.iter().map(|k| k.name()).collect::<Vec<_>>(),
+        sel.modes.iter().map(|m| m.name()).collect::<Vec<_>>(),
         loadavg_before.as_deref().unwrap_or("?")
     ));
     if cfg!(debug_assertions) {
@@ -152,9 +174,12 @@ pub fn run_with_config(
         timer_fire: Vec::new(),
         detect_latency: Vec::new(),
         detect_overhead: Vec::new(),
+        pools: Vec::new(),
         notes: Vec::new(),
     };
     for w in &sel.workloads {
+        // noop and mixed tally their pools per producer mode themselves.
+        let tally = (!matches!(*w, "noop" | "mixed")).then(PoolTally::start);
         match *w {
             "noop" => r.noop = noop::run(&mut ctx)?,
             "wake" => r.wake = wake::run(&mut ctx)?,
@@ -164,11 +189,16 @@ pub fn run_with_config(
             "detect" => (r.detect_latency, r.detect_overhead) = detect::run(&mut ctx)?,
             _ => unreachable!("select() only returns known workloads"),
         }
+        if let Some(t) = tally {
+            ctx.pools_done(t, w, None);
+        }
     }
     retire_cmwq_workers();
     r.env.loadavg_after = procfs::loadavg();
     r.env.duration_s = started.elapsed().as_secs_f64();
     r.executors = std::mem::take(&mut ctx.infos);
+    r.executors.sort_by_key(|i| ExecutorKind::ALL.iter().position(|k| k.name() == i.name));
+    r.pools = std::mem::take(&mut ctx.pools);
     r.notes = std::mem::take(&mut ctx.notes);
     for f in write_outputs(&r, &opts.out_dir, cfg.plots)? {
         ctx.say(&format!("wrote {}", f.display()));
@@ -179,13 +209,22 @@ pub fn run_with_config(
     Ok(r)
 }
 
-/// The output files for a mode: markdown, JSON, and the stems of the plots.
+/// The output files for a mode: markdown, JSON, and the stems of the plots of
+/// the pinned producers (see [`unpinned_plot_paths`] for the unpinned one).
 pub fn output_paths(dir: &Path, mode: &str) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
     (
         dir.join(format!("bench-{mode}.md")),
         dir.join(format!("bench-{mode}.json")),
         dir.join(format!("bench-{mode}-mixed-ratio")),
         dir.join(format!("bench-{mode}-peak-threads")),
+    )
+}
+
+/// The stems of the mixed plots of the single unpinned producer.
+pub fn unpinned_plot_paths(dir: &Path, mode: &str) -> (PathBuf, PathBuf) {
+    (
+        dir.join(format!("bench-{mode}-unpinned-mixed-ratio")),
+        dir.join(format!("bench-{mode}-unpinned-peak-threads")),
     )
 }
 
@@ -196,9 +235,14 @@ fn write_outputs(report: &Report, dir: &Path, plots: bool) -> Result<Vec<PathBuf
     write(&json, report.to_json())?;
     let mut files = vec![md, json];
     if plots {
-        if let Some((r, t)) = crate::plot::mixed_charts(report) {
-            files.extend(crate::plot::render(&r, &ratio)?);
-            files.extend(crate::plot::render(&t, &threads)?);
+        let (u_ratio, u_threads) = unpinned_plot_paths(dir, report.config.mode);
+        for (mode, ratio, threads) in
+            [(ProducerMode::Pinned, ratio, threads), (ProducerMode::Unpinned, u_ratio, u_threads)]
+        {
+            if let Some((r, t)) = crate::plot::mixed_charts(&report.mixed, report.env.cores, mode) {
+                files.extend(crate::plot::render(&r, &ratio)?);
+                files.extend(crate::plot::render(&t, &threads)?);
+            }
         }
     }
     Ok(files)
@@ -220,6 +264,29 @@ mod tests {
         assert_eq!(s.workloads, WORKLOADS.to_vec());
         assert_eq!(s.executors, vec![ExecutorKind::MtWq]);
         assert!(matches!(select(Some(&["nope".into()])), Err(Error::Usage(_))));
+        assert_eq!(all.modes, [ProducerMode::Pinned, ProducerMode::Unpinned], "no mode named: both");
+    }
+
+    #[test]
+    fn selection_of_producer_modes() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let s = select(Some(&names(&["mixed", "cmwq-default", "unpinned"]))).unwrap();
+        assert_eq!(s.workloads, ["mixed"]);
+        assert_eq!(s.executors, [ExecutorKind::CmwqDefault]);
+        assert_eq!(s.modes, [ProducerMode::Unpinned]);
+        let s = select(Some(&names(&["unpinned", "noop", "pinned", " pinned"]))).unwrap();
+        assert_eq!(
+            (s.workloads, s.modes),
+            (vec!["noop"], vec![ProducerMode::Pinned, ProducerMode::Unpinned])
+        );
+        // A mode alone: every workload and executor, that mode.
+        let s = select(Some(&names(&["pinned"]))).unwrap();
+        assert_eq!((s.workloads.len(), s.executors.len()), (WORKLOADS.len(), ExecutorKind::ALL.len()));
+        assert_eq!(s.modes, [ProducerMode::Pinned]);
+        match select(Some(&names(&["unpined"]))) {
+            Err(Error::Usage(m)) => assert!(m.contains("pinned, unpinned"), "{m}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -229,5 +296,8 @@ mod tests {
         assert_eq!(json, Path::new("/x/bench-quick.json"));
         assert_eq!(r, Path::new("/x/bench-quick-mixed-ratio"));
         assert_eq!(t, Path::new("/x/bench-quick-peak-threads"));
+        let (r, t) = unpinned_plot_paths(Path::new("/x"), "full");
+        assert_eq!(r, Path::new("/x/bench-full-unpinned-mixed-ratio"));
+        assert_eq!(t, Path::new("/x/bench-full-unpinned-peak-threads"));
     }
 }

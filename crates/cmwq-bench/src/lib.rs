@@ -6,16 +6,19 @@
 //! let opts = cmwq_bench::BenchOpts {
 //!     quick: true,
 //!     out_dir: "bench-results".into(),
-//!     only: Some(vec!["mixed".into(), "cmwq-bound".into(), "tokio-blocking".into()]),
+//!     only: Some(vec!["mixed".into(), "cmwq-default".into(), "tokio-blocking".into(), "unpinned".into()]),
 //! };
 //! let report = cmwq_bench::run(&opts, &mut |line| eprintln!("{line}"))?;
 //! println!("{}", report.to_markdown());
 //! # Ok::<(), cmwq_bench::Error>(())
 //! ```
 //!
-//! Executors ([`ExecutorKind`]): `cmwq-bound` (per-CPU workqueue, blocking
-//! announced with `cmwq::sleep`), `cmwq-bound-plain` (the same, blocking with a
-//! plain `std::thread::sleep`), `cmwq-unbound`, `rayon` (global pool),
+//! Executors ([`ExecutorKind`]): `cmwq-default` (`Workqueue::builder(..).build()`
+//! with no flags: whatever the library's default queue is; blocking announced
+//! with `cmwq::sleep`), `cmwq-default-plain` (the same, blocking with a plain
+//! `std::thread::sleep`), `cmwq-bound` and `cmwq-bound-plain` (the same two on a
+//! per-CPU workqueue, `WqFlags::PERCPU`), `cmwq-unbound` (`WqFlags::UNBOUND`),
+//! `rayon` (global pool),
 //! `tokio-blocking` (`spawn_blocking`), `fixed-pool` (one thread per CPU on a
 //! crossbeam channel), `thread-per-item`, and `mt-wq` (the pre-cmwq kernel
 //! multi-threaded workqueue: dedicated threads per queue per CPU).
@@ -26,8 +29,14 @@
 //! `timers` (delayed work beside `tokio::time`), `detect` (the sleep monitor's
 //! latency and own CPU time).
 //!
+//! Producer modes ([`ProducerMode`], for noop and mixed): `pinned` (harness
+//! threads pinned one per CPU, each queueing its share; noop also runs the
+//! first alone) and `unpinned` (one harness thread nobody pinned queues every
+//! item, as most programs do). After each workload the report lists cmwq's
+//! pools that completed its items: pod, nice, items let run at once, peak workers.
+//!
 //! Modules, bottom to top: formatting, statistics, the time base and latch, CPU
-//! placement, `/proc`, sizes, executors, producers, the run context; each
+//! placement, `/proc`, sizes, executors, producers, the pool report, the run context; each
 //! workload with its rows and markdown; the report; the plots; the harness.
 //! `benches/queue.rs` (criterion) measures queue + execute throughput beside
 //! `rayon::spawn`; `examples/hotpath.rs` drives the hot path for profilers.
@@ -42,6 +51,7 @@ mod executors;
 mod fmt;
 mod harness;
 mod plot;
+mod pools;
 mod procfs;
 mod producers;
 mod report;
@@ -53,8 +63,10 @@ pub use config::Config;
 pub use cpu::{allowed_cpus, burn, pin_current_thread, set_current_affinity};
 pub use error::Error;
 pub use executors::{ExecutorInfo, ExecutorKind, MtWq};
-pub use harness::{output_paths, run, run_with_config, select, BenchOpts, Selection};
+pub use harness::{output_paths, run, run_with_config, select, unpinned_plot_paths, BenchOpts, Selection};
+pub use pools::PoolUse;
 pub use procfs::CpuSplit;
+pub use producers::ProducerMode;
 pub use report::{Env, Report};
 pub use stats::Latency;
 pub use sync::{now_ns, CountLatch};

@@ -9,7 +9,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::error::Error;
-use crate::report::Report;
+use crate::producers::ProducerMode;
 use crate::workloads::mixed::MixedRow;
 
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans-subset.ttf");
@@ -40,7 +40,8 @@ pub(crate) struct LineChart {
     pub series: Vec<(String, Vec<(usize, f64)>)>,
 }
 
-const COLORS: [RGBColor; 10] = [
+/// One per series: the ten executors and the thread reference get their own.
+const COLORS: [RGBColor; 12] = [
     RGBColor(0xd6, 0x27, 0x28),
     RGBColor(0xff, 0x7f, 0x0e),
     RGBColor(0x1f, 0x77, 0xb4),
@@ -51,6 +52,8 @@ const COLORS: [RGBColor; 10] = [
     RGBColor(0x17, 0xbe, 0xcf),
     RGBColor(0xbc, 0xbd, 0x22),
     RGBColor(0x7f, 0x7f, 0x7f),
+    RGBColor(0x00, 0x00, 0x00),
+    RGBColor(0x39, 0x3b, 0x79),
 ];
 
 fn s<E: std::fmt::Display>(e: E) -> Error {
@@ -67,7 +70,7 @@ where
     let (lo, hi) = if lo > hi { (1.0, 10.0) } else { (lo / 1.3, hi * 1.6) };
     let n = c.categories.len() as i32;
     let mut chart = ChartBuilder::on(&root)
-        .caption(&c.title, ("sans-serif", 22))
+        .caption(&c.title, ("sans-serif", 19))
         .margin(14)
         .x_label_area_size(46)
         .y_label_area_size(70)
@@ -155,19 +158,23 @@ pub(crate) fn render(chart: &LineChart, stem: &Path) -> Result<Vec<PathBuf>, Err
     Ok(vec![svg, png])
 }
 
-/// The two charts of the mixed workload: makespan / ideal, and peak threads,
-/// against X:Y, one line per executor.
-pub(crate) fn mixed_charts(report: &Report) -> Option<(LineChart, LineChart)> {
-    if report.mixed.is_empty() {
-        return None;
-    }
-    let mut mults: Vec<u32> = report.mixed.iter().map(|r| r.block_mult).collect();
+/// The two charts of the mixed workload (`mixed` rows, on `cores` CPUs) from
+/// the producers of `mode`: makespan / ideal, and peak threads, against X:Y,
+/// one line per executor. `None` if mixed did not run in that mode.
+pub(crate) fn mixed_charts(
+    mixed: &[MixedRow],
+    cores: usize,
+    mode: ProducerMode,
+) -> Option<(LineChart, LineChart)> {
+    let rows: Vec<&MixedRow> = mixed.iter().filter(|r| r.producer_mode == mode.name()).collect();
+    let first = *rows.first()?;
+    let mut mults: Vec<u32> = rows.iter().map(|r| r.block_mult).collect();
     mults.sort_unstable();
     mults.dedup();
     let cats: Vec<String> = mults.iter().map(|m| format!("1:{m}")).collect();
     let idx = |m: u32| mults.iter().position(|&x| x == m).unwrap_or(0);
     let mut names: Vec<&str> = Vec::new();
-    for r in &report.mixed {
+    for r in &rows {
         if !names.contains(&r.executor.as_str()) {
             names.push(&r.executor);
         }
@@ -176,35 +183,39 @@ pub(crate) fn mixed_charts(report: &Report) -> Option<(LineChart, LineChart)> {
         names
             .iter()
             .map(|n| {
-                let pts = report.mixed.iter().filter(|r| r.executor == *n).map(|r| (idx(r.block_mult), f(r)));
+                let pts = rows.iter().filter(|r| r.executor == *n).map(|r| (idx(r.block_mult), f(r)));
                 (n.to_string(), pts.collect())
             })
             .collect()
     };
-    let first = &report.mixed[0];
-    let sub = format!(
-        "{} items, X = {} µs, {} CPUs, median of {} runs",
-        first.items, first.burn_us, report.env.cores, first.runs
+    let (label, sub) = (
+        &first.producers_label,
+        format!("{} items, X = {} µs, {} CPUs, median of {}", first.items, first.burn_us, cores, first.runs),
     );
     let ratio = LineChart {
-        title: format!("mixed: makespan / max(CPU/cores, chain) — {sub}"),
+        title: format!("mixed, {label}: makespan / ideal — {sub}"),
         categories: cats.clone(),
         x_desc: "X:Y (burn : block)".into(),
-        y_desc: "makespan / ideal (log)".into(),
+        y_desc: "makespan / max(CPU/cores, chain) (log)".into(),
         series: series(&|r| r.ratio_to_ideal),
     };
     let mut tseries = series(&|r| r.peak_threads as f64);
-    let reference: Vec<(usize, f64)> = report
-        .mixed
-        .iter()
-        .filter(|r| r.executor == "cmwq-bound")
-        .map(|r| (idx(r.block_mult), r.thread_reference as f64))
-        .collect();
-    if !reference.is_empty() {
-        tseries.push(("cores + blocked + 2 (cmwq-bound)".into(), reference));
+    // The reference of the queue the mode is about: the per-CPU one beside
+    // pinned producers, the default one beside the unpinned producer.
+    let lead = match mode {
+        ProducerMode::Pinned => ["cmwq-bound", "cmwq-default"],
+        ProducerMode::Unpinned => ["cmwq-default", "cmwq-bound"],
+    };
+    if let Some(lead) = lead.into_iter().find(|l| names.contains(l)) {
+        let reference: Vec<(usize, f64)> = rows
+            .iter()
+            .filter(|r| r.executor == lead)
+            .map(|r| (idx(r.block_mult), r.thread_reference as f64))
+            .collect();
+        tseries.push((format!("cores + blocked + 2 ({lead})"), reference));
     }
     let threads = LineChart {
-        title: format!("mixed: peak threads of the executor — {sub}"),
+        title: format!("mixed, {label}: peak threads — {sub}"),
         categories: cats,
         x_desc: "X:Y (burn : block)".into(),
         y_desc: "peak threads (log)".into(),
@@ -225,5 +236,34 @@ mod tests {
         assert_eq!(log_label(&2.0), "2.0");
         assert_eq!(log_label(&20.0), "20");
         assert_eq!(log_label(&0.5), "0.50");
+    }
+
+    #[test]
+    fn mixed_charts_per_producer_mode() {
+        use crate::workloads::mixed::test_row;
+        let u = "1 unpinned producer";
+        let mut rows = vec![
+            test_row("cmwq-bound", "1 pinned producer per CPU", "1:0", 10.0),
+            test_row("cmwq-default", u, "1:4", 12.0),
+            test_row("cmwq-default", u, "1:0", 11.0),
+            test_row("cmwq-bound", u, "1:0", 20.0),
+            test_row("rayon", u, "1:16", 30.0),
+        ];
+        rows[1].thread_reference = 9;
+        let (ratio, threads) = mixed_charts(&rows, 2, ProducerMode::Unpinned).unwrap();
+        assert!(ratio.title.starts_with("mixed, 1 unpinned producer: makespan / ideal — 1 items"));
+        assert_eq!(ratio.categories, ["1:0", "1:4", "1:16"], "sorted by block multiple");
+        let names: Vec<&str> = threads.series.iter().map(|s| s.0.as_str()).collect();
+        assert_eq!(names, ["cmwq-default", "cmwq-bound", "rayon", "cores + blocked + 2 (cmwq-default)"]);
+        assert_eq!(threads.series[0].1, [(1, 1.0), (0, 1.0)]);
+        assert_eq!(threads.series[3].1, [(1, 9.0), (0, 3.0)], "the default queue's reference");
+        let (_, pinned) = mixed_charts(&rows, 2, ProducerMode::Pinned).unwrap();
+        let names: Vec<&str> = pinned.series.iter().map(|s| s.0.as_str()).collect();
+        assert_eq!(
+            names,
+            ["cmwq-bound", "cores + blocked + 2 (cmwq-bound)"],
+            "the per-CPU queue's reference"
+        );
+        assert!(mixed_charts(&rows[..1], 2, ProducerMode::Unpinned).is_none(), "no unpinned rows: no chart");
     }
 }

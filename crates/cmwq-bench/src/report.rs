@@ -5,6 +5,7 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::executors::ExecutorInfo;
 use crate::fmt::section;
+use crate::pools::{self, PoolUse};
 use crate::workloads::detect::{self, DetectLatencyRow, DetectOverheadRow};
 use crate::workloads::many_queues::{self, ManyQueuesRow};
 use crate::workloads::mixed::{self, MixedRow};
@@ -58,6 +59,9 @@ pub struct Report {
     pub detect_latency: Vec<DetectLatencyRow>,
     /// detect: the sleep monitor's CPU time (idle and saturated).
     pub detect_overhead: Vec<DetectOverheadRow>,
+    /// cmwq's pools that completed items, per workload (and per producers for
+    /// noop and mixed).
+    pub pools: Vec<PoolUse>,
     /// Items that ran other than exactly once, if any.
     pub notes: Vec<String>,
 }
@@ -127,12 +131,20 @@ impl Report {
         let rows: Vec<Vec<String>> =
             self.executors.iter().map(|x| vec![format!("`{}`", x.name), x.settings.clone()]).collect();
         s += &section("Executors", &["executor", "settings (all peer defaults)"], &rows, "");
+        // Each workload's tables, then the pools it used.
+        let p = |w: &str| pools::markdown(&self.pools, w);
         s += &noop::markdown(&self.noop);
+        s += &p("noop");
         s += &wake::markdown(&self.wake, self.config.wake_gap);
+        s += &p("wake");
         s += &mixed::markdown(&self.mixed);
+        s += &p("mixed");
         s += &many_queues::markdown(&self.many_queues);
+        s += &p("many-queues");
         s += &timers::markdown(&self.timer_ops, &self.timer_fire);
+        s += &p("timers");
         s += &detect::markdown(&self.detect_latency, &self.detect_overhead);
+        s += &p("detect");
         s += &list("Invariants broken", self.notes.clone());
         s
     }

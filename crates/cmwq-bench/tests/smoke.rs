@@ -15,10 +15,33 @@ fn every_workload_on_every_executor_runs_each_item_exactly_once() {
     let executors = cmwq_bench::ExecutorKind::ALL;
     let non_blocking = executors.iter().filter(|k| !k.only_differs_in_blocking()).count();
     let cores = report.env.cores;
-    let producer_configs = if cores > 1 { 2 } else { 1 };
-    assert_eq!(report.noop.len(), non_blocking * producer_configs);
-    assert_eq!(report.wake.len(), non_blocking + producer_configs);
-    assert_eq!(report.mixed.len(), executors.len() * cfg.mixed_block_ratios.len());
+    let pinned_configs = if cores > 1 { 2 } else { 1 };
+    // noop: the pinned configurations and the unpinned producer.
+    assert_eq!(report.noop.len(), non_blocking * (pinned_configs + 1));
+    assert_eq!(report.wake.len(), non_blocking + pinned_configs);
+    // mixed: pinned producers (one per CPU) and the unpinned one.
+    assert_eq!(report.mixed.len(), executors.len() * cfg.mixed_block_ratios.len() * 2);
+    for (mode, label) in [("pinned", "1 pinned producer per CPU"), ("unpinned", "1 unpinned producer")] {
+        let rows: Vec<_> = report.mixed.iter().filter(|r| r.producer_mode == mode).collect();
+        assert_eq!(rows.len(), report.mixed.len() / 2, "{mode}");
+        assert!(rows.iter().all(|r| r.producers_label == label), "{mode}");
+        let noop = report.noop.iter().filter(|r| r.producer_mode == mode).count();
+        assert_eq!(noop, non_blocking * if mode == "pinned" { pinned_configs } else { 1 });
+    }
+    // The pools: some served the cmwq rows of noop and mixed in each mode, and
+    // each names its executors.
+    for (w, p) in [
+        ("noop", "1 unpinned producer"),
+        ("mixed", "1 unpinned producer"),
+        ("mixed", "1 pinned producer per CPU"),
+    ] {
+        let used: Vec<_> =
+            report.pools.iter().filter(|u| u.workload == w && u.producers.as_deref() == Some(p)).collect();
+        assert!(!used.is_empty(), "no pools for {w}, {p}");
+        assert!(used.iter().all(|u| u.completed > 0 && u.peak_workers > 0 && !u.executors.is_empty()));
+        assert!(used.iter().any(|u| u.executors.iter().any(|e| e == "cmwq-default")), "{w}, {p}");
+    }
+    assert!(report.pools.iter().any(|u| u.workload == "detect" && u.producers.is_none()));
     assert_eq!(report.many_queues.len(), 4);
     assert!(report.noop.iter().all(|r| r.exactly_once && r.items_per_s > 0.0));
     assert!(report.wake.iter().all(|r| r.exactly_once && r.samples == cfg.wake_samples));
@@ -45,15 +68,24 @@ fn every_workload_on_every_executor_runs_each_item_exactly_once() {
     // Announced and plain blocking are both there for cmwq.
     assert!(report.mixed.iter().any(|r| r.executor == "cmwq-bound" && r.blocking == "announced"));
     assert!(report.mixed.iter().any(|r| r.executor == "cmwq-bound-plain" && r.blocking == "plain"));
-    assert!(lines.iter().any(|l| l.contains("[mixed 1:4] cmwq-bound (announced): run 1/1")));
+    assert!(lines
+        .iter()
+        .any(|l| l.contains("[mixed 1:4, 1 pinned producer per CPU] cmwq-bound (announced): run 1/1")));
+    assert!(lines
+        .iter()
+        .any(|l| l.contains("[mixed 1:4, 1 unpinned producer] cmwq-default-plain (plain): run 1/1")));
+    assert!(lines.iter().any(|l| l.starts_with("[") && l.contains("[pools] mixed, 1 unpinned producer: ")));
 
     let (md, json, ratio, threads) = cmwq_bench::output_paths(&dir, "tiny");
+    let (u_ratio, u_threads) = cmwq_bench::unpinned_plot_paths(&dir, "tiny");
     for p in [
         &md,
         &json,
         &ratio.with_extension("svg"),
         &ratio.with_extension("png"),
         &threads.with_extension("png"),
+        &u_ratio.with_extension("png"),
+        &u_threads.with_extension("svg"),
     ] {
         assert!(std::fs::metadata(p).map(|m| m.len() > 0).unwrap_or(false), "{} missing", p.display());
     }
@@ -63,10 +95,16 @@ fn every_workload_on_every_executor_runs_each_item_exactly_once() {
         assert!(md.contains(&format!("## {section}:")), "no {section} table");
     }
     assert!(md.contains("## mixed: unannotated against announced"));
+    assert!(md.contains("## mixed: items burn X then block Y, 1 unpinned producer"));
+    assert!(md.contains("## mixed: /ideal and peak threads by producers"));
+    assert!(md.contains("### mixed: cmwq's pools") && md.contains("### noop: cmwq's pools"));
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
     for (list, keys) in [
         ("mixed", &["ratio", "executor", "blocking", "makespan_ms", "ratio_to_ideal", "peak_threads"][..]),
-        ("mixed", &["thread_reference", "peak_blocked_per_cpu_sum"]),
+        ("mixed", &["thread_reference", "peak_blocked_per_cpu_sum", "producer_mode", "producers_label"]),
+        ("noop", &["producers", "producer_mode", "producers_label"]),
+        ("pools", &["workload", "producers", "pool", "cpu", "pod", "nice", "concurrency", "completed"]),
+        ("pools", &["peak_workers", "peak_workers_before", "executors"]),
         ("detect_latency", &["blocking", "monitor_start", "rounds", "p50_us", "p90_us", "p99_us"]),
         ("detect_overhead", &["load", "cpu_pct_of_core", "ticks_per_s", "blocked", "cpu_hogs"]),
         ("detect_overhead", &["sentinel_cpu_pct_of_core"]),
@@ -79,9 +117,14 @@ fn every_workload_on_every_executor_runs_each_item_exactly_once() {
     }
     assert!(v["mixed"][0]["bounds"]["ideal_ms"].is_number());
     let headline: Vec<&str> = v["headline"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
-    for start in
-        ["mixed 1:4: cmwq-bound", "mixed, makespan cmwq-bound-plain / cmwq-bound", "noop, 1 producer(s)"]
-    {
+    for start in [
+        "mixed 1:4, 1 pinned producer per CPU: cmwq-default",
+        "mixed 1:4, 1 unpinned producer: cmwq-default",
+        "mixed, makespan cmwq-bound-plain / cmwq-bound (unannotated / announced), 1 pinned producer per CPU",
+        "mixed, makespan cmwq-default-plain / cmwq-default (unannotated / announced), 1 unpinned producer",
+        "noop, 1 pinned producer",
+        "noop, 1 unpinned producer: cmwq-default",
+    ] {
         assert!(headline.iter().any(|l| l.starts_with(start)), "no headline {start:?}");
     }
     for start in ["wake: cmwq-bound p50", "timers (busy)", "detect: monitor CPU", "many-queues: mt-wq"] {

@@ -17,10 +17,13 @@ pub(crate) struct BenchArgs {
     /// Where the markdown table, JSON and SVG/PNG plots go (created if missing).
     #[arg(long, value_name = "DIR", default_value = "bench-results")]
     out: PathBuf,
-    /// Run only these workloads and/or executors, comma-separated. Workloads: noop,
-    /// wake, mixed, many-queues, timers, detect. Executors: cmwq-bound,
-    /// cmwq-bound-plain, cmwq-unbound, rayon, tokio-blocking, fixed-pool,
-    /// thread-per-item, mt-wq.
+    /// Run only these workloads, executors and/or producer modes, comma-separated.
+    /// Workloads: noop, wake, mixed, many-queues, timers, detect. Executors:
+    /// cmwq-default, cmwq-default-plain (the queue `Workqueue::builder(..).build()`
+    /// gives), cmwq-bound, cmwq-bound-plain (per-CPU), cmwq-unbound, rayon,
+    /// tokio-blocking, fixed-pool, thread-per-item, mt-wq. Producer modes (noop,
+    /// mixed): pinned (one producer pinned per CPU), unpinned (one producer nobody
+    /// pinned). A kind left out means all of it: `--only mixed,cmwq-default,unpinned`.
     #[arg(long, value_name = "NAMES", value_delimiter = ',')]
     only: Option<Vec<String>>,
 }
@@ -45,7 +48,25 @@ pub(crate) fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<()> {
     }
     let (md, json, ratio, threads) = cmwq_bench::output_paths(&args.out, mode);
     writeln!(out, "wrote {} and {}", md.display(), json.display())?;
-    writeln!(out, "plots {}.{{svg,png}} and {}.{{svg,png}}", ratio.display(), threads.display())?;
+    // The mixed plots, per producer mode that ran.
+    let ran = |m: cmwq_bench::ProducerMode| report.mixed.iter().any(|r| r.producer_mode == m.name());
+    if ran(cmwq_bench::ProducerMode::Pinned) {
+        writeln!(
+            out,
+            "plots {}.{{svg,png}} and {}.{{svg,png}} (pinned producers)",
+            ratio.display(),
+            threads.display()
+        )?;
+    }
+    if ran(cmwq_bench::ProducerMode::Unpinned) {
+        let (ratio, threads) = cmwq_bench::unpinned_plot_paths(&args.out, mode);
+        writeln!(
+            out,
+            "plots {}.{{svg,png}} and {}.{{svg,png}} (1 unpinned producer)",
+            ratio.display(),
+            threads.display()
+        )?;
+    }
     Ok(())
 }
 

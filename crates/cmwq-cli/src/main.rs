@@ -43,13 +43,17 @@ enum Command {
     /// Compare cmwq with the executors users would pick instead, on the same work
     ///
     /// Runs the noop, wake, mixed (burn then block, announced and plain),
-    /// many-queues, timers and detect workloads on cmwq (bound and unbound),
+    /// many-queues, timers and detect workloads on cmwq (the default queue,
+    /// per-CPU and unbound),
     /// rayon::spawn, tokio's spawn_blocking, a fixed one-thread-per-CPU pool,
     /// thread-per-item and an emulation of the pre-cmwq "MT wq", each with its
-    /// default settings. Writes markdown tables, JSON and SVG/PNG plots; progress
-    /// goes to stderr. Needs the `bench` cargo feature (on by default); a build
+    /// default settings. noop and mixed run twice: from producers pinned one per
+    /// CPU, and from one producer nobody pinned. After each workload it lists
+    /// cmwq's pools that ran its items. Writes markdown tables, JSON and SVG/PNG
+    /// plots; progress goes to stderr. Needs the `bench` cargo feature (on by default); a build
     /// without it says so and exits with an error.
-    #[command(after_help = "Examples:\n  cmwq bench --quick\n  cmwq bench --only mixed --out /tmp/r")]
+    #[command(after_help = "Examples:\n  cmwq bench --quick\n  cmwq bench --only mixed --out /tmp/r\n  \
+                            cmwq bench --only mixed,unpinned\n  cmwq bench --only noop,mixed,cmwq-default,cmwq-bound")]
     Bench(bench::BenchArgs),
 }
 

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cmwq::debug::{MONITOR_THREAD, MONITOR_TICK_MAX, SENTINEL_THREAD_PREFIX};
-use cmwq::{Work, Workqueue};
+use cmwq::{Work, Workqueue, WqFlags};
 use serde::Serialize;
 
 use crate::ctx::Ctx;
@@ -552,7 +552,7 @@ fn wait_monitor_quiet(max: Duration) -> Duration {
 /// Runs the detect workload: latency, then overhead, on one per-CPU workqueue.
 pub(crate) fn run(ctx: &mut Ctx<'_>) -> Result<(Vec<DetectLatencyRow>, Vec<DetectOverheadRow>), Error> {
     ctx.prepare();
-    let wq = Workqueue::builder("bench-detect").build()?;
+    let wq = Workqueue::builder("bench-detect").flags(WqFlags::PERCPU).build()?;
     let lat = latency(ctx, &wq);
     let ovh = lat.and_then(|l| overhead(ctx, &wq).map(|o| (l, o)));
     let destroyed = wq.destroy();

@@ -12,6 +12,7 @@ use crate::error::Error;
 use crate::executors::{Batch, Executor, ExecutorKind, FixedPool, Job, MtWq};
 use crate::fmt::{bytes, section, yes};
 use crate::procfs::{self, Peaks};
+use crate::producers::Feed;
 
 /// many-queues: many workqueues with a few items each.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -56,7 +57,7 @@ impl Queue {
         let name = format!("mq-{i}");
         let cmwq = |flags| Ok(Queue::Cmwq(Workqueue::builder(name.clone()).flags(flags).build()?));
         match kind {
-            ExecutorKind::CmwqBound => cmwq(WqFlags::empty()),
+            ExecutorKind::CmwqBound => cmwq(WqFlags::PERCPU),
             ExecutorKind::CmwqUnbound => cmwq(WqFlags::UNBOUND),
             ExecutorKind::MtWq => MtWq::new(cpus, &name).map(Queue::Mt),
             ExecutorKind::FixedPool => FixedPool::new(cpus.len(), &name).map(Queue::Pool),
@@ -182,7 +183,7 @@ fn fill(
     let err: Arc<Mutex<Option<Error>>> = Arc::new(Mutex::new(None));
     let (qs, b, e) = (queues.clone(), batch.clone(), err.clone());
     ctx.producers.run(
-        cores,
+        Feed::Pinned(cores),
         Arc::new(move |p| {
             for (qi, queue) in qs.iter().enumerate() {
                 for j in 0..k {

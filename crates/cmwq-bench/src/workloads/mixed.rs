@@ -1,6 +1,7 @@
 //! mixed: items burn X of CPU then block Y, at several X:Y; makespan against
 //! the ideal bound, peak threads against the threads a concurrency-managed
-//! pool needs.
+//! pool needs; from pinned producers (one per CPU) and from one unpinned
+//! producer.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -11,9 +12,11 @@ use serde::Serialize;
 use crate::cpu::burn;
 use crate::ctx::{warmup_items, Cell, Ctx, MakeJob};
 use crate::error::Error;
-use crate::executors::Blocking;
+use crate::executors::{Blocking, ExecutorKind};
 use crate::fmt::{section, yes};
+use crate::pools::PoolTally;
 use crate::procfs::{self, CpuAccount, CpuMark, CpuSplit};
+use crate::producers::Feed;
 use crate::stats::{median, median_usize, min_max};
 
 /// Lower bounds on the makespan of the mixed workload: `n` items, each burning
@@ -62,6 +65,13 @@ pub struct MixedRow {
     pub executor: String,
     /// How items block (`announced`: `cmwq::sleep`; `plain`: `std::thread::sleep`).
     pub blocking: String,
+    /// Producer threads (one per CPU, or 1).
+    pub producers: usize,
+    /// `pinned` (one producer pinned to each CPU, each its share) or
+    /// `unpinned` (one producer nobody pinned queues every item).
+    pub producer_mode: String,
+    /// The producers in words: `1 pinned producer per CPU`, `1 unpinned producer`.
+    pub producers_label: String,
     /// `X:Y` as `1:m`.
     pub ratio: String,
     /// `m` of `1:m`.
@@ -160,36 +170,58 @@ fn mixed_job(x: Duration, y: Duration, blocking: Blocking, blocked: Arc<Blocked>
 pub(crate) fn run(ctx: &mut Ctx<'_>) -> Result<Vec<MixedRow>, Error> {
     let mut rows = Vec::new();
     let cores = ctx.cores();
+    let kinds = ctx.kinds.clone();
+    let nr_cpu_ids = ctx.cpus.iter().max().map_or(1, |&c| c + 1);
+    for feed in ctx.feeds(false) {
+        let label = feed.label(cores);
+        let mut tally = PoolTally::start();
+        rows.extend(run_feed(ctx, feed, &label, &mut tally, &kinds, nr_cpu_ids)?);
+        ctx.pools_done(tally, "mixed", Some(&label));
+    }
+    Ok(rows)
+}
+
+/// The rows of one feed: every X:Y on every executor.
+fn run_feed(
+    ctx: &mut Ctx<'_>,
+    feed: Feed,
+    label: &str,
+    tally: &mut PoolTally,
+    kinds: &[ExecutorKind],
+    nr_cpu_ids: usize,
+) -> Result<Vec<MixedRow>, Error> {
+    let mut rows = Vec::new();
+    let cores = ctx.cores();
     let (n, x) = (ctx.cfg.mixed_items, ctx.cfg.mixed_burn);
     let hz = procfs::user_hz();
     let rounds = ctx.rounds();
-    let kinds = ctx.kinds.clone();
-    let nr_cpu_ids = ctx.cpus.iter().max().map_or(1, |&c| c + 1);
     for &m in &ctx.cfg.mixed_block_ratios {
         let y = x * m;
         let b = Bounds::new(n, x, y, cores);
         let timeout = ctx.cfg.batch_timeout(n, x + y);
         let mut cells: Vec<Cell> = kinds.iter().map(|_| Cell::default()).collect();
         for round in 1..=rounds {
-            for (cell, &kind) in cells.iter_mut().zip(&kinds) {
+            for (cell, &kind) in cells.iter_mut().zip(kinds) {
                 let other = ctx.prepare();
+                let pools = ctx.pools_before(kind);
                 let exec = ctx.build(kind)?;
                 let blocking = kind.blocking();
                 let blocked = Arc::new(Blocked::new(nr_cpu_ids));
                 let warm = warmup_items(ctx.cfg, n);
                 if warm > 0 {
                     let make = mixed_job(x, y, blocking, blocked.clone());
-                    let (batch, _) = ctx.timed_batch(&exec, cores, warm, make, timeout)?;
+                    let (batch, _) = ctx.timed_batch(&exec, feed, warm, make, timeout)?;
                     cell.batches.push(batch);
                 }
                 let make = mixed_job(x, y, blocking, blocked.clone());
                 ctx.sampler.open();
                 let m0 = CpuMark::now(&ctx.cpus);
-                let res = ctx.timed_batch(&exec, cores, n, make, timeout);
+                let res = ctx.timed_batch(&exec, feed, n, make, timeout);
                 let m1 = CpuMark::now(&ctx.cpus);
                 let p = ctx.sampler.close();
                 let (batch, ns) = res?;
                 drop(exec);
+                ctx.pools_after(tally, kind, pools);
                 let threads = ctx.threads_of(kind, p, other);
                 let mut one = CpuAccount::default();
                 one.add(&m0, &m1);
@@ -197,7 +229,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>) -> Result<Vec<MixedRow>, Error> {
                 let ms = ns as f64 / 1e6;
                 let bp = blocked.peak.load(Ordering::Acquire);
                 ctx.say(&format!(
-                    "[mixed 1:{m}] {} ({}): run {round}/{rounds}: {ms:.1} ms = {:.2}x ideal, {threads} threads, \
+                    "[mixed 1:{m}, {label}] {} ({}): run {round}/{rounds}: {ms:.1} ms = {:.2}x ideal, {threads} threads, \
                      {bp} blocked at once; CPUs: {:.0}% ours, {:.0}% others, {:.0}% idle, {:.0}% steal",
                     kind.name(),
                     blocking.as_str(),
@@ -215,8 +247,8 @@ pub(crate) fn run(ctx: &mut Ctx<'_>) -> Result<Vec<MixedRow>, Error> {
                 cell.blocked_per_cpu.push(blocked.per_cpu_peak_sum());
             }
         }
-        for (cell, &kind) in cells.iter().zip(&kinds) {
-            let ok = ctx.exactly_once(&format!("mixed 1:{m} {}", kind.name()), &cell.batches);
+        for (cell, &kind) in cells.iter().zip(kinds) {
+            let ok = ctx.exactly_once(&format!("mixed 1:{m}, {label}, {}", kind.name()), &cell.batches);
             let med = median(&cell.values).unwrap_or(0.0);
             let (lo, hi) = min_max(&cell.values);
             let peak_blocked = median_usize(&cell.blocked);
@@ -227,6 +259,9 @@ pub(crate) fn run(ctx: &mut Ctx<'_>) -> Result<Vec<MixedRow>, Error> {
             rows.push(MixedRow {
                 executor: kind.name().into(),
                 blocking: kind.blocking().as_str().into(),
+                producers: feed.count(),
+                producer_mode: feed.mode().name().into(),
+                producers_label: label.into(),
                 ratio: format!("1:{m}"),
                 block_mult: m,
                 burn_us: x.as_micros() as u64,
@@ -256,14 +291,45 @@ pub(crate) fn run(ctx: &mut Ctx<'_>) -> Result<Vec<MixedRow>, Error> {
     Ok(rows)
 }
 
-/// `cmwq-bound-plain` beside `cmwq-bound`, one X:Y: `(ratio, announced ms, plain ms)`.
-/// Empty if mixed did not run both.
-pub(crate) fn plain_vs_announced(rows: &[MixedRow]) -> Vec<(&str, f64, f64)> {
+/// A `-plain` executor's makespan beside its announced twin's (`cmwq-bound-plain`
+/// beside `cmwq-bound`), for the same producers and X:Y.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PlainPair<'a> {
+    /// The producers, in words.
+    pub(crate) producers: &'a str,
+    /// The announced executor (`cmwq-bound`).
+    pub(crate) queue: &'a str,
+    /// X:Y.
+    pub(crate) ratio: &'a str,
+    /// Its makespan, ms.
+    pub(crate) announced_ms: f64,
+    /// The plain twin's makespan, ms.
+    pub(crate) plain_ms: f64,
+}
+
+impl PlainPair<'_> {
+    /// plain / announced, safe against a zero makespan.
+    pub(crate) fn over(&self) -> f64 {
+        over(self.plain_ms, self.announced_ms)
+    }
+}
+
+/// Every `-plain` row beside its announced twin of the same producers and X:Y,
+/// in row order. Empty if mixed ran no such pair.
+pub(crate) fn plain_vs_announced(rows: &[MixedRow]) -> Vec<PlainPair<'_>> {
     rows.iter()
-        .filter(|r| r.executor == "cmwq-bound")
-        .filter_map(|a| {
-            let p = rows.iter().find(|r| r.executor == "cmwq-bound-plain" && r.ratio == a.ratio)?;
-            Some((a.ratio.as_str(), a.makespan_ms, p.makespan_ms))
+        .filter_map(|p| {
+            let twin = ExecutorKind::from_name(&p.executor)?.announced_twin()?;
+            let a = rows.iter().find(|a| {
+                a.executor == twin.name() && a.ratio == p.ratio && a.producers_label == p.producers_label
+            })?;
+            Some(PlainPair {
+                producers: &p.producers_label,
+                queue: &a.executor,
+                ratio: &p.ratio,
+                announced_ms: a.makespan_ms,
+                plain_ms: p.makespan_ms,
+            })
         })
         .collect()
 }
@@ -273,102 +339,241 @@ fn over(plain: f64, announced: f64) -> f64 {
     plain / announced.max(1e-9)
 }
 
-/// Per X:Y, cmwq-bound against the ideal and its thread reference; then plain
-/// against announced blocking.
-pub(crate) fn headline(rows: &[MixedRow]) -> Vec<String> {
-    let mut v: Vec<String> = rows
-        .iter()
-        .filter(|r| r.executor == "cmwq-bound")
-        .map(|r| {
-            format!(
-                "mixed {}: cmwq-bound {:.1} ms = {:.2}x ideal (target 1.15x); peak threads {} vs \
-                 cores+blocked+2 = {}",
-                r.ratio, r.makespan_ms, r.ratio_to_ideal, r.peak_threads, r.thread_reference
-            )
-        })
-        .collect();
-    let pa = plain_vs_announced(rows);
-    if !pa.is_empty() {
-        let parts: Vec<String> = pa.iter().map(|(r, a, p)| format!("{r} {:.2}x", over(*p, *a))).collect();
-        v.push(format!(
-            "mixed, makespan cmwq-bound-plain / cmwq-bound (unannotated / announced): {}",
-            parts.join(", ")
-        ));
+/// The distinct values of `key` over `items`, in order of first appearance.
+fn distinct<'a, T>(items: &'a [T], key: impl Fn(&'a T) -> &'a str) -> Vec<&'a str> {
+    let mut v: Vec<&str> = Vec::new();
+    for k in items.iter().map(key) {
+        if !v.contains(&k) {
+            v.push(k);
+        }
     }
     v
+}
+
+/// The cmwq queues the headline names, in order: what a program gets with no
+/// flags, and the per-CPU queue.
+const HEADLINE_CMWQ: [&str; 2] = ["cmwq-default", "cmwq-bound"];
+
+/// Per producers and X:Y, the default and per-CPU queues against the ideal and
+/// their thread reference; then per producers and queue, plain against
+/// announced blocking.
+pub(crate) fn headline(rows: &[MixedRow]) -> Vec<String> {
+    let mut v = Vec::new();
+    let pairs = plain_vs_announced(rows);
+    for label in distinct(rows, |r| &r.producers_label) {
+        let of: Vec<&MixedRow> = rows.iter().filter(|r| r.producers_label == label).collect();
+        for ratio in distinct(&of, |r| &r.ratio) {
+            let parts: Vec<String> = HEADLINE_CMWQ
+                .iter()
+                .filter_map(|e| of.iter().find(|r| r.ratio == ratio && r.executor == *e))
+                .map(|r| {
+                    format!(
+                        "{} {:.1} ms = {:.2}x ideal, peak threads {} vs cores+blocked+2 = {}",
+                        r.executor, r.makespan_ms, r.ratio_to_ideal, r.peak_threads, r.thread_reference
+                    )
+                })
+                .collect();
+            if !parts.is_empty() {
+                v.push(format!("mixed {ratio}, {label}: {} (target 1.15x)", parts.join("; ")));
+            }
+        }
+        let mine: Vec<&PlainPair<'_>> = pairs.iter().filter(|p| p.producers == label).collect();
+        for queue in distinct(&mine, |p| p.queue) {
+            let parts: Vec<String> = mine
+                .iter()
+                .filter(|p| p.queue == queue)
+                .map(|p| format!("{} {:.2}x", p.ratio, p.over()))
+                .collect();
+            v.push(format!(
+                "mixed, makespan {queue}-plain / {queue} (unannotated / announced), {label}: {}",
+                parts.join(", ")
+            ));
+        }
+    }
+    v
+}
+
+/// The legend of the first full table (the later ones say only who produced).
+const LEGEND: &str = "ideal = max(N·X / cores, X + Y); tight = max(N·X / cores + Y, X + Y); /avail: against \
+    the ideal on the CPU share other processes and the hypervisor left. Peak threads: `Threads:` sampled \
+    every ~1 ms, less the threads of other executors and the harness (its producers included). Peak \
+    blocked: items inside their block at once, warm-up included; Σ per-CPU: each CPU's own peak, summed. \
+    CPU %: `/proc/stat` over the runs.";
+
+/// Who submitted the items of a table, for its legend.
+fn producers_legend(label: &str) -> &'static str {
+    if label.contains("unpinned") {
+        "Producers: one harness thread that nobody pinned (no affinity call) queues every item."
+    } else {
+        "Producers: one harness thread pinned to each CPU, each queueing its share."
+    }
 }
 
 pub(crate) fn markdown(rows: &[MixedRow]) -> String {
     let f1 = |x: f64| format!("{x:.1}");
     let f2 = |x: f64| format!("{x:.2}");
-    let table: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            let c = &r.cpu;
+    let mut s = String::new();
+    for (i, label) in distinct(rows, |r| &r.producers_label).into_iter().enumerate() {
+        let table: Vec<Vec<String>> = rows
+            .iter()
+            .filter(|r| r.producers_label == label)
+            .map(|r| {
+                let c = &r.cpu;
+                vec![
+                    r.ratio.clone(),
+                    format!("`{}`", r.executor),
+                    r.blocking.clone(),
+                    r.items.to_string(),
+                    f1(r.makespan_ms),
+                    f1(r.bounds.ideal_ms),
+                    f2(r.ratio_to_ideal),
+                    f2(r.ratio_to_tight),
+                    f2(r.ratio_to_available),
+                    r.peak_threads.to_string(),
+                    r.peak_blocked.to_string(),
+                    r.thread_reference.to_string(),
+                    r.peak_blocked_per_cpu_sum.to_string(),
+                    f1(r.overhead_cpu_us_per_item),
+                    format!(
+                        "{:.0}/{:.0}/{:.0}/{:.0}",
+                        c.ours * 100.0,
+                        c.others * 100.0,
+                        c.idle * 100.0,
+                        c.steal * 100.0
+                    ),
+                    yes(r.exactly_once),
+                ]
+            })
+            .collect();
+        let legend = if i == 0 {
+            format!("{LEGEND} {}", producers_legend(label))
+        } else {
+            format!("Columns as above. {}", producers_legend(label))
+        };
+        s += &section(
+            &format!("mixed: items burn X then block Y, {label} (median of runs)"),
+            &[
+                "X:Y",
+                "executor",
+                "blocking",
+                "items",
+                "makespan ms",
+                "ideal ms",
+                "/ideal",
+                "/tight",
+                "/avail",
+                "peak threads",
+                "peak blocked",
+                "cores+blocked+2",
+                "Σ per-CPU peak blocked",
+                "our CPU beyond X, µs/item",
+                "CPU % ours/others/idle/steal",
+                "exactly once",
+            ],
+            &table,
+            &legend,
+        );
+    }
+    s += &summary(rows);
+    let pa: Vec<Vec<String>> = plain_vs_announced(rows)
+        .into_iter()
+        .map(|p| {
             vec![
-                r.ratio.clone(),
-                format!("`{}`", r.executor),
-                r.blocking.clone(),
-                r.items.to_string(),
-                f1(r.makespan_ms),
-                f1(r.bounds.ideal_ms),
-                f2(r.ratio_to_ideal),
-                f2(r.ratio_to_tight),
-                f2(r.ratio_to_available),
-                r.peak_threads.to_string(),
-                r.peak_blocked.to_string(),
-                r.thread_reference.to_string(),
-                r.peak_blocked_per_cpu_sum.to_string(),
-                f1(r.overhead_cpu_us_per_item),
-                format!(
-                    "{:.0}/{:.0}/{:.0}/{:.0}",
-                    c.ours * 100.0,
-                    c.others * 100.0,
-                    c.idle * 100.0,
-                    c.steal * 100.0
-                ),
-                yes(r.exactly_once),
+                p.producers.into(),
+                format!("`{}`", p.queue),
+                p.ratio.into(),
+                f1(p.announced_ms),
+                f1(p.plain_ms),
+                f2(p.over()),
             ]
         })
         .collect();
-    let mut s = section(
-        "mixed: items burn X then block Y (median of runs)",
-        &[
-            "X:Y",
-            "executor",
-            "blocking",
-            "items",
-            "makespan ms",
-            "ideal ms",
-            "/ideal",
-            "/tight",
-            "/avail",
-            "peak threads",
-            "peak blocked",
-            "cores+blocked+2",
-            "Σ per-CPU peak blocked",
-            "our CPU beyond X, µs/item",
-            "CPU % ours/others/idle/steal",
-            "exactly once",
-        ],
-        &table,
-        "ideal = max(N·X / cores, X + Y); tight = max(N·X / cores + Y, X + Y); /avail: against the ideal on \
-         the CPU share other processes and the hypervisor left. Peak threads: `Threads:` sampled every \
-         ~1 ms, less the threads of other executors. Peak blocked: items inside their block at once, \
-         warm-up included; Σ per-CPU: each CPU's own peak, summed. CPU %: `/proc/stat` over the runs. \
-         Producers: one harness thread per CPU, pinned; there is no unpinned producer.",
-    );
-    let pa: Vec<Vec<String>> = plain_vs_announced(rows)
-        .into_iter()
-        .map(|(r, a, p)| vec![r.into(), f1(a), f1(p), f2(over(p, a))])
-        .collect();
     s += &section(
         "mixed: unannotated against announced blocking (makespans, ms)",
-        &["X:Y", "`cmwq-bound` (announced)", "`cmwq-bound-plain` (plain)", "plain / announced"],
+        &[
+            "producers",
+            "queue",
+            "X:Y",
+            "announced (`cmwq::sleep`)",
+            "plain (`-plain` twin)",
+            "plain / announced",
+        ],
         &pa,
         "",
     );
     s
+}
+
+/// The figures that matter side by side: per producers and executor, /ideal and
+/// peak threads at each X:Y. Empty when there are no rows.
+fn summary(rows: &[MixedRow]) -> String {
+    let ratios = distinct(rows, |r| &r.ratio);
+    let mut lines: Vec<(&str, &str, &str)> = Vec::new();
+    for r in rows {
+        let k = (r.producers_label.as_str(), r.executor.as_str(), r.blocking.as_str());
+        if !lines.contains(&k) {
+            lines.push(k);
+        }
+    }
+    let table: Vec<Vec<String>> = lines
+        .iter()
+        .map(|&(label, executor, blocking)| {
+            let mut v = vec![label.to_string(), format!("`{executor}`"), blocking.to_string()];
+            v.extend(ratios.iter().map(|ratio| {
+                rows.iter()
+                    .find(|r| r.producers_label == label && r.executor == executor && r.ratio == *ratio)
+                    .map_or_else(|| "–".into(), |r| format!("{:.2} / {}", r.ratio_to_ideal, r.peak_threads))
+            }));
+            v
+        })
+        .collect();
+    let heads: Vec<String> = ratios.iter().map(|r| format!("{r} /ideal / threads")).collect();
+    let mut header = vec!["producers", "executor", "blocking"];
+    header.extend(heads.iter().map(String::as_str));
+    section(
+        "mixed: /ideal and peak threads by producers",
+        &header,
+        &table,
+        "Each cell: median makespan / ideal, then peak threads (the full tables above have the rest).",
+    )
+}
+
+/// A row for tests: `executor` (blocking plain if it ends in `-plain`) from
+/// `producers` at `ratio` (`1:m`), one run of one item taking `makespan_ms`.
+#[cfg(test)]
+pub(crate) fn test_row(executor: &str, producers: &str, ratio: &str, makespan_ms: f64) -> MixedRow {
+    let plain = executor.ends_with("-plain");
+    let us = Duration::from_micros;
+    MixedRow {
+        executor: executor.into(),
+        blocking: if plain { "plain" } else { "announced" }.into(),
+        producers: 1,
+        producer_mode: if producers.contains("unpinned") { "unpinned" } else { "pinned" }.into(),
+        producers_label: producers.into(),
+        ratio: ratio.into(),
+        block_mult: ratio.strip_prefix("1:").and_then(|m| m.parse().ok()).unwrap_or(1),
+        burn_us: 300,
+        block_us: 300,
+        items: 1,
+        runs: 1,
+        makespan_ms,
+        makespan_min_ms: makespan_ms,
+        makespan_max_ms: makespan_ms,
+        makespans_ms: vec![makespan_ms],
+        bounds: Bounds::new(1, us(300), us(300), 2),
+        ratio_to_ideal: 1.0,
+        ratio_to_tight: 1.0,
+        ratio_to_available: 1.0,
+        peak_threads: 1,
+        peak_threads_max: 1,
+        peak_threads_runs: vec![1],
+        peak_blocked: 0,
+        peak_blocked_per_cpu_sum: 0,
+        thread_reference: 3,
+        cpu: Default::default(),
+        overhead_cpu_us_per_item: 0.0,
+        exactly_once: true,
+    }
 }
 
 #[cfg(test)]
@@ -411,33 +616,7 @@ mod tests {
     }
 
     fn row(executor: &str, ratio: &str, makespan_ms: f64) -> MixedRow {
-        MixedRow {
-            executor: executor.into(),
-            blocking: "announced".into(),
-            ratio: ratio.into(),
-            block_mult: 1,
-            burn_us: 300,
-            block_us: 300,
-            items: 1,
-            runs: 1,
-            makespan_ms,
-            makespan_min_ms: makespan_ms,
-            makespan_max_ms: makespan_ms,
-            makespans_ms: vec![makespan_ms],
-            bounds: Bounds::new(1, us(300), us(300), 2),
-            ratio_to_ideal: 1.0,
-            ratio_to_tight: 1.0,
-            ratio_to_available: 1.0,
-            peak_threads: 1,
-            peak_threads_max: 1,
-            peak_threads_runs: vec![1],
-            peak_blocked: 0,
-            peak_blocked_per_cpu_sum: 0,
-            thread_reference: 3,
-            cpu: Default::default(),
-            overhead_cpu_us_per_item: 0.0,
-            exactly_once: true,
-        }
+        test_row(executor, "1 pinned producer per CPU", ratio, makespan_ms)
     }
 
     #[test]
@@ -447,8 +626,80 @@ mod tests {
         assert!(plain_vs_announced(std::slice::from_ref(&a)).is_empty(), "no plain row: no pair");
         let rows = [a.clone(), p.clone(), other];
         let v = plain_vs_announced(&rows);
-        assert_eq!(v, [("1:1", 16.5, 33.0)], "paired by ratio; the 1:4 row has no partner");
-        assert!((over(v[0].2, v[0].1) - 2.0).abs() < 1e-9);
+        let want = PlainPair {
+            producers: "1 pinned producer per CPU",
+            queue: "cmwq-bound",
+            ratio: "1:1",
+            announced_ms: 16.5,
+            plain_ms: 33.0,
+        };
+        assert_eq!(v, [want], "paired by ratio; the 1:4 row has no partner");
+        assert!((v[0].over() - 2.0).abs() < 1e-9);
         assert!(over(33.0, 0.0).is_finite(), "a zero makespan does not divide by zero");
+    }
+
+    #[test]
+    fn plain_vs_announced_pairs_by_producers_and_queue() {
+        let u = "1 unpinned producer";
+        let rows = [
+            row("cmwq-default", "1:1", 10.0),
+            row("cmwq-bound", "1:1", 11.0),
+            row("cmwq-bound-plain", "1:1", 22.0),
+            test_row("cmwq-default", u, "1:1", 12.0),
+            test_row("cmwq-default-plain", u, "1:1", 36.0),
+            test_row("cmwq-bound-plain", u, "1:1", 50.0), // its twin did not run unpinned
+        ];
+        let v: Vec<(&str, &str, f64)> =
+            plain_vs_announced(&rows).iter().map(|p| (p.producers, p.queue, p.over())).collect();
+        assert_eq!(v, [("1 pinned producer per CPU", "cmwq-bound", 2.0), (u, "cmwq-default", 3.0)]);
+    }
+
+    #[test]
+    fn headline_and_tables_per_producers() {
+        let u = "1 unpinned producer";
+        let rows = [
+            row("cmwq-bound", "1:0", 10.0),
+            row("cmwq-bound-plain", "1:0", 10.0),
+            row("cmwq-bound", "1:4", 11.0),
+            row("cmwq-bound-plain", "1:4", 22.0),
+            test_row("cmwq-default", u, "1:0", 12.0),
+            test_row("cmwq-bound", u, "1:0", 13.0),
+            test_row("rayon", u, "1:0", 13.0),
+            test_row("cmwq-default", u, "1:4", 14.0),
+            test_row("cmwq-default-plain", u, "1:4", 28.0),
+        ];
+        let h = headline(&rows);
+        assert_eq!(h.len(), 6, "{h:#?}");
+        assert!(h[0].starts_with(
+            "mixed 1:0, 1 pinned producer per CPU: cmwq-bound 10.0 ms = 1.00x ideal, peak threads 1"
+        ));
+        assert!(h[1].starts_with("mixed 1:4, 1 pinned producer per CPU: cmwq-bound 11.0 ms"));
+        assert_eq!(
+            h[2],
+            "mixed, makespan cmwq-bound-plain / cmwq-bound (unannotated / announced), 1 pinned producer \
+                          per CPU: 1:0 1.00x, 1:4 2.00x"
+        );
+        assert!(h[3].starts_with("mixed 1:0, 1 unpinned producer: cmwq-default 12.0 ms"));
+        assert!(h[3].contains("; cmwq-bound 13.0 ms") && h[3].ends_with("(target 1.15x)"));
+        assert!(h[4].starts_with("mixed 1:4, 1 unpinned producer: cmwq-default 14.0 ms"));
+        assert!(h[5].starts_with("mixed, makespan cmwq-default-plain / cmwq-default (unannotated / announced), 1 unpinned producer: 1:4 2.00x"));
+        let md = markdown(&rows);
+        let titles: Vec<&str> = md.lines().filter(|l| l.starts_with("## ")).collect();
+        assert_eq!(
+            titles,
+            [
+                "## mixed: items burn X then block Y, 1 pinned producer per CPU (median of runs)",
+                "## mixed: items burn X then block Y, 1 unpinned producer (median of runs)",
+                "## mixed: /ideal and peak threads by producers",
+                "## mixed: unannotated against announced blocking (makespans, ms)",
+            ]
+        );
+        assert!(
+            md.contains("| producers | executor | blocking | 1:0 /ideal / threads | 1:4 /ideal / threads |")
+        );
+        assert!(md.contains("| 1 unpinned producer | `rayon` | announced | 1.00 / 1 | – |"), "{md}");
+        assert!(md.contains("| 1 unpinned producer | `cmwq-default` | 1:4 | 14.0 | 28.0 | 2.00 |"));
+        assert!(md.contains("Producers: one harness thread that nobody pinned"));
+        assert!(markdown(&[]).is_empty());
     }
 }

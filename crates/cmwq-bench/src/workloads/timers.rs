@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use cmwq::{DelayedWork, Workqueue};
+use cmwq::{DelayedWork, Workqueue, WqFlags};
 use serde::Serialize;
 
 use crate::ctx::Ctx;
@@ -131,7 +131,7 @@ fn ops_row(name: &str, ctx: &Ctx<'_>, arm: Vec<f64>, cancel: Vec<f64>, bytes: f6
 
 fn cmwq_ops(ctx: &Ctx<'_>) -> Result<TimerOpsRow, Error> {
     let cfg = ctx.cfg;
-    let wq = Workqueue::builder("bench-timer-ops").build()?;
+    let wq = Workqueue::builder("bench-timer-ops").flags(WqFlags::PERCPU).build()?;
     procfs::trim_heap();
     let rss0 = procfs::rss_bytes();
     let bg: Vec<DelayedWork> = (0..cfg.timer_background).map(|_| DelayedWork::new(|_| {})).collect();
@@ -434,7 +434,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>) -> Result<(Vec<TimerOpsRow>, Vec<TimerFireR
         ctx.cores(),
         cfg.runs
     ));
-    let wq = Workqueue::builder("bench-timer-fire").build()?;
+    let wq = Workqueue::builder("bench-timer-fire").flags(WqFlags::PERCPU).build()?;
     let rt = tokio_runtime()?;
     let mut cells: [[FireCell; 2]; 2] = Default::default();
     let warm = usize::from(cfg.warmup);
