@@ -7,11 +7,11 @@ use std::collections::HashMap;
 use std::sync::{OnceLock, Weak};
 
 use crate::context::Context;
+use crate::platform::loom::Ordering;
 use crate::platform::loom::{Mutex, MutexGuard};
 use crate::platform::timer::TimerBase;
 use crate::platform::topology::Topology;
 use crate::pool::WorkerPool;
-use crate::platform::loom::Ordering;
 use crate::workqueue::{Armed, PoolKey, WqCore};
 
 /// The table of every pool ever created, of every instance, indexed by pool id.

@@ -394,7 +394,8 @@ fn hot_paths_do_not_allocate_and_spawn_allocates_once() {
     let percpu = Workqueue::builder("alloc-percpu").flags(WqFlags::PERCPU).build().unwrap();
     start_monitor_and_sentinels(&percpu, &cpus);
     let unbound = Workqueue::builder("alloc-unbound").flags(WqFlags::UNBOUND).build().unwrap();
-    let highpri = Workqueue::builder("alloc-highpri").flags(WqFlags::HIGHPRI | WqFlags::PERCPU).build().unwrap();
+    let highpri =
+        Workqueue::builder("alloc-highpri").flags(WqFlags::HIGHPRI | WqFlags::PERCPU).build().unwrap();
     let ordered = Workqueue::ordered("alloc-ordered").build().unwrap();
 
     let (n, expected, without) = without_new_workers(|| worker_allocations_are_counted(&percpu, MORE));

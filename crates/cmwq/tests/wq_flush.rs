@@ -225,7 +225,10 @@ fn wq_flush_does_not_wait_for_later_or_chained_items_unbound() {
 #[test]
 fn wq_flush_does_not_wait_for_later_or_chained_items_percpu() {
     let _s = shared();
-    flush_ignores_later_items(Workqueue::builder("flush-later-p").flags(WqFlags::PERCPU).build().unwrap(), true);
+    flush_ignores_later_items(
+        Workqueue::builder("flush-later-p").flags(WqFlags::PERCPU).build().unwrap(),
+        true,
+    );
 }
 
 #[test]

@@ -87,7 +87,11 @@ fn queues_created_while_frozen_start_frozen_and_max_active_survives() {
     let _s = exclusive();
     let _t = Thaw;
     freezer::freeze();
-    let wq = Workqueue::builder("frz-late").flags(WqFlags::FREEZABLE | WqFlags::PERCPU).max_active(1).build().unwrap();
+    let wq = Workqueue::builder("frz-late")
+        .flags(WqFlags::FREEZABLE | WqFlags::PERCPU)
+        .max_active(1)
+        .build()
+        .unwrap();
     let n = Arc::new(AtomicUsize::new(0));
     let items: Vec<Work> = (0..3)
         .map(|_| {

@@ -13,8 +13,12 @@ use std::time::Duration;
 use cmwq::{Busy, Work, Workqueue, WqFlags};
 use support::{exclusive, pin_current_thread, two_cpus, wait_for, Concurrency, Gate, Log};
 
-const FLAG_SETS: [WqFlags; 4] =
-    [WqFlags::PERCPU, WqFlags::UNBOUND, WqFlags::PERCPU.union(WqFlags::HIGHPRI), WqFlags::PERCPU.union(WqFlags::CPU_INTENSIVE)];
+const FLAG_SETS: [WqFlags; 4] = [
+    WqFlags::PERCPU,
+    WqFlags::UNBOUND,
+    WqFlags::PERCPU.union(WqFlags::HIGHPRI),
+    WqFlags::PERCPU.union(WqFlags::CPU_INTENSIVE),
+];
 
 /// How the second instance is queued while the first one runs on CPU `c0`.
 #[derive(Debug, Clone, Copy)]
@@ -68,7 +72,8 @@ fn queued_on_another_cpu_while_running_runs_behind_it_on_same_worker() {
                     let helper = Work::new(move |_| tx.send(wq2.queue(&w2)).unwrap());
                     // On a separate per-CPU queue, so the helper itself is not
                     // held back behind the running item on an UNBOUND queue.
-                    let helper_wq = Workqueue::builder("nonreentrant-helper").flags(WqFlags::PERCPU).build().unwrap();
+                    let helper_wq =
+                        Workqueue::builder("nonreentrant-helper").flags(WqFlags::PERCPU).build().unwrap();
                     assert_eq!(helper_wq.queue_on(c1, &helper), Ok(true));
                     let r = rx.recv_timeout(support::DEADLINE).unwrap();
                     helper_wq.destroy().unwrap();

@@ -271,7 +271,8 @@ fn cpu_intensive_item_does_not_hold_back_its_cpu() {
     let _x = exclusive();
     let c = cpu0();
     settle_pool(c);
-    let intensive = Workqueue::builder("pool-intensive").flags(WqFlags::CPU_INTENSIVE | WqFlags::PERCPU).build().unwrap();
+    let intensive =
+        Workqueue::builder("pool-intensive").flags(WqFlags::CPU_INTENSIVE | WqFlags::PERCPU).build().unwrap();
     let normal = Workqueue::builder("pool-normal").flags(WqFlags::PERCPU).build().unwrap();
     // A running CPU_INTENSIVE item is outside concurrency management: w2 starts
     // while w1 still burns, and w1 sees it.

@@ -257,7 +257,8 @@ fn scenario_cpu_intensive_items_start_together() {
     let c = cpu0();
     settle_pool(c);
     let normal = Workqueue::builder("scn-normal").flags(WqFlags::PERCPU).build().unwrap();
-    let intensive = Workqueue::builder("scn-intensive").flags(WqFlags::CPU_INTENSIVE | WqFlags::PERCPU).build().unwrap();
+    let intensive =
+        Workqueue::builder("scn-intensive").flags(WqFlags::CPU_INTENSIVE | WqFlags::PERCPU).build().unwrap();
     let s = Scenario::new(|log| {
         let log = log.clone();
         Arc::new(move || {

@@ -441,7 +441,8 @@ fn closures_are_dropped_outside_pool_locks() {
         works.push(w);
         expected += 1;
         // A spawned closure holding the last handle of the queue it runs on.
-        let own2 = Workqueue::builder(format!("stress-own-spawn-{i}")).flags(WqFlags::PERCPU).build().unwrap();
+        let own2 =
+            Workqueue::builder(format!("stress-own-spawn-{i}")).flags(WqFlags::PERCPU).build().unwrap();
         let guard2 = ReentrantGuard { drops: drops.clone(), wq: Some(own2.clone()) };
         own2.spawn(move || {
             let _g = &guard2;

@@ -206,7 +206,10 @@ fn strict_keeps_work_in_the_pod_and_non_strict_spreads_it() {
     };
     let (loose, masks) = run(false);
     assert_eq!(loose, 2, "not strict: both CPUs' pods ran items at once");
-    assert!(masks.iter().all(|m| m.contains(&c0) && m.contains(&c1)), "non-strict workers may run anywhere: {masks:?}");
+    assert!(
+        masks.iter().all(|m| m.contains(&c0) && m.contains(&c1)),
+        "non-strict workers may run anywhere: {masks:?}"
+    );
     let (strict, masks) = run(true);
     assert_eq!(strict, 1, "strict: the producer's pod only, one CPU");
     assert!(masks.iter().all(|m| m == &vec![c0]), "strict workers are confined to the pod: {masks:?}");
@@ -221,7 +224,8 @@ fn queues_with_equal_attrs_share_pools_and_an_unused_pool_lets_its_workers_go() 
     first.queue(&w).unwrap();
     w.flush_bounded().unwrap();
     let before = unbound();
-    let queues: Vec<Workqueue> = (1..50).map(|i| Workqueue::builder(format!("share-{i}")).build().unwrap()).collect();
+    let queues: Vec<Workqueue> =
+        (1..50).map(|i| Workqueue::builder(format!("share-{i}")).build().unwrap()).collect();
     for q in &queues {
         let w = Work::new(|_| {});
         q.queue(&w).unwrap();
@@ -242,7 +246,8 @@ fn queues_with_equal_attrs_share_pools_and_an_unused_pool_lets_its_workers_go() 
     assert!(unbound() > before);
     niced.destroy_bounded().unwrap();
     drop(niced);
-    let gone = poll_until(DEADLINE, || cmwq::debug::pools().iter().any(|p| p.id == pool.id && p.workers == 0));
+    let gone =
+        poll_until(DEADLINE, || cmwq::debug::pools().iter().any(|p| p.id == pool.id && p.workers == 0));
     assert!(gone, "an unused pool kept its workers: {:?}", cmwq::debug::pools());
 }
 

@@ -109,7 +109,12 @@ fn pending_item_keeps_its_place_when_queued_on_another_cpu() {
 fn requeue_from_outside_while_running_runs_again_on_same_worker() {
     let _s = exclusive();
     let (c0, _) = two_cpus();
-    for flags in [WqFlags::PERCPU, WqFlags::UNBOUND, WqFlags::PERCPU | WqFlags::HIGHPRI, WqFlags::PERCPU | WqFlags::CPU_INTENSIVE] {
+    for flags in [
+        WqFlags::PERCPU,
+        WqFlags::UNBOUND,
+        WqFlags::PERCPU | WqFlags::HIGHPRI,
+        WqFlags::PERCPU | WqFlags::CPU_INTENSIVE,
+    ] {
         let wq = Workqueue::builder(format!("requeue-outside-{flags:?}")).flags(flags).build().unwrap();
         let gate = Gate::new();
         let _open = gate.open_on_drop();

@@ -88,8 +88,10 @@ fn builder_rejects_contradictory_flags() {
     }
     // Bits no flag names (the kernel's WQ_SYSFS, 1 << 6, say) are refused, never ignored.
     for bits in [1 << 6, 1 << 20] {
-        let e =
-            Workqueue::builder("unknown-bits").flags(WqFlags::from_bits_retain(bits) | WqFlags::PERCPU).build().unwrap_err();
+        let e = Workqueue::builder("unknown-bits")
+            .flags(WqFlags::from_bits_retain(bits) | WqFlags::PERCPU)
+            .build()
+            .unwrap_err();
         assert!(matches!(e.kind(), ErrorKind::InvalidFlags(_)), "{bits:#x}: {e:?}");
         assert!(e.to_string().contains(&format!("{bits:#x}")), "{e}");
         assert_eq!(e.workqueue(), "unknown-bits");
@@ -420,7 +422,9 @@ fn unbound_max_active_is_process_wide() {
 fn percpu_items_run_on_the_cpu_they_were_queued_on() {
     let _s = exclusive();
     let cpus = cmwq::allowed_cpus();
-    for flags in [WqFlags::PERCPU, WqFlags::PERCPU | WqFlags::HIGHPRI, WqFlags::PERCPU | WqFlags::CPU_INTENSIVE] {
+    for flags in
+        [WqFlags::PERCPU, WqFlags::PERCPU | WqFlags::HIGHPRI, WqFlags::PERCPU | WqFlags::CPU_INTENSIVE]
+    {
         let wq = Workqueue::builder("percpu-placement").flags(flags).build().unwrap();
         for &cpu in &cpus {
             let seen: Log<(Option<usize>, Vec<usize>)> = Log::default();
@@ -570,7 +574,8 @@ fn normal_workers_do_not_inherit_the_nice_value_of_the_first_queuer() {
 
     // 2. The first worker is created by a highpri item (nice -20 where permitted).
     pools.wait_empty(Some(c0), false);
-    let hp = Workqueue::builder("nice-inherit-highpri").flags(WqFlags::HIGHPRI | WqFlags::PERCPU).build().unwrap();
+    let hp =
+        Workqueue::builder("nice-inherit-highpri").flags(WqFlags::HIGHPRI | WqFlags::PERCPU).build().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     let wq2 = wq.clone();
     let outer = Work::new(move |_| {

@@ -49,11 +49,12 @@ impl PoolLocked {
         n
     }
 
-    /// [`need_more_worker`](Self::need_more_worker), unless runnable sleepers
-    /// cover the CPUs that are free: what `kick_pool` and the monitor's worker
-    /// creation act on.
+    /// [`need_more_worker`](Self::need_more_worker), unless workers in their
+    /// idle spin will take the waiting items, or runnable sleepers cover the
+    /// CPUs that are free: what `kick_pool` and the monitor's worker creation
+    /// act on.
     pub(crate) fn worker_wanted(&self, pool: &WorkerPool) -> bool {
-        self.need_more_worker(pool) && {
+        self.need_more_worker(pool) && self.worklist.len() > self.nr_spinning && {
             let free = pool.concurrency - pool.nr_running();
             self.runnable_sleepers(free) < free
         }
@@ -118,10 +119,7 @@ pub(crate) fn kick_pool(pool: &'static WorkerPool, g: &mut PoolLocked) -> bool {
         g.idle
     );
     if !g.worker_wanted(pool) {
-        if !g.worklist.is_empty()
-            && g.nr_busy > 0
-            && !pool.saturation_noted.load(Ordering::Relaxed)
-        {
+        if !g.worklist.is_empty() && g.nr_busy > 0 && !pool.saturation_noted.load(Ordering::Relaxed) {
             // Saturated: work waits while a worker counts as running (or, covered
             // by a runnable sleeper, will count in a moment). If that worker
             // blocked without saying so, only the sleep monitor can tell. (A worker

@@ -13,7 +13,7 @@ use super::worker_pool::{
 use crate::current::Item;
 use crate::platform::bug::AbortOnPanic;
 use crate::platform::log;
-use crate::platform::loom::ltrace;
+use crate::platform::loom::{ltrace, Ordering};
 use crate::pwq::{self, Entry, Task};
 use crate::work::Work;
 use crate::workqueue::WqFlags;
@@ -104,21 +104,42 @@ pub(super) fn worker_thread(pool: &'static WorkerPool, me: Arc<WorkerShared>) {
                 if g.keep_working(pool) {
                     continue;
                 }
-                // Out of work as the only running worker: yield a few rounds before
-                // going idle. We still count as running, so a producer on this CPU
-                // queues without waking anyone, and we take its items in a batch
-                // instead of being woken (and preempting it) once per item.
-                if spins < IDLE_SPINS && g.worklist.is_empty() && pool.nr_running() <= pool.concurrency && g.may_spin() {
-                    spins += 1;
+                // Out of work: yield a few rounds before going idle. We still count
+                // as running, so a producer on this CPU queues without waking
+                // anyone, and we take its items in a batch instead of being woken
+                // (and preempting it) once per item. In an unbound pool the item
+                // a spinner will take wakes nobody either (`nr_spinning`).
+                if spins < IDLE_SPINS
+                    && g.worklist.is_empty()
+                    && pool.nr_running() <= pool.concurrency
+                    && g.may_spin()
+                {
+                    g.nr_spinning += 1;
                     drop(g);
                     deferred.release();
-                    let t = std::time::Instant::now();
-                    crate::platform::loom::thread::yield_now();
-                    let took = t.elapsed();
+                    // Yield until the worklist has something (the lock-free hint;
+                    // the lock is taken again only then, or when the spin is over).
+                    let mut contended = false;
+                    while spins < IDLE_SPINS {
+                        spins += 1;
+                        let t = std::time::Instant::now();
+                        crate::platform::loom::thread::yield_now();
+                        let took = t.elapsed();
+                        let work = pool.queued.load(Ordering::Relaxed) > 0;
+                        if took > SPIN_YIELD_SLICE || (took > SPIN_YIELD_MAX && !work) {
+                            // The CPU went to another process for a time slice, not
+                            // (only) to a producer of ours: spinning would delay the
+                            // next item.
+                            contended = true;
+                            break;
+                        }
+                        if work {
+                            break;
+                        }
+                    }
                     g = pool.lock();
-                    if took > SPIN_YIELD_SLICE || (took > SPIN_YIELD_MAX && g.worklist.is_empty()) {
-                        // The CPU went to another process for a time slice, not (only)
-                        // to a producer of ours: spinning would delay the next item.
+                    g.nr_spinning -= 1;
+                    if contended {
                         g.spin_off_until = Some(std::time::Instant::now() + SPIN_BACKOFF);
                     }
                     continue;

@@ -107,6 +107,9 @@ pub(crate) struct PoolLocked {
     pub(crate) panicked: u64,
     /// Workers executing an item.
     pub(crate) nr_busy: usize,
+    /// Counted workers in their idle spin, about to look at the worklist again:
+    /// that many waiting items need no other worker woken (`worker_wanted`).
+    pub(crate) nr_spinning: usize,
     /// Idle spinning is off until then (`worker.rs`, "idle spin").
     pub(crate) spin_off_until: Option<Instant>,
     pub(crate) workers_created: u64,
@@ -181,7 +184,13 @@ impl WorkerPool {
 
     /// An unbound pool for one pod: it lets as many workers run at once as the
     /// pod has CPUs (`README.md`, "Unbound pools").
-    pub(crate) fn new_unbound(id: u32, ctx: &'static Context, pod: Box<[usize]>, affinity: Box<[usize]>, nice: i32) -> Self {
+    pub(crate) fn new_unbound(
+        id: u32,
+        ctx: &'static Context,
+        pod: Box<[usize]>,
+        affinity: Box<[usize]>,
+        nice: i32,
+    ) -> Self {
         Self::new(id, ctx, None, (pod, affinity), nice, nice <= super::manage::HIGHPRI_NICE)
     }
 
@@ -194,7 +203,10 @@ impl WorkerPool {
         highpri: bool,
     ) -> Self {
         // The node containing the pod, if one does (`pool->node`).
-        let node = pod.first().map(|&c| ctx.topo.cpu_node(c)).filter(|&n| pod.iter().all(|&c| ctx.topo.cpu_node(c) == n));
+        let node = pod
+            .first()
+            .map(|&c| ctx.topo.cpu_node(c))
+            .filter(|&n| pod.iter().all(|&c| ctx.topo.cpu_node(c) == n));
         WorkerPool {
             id,
             cpu,

@@ -4,10 +4,10 @@ use std::sync::{Arc, OnceLock};
 
 use super::attrs::Attrs;
 use super::core::{Unbound, WqCore};
-use super::unbound::PwqTable;
 use super::flags::{WqFlags, UNSUPPORTED, WQ_DFL_ACTIVE, WQ_MAX_ACTIVE};
 use super::flush::Flush;
 use super::handle::{Workqueue, WqHandle};
+use super::unbound::PwqTable;
 use crate::platform::error::{Error, ErrorKind};
 use crate::platform::log;
 use crate::platform::loom::{AtomicBool, AtomicU32, Mutex};
@@ -151,7 +151,9 @@ impl Builder {
         }
         let unbound = match (flags.contains(WqFlags::UNBOUND), self.attrs) {
             (false, Some(_)) => {
-                return e(ErrorKind::InvalidAttrs("attributes apply to unbound workqueues, not PERCPU ones".into()))
+                return e(ErrorKind::InvalidAttrs(
+                    "attributes apply to unbound workqueues, not PERCPU ones".into(),
+                ))
             }
             (false, None) => None,
             (true, attrs) => {

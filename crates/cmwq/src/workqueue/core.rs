@@ -8,15 +8,15 @@
 
 use std::sync::{Arc, OnceLock};
 
+use super::attrs::Attrs;
 use super::flags::WqFlags;
 use super::flush::Flush;
 use super::unbound::PwqTable;
 use crate::platform::bug::abort_on_bug;
-use super::attrs::Attrs;
-use crate::platform::topology::AffinityScope;
 use crate::platform::error::{Error, ErrorKind};
 use crate::platform::log;
 use crate::platform::loom::{AtomicBool, AtomicU32, Mutex, Ordering, RwLock};
+use crate::platform::topology::AffinityScope;
 use crate::pool::{PoolLocked, WorkerPool};
 use crate::pwq::{self, PwqState, PwqStats, Task};
 use crate::registry::Registry;
@@ -95,7 +95,6 @@ impl WqCore {
     pub(super) fn err(&self, kind: ErrorKind) -> Error {
         Error::new(&self.name, kind)
     }
-
 
     /// The `max_active` its pwqs use now: 0 while a freezable queue is frozen.
     /// Caller holds `flush.lock()`, which orders it against freeze and thaw.
@@ -208,7 +207,8 @@ impl WqCore {
         let scope = self.registry.ctx.config.resolve_scope(attrs.affinity_scope);
         let mut retired = u.retired.lock();
         let old = u.table.read().clone();
-        let new = Arc::new(PwqTable::new(self.registry, attrs, scope, self.ordered, old.epoch.wrapping_add(1)));
+        let new =
+            Arc::new(PwqTable::new(self.registry, attrs, scope, self.ordered, old.epoch.wrapping_add(1)));
         if self.ordered {
             // Plugged while an earlier generation holds items (under the retired
             // lock, as `pwq_freed` unplugs under it: no unplug is missed).

@@ -18,12 +18,12 @@ mod flags;
 mod flush;
 mod handle;
 mod stats;
-mod unbound;
 #[cfg(all(test, loom))]
 mod tests;
+mod unbound;
 
-pub use attrs::{Attrs, MAX_NICE, MIN_NICE};
 pub(crate) use attrs::PoolKey;
+pub use attrs::{Attrs, MAX_NICE, MIN_NICE};
 pub use builder::Builder;
 pub(crate) use core::WqCore;
 pub(crate) use delayed::Armed;

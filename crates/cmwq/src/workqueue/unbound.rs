@@ -19,9 +19,9 @@ use std::sync::{Arc, OnceLock};
 use super::attrs::{Attrs, PoolKey};
 use super::core::{PwqRef, WqCore};
 use super::flush::Flush;
+use crate::platform::topology::AffinityScope;
 use crate::pool::WorkerPool;
 use crate::pwq::PwqState;
-use crate::platform::topology::AffinityScope;
 use crate::registry::Registry;
 
 /// One generation of an unbound workqueue's pwqs: what `build` or

@@ -40,7 +40,8 @@ pub(crate) fn blocked_in_item<R: Send + 'static>(
     tag: &str,
     f: impl FnOnce() -> R + Send + 'static,
 ) -> InItem<R> {
-    let helper = cmwq::Workqueue::builder(format!("helper-{tag}")).flags(cmwq::WqFlags::PERCPU).build().unwrap();
+    let helper =
+        cmwq::Workqueue::builder(format!("helper-{tag}")).flags(cmwq::WqFlags::PERCPU).build().unwrap();
     blocked_in(&helper, cpu, log, tag, f)
 }
 
@@ -70,7 +71,8 @@ pub(crate) fn blocked_in<R: Send + 'static>(
         cmwq::Work::new(move |_| log.push(probe_tag.clone()))
     };
     // The probe goes on a queue of its own: `wq` may hold it back by max_active.
-    let probe_wq = cmwq::Workqueue::builder(format!("probe-{tag}")).flags(cmwq::WqFlags::PERCPU).build().unwrap();
+    let probe_wq =
+        cmwq::Workqueue::builder(format!("probe-{tag}")).flags(cmwq::WqFlags::PERCPU).build().unwrap();
     assert_eq!(wq.queue_on(cpu, &work), Ok(true));
     log.expect(&format!("{tag} called"));
     assert_eq!(probe_wq.queue_on(cpu, &probe), Ok(true));
