@@ -177,7 +177,7 @@ pub fn set_power_efficient(on: bool) {
 /// Sets the process-wide default affinity scope (`workqueue.default_affinity_scope`;
 /// default `cache_shard`, as the newest kernel, or `CMWQ_AFFINITY_SCOPE`), and
 /// re-maps every unbound workqueue whose [`Attrs`](crate::Attrs) ask for
-/// [`AffinityScope::Default`], as the kernel does. Given `Default` itself, it
+/// [`AffinityScope::Default`](crate::AffinityScope::Default), as the kernel does. Given `Default` itself, it
 /// goes back to the built-in default (the kernel refuses "default" there).
 ///
 /// ```
@@ -199,6 +199,17 @@ pub fn set_default_affinity_scope(scope: crate::AffinityScope) {
     for wq in queues {
         wq.default_scope_changed();
     }
+}
+
+/// How many NUMA node ids this machine has (one more than the highest; 1 where
+/// sysfs shows no nodes). [`Workqueue::queue_node`](crate::Workqueue::queue_node)
+/// takes one of them.
+///
+/// ```
+/// assert!(cmwq::nr_numa_nodes() >= 1);
+/// ```
+pub fn nr_numa_nodes() -> usize {
+    registry().ctx.topo.nr_nodes()
 }
 
 /// The process-wide default affinity scope (never `Default`); see

@@ -192,7 +192,7 @@ pub mod system;
 pub mod timer;
 
 pub use config::{
-    allowed_cpus, available_parallelism, default_affinity_scope, idle_timeout, max_workers,
+    allowed_cpus, available_parallelism, default_affinity_scope, idle_timeout, max_workers, nr_numa_nodes,
     set_cpu_intensive_thresh, set_default_affinity_scope, set_idle_timeout, set_max_cm_workers,
     set_max_workers, set_power_efficient, set_sleep_monitor, set_stall_window,
 };
@@ -204,5 +204,6 @@ pub use platform::topology::{AffinityScope, ParseAffinityScopeError};
 pub use system::{schedule_delayed_work, schedule_delayed_work_on, schedule_work, schedule_work_on};
 pub use work::{Busy, DelayedWork, Work};
 pub use workqueue::{
-    Attrs, Builder, Workqueue, WqFlags, WqStats, MAX_NICE, MIN_NICE, WQ_DFL_ACTIVE, WQ_MAX_ACTIVE,
+    Attrs, Builder, Workqueue, WqFlags, WqStats, MAX_NICE, MIN_NICE, WQ_DFL_ACTIVE, WQ_DFL_MIN_ACTIVE,
+    WQ_MAX_ACTIVE,
 };

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::pool::{kick_pool, PoolLocked, WorkerPool};
 use crate::work::{Spawned, Work};
-use crate::workqueue::WqCore;
+use crate::workqueue::{PwqRef, WqCore};
 
 /// Flush colors (`WORK_NR_COLORS`).
 pub(crate) const NR_COLORS: usize = 16;
@@ -83,6 +83,11 @@ pub(crate) struct PwqState {
     /// An ordered queue's new pwq after `apply_attrs`: `max_active` stays 0
     /// until the old pwqs have drained (`pwq->plugged`). L.
     pub(crate) plugged: bool,
+    /// `I`: the node count it shares (`WqCore::nna`), for an unbound queue's
+    /// pwq; `None`: its own `max_active` is the only limit.
+    pub(crate) nna: Option<u16>,
+    /// On its node's pending list (`pwq->pending_node`). L.
+    pub(crate) on_pending: bool,
 }
 
 impl PwqState {
@@ -99,11 +104,27 @@ impl PwqState {
             stats: PwqStats::default(),
             epoch: 0,
             plugged: false,
+            nna: None,
+            on_pending: false,
         }
     }
 
     pub(crate) fn total_in_flight(&self) -> u32 {
         self.nr_in_flight.iter().sum()
+    }
+
+    /// `pwq_tryinc_nr_active`: room for one more active item, counted on the
+    /// node if the pwq shares one (`fill`: may jump the pending list).
+    #[inline]
+    fn tryinc(&mut self, pool: &'static WorkerPool, slot: u32, fill: bool) -> bool {
+        let Some(i) = self.nna else { return self.nr_active < self.max_active };
+        // Sharing a node count, the pwq's own `max_active` only says whether it
+        // is plugged or frozen (0); the node count is the limit.
+        if self.max_active == 0 {
+            return false;
+        }
+        let r = PwqRef { pool, slot, epoch: self.epoch };
+        self.wq.nna[i as usize].tryinc(r, &mut self.on_pending, fill)
     }
 }
 
@@ -156,7 +177,7 @@ fn insert_in(
         work.state().set_queued(pool.id, slot);
     }
     let entry = Entry { task, pwq: slot, color };
-    if pwq.inactive.is_empty() && pwq.nr_active < pwq.max_active {
+    if pwq.inactive.is_empty() && pwq.tryinc(pool, slot, false) {
         pwq.nr_active += 1;
         g.worklist.push_back(entry);
         pool.note_queued(g);
@@ -174,13 +195,21 @@ pub(crate) fn activate_inactive(pool: &'static WorkerPool, g: &mut PoolLocked, s
     let mut moved = false;
     loop {
         let pwq = g.pwqs.get_mut(slot as usize);
-        if pwq.nr_active >= pwq.max_active {
+        if pwq.inactive.is_empty() || !pwq.tryinc(pool, slot, true) {
             break;
         }
-        let Some(e) = pwq.inactive.pop_front() else { break };
+        let e = pwq.inactive.pop_front().expect("checked non-empty");
         pwq.nr_active += 1;
         g.worklist.push_back(e);
         moved = true;
+    }
+    // Off its node's pending list once it has nothing waiting; to its tail if
+    // it still has (the next freed slot goes to the next pwq: round robin).
+    let pwq = g.pwqs.get_mut(slot as usize);
+    if let (Some(i), true) = (pwq.nna, pwq.on_pending) {
+        let r = PwqRef { pool, slot, epoch: pwq.epoch };
+        let waiting = !pwq.inactive.is_empty();
+        pwq.wq.clone().nna[i as usize].requeue(r, &mut pwq.on_pending, waiting);
     }
     if moved {
         pool.note_queued(g);
@@ -202,25 +231,47 @@ pub(crate) fn dec_nr_in_flight(
     if active {
         pwq.nr_active -= 1;
     }
+    // `pwq_dec_nr_active` of a pwq sharing a node count: the freed slot goes
+    // to the node's first pending pwq: now if it is on this pool, else after
+    // the lock is released (`PoolLocked::to_activate`).
+    let handover = match (active, pwq.nna) {
+        (true, Some(i)) => pwq.wq.nna[i as usize].dec().map(|p| (p, i)),
+        _ => None,
+    };
     let c = color as usize;
     pwq.nr_in_flight[c] -= 1;
     if pwq.nr_in_flight[c] == 0 && pwq.flush_colors & (1 << c) != 0 {
         pwq.flush_colors &= !(1 << c);
         pwq.wq.flush.color_done(c);
     }
-    if active && !pwq.inactive.is_empty() {
-        activate_inactive(pool, g, slot);
+    match handover {
+        None if active && pwq.nna.is_none() && !pwq.inactive.is_empty() => {
+            activate_inactive(pool, g, slot);
+        }
+        Some((p, _)) if p.pool.id == pool.id => {
+            if g.pwqs.try_get(p.slot as usize).is_some_and(|q| q.epoch == p.epoch) {
+                activate_inactive(pool, g, p.slot);
+            }
+        }
+        Some((_, i)) => {
+            let wq = g.pwqs.get(slot as usize).wq.clone();
+            g.to_activate.push((wq, i));
+        }
+        None => {}
     }
     let pwq = g.pwqs.get(slot as usize);
     if pwq.released && pwq.total_in_flight() == 0 {
-        free(g, slot);
+        free(pool, g, slot);
     }
 }
 
 /// Frees a released, idle pwq slot; its counters stay with the workqueue.
-pub(crate) fn free(g: &mut PoolLocked, slot: u32) {
+pub(crate) fn free(pool: &'static WorkerPool, g: &mut PoolLocked, slot: u32) {
     if let Some(p) = g.pwqs.remove(slot as usize) {
         p.wq.retire_stats(&p.stats);
+        if let (Some(i), true) = (p.nna, p.on_pending) {
+            p.wq.nna[i as usize].forget(PwqRef { pool, slot, epoch: p.epoch });
+        }
         // Dropped after the lock (`PoolLocked::to_free`).
         g.to_free.push(p);
     }

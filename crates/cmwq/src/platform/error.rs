@@ -49,6 +49,13 @@ pub enum ErrorKind {
     SystemWorkqueue(&'static str),
     /// Unbound attributes out of range or not applicable (`Attrs`).
     InvalidAttrs(String),
+    /// A NUMA node id past the last one ([`crate::nr_numa_nodes`]).
+    InvalidNode {
+        /// The node asked for.
+        node: usize,
+        /// How many node ids there are.
+        nr_nodes: usize,
+    },
 }
 
 /// An error from a workqueue operation. `Display` reads
@@ -121,6 +128,9 @@ impl fmt::Display for Error {
             ErrorKind::WouldDeadlock(what) => write!(f, "{what} would deadlock"),
             ErrorKind::Ordered(op) => write!(f, "{op} is not allowed on an ordered workqueue"),
             ErrorKind::InvalidAttrs(why) => write!(f, "invalid attributes: {why}"),
+            ErrorKind::InvalidNode { node, nr_nodes } => {
+                write!(f, "NUMA node {node} does not exist (node ids are 0..{nr_nodes})")
+            }
             ErrorKind::SystemWorkqueue(op) => write!(f, "{op} is not allowed on a system workqueue"),
         }
     }

@@ -16,7 +16,7 @@ use crate::{Work, Workqueue};
 fn blocked_worker_hands_the_cpu_on() {
     loom::model(|| {
         let reg: &'static Registry = Box::leak(Box::new(Registry::new(Topology::simulated(1))));
-        let wq = Workqueue::builder("model").build_in(reg).unwrap();
+        let wq = Workqueue::builder("model").flags(crate::WqFlags::PERCPU).build_in(reg).unwrap();
         let gate = Arc::new((Mutex::new(false), Condvar::new()));
         let g1 = gate.clone();
         let w1 = Work::new(move |_| {
@@ -50,7 +50,7 @@ fn blocked_worker_hands_the_cpu_on() {
 fn a_runnable_sleeper_takes_the_work() {
     loom::model(|| {
         let reg: &'static Registry = Box::leak(Box::new(Registry::new(Topology::simulated(1))));
-        let wq = Workqueue::builder("model").build_in(reg).unwrap();
+        let wq = Workqueue::builder("model").flags(crate::WqFlags::PERCPU).build_in(reg).unwrap();
         let w1 = Work::new(|_| super::cm::blocking_until(Some(std::time::Instant::now()), || {}));
         let w2 = Work::new(|_| {});
         assert!(wq.queue(&w1).unwrap());
@@ -73,7 +73,7 @@ fn cancel_sync_stops_a_self_requeueing_item() {
     loom::model(|| {
         use loom::sync::atomic::{AtomicUsize, Ordering};
         let reg: &'static Registry = Box::leak(Box::new(Registry::new(Topology::simulated(1))));
-        let wq = Workqueue::builder("model").build_in(reg).unwrap();
+        let wq = Workqueue::builder("model").flags(crate::WqFlags::PERCPU).build_in(reg).unwrap();
         let runs = Arc::new(AtomicUsize::new(0));
         let (r2, wq2) = (runs.clone(), wq.clone());
         let w = Work::new(move |w| {
@@ -106,7 +106,7 @@ fn cancel_sync_stops_a_self_requeueing_item() {
 fn monitor_and_hint_never_double_count() {
     loom::model(|| {
         let reg: &'static Registry = Box::leak(Box::new(Registry::new(Topology::simulated(1))));
-        let wq = Workqueue::builder("model").build_in(reg).unwrap();
+        let wq = Workqueue::builder("model").flags(crate::WqFlags::PERCPU).build_in(reg).unwrap();
         let pool = reg.cpu_pool(0, false);
         let w1 = Work::new(|_| crate::blocking(|| {}));
         assert!(wq.queue(&w1).unwrap());

@@ -21,6 +21,7 @@ use crate::platform::loom::{
 };
 use crate::platform::slab::Slab;
 use crate::pwq::{Entry, PwqState};
+use crate::workqueue::WqCore;
 
 // Worker flags (`enum worker_flags`), in `WorkerSlot::flags` (L).
 /// The worker must exit.
@@ -120,6 +121,9 @@ pub(crate) struct PoolLocked {
     /// workqueue may go with one, and its drop releases unbound pools (which
     /// takes their locks).
     pub(crate) to_free: Vec<PwqState>,
+    /// Node counts with a slot freed here for a pending pwq of another pool:
+    /// handed over once the lock is released (`workqueue/nr_active.rs`).
+    pub(crate) to_activate: Vec<(Arc<WqCore>, u16)>,
 }
 
 /// A pool of workers serving one CPU at one priority, or the unbound pool.
@@ -137,7 +141,6 @@ pub(crate) struct WorkerPool {
     /// the workqueue's cpumask for a non-strict unbound pool.
     pub(crate) affinity: Box<[usize]>,
     /// I: the NUMA node of the pod, if it lies in one (`pool->node`).
-    #[allow(dead_code)]
     pub(crate) node: Option<usize>,
     /// A: the worklist's length, stored under the lock at each change and read
     /// without it as a hint of how busy the pool is (where to put unbound work,
@@ -412,9 +415,14 @@ impl Drop for PoolGuard<'_> {
         if let Some(mut g) = self.0.take() {
             let t = g.to_wake.take();
             let freed = if g.to_free.is_empty() { Vec::new() } else { std::mem::take(&mut g.to_free) };
+            let activate =
+                if g.to_activate.is_empty() { Vec::new() } else { std::mem::take(&mut g.to_activate) };
             drop(g);
             if let Some(t) = t {
                 t.unpark();
+            }
+            for (wq, node) in activate {
+                wq.node_activate_pending(node);
             }
             for p in freed {
                 p.wq.pwq_freed();

@@ -7,6 +7,7 @@ use super::core::{Unbound, WqCore};
 use super::flags::{WqFlags, UNSUPPORTED, WQ_DFL_ACTIVE, WQ_MAX_ACTIVE};
 use super::flush::Flush;
 use super::handle::{Workqueue, WqHandle};
+use super::nr_active::{NodeNrActive, WQ_DFL_MIN_ACTIVE};
 use super::unbound::PwqTable;
 use crate::platform::error::{Error, ErrorKind};
 use crate::platform::log;
@@ -184,6 +185,7 @@ impl Builder {
             n => n,
         };
         let nr_slots = if unbound.is_some() { 0 } else { registry.ctx.topo.nr_cpu_ids };
+        let has_nna = unbound.is_some() && !self.ordered;
         let core = Arc::new(WqCore {
             name: self.name.into_boxed_str(),
             flags,
@@ -195,10 +197,17 @@ impl Builder {
             destroying: AtomicBool::new(false),
             destroyed: AtomicBool::new(false),
             pwqs: (0..nr_slots).map(|_| OnceLock::new()).collect(),
+            nna: if has_nna {
+                (0..=registry.ctx.topo.nr_nodes()).map(|_| NodeNrActive::new(0)).collect()
+            } else {
+                Box::new([])
+            },
+            min_active: AtomicU32::new(max_active.min(WQ_DFL_MIN_ACTIVE) as u32),
             unbound,
             flush: Flush::new(),
             retired: Mutex::new(PwqStats::default()),
         });
+        core.update_node_max();
         registry.register_workqueue(Arc::downgrade(&core));
         Ok(Workqueue(Arc::new(WqHandle { core })))
     }

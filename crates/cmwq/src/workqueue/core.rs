@@ -11,6 +11,7 @@ use std::sync::{Arc, OnceLock};
 use super::attrs::Attrs;
 use super::flags::WqFlags;
 use super::flush::Flush;
+use super::nr_active::{node_maxima, NodeNrActive};
 use super::unbound::PwqTable;
 use crate::platform::bug::abort_on_bug;
 use crate::platform::error::{Error, ErrorKind};
@@ -41,6 +42,14 @@ pub(crate) struct Unbound {
     /// Earlier generations, until their pwqs are freed. A leaf lock but for pool
     /// locks taken under it (flush walks them); never taken under a pool lock.
     pub(super) retired: Mutex<Vec<Arc<PwqTable>>>,
+}
+
+impl PwqRef {
+    /// The same pwq: pool, slot and generation.
+    #[inline]
+    pub(crate) fn same(&self, o: &PwqRef) -> bool {
+        self.pool.id == o.pool.id && self.slot == o.slot && self.epoch == o.epoch
+    }
 }
 
 impl Unbound {
@@ -80,6 +89,12 @@ pub(crate) struct WqCore {
     pub(super) pwqs: Box<[OnceLock<PwqRef>]>,
     /// Unbound queues: their pwq tables.
     pub(super) unbound: Option<Unbound>,
+    /// Unbound, not ordered: `max_active` counted per node, one count per node
+    /// id and a last one for pools whose pod spans nodes (`node_nr_active`).
+    /// Empty otherwise.
+    pub(crate) nna: Box<[NodeNrActive]>,
+    /// A, written under F: `min_active`, the per-node floor.
+    pub(super) min_active: AtomicU32,
     pub(crate) flush: Flush,
     /// Counters of pwqs already freed (after `destroy` or the last handle's drop).
     /// A leaf lock, taken under a pool lock.
@@ -107,6 +122,40 @@ impl WqCore {
         }
     }
 
+    /// The node maxima from `max_active`, `min_active` and the current table's
+    /// cpumask (`wq_update_node_max_active`). Caller holds `flush.lock()`.
+    pub(super) fn update_node_max(&self) {
+        if self.nna.is_empty() {
+            return;
+        }
+        let Some(t) = self.table() else { return };
+        let max = self.effective_max_active();
+        // Frozen: nothing at all (`wq_adjust_max_active`).
+        let min = if max == 0 { 0 } else { self.min_active.load(Ordering::Relaxed).min(max) };
+        for (nna, m) in self.nna.iter().zip(node_maxima(max, min, &t.cpus_per_node)) {
+            nna.set_max(m);
+        }
+    }
+
+    /// A slot of node count `i` was freed for a pending pwq of another pool:
+    /// hand it over (`node_activate_pending_pwq`). Called with no lock held.
+    pub(crate) fn node_activate_pending(&self, i: u16) {
+        let nna = &self.nna[i as usize];
+        // A pwq found freed is forgotten and the next one tried; bounded, as
+        // each retry follows a pwq's end.
+        for _ in 0..8 {
+            let Some(p) = nna.first_pending() else { return };
+            let mut g = p.pool.lock();
+            if self.pwq_in(&mut g, &p).is_none() {
+                drop(g);
+                nna.forget(p);
+                continue;
+            }
+            pwq::activate_inactive(p.pool, &mut g, p.slot);
+            return;
+        }
+    }
+
     /// The `max_active` of each pwq now: the effective one, at most 1 for an
     /// ordered queue. Caller holds `flush.lock()`.
     pub(super) fn pwq_max_active(&self) -> u32 {
@@ -121,6 +170,7 @@ impl WqCore {
     /// Applies the effective `max_active` to every pwq, activating what it allows
     /// (`wq_adjust_max_active`). Caller holds `flush.lock()`.
     pub(crate) fn adjust_max_active(&self) {
+        self.update_node_max();
         let n = self.pwq_max_active();
         self.for_each_pwq(|r| {
             let mut g = r.pool.lock();
@@ -223,6 +273,8 @@ impl WqCore {
         }
         *u.table.write() = new;
         retired.push(old.clone());
+        // The cpumask may have moved between nodes.
+        self.update_node_max();
         drop(retired);
         drop(fg);
         old.created().for_each(|r| self.release_pwq(r));
@@ -335,9 +387,11 @@ impl WqCore {
             if let Some(r) = t.get(i) {
                 return r;
             }
-            // Created under the flush lock, which is never taken with the table read.
-            let t = t.clone();
-            return t.get_or_create(self, i);
+            // Created under the flush lock, which is never taken with the table
+            // read (`apply_attrs` takes it, then the table's write lock).
+            let table = Arc::clone(&t);
+            drop(t);
+            return table.get_or_create(self, i);
         }
         let highpri = self.flags.contains(WqFlags::HIGHPRI);
         *self.pwqs[cpu].get_or_init(|| {
@@ -488,7 +542,7 @@ impl WqCore {
             None => false,
         };
         if free {
-            pwq::free(&mut g, r.slot);
+            pwq::free(r.pool, &mut g, r.slot);
         }
     }
 }

@@ -454,8 +454,98 @@ impl Workqueue {
         let _fg = core.flush.lock();
         // Relaxed: under the flush lock, as every reader that acts on it.
         core.max_active.store(n as u32, Ordering::Relaxed);
+        // `saved_min_active` never above `max_active`.
+        let min = core.min_active.load(Ordering::Relaxed).min(n as u32);
+        core.min_active.store(min, Ordering::Relaxed);
         core.adjust_max_active();
         Ok(())
+    }
+
+    /// The per-node floor of an unbound queue's `max_active` (`min_active`):
+    /// [`WQ_DFL_MIN_ACTIVE`](crate::WQ_DFL_MIN_ACTIVE) (8) or `max_active` if
+    /// lower, unless set. `None` for per-CPU and ordered queues.
+    pub fn min_active(&self) -> Option<usize> {
+        let core = self.core();
+        (!core.nna.is_empty()).then(|| core.min_active.load(Ordering::Relaxed) as usize)
+    }
+
+    /// Sets `min_active` (`workqueue_set_min_active`), clamped to `max_active`.
+    /// An unbound queue's `max_active` is split between the NUMA nodes of its
+    /// CPUs in proportion to their CPUs, each node getting at least
+    /// `min_active`, so that items that depend on each other can always run
+    /// on every node; the sum over the nodes may exceed `max_active`.
+    ///
+    /// ```
+    /// use cmwq::{ErrorKind, Workqueue, WqFlags};
+    ///
+    /// let wq = Workqueue::builder("split").max_active(64).build()?;
+    /// assert_eq!(wq.min_active(), Some(8));
+    /// wq.set_min_active(16)?;
+    /// assert_eq!(wq.min_active(), Some(16));
+    /// wq.set_min_active(1000)?;
+    /// assert_eq!(wq.min_active(), Some(64)); // at most max_active
+    ///
+    /// let bound = Workqueue::builder("bound").flags(WqFlags::PERCPU).build()?;
+    /// assert!(matches!(bound.set_min_active(4).unwrap_err().kind(), ErrorKind::InvalidFlags(_)));
+    /// # Ok::<(), cmwq::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidFlags`] for a per-CPU queue, [`ErrorKind::Ordered`]
+    /// for an ordered one (`min_active` has no meaning there).
+    pub fn set_min_active(&self, n: usize) -> Result<(), Error> {
+        let core = self.core();
+        if core.ordered {
+            return Err(core.err(ErrorKind::Ordered("set_min_active()")));
+        }
+        if core.nna.is_empty() {
+            return Err(core.err(ErrorKind::InvalidFlags("set_min_active() needs an unbound workqueue".into())));
+        }
+        let _fg = core.flush.lock();
+        let max = core.max_active.load(Ordering::Relaxed);
+        core.min_active.store((n as u32).min(max), Ordering::Relaxed);
+        core.adjust_max_active();
+        Ok(())
+    }
+
+    /// Queues `work` on a CPU of NUMA node `node` (`queue_work_node`): the
+    /// caller's CPU if it is on that node, else the node's first allowed CPU
+    /// (the caller's if the node has none). The item starts in that CPU's pod
+    /// and, as any item of a non-strict queue, may go to another pod when that
+    /// one is busy.
+    ///
+    /// ```
+    /// use cmwq::{ErrorKind, Work, Workqueue};
+    ///
+    /// let wq = Workqueue::builder("near-the-nic").build()?;
+    /// let w = Work::new(|_| {});
+    /// assert!(wq.queue_node(0, &w)?);
+    /// w.flush()?;
+    /// let err = wq.queue_node(cmwq::nr_numa_nodes(), &w).unwrap_err();
+    /// assert!(matches!(err.kind(), ErrorKind::InvalidNode { .. }));
+    /// # Ok::<(), cmwq::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`queue`](Self::queue); [`ErrorKind::InvalidNode`];
+    /// [`ErrorKind::InvalidFlags`] for a per-CPU queue (the kernel warns).
+    pub fn queue_node(&self, node: usize, work: &Work) -> Result<bool, Error> {
+        let core = self.core();
+        if core.table().is_none() {
+            return Err(core.err(ErrorKind::InvalidFlags("queue_node() needs an unbound workqueue".into())));
+        }
+        let topo = &core.registry.ctx.topo;
+        if node >= topo.nr_nodes() {
+            return Err(core.err(ErrorKind::InvalidNode { node, nr_nodes: topo.nr_nodes() }));
+        }
+        // `select_numa_node_cpu`.
+        let local = topo.local_cpu();
+        let cpu = if topo.cpu_node(local) == node {
+            local
+        } else {
+            topo.allowed.iter().copied().find(|&c| topo.cpu_node(c) == node).unwrap_or(local)
+        };
+        core.queue(Some(cpu), work)
     }
 
     /// Whether `cpu`'s pwq has items waiting for `max_active` (`workqueue_congested`).

@@ -17,6 +17,7 @@ mod delayed;
 mod flags;
 mod flush;
 mod handle;
+mod nr_active;
 mod stats;
 #[cfg(all(test, loom))]
 mod tests;
@@ -25,8 +26,9 @@ mod unbound;
 pub(crate) use attrs::PoolKey;
 pub use attrs::{Attrs, MAX_NICE, MIN_NICE};
 pub use builder::Builder;
-pub(crate) use core::WqCore;
+pub(crate) use core::{PwqRef, WqCore};
 pub(crate) use delayed::Armed;
 pub use flags::{WqFlags, WQ_DFL_ACTIVE, WQ_MAX_ACTIVE};
 pub use handle::Workqueue;
+pub use nr_active::WQ_DFL_MIN_ACTIVE;
 pub use stats::WqStats;

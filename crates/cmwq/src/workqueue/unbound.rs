@@ -45,6 +45,11 @@ pub(crate) struct PwqTable {
     pod_pools: Box<[u16]>,
     /// Not strict, not ordered, and more than one pod: placement may move work.
     balance: bool,
+    /// CPUs of the effective cpumask per node id (`wq_update_node_max_active`).
+    pub(crate) cpus_per_node: Vec<usize>,
+    /// The index of the node count of each pool (`WqCore::nna`): its node, or
+    /// the last slot for a pod that spans nodes.
+    pool_node: Box<[u16]>,
     /// The default pwq's pool index.
     dfl: u16,
 }
@@ -94,7 +99,15 @@ impl PwqTable {
         pod_pools.sort_unstable();
         pod_pools.dedup();
         let pools: Box<[&'static WorkerPool]> = keys.iter().map(|k| registry.get_unbound_pool(k)).collect();
+        let nr_nodes = topo.nr_nodes();
+        let mut cpus_per_node = vec![0; nr_nodes];
+        for &c in &cpumask {
+            cpus_per_node[topo.cpu_node(c)] += 1;
+        }
+        let pool_node = pools.iter().map(|p| p.node.unwrap_or(nr_nodes) as u16).collect();
         PwqTable {
+            cpus_per_node,
+            pool_node,
             balance: !strict && !ordered && pod_pools.len() > 1,
             pwqs: pools.iter().map(|_| OnceLock::new()).collect(),
             attrs,
@@ -170,6 +183,9 @@ impl PwqTable {
         let mut st = PwqState::new(wq.clone(), max_active, color);
         st.epoch = self.epoch;
         st.plugged = plugged;
+        if !wq.nna.is_empty() {
+            st.nna = Some(self.pool_node[i]);
+        }
         let slot = g.pwqs.insert(st);
         PwqRef { pool, slot: u32::try_from(slot).expect("pwq slots exhausted"), epoch: self.epoch }
     }

@@ -1,0 +1,205 @@
+//! `max_active` of an unbound workqueue, counted per NUMA node (the kernel's
+//! `struct wq_node_nr_active`, `pwq_tryinc_nr_active`, `pwq_dec_nr_active`,
+//! `node_activate_pending_pwq`, `wq_update_node_max_active`).
+//!
+//! An unbound queue has one pwq per pod, and pods of one node share a count:
+//! an item becomes active only if its node's count is below the node's
+//! maximum. A pwq that finds no room puts itself on the node's pending list;
+//! each time an active item of the node ends, the first pending pwq gets the
+//! freed slot (round robin), so no pod starves another.
+//!
+//! ## Why no slot is lost
+//!
+//! The count and a `PENDING` bit share one word. A pwq that finds no room
+//! sets the bit in the same compare-and-swap that sees the count at the
+//! maximum (under the pending lock, after putting itself on the list); an
+//! ending item's decrement returns the word it changed. The two are
+//! read-modify-writes of one word, so they are ordered: either the decrement
+//! comes first and the compare-and-swap sees the lower count (the pwq takes the
+//! slot), or it comes after and sees the bit (it hands the slot to the first
+//! pending pwq). The bit is cleared only under the pending lock, when the list
+//! empties, so "the list has a pwq" implies "the bit is set". The loom model
+//! `pending_pwq_gets_the_freed_slot` (`workqueue/tests.rs`) checks this; its
+//! mutant, which reads the count and sets the bit in two steps, strands the
+//! pending item.
+//!
+//! Lock order: a pool lock, then a node's `pending` lock (a leaf). Handing a
+//! slot to a pwq of another pool happens after the caller's pool lock is
+//! released (`PoolLocked::to_activate`).
+
+use std::collections::VecDeque;
+
+use super::core::PwqRef;
+use crate::platform::loom::{AtomicU32, Mutex, Ordering};
+
+/// `WQ_DFL_MIN_ACTIVE`: the per-node floor of an unbound queue's `max_active`.
+pub const WQ_DFL_MIN_ACTIVE: usize = 8;
+
+/// The `PENDING` bit of the word (module docs).
+const PENDING: u32 = 1 << 31;
+
+/// One node's share of an unbound queue's `max_active` (`wq_node_nr_active`).
+#[derive(Debug)]
+pub(crate) struct NodeNrActive {
+    /// A: items of the node's pwqs that are active, and `PENDING` (module
+    /// docs). Every change is a read-modify-write; `AcqRel` orders nothing
+    /// else (the list is behind its lock), so `Relaxed` would do, but the word
+    /// is a hand-over point and reads better strong.
+    word: AtomicU32,
+    /// A: the node's maximum; written under the queue's flush lock.
+    max: AtomicU32,
+    /// pwqs waiting for a slot, in the order they asked.
+    pending: Mutex<VecDeque<PwqRef>>,
+}
+
+impl NodeNrActive {
+    pub(crate) fn new(max: u32) -> NodeNrActive {
+        NodeNrActive { word: AtomicU32::new(0), max: AtomicU32::new(max), pending: Mutex::new(VecDeque::new()) }
+    }
+
+    /// Takes a slot if the count is below the maximum; with `mark`, sets
+    /// `PENDING` instead if it is not, in the same step (`tryinc_node_nr_active`).
+    #[inline]
+    fn take_or_mark(&self, mark: bool) -> bool {
+        let max = self.max.load(Ordering::Relaxed);
+        #[cfg(all(loom, cmwq_loom_mutant))]
+        if mark {
+            // Mutant: the count is read, then the bit set, in two steps.
+            if self.word.load(Ordering::Acquire) & !PENDING < max {
+                self.word.fetch_add(1, Ordering::AcqRel);
+                return true;
+            }
+            self.word.fetch_or(PENDING, Ordering::AcqRel);
+            return false;
+        }
+        let mut cur = self.word.load(Ordering::Relaxed);
+        loop {
+            let new = if cur & !PENDING < max {
+                cur + 1
+            } else if mark && cur & PENDING == 0 {
+                cur | PENDING
+            } else {
+                return false;
+            };
+            match self.word.compare_exchange_weak(cur, new, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => return new & !PENDING > cur & !PENDING,
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// Clears `PENDING` if the list is empty. Caller holds the pending lock.
+    fn sync_bit(&self, pend: &VecDeque<PwqRef>) {
+        if pend.is_empty() {
+            self.word.fetch_and(!PENDING, Ordering::AcqRel);
+        }
+    }
+
+    /// `pwq_tryinc_nr_active` for the pwq `r`, whose pool lock the caller
+    /// holds: a slot for one of its items, or `r` is put on the pending list
+    /// (`*on_pending` says whether it is there). A pwq on the list does not
+    /// jump it unless `fill` (a slot handed over, or `max_active` raised).
+    pub(crate) fn tryinc(&self, r: PwqRef, on_pending: &mut bool, fill: bool) -> bool {
+        if *on_pending && !fill {
+            return false;
+        }
+        if self.take_or_mark(false) {
+            return true;
+        }
+        let mut pend = self.pending.lock();
+        if !*on_pending {
+            pend.push_back(r);
+            *on_pending = true;
+        }
+        // On the list before the bit: an ending item that sees the bit finds us.
+        if self.take_or_mark(true) {
+            if let Some(i) = pend.iter().position(|p| p.same(&r)) {
+                pend.remove(i);
+            }
+            *on_pending = false;
+            self.sync_bit(&pend);
+            return true;
+        }
+        false
+    }
+
+    /// `pwq_dec_nr_active`'s node part: an active item ended. Returns the pwq
+    /// that should get the freed slot, if one waits (the caller hands it over).
+    pub(crate) fn dec(&self) -> Option<PwqRef> {
+        let was = self.word.fetch_sub(1, Ordering::AcqRel);
+        if was & PENDING == 0 || (was & !PENDING) > self.max.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.pending.lock().front().copied()
+    }
+
+    /// After a hand-over attempt on `r`: `r` leaves the list if it has no
+    /// item left waiting, else goes to its tail (round robin). Caller holds
+    /// `r`'s pool lock.
+    pub(crate) fn requeue(&self, r: PwqRef, on_pending: &mut bool, still_waiting: bool) {
+        let mut pend = self.pending.lock();
+        if let Some(i) = pend.iter().position(|p| p.same(&r)) {
+            pend.remove(i);
+        }
+        if still_waiting {
+            pend.push_back(r);
+            *on_pending = true;
+        } else {
+            *on_pending = false;
+        }
+        self.sync_bit(&pend);
+    }
+
+    /// The first pwq waiting, if any.
+    pub(crate) fn first_pending(&self) -> Option<PwqRef> {
+        if self.word.load(Ordering::Acquire) & PENDING == 0 {
+            return None;
+        }
+        self.pending.lock().front().copied()
+    }
+
+    /// A pwq is freed: off the list.
+    pub(crate) fn forget(&self, r: PwqRef) {
+        let mut pend = self.pending.lock();
+        if let Some(i) = pend.iter().position(|p| p.same(&r)) {
+            pend.remove(i);
+        }
+        self.sync_bit(&pend);
+    }
+
+    pub(crate) fn set_max(&self, max: u32) {
+        self.max.store(max, Ordering::Relaxed);
+    }
+
+    /// The node's maximum.
+    #[allow(dead_code)]
+    pub(crate) fn max(&self) -> u32 {
+        self.max.load(Ordering::Relaxed)
+    }
+
+    /// Active items now.
+    #[allow(dead_code)]
+    pub(crate) fn nr(&self) -> u32 {
+        self.word.load(Ordering::Relaxed) & !PENDING
+    }
+}
+
+/// The per-node maxima (`wq_update_node_max_active`): node `n` gets
+/// `clamp(ceil(max_active × its CPUs / all CPUs), min_active, max_active)` of
+/// the queue's effective cpumask; the last slot (pools whose pod spans nodes,
+/// `NUMA_NO_NODE`) gets `max_active`.
+pub(crate) fn node_maxima(max_active: u32, min_active: u32, cpus_per_node: &[usize]) -> Vec<u32> {
+    let total: usize = cpus_per_node.iter().sum();
+    let mut v: Vec<u32> = cpus_per_node
+        .iter()
+        .map(|&n| {
+            if total == 0 {
+                return min_active;
+            }
+            let share = (max_active as usize * n).div_ceil(total) as u32;
+            share.clamp(min_active.min(max_active), max_active)
+        })
+        .collect();
+    v.push(max_active);
+    v
+}
