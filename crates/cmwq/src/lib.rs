@@ -1,9 +1,18 @@
 //! # cmwq — the Linux kernel's Concurrency Managed Workqueue for Rust programs
 //!
 //! Many independent workqueues, each with its own semantics (ordering,
-//! `max_active`, priority, CPU affinity), all served by one small,
-//! self-regulating set of worker threads per CPU. When a running work item
-//! blocks, another one starts; when nothing blocks, exactly one runs per CPU.
+//! `max_active`, priority, CPU affinity), all served by small, self-regulating
+//! sets of worker threads: one pool per *pod* of CPUs (a cache shard by
+//! default, see [Affinity scopes](#affinity-scopes)) for the default, unbound
+//! queues, one pool per CPU for [`WqFlags::PERCPU`] queues. When a running work
+//! item blocks, another one starts; when nothing blocks, as many run as the pool
+//! has CPUs (one on a per-CPU pool).
+//!
+//! `Workqueue::builder(name).build()` with neither `PERCPU` nor `UNBOUND` gives
+//! an unbound, concurrency-managed queue, the default the kernel is moving to
+//! (the README's "Which queue should I use" compares the kinds). Per-CPU queues
+//! ask for [`WqFlags::PERCPU`]; [`schedule_work`] and the per-CPU
+//! [`system`] queues keep the kernel's per-CPU meaning.
 //!
 //! ```
 //! use cmwq::{Work, Workqueue};
@@ -29,18 +38,23 @@
 //! ## Kernel → Rust
 //!
 //! Kernel names are from `include/linux/workqueue.h` and `kernel/workqueue.c`
-//! unless a row names another file. *Provided*: cmwq has it. *Not yet*: planned, each an open issue; a flag of
+//! unless a row names another file. *Provided*: cmwq has it; *beyond the
+//! kernel* where cmwq does more than the kernel does, and the row says what.
+//! *Not yet*: planned, each an open issue; a flag of
 //! that kind is refused, never silently ignored. *No meaning in a process*:
 //! nothing to provide, and the row says what to use instead.
 //!
 //! | kernel | cmwq | status |
 //! |---|---|---|
-//! | `alloc_workqueue(name, flags, max_active)` | [`Workqueue::builder`]`(name).flags(..).max_active(n).build()` | provided |
+//! | `alloc_workqueue(name, flags, max_active)` | [`Workqueue::builder`]`(name).flags(..).max_active(n).build()`; with neither `PERCPU` nor `UNBOUND` the queue is unbound (the kernel warns and adds `WQ_PERCPU` today, and is moving to unbound) | provided; the default differs: unbound |
+//! | `WQ_PERCPU` | [`WqFlags::PERCPU`]: needed for a per-CPU queue | provided |
+//! | `WQ_UNBOUND` | [`WqFlags::UNBOUND`] (or no flag): pools per pod, concurrency managed, each letting as many items run at once as its pod has CPUs. The kernel's unbound workers carry `WORKER_UNBOUND` and are never counted; a process has no scheduler hook to keep unmanaged workers in check, so cmwq manages them. `UNBOUND \| CPU_INTENSIVE` behaves like the kernel's unmanaged unbound queue | provided, beyond the kernel |
 //! | `alloc_ordered_workqueue` | [`Workqueue::ordered`]`(name).build()` | provided |
 //! | `INIT_WORK` | [`Work::new`]`(\|w\| ..)` | provided |
 //! | `queue_work` / `queue_work_on` | [`Workqueue::queue`], [`Workqueue::queue_on`] | provided |
 //! | (none) | [`Workqueue::spawn`]: a one-shot closure | provided |
-//! | `schedule_work`, `system_*_wq` | [`schedule_work`], [`system`]`::{percpu, highpri, long, dfl, freezable, power_efficient}` | provided |
+//! | `schedule_work`, `system_*_wq` | [`schedule_work`], [`system`]`::{percpu, highpri, long, dfl, freezable, power_efficient}`; all per-CPU but `dfl` (and `power_efficient` when [`set_power_efficient`] is on) | provided |
+//! | `system_dfl_wq` (formerly `system_unbound_wq`, "events_unbound") | [`system::dfl`]: unbound, and here concurrency managed | provided, beyond the kernel |
 //! | `INIT_DELAYED_WORK` / `queue_delayed_work(_on)` / `mod_delayed_work(_on)` | [`DelayedWork::new`], [`Workqueue::queue_delayed`], [`Workqueue::queue_delayed_on`], [`Workqueue::mod_delayed`], [`Workqueue::mod_delayed_on`] | provided |
 //! | `schedule_delayed_work(_on)` | [`schedule_delayed_work`], [`schedule_delayed_work_on`] | provided |
 //! | `cancel_delayed_work(_sync)` / `flush_delayed_work` / `disable_delayed_work(_sync)` / `enable_delayed_work` / `delayed_work_pending` | [`DelayedWork::cancel`], [`DelayedWork::cancel_sync`], [`DelayedWork::flush`], [`DelayedWork::disable`], [`DelayedWork::disable_sync`], [`DelayedWork::enable`], [`DelayedWork::is_pending`] | provided |
@@ -57,26 +71,32 @@
 //! | `WQ_MEM_RECLAIM`, the rescuer (`rescuer_thread`, `send_mayday`, `pool_mayday_timeout`) | [`WqFlags::MEM_RECLAIM`] is refused with [`ErrorKind::UnsupportedFlag`] | not yet |
 //! | `current_is_workqueue_rescuer` | (none: no rescuers) | not yet |
 //! | `WQ_BH`, `system_bh_wq`, `system_bh_highpri_wq` | [`WqFlags::BH`] is refused with [`ErrorKind::UnsupportedFlag`]; no BH system queues | not yet |
-//! | `struct workqueue_attrs`, `apply_workqueue_attrs`, affinity scopes (`enum wq_affn_scope`: `WQ_AFFN_CPU`, `_SMT`, `_CACHE`, `_NUMA`, `_SYSTEM`), `wq_unbound_cpumask` | (none: every unbound queue uses one process-wide unbound pool, see below) | not yet |
-//! | `workqueue_set_min_active`, `queue_work_node` | (none) | not yet |
+//! | `struct workqueue_attrs` (`nice`, `cpumask`, `affn_scope`, `affn_strict`) | [`Attrs`], [`Builder::attrs`], [`Workqueue::attrs`]; out of range: [`ErrorKind::InvalidAttrs`] | provided |
+//! | `apply_workqueue_attrs` | [`Workqueue::apply_attrs`] | provided |
+//! | affinity scopes (`enum wq_affn_scope`: `WQ_AFFN_DFL`, `WQ_AFFN_CPU`, `_SMT`, `_CACHE`, `_CACHE_SHARD`, `_NUMA`, `_SYSTEM`), read from sysfs like `workqueue_init_topology` | [`AffinityScope`]`::{Default, Cpu, Smt, Cache, CacheShard, Numa, System}` | provided |
+//! | `wq_unbound_cpumask` (`workqueue.unbound_cpus`, `/sys/devices/virtual/workqueue/cpumask`) | the allowed CPUs ([`allowed_cpus`]): the process's affinity mask at start, which a cgroup cpuset narrows; set it with `taskset` or the cpuset. A queue's [`Attrs::cpumask`] is intersected with it | provided, as the affinity mask |
+//! | `workqueue.default_affinity_scope` (`wq_affn_dfl`, `wq_affn_dfl_set`) | [`set_default_affinity_scope`], [`default_affinity_scope`], `CMWQ_AFFINITY_SCOPE`; default `cache_shard`, as the newest kernel | provided |
+//! | `workqueue.cache_shard_size` (`wq_cache_shard_size`) | `CMWQ_CACHE_SHARD_SIZE` (cores per shard, default 8; read at start) | provided |
+//! | per-node `max_active` of unbound queues (`wq_node_nr_active`), `min_active`, `workqueue_set_min_active`, `queue_work_node` | (none): an unbound queue's `max_active` bounds each of its pwqs (one per pod), see [Affinity scopes](#affinity-scopes) | not yet |
 //! | the watchdog (`wq_watchdog_timer_fn`, `wq_watchdog_touch`, `workqueue.watchdog_thresh`) | (none) | not yet |
 //! | tracepoints (`include/trace/events/workqueue.h`: `workqueue_queue_work`, `workqueue_activate_work`, `workqueue_execute_start`, `workqueue_execute_end`) | (none; [`Workqueue::stats`] counts) | not yet |
 //! | `flush_scheduled_work` (deprecated in the kernel: `__warn_flushing_systemwide_wq`) | (none); `system::percpu().flush()` works, with a one-time warning, but flush the items you queued instead ([`Work::flush`]) | no meaning in a process |
-//! | `WQ_SYSFS` (`/sys/devices/virtual/workqueue/NAME/`: `per_cpu`, `max_active`, `nice`, `cpumask`, `affinity_scope`, `affinity_strict`) | no sysfs for a process: [`Workqueue::flags`], [`Workqueue::max_active`], [`Workqueue::set_max_active`]; the unbound attributes wait for `apply_workqueue_attrs` | no meaning in a process |
+//! | `WQ_SYSFS` (`/sys/devices/virtual/workqueue/NAME/`: `per_cpu`, `max_active`, `nice`, `cpumask`, `affinity_scope`, `affinity_strict`) | no sysfs for a process: [`Workqueue::flags`], [`Workqueue::max_active`], [`Workqueue::set_max_active`], [`Workqueue::attrs`], [`Workqueue::apply_attrs`] | no meaning in a process |
 //! | `WQ_HIGHPRI` on a `WQ_BH` queue (`kick_bh_pool` raises `HI_SOFTIRQ` instead of `TASKLET_SOFTIRQ`) | a process has no softirqs; [`WqFlags::HIGHPRI`] on a thread-backed queue is provided | no meaning in a process |
-//! | CPU hotplug (`workqueue_prepare_cpu`, `workqueue_online_cpu`, `workqueue_offline_cpu`) | the process's CPU set is fixed when cmwq starts: [`allowed_cpus`] | no meaning in a process |
+//! | CPU hotplug (`workqueue_prepare_cpu`, `workqueue_online_cpu`, `workqueue_offline_cpu`, `wq_update_pod`) | the process's CPU set and the topology (pods) are read once when cmwq starts: [`allowed_cpus`] | no meaning in a process |
 //! | `delayed_work` timers on the arming CPU's timer base (`add_timer_on` in `__queue_delayed_work`) | one timer thread serves the process; the arming CPU is remembered and the item is queued there | no meaning in a process |
 //!
 //! ## Where userspace differs from the kernel
 //!
 //! - **Blocking is announced, or detected.** A process gets no scheduler callback
 //!   when a thread sleeps. A work item that may block can say so with
-//!   [`blocking`] or [`sleep`]: another item starts on its CPU at once (p50
+//!   [`blocking`] or [`sleep`]: another item starts in its pool at once (p50
 //!   ~15 µs here). Blocking nobody announced (a plain syscall, a foreign mutex, a
 //!   page fault) is found by the *sleep monitor* (Linux), parked at no cost
-//!   unless a per-CPU pool has work waiting behind a running worker. Then an
-//!   idle sentinel of that CPU (a `SCHED_IDLE` thread, which runs only when the
-//!   CPU would idle) sees the block the moment the worker sleeps, confirms it
+//!   unless a pool, per-CPU or unbound, has work waiting behind its running
+//!   workers. Then an idle sentinel of the pool's CPUs (a `SCHED_IDLE` thread
+//!   per CPU, which runs only when its CPU would idle) sees the block the
+//!   moment the worker sleeps, confirms it
 //!   from the worker's scheduler state (`/proc/self/task/TID/stat`) and CPU
 //!   clock, and takes it out of concurrency management (p50 ~30–50 µs from the
 //!   block to the next item starting); a monitor thread sampling every 50 µs or
@@ -95,22 +115,37 @@
 //! - **Panics are contained.** A panicking item is caught, logged with its
 //!   workqueue's name and counted ([`Workqueue::stats`], [`debug::panics`]); its
 //!   worker goes on and flush waiters are released.
-//! - **Pools start empty and may shrink to zero.** A per-CPU pool is created on its
+//! - **Pools start empty and may shrink to zero.** A pool is created on its
 //!   first use; after the idle timeout (300 s, [`set_idle_timeout`]) a completely
 //!   idle pool lets all its workers exit, so a process on a 256-CPU machine does
-//!   not keep 500 idle threads. A pool's first worker is spawned by a creator
+//!   not keep 500 idle threads. An unbound pool whose last workqueue is gone
+//!   lets its idle workers exit at once. A pool's first worker is spawned by a creator
 //!   thread (the kernel's kthreadd), so it never inherits the queuing thread's
 //!   priority and the queuing thread pays no thread creation.
 //! - **Idle spin.** A worker that runs out of work yields a few rounds before it
 //!   sleeps, still counted as running, so a thread queueing on the worker's own CPU
 //!   batches instead of being preempted once per item. It switches itself off for
 //!   a second when the CPU turns out to be contended (see `pool/README.md`).
-//! - **Unbound queues use one pod.** Affinity scopes are not built yet: an unbound
-//!   queue has a single pwq on a process-wide unbound pool, so its `max_active`
-//!   is process-wide and activation is FIFO.
+//! - **Unbound is the default, and unbound pools are concurrency managed.**
+//!   A queue built with neither [`WqFlags::PERCPU`] nor [`WqFlags::UNBOUND`] is
+//!   unbound. Each pod's pool lets as many items run at once as the pod has
+//!   CPUs, and starts another when one blocks; the kernel leaves unbound
+//!   workers to its scheduler. `CPU_INTENSIVE` items do not count, so an
+//!   `UNBOUND | CPU_INTENSIVE` queue is the kernel's unmanaged unbound queue:
+//!   up to `max_active` of its items run at once, each on its own worker.
+//! - **Busy pods hand work on.** An item goes to the pool of the queueing
+//!   CPU's pod, as in the kernel; when that pool is busy and the queue is not
+//!   [`affinity_strict`](Attrs::affinity_strict), it goes to the least busy pod
+//!   of the queue's cpumask instead (chosen once, at queue time; no work
+//!   stealing after). One producer thread thus reaches every CPU.
+//! - **`max_active` of an unbound queue is per pod.** Per-node `max_active`
+//!   (`wq_node_nr_active`), `min_active` and `queue_work_node` are not built
+//!   yet: today `max_active` bounds each of the queue's pwqs (one per pod), so
+//!   a queue over several pods may have up to pods × `max_active` items active.
 //! - **Thread ceilings.** At most 512 worker threads exist at once (environment
 //!   `CMWQ_MAX_WORKERS`), and at most max(64, 5 × [`available_parallelism`]) of them in
-//!   per-CPU pools (`CMWQ_MAX_CM_WORKERS`, [`set_max_cm_workers`]); the allowed
+//!   per-CPU pools (`CMWQ_MAX_CM_WORKERS`, [`set_max_cm_workers`]; unbound pools'
+//!   workers count against the first ceiling only); the allowed
 //!   CPUs honour the affinity mask and the cgroup CPU quota. At a ceiling work
 //!   waits for a worker, it is never dropped; [`debug::nr_throttled`] counts the
 //!   refusals. A failed thread creation (`EAGAIN`) lowers the ceiling to the
@@ -128,10 +163,87 @@
 //!   concurrently with itself while it is queued on one workqueue. Queueing the
 //!   same item on two different workqueues may run it concurrently.
 //!
+//! ## Affinity scopes
+//!
+//! An unbound queue's CPUs (its [`Attrs::cpumask`], all allowed CPUs by
+//! default) are grouped into *pods* by its [`AffinityScope`], from what sysfs
+//! says when cmwq starts (where it says nothing: each CPU its own core, one
+//! last-level cache, one node):
+//!
+//! | scope | one pod per |
+//! |---|---|
+//! | `cpu` | CPU |
+//! | `smt` | physical core, with its hardware threads |
+//! | `cache` | last-level cache |
+//! | `cache_shard` (the default) | shard of a last-level cache: about 8 cores (`CMWQ_CACHE_SHARD_SIZE`), a core's threads never split |
+//! | `numa` | NUMA node |
+//! | `system` | process: one pod of every CPU |
+//!
+//! Each pod of a queue has a pool, shared with every queue whose attributes
+//! give the same pool: the same nice value, the same pod CPUs, the same
+//! strictness and, when not strict, the same cpumask (the kernel's
+//! `wqattrs_equal`). A pool lets as many items run at once as its pod has CPUs
+//! of the queue's cpumask; when one blocks, another starts. Its workers are
+//! named `cmwq/u<pool id>:<n>`; [`debug::pools`] shows each pool's `pod`,
+//! `nice` and `concurrency`. Without [`Builder::attrs`] a queue gets the nice
+//! value the process started with (−20 for [`WqFlags::HIGHPRI`]), the default
+//! scope, every allowed CPU, not strict.
+//!
+//! - **Where an item runs.** On the pool of the queueing CPU's pod
+//!   ([`Workqueue::queue_on`] names the CPU). A queue that is not
+//!   [`affinity_strict`](Attrs::affinity_strict) sends an item to the least
+//!   busy pod of its cpumask instead when its own pod's pool is busy (as many
+//!   items running or waiting as it has CPUs); its workers start in their pod
+//!   and may then run on any CPU of the cpumask. A strict queue keeps every
+//!   item in the queueing CPU's pod and its workers on that pod's CPUs. An
+//!   ordered queue has one pool over its whole cpumask.
+//! - **The default scope.** [`AffinityScope::Default`] follows the process-wide
+//!   default: `cache_shard`, or `CMWQ_AFFINITY_SCOPE` at start, or
+//!   [`set_default_affinity_scope`], which re-maps every queue whose attributes
+//!   ask for `Default`.
+//! - **Changing attributes.** Once [`Workqueue::apply_attrs`] returns, new
+//!   items go to the new pools; items already queued or running finish where
+//!   they are, and an ordered queue keeps its order across the change.
+//! - **`max_active`** bounds each pod's share of the queue for now (see above):
+//!   a queue over several pods may have up to pods × `max_active` items
+//!   active. CPU hotplug is not followed: the pods are those of the start.
+//!
+//! A queue with one pod per CPU, its workers confined to it (on a machine with
+//! several CPUs, each CPU's items run there, one at a time, like a per-CPU
+//! queue's), then the same queue moved to one pod of every CPU:
+//!
+//! ```
+//! use std::sync::{Arc, Mutex};
+//! use cmwq::{AffinityScope, Attrs, ErrorKind, Work, Workqueue};
+//!
+//! let attrs = Attrs { affinity_scope: AffinityScope::Cpu, affinity_strict: true, ..Attrs::default() };
+//! let wq = Workqueue::builder("per-cpu-pods").attrs(attrs).build()?;
+//! let cpu = *cmwq::allowed_cpus().last().unwrap();
+//! let ran_on = Arc::new(Mutex::new(None));
+//! let r = ran_on.clone();
+//! let w = Work::new(move |_| *r.lock().unwrap() = cmwq::debug::current_cpu());
+//! wq.queue_on(cpu, &w)?; // the pool of `cpu`'s pod
+//! w.flush()?;
+//! assert_eq!(*ran_on.lock().unwrap(), Some(cpu)); // strict: its workers stay in the pod
+//! let pool = cmwq::debug::pools().into_iter().find(|p| p.cpu.is_none() && p.pod == [cpu]).unwrap();
+//! assert_eq!(pool.concurrency, 1); // a pod of one CPU runs one item at a time
+//!
+//! // New items go to the new pools; queued and running ones finish where they are.
+//! wq.apply_attrs(Attrs { affinity_scope: AffinityScope::System, ..Attrs::default() })?;
+//! assert_eq!(wq.attrs().unwrap().affinity_scope, AffinityScope::System);
+//! wq.queue(&w)?;
+//! w.flush()?;
+//!
+//! let err = wq.apply_attrs(Attrs::default().with_nice(20)).unwrap_err(); // nice is -20..=19
+//! assert!(matches!(err.kind(), ErrorKind::InvalidAttrs(_)));
+//! # Ok::<(), cmwq::Error>(())
+//! ```
+//!
 //! ## The kernel's execution scenarios
 //!
 //! From `Documentation/core-api/workqueue.rst`: w0, w1 and w2 are queued on one
-//! CPU. w0 burns CPU for 5 ms, sleeps 10 ms, burns 5 ms; w1 and w2 burn 5 ms and
+//! CPU of a per-CPU queue ([`WqFlags::PERCPU`]; on an unbound queue, read "one
+//! CPU" as "a pod of one CPU"). w0 burns CPU for 5 ms, sleeps 10 ms, burns 5 ms; w1 and w2 burn 5 ms and
 //! sleep 10 ms. With a single worker (the original wq) they run back to back and
 //! finish at 50 ms. With cmwq and `max_active >= 3`:
 //!
