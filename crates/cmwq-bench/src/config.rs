@@ -30,7 +30,8 @@ pub struct Config {
     pub mixed_block_ratios: Vec<u32>,
     /// many-queues: workqueues for cmwq.
     pub mq_queues: usize,
-    /// many-queues: items per queue from each CPU's producer.
+    /// many-queues: items per queue from each CPU's producer (the per-CPU and
+    /// unbound families; the default family queues one item per queue).
     pub mq_items_per_cpu: usize,
     /// many-queues: ceiling on the threads of the families that give each queue
     /// its own threads (MT wq emulation, pool per queue); their queue count is

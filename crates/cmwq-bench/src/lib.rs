@@ -25,7 +25,9 @@
 //!
 //! Workloads ([`WORKLOADS`]): `noop` (throughput), `wake` (queue-to-start
 //! latency on an idle executor), `mixed` (items burn X then block Y: makespan
-//! and peak threads), `many-queues` (threads and memory per idle queue),
+//! and peak threads), `many-queues` (threads, memory and pools per idle
+//! queue; the default queues are built with four different `Attrs` and used
+//! once each),
 //! `timers` (delayed work beside `tokio::time`), `detect` (the sleep monitor's
 //! latency and own CPU time).
 //!

@@ -42,7 +42,17 @@ fn every_workload_on_every_executor_runs_each_item_exactly_once() {
         assert!(used.iter().any(|u| u.executors.iter().any(|e| e == "cmwq-default")), "{w}, {p}");
     }
     assert!(report.pools.iter().any(|u| u.workload == "detect" && u.producers.is_none()));
-    assert_eq!(report.many_queues.len(), 4);
+    let families: Vec<&str> = report.many_queues.iter().map(|r| r.executor.as_str()).collect();
+    assert_eq!(
+        families,
+        ["cmwq-default (4 attrs)", "cmwq-bound", "cmwq-unbound", "mt-wq", "fixed-pool (one per queue)"]
+    );
+    // Default queues with 4 attributes share a handful of pools, whatever the
+    // queue count: one per pod of each attribute set.
+    let dflt = &report.many_queues[0];
+    assert_eq!((dflt.attrs.len(), dflt.items_per_queue), (4, 1));
+    assert!(dflt.pools.is_some_and(|n| (1..=4 * cores).contains(&n)), "{dflt:?}");
+    assert!(report.many_queues.iter().all(|r| r.pools.is_some() == r.executor.starts_with("cmwq")));
     assert!(report.noop.iter().all(|r| r.exactly_once && r.items_per_s > 0.0));
     assert!(report.wake.iter().all(|r| r.exactly_once && r.samples == cfg.wake_samples));
     assert!(report.mixed.iter().all(|r| r.exactly_once && r.makespan_ms > 0.0));

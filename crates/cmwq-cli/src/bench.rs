@@ -20,7 +20,7 @@ pub(crate) struct BenchArgs {
     /// Run only these workloads, executors and/or producer modes, comma-separated.
     /// Workloads: noop, wake, mixed, many-queues, timers, detect. Executors:
     /// cmwq-default, cmwq-default-plain (the queue `Workqueue::builder(..).build()`
-    /// gives), cmwq-bound, cmwq-bound-plain (per-CPU), cmwq-unbound, rayon,
+    /// gives), cmwq-bound, cmwq-bound-plain (WqFlags::PERCPU), cmwq-unbound, rayon,
     /// tokio-blocking, fixed-pool, thread-per-item, mt-wq. Producer modes (noop,
     /// mixed): pinned (one producer pinned per CPU), unpinned (one producer nobody
     /// pinned). A kind left out means all of it: `--only mixed,cmwq-default,unpinned`.

@@ -16,8 +16,10 @@ use tracing_subscriber::EnvFilter;
     version,
     about = "The Linux kernel's Concurrency Managed Workqueue, in userspace: measured demos",
     long_about = "cmwq: the Linux kernel's Concurrency Managed Workqueue, in userspace.\n\n\
-                  Many workqueues share a small, self-regulating set of worker threads per CPU: \
-                  when a running work item blocks, another one starts on that CPU.",
+                  Many workqueues share a small, self-regulating set of worker pools: one per \
+                  pod of CPUs for the default queue (unbound), one per CPU for WqFlags::PERCPU \
+                  queues. A pool runs as many items at once as it has CPUs; when a running item \
+                  blocks, another one starts in its place.",
     after_help = "Log output (from the library) goes to stderr; set RUST_LOG to choose it, \
                   e.g. RUST_LOG=cmwq=debug. The default is warn.",
     arg_required_else_help = true
@@ -29,22 +31,29 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Measure the kernel documentation's execution scenarios, then show live pool state
+    /// Measure the kernel documentation's execution scenarios, show live pool state, and
+    /// compare the default queue with a per-CPU one
     ///
     /// Part 1 runs the "Example Execution Scenarios" of the kernel's
     /// Documentation/core-api/workqueue.rst on one CPU (w0, w1, w2 burning CPU and
-    /// sleeping) under four configurations, and prints each measured timeline beside
+    /// sleeping) under five configurations, and prints each measured timeline beside
     /// the documented one. Part 2 runs a short mixed CPU-and-blocking workload over
     /// per-CPU, highpri, CPU-intensive and unbound workqueues and prints the worker
-    /// pools' live state while it runs.
+    /// pools' live state while it runs. Part 3 has one thread nobody pinned queue the
+    /// same items (1 ms of CPU, then 4 ms of announced sleep) on the default queue and
+    /// on a WqFlags::PERCPU queue, and prints each one's wall time against the ideal,
+    /// the threads and the CPUs that ran them: the default queue (unbound, concurrency
+    /// managed) uses every CPU, the per-CPU queue only the producer's.
     #[command(after_help = "Examples:\n  cmwq demo\n  cmwq demo --cpu 1 --scenarios-only\n  \
-                            cmwq demo --mixed-only --mixed-secs 5 --mixed-rate 500")]
+                            cmwq demo --mixed-only --mixed-secs 5 --mixed-rate 500\n  cmwq demo --spread-only")]
     Demo(demo::DemoArgs),
     /// Compare cmwq with the executors users would pick instead, on the same work
     ///
     /// Runs the noop, wake, mixed (burn then block, announced and plain),
-    /// many-queues, timers and detect workloads on cmwq (the default queue,
-    /// per-CPU and unbound),
+    /// many-queues (threads, memory and pools per idle queue; the default queues
+    /// are built with four different attributes and used once each), timers and
+    /// detect workloads on cmwq (the default queue, which is unbound and
+    /// concurrency managed, a WqFlags::PERCPU queue and a WqFlags::UNBOUND one),
     /// rayon::spawn, tokio's spawn_blocking, a fixed one-thread-per-CPU pool,
     /// thread-per-item and an emulation of the pre-cmwq "MT wq", each with its
     /// default settings. noop and mixed run twice: from producers pinned one per
@@ -108,6 +117,9 @@ mod tests {
     fn bad_options_are_refused_by_clap() {
         assert!(Cli::try_parse_from(["cmwq", "demo", "--mixed-secs", "-1"]).is_err());
         assert!(Cli::try_parse_from(["cmwq", "demo", "--scenarios-only", "--mixed-only"]).is_err());
+        assert!(Cli::try_parse_from(["cmwq", "demo", "--scenarios-only", "--spread-only"]).is_err());
+        assert!(Cli::try_parse_from(["cmwq", "demo", "--mixed-only", "--spread-only"]).is_err());
+        assert!(Cli::try_parse_from(["cmwq", "demo", "--spread-only"]).is_ok());
         assert!(Cli::try_parse_from(["cmwq", "demo", "--cpu", "x"]).is_err());
         assert!(Cli::try_parse_from(["cmwq", "demo", "--cpu", "1", "--mixed-rate", "50"]).is_ok());
     }

@@ -1,8 +1,10 @@
 //! `cmwq demo`: the kernel documentation's execution scenarios, measured, then a
-//! mixed workload with the pools' live state.
+//! mixed workload with the pools' live state, then one unpinned producer's items
+//! on the default queue and on a per-CPU one.
 
 mod mixed;
 mod scenarios;
+mod spread;
 mod timeline;
 
 use std::io::Write;
@@ -19,13 +21,17 @@ pub(crate) struct DemoArgs {
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     cpu: Option<usize>,
 
-    /// Run only the execution scenarios, not the mixed workload
-    #[arg(long, conflicts_with = "mixed_only")]
+    /// Run only the execution scenarios (part 1)
+    #[arg(long, conflicts_with_all = ["mixed_only", "spread_only"])]
     scenarios_only: bool,
 
-    /// Run only the mixed workload, not the execution scenarios
-    #[arg(long)]
+    /// Run only the mixed workload (part 2)
+    #[arg(long, conflicts_with = "spread_only")]
     mixed_only: bool,
+
+    /// Run only the default queue against a per-CPU one, from one unpinned producer (part 3)
+    #[arg(long)]
+    spread_only: bool,
 
     /// How long to keep queueing items in the mixed workload, in seconds (0.1 to 60)
     #[arg(
@@ -84,12 +90,17 @@ pub(crate) fn run(args: &DemoArgs, out: &mut dyn Write) -> Result<()> {
         writeln!(out, "   load average (1 min): {load:.2} (other busy processes stretch the timings)")?;
     }
     writeln!(out)?;
-    if !args.mixed_only {
+    let all = !(args.scenarios_only || args.mixed_only || args.spread_only);
+    if all || args.scenarios_only {
         scenarios::run(out, cpu)?;
     }
-    if !args.scenarios_only {
+    if all || args.mixed_only {
         let cfg = mixed::Config { secs: args.mixed_secs, rate: args.mixed_rate };
         mixed::run(out, &online, &cfg)?;
+        writeln!(out)?;
+    }
+    if all || args.spread_only {
+        spread::run(out, &online)?;
     }
     Ok(())
 }
