@@ -12,9 +12,10 @@
 //! ever in flight. A high-water mark kept with an atomic shows it, and
 //! [`Workqueue::stats`] shows the items waiting their turn.
 //!
-//! An unbound queue is the right home for this: its items are not concurrency
-//! managed, so a read that blocks simply holds one of the four slots, and
-//! `max_active` is the whole process's limit for the queue.
+//! An unbound queue is the right home for this: a read that blocks holds one of
+//! the four slots and gives its CPU to the next item, and `max_active` limits
+//! the queue as a whole (per NUMA node, at least `min_active` each, on a
+//! machine with several).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

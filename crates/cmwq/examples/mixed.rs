@@ -1,4 +1,5 @@
-//! CPU work and blocking work mixed on one per-CPU workqueue: each item burns
+//! CPU work and blocking work mixed on one workqueue (the default: unbound and
+//! concurrency managed, one pool per pod): each item burns
 //! CPU, then blocks. Concurrency management keeps every CPU busy while items
 //! block, with few threads, whether the blocking is announced or not.
 //!
@@ -28,7 +29,7 @@ const BLOCK: Duration = Duration::from_millis(4);
 const ROUNDS: usize = 2;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let wq = Workqueue::builder("mixed").build()?; // per-CPU: concurrency managed
+    let wq = Workqueue::builder("mixed").build()?; // the default: unbound, concurrency managed
     let cpus = cmwq::allowed_cpus();
     let cores = cmwq::available_parallelism().max(1);
     let runs: Arc<Vec<AtomicU32>> = Arc::new((0..ITEMS).map(|_| AtomicU32::new(0)).collect());

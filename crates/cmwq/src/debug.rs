@@ -44,7 +44,8 @@ pub struct PoolSnapshot {
     pub workers: usize,
     /// Idle workers.
     pub idle: usize,
-    /// Workers counted as running (`nr_running`; always 0 for unbound pools).
+    /// Workers counted as running (`nr_running`): at most `concurrency` while
+    /// none of them has just come back from a block.
     pub running: i64,
     /// Workers executing an item (running or sleeping inside one).
     pub busy: usize,

@@ -12,10 +12,10 @@ use crate::pool::blocking_until;
 /// Runs `f`, which may block, telling the worker pool first (like Go's
 /// `entersyscall` or Java's `ForkJoinPool.managedBlock`).
 ///
-/// Inside a work item of a concurrency-managed (per-CPU) pool, the worker leaves
-/// `nr_running` for the duration, so another item on the same CPU can start at
-/// once instead of waiting behind the block. Outside a worker, and in unbound or
-/// CPU-intensive items, this is a plain call. Nesting is allowed.
+/// Inside a work item, the worker leaves `nr_running` for the duration, so
+/// another item of its pool (per-CPU or unbound) can start at once instead of
+/// waiting behind the block. Outside a worker, and in CPU-intensive items, this
+/// is a plain call. Nesting is allowed.
 ///
 /// ```
 /// let wq = cmwq::Workqueue::builder("io").build().unwrap();

@@ -77,7 +77,7 @@
 //! | `wq_unbound_cpumask` (`workqueue.unbound_cpus`, `/sys/devices/virtual/workqueue/cpumask`) | the allowed CPUs ([`allowed_cpus`]): the process's affinity mask at start, which a cgroup cpuset narrows; set it with `taskset` or the cpuset. A queue's [`Attrs::cpumask`] is intersected with it | provided, as the affinity mask |
 //! | `workqueue.default_affinity_scope` (`wq_affn_dfl`, `wq_affn_dfl_set`) | [`set_default_affinity_scope`], [`default_affinity_scope`], `CMWQ_AFFINITY_SCOPE`; default `cache_shard`, as the newest kernel | provided |
 //! | `workqueue.cache_shard_size` (`wq_cache_shard_size`) | `CMWQ_CACHE_SHARD_SIZE` (cores per shard, default 8; read at start) | provided |
-//! | per-node `max_active` of unbound queues (`wq_node_nr_active`), `min_active`, `workqueue_set_min_active`, `queue_work_node` | (none): an unbound queue's `max_active` bounds each of its pwqs (one per pod), see [Affinity scopes](#affinity-scopes) | not yet |
+//! | per-node `max_active` of unbound queues (`wq_node_nr_active`, `wq_update_node_max_active`), `min_active`, `WQ_DFL_MIN_ACTIVE`, `workqueue_set_min_active`, `queue_work_node` | counted per node; [`Workqueue::min_active`], [`Workqueue::set_min_active`], [`WQ_DFL_MIN_ACTIVE`], [`Workqueue::queue_node`], [`nr_numa_nodes`] | provided |
 //! | the watchdog (`wq_watchdog_timer_fn`, `wq_watchdog_touch`, `workqueue.watchdog_thresh`) | (none) | not yet |
 //! | tracepoints (`include/trace/events/workqueue.h`: `workqueue_queue_work`, `workqueue_activate_work`, `workqueue_execute_start`, `workqueue_execute_end`) | (none; [`Workqueue::stats`] counts) | not yet |
 //! | `flush_scheduled_work` (deprecated in the kernel: `__warn_flushing_systemwide_wq`) | (none); `system::percpu().flush()` works, with a one-time warning, but flush the items you queued instead ([`Work::flush`]) | no meaning in a process |
@@ -138,10 +138,12 @@
 //!   [`affinity_strict`](Attrs::affinity_strict), it goes to the least busy pod
 //!   of the queue's cpumask instead (chosen once, at queue time; no work
 //!   stealing after). One producer thread thus reaches every CPU.
-//! - **`max_active` of an unbound queue is per pod.** Per-node `max_active`
-//!   (`wq_node_nr_active`), `min_active` and `queue_work_node` are not built
-//!   yet: today `max_active` bounds each of the queue's pwqs (one per pod), so
-//!   a queue over several pods may have up to pods × `max_active` items active.
+//! - **`max_active` of an unbound queue is counted per NUMA node**
+//!   (`wq_node_nr_active`): each node gets a share in proportion to its CPUs
+//!   and at least [`min_active`](Workqueue::min_active) (8 by default), so the
+//!   sum over several nodes may exceed `max_active`; a pwq that finds its node
+//!   full waits on the node's pending list and gets the next slot freed there
+//!   (round robin between pods).
 //! - **Thread ceilings.** At most 512 worker threads exist at once (environment
 //!   `CMWQ_MAX_WORKERS`), and at most max(64, 5 × [`available_parallelism`]) of them in
 //!   per-CPU pools (`CMWQ_MAX_CM_WORKERS`, [`set_max_cm_workers`]; unbound pools'

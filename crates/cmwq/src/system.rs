@@ -85,8 +85,9 @@ pub fn long() -> &'static Workqueue {
     make(&WQ, "events_long", WqFlags::PERCPU, 0)
 }
 
-/// `system_dfl_wq` ("events_unbound"): unbound, not concurrency managed;
-/// items start as soon as `max_active` (2048) and workers allow.
+/// `system_dfl_wq` ("events_unbound"): unbound and concurrency managed, with
+/// the default affinity scope: as many items run at once as their pod has
+/// CPUs, more while some block; `max_active` 2048.
 ///
 /// ```
 /// use cmwq::{system, WqFlags, WQ_MAX_ACTIVE};

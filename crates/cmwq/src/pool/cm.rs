@@ -10,7 +10,7 @@
 //! | `CM_NOT_RUNNING` | `CM_SLEEPING` | counted | meaning |
 //! |---|---|---|---|
 //! | 0 | 0 | yes | executing (or between items without `PREP`) |
-//! | 1 | 0 | no  | a `WORKER_NOT_RUNNING` flag is set (`PREP`, `CPU_INTENSIVE`, `UNBOUND`) |
+//! | 1 | 0 | no  | a `WORKER_NOT_RUNNING` flag is set (`PREP`, `CPU_INTENSIVE`) |
 //! | 0 | 1 | no  | asleep: a hint (`blocking`) or the sleep monitor took it out |
 //! | 1 | 1 | no  | both; clearing one bit leaves it uncounted |
 //!
@@ -139,8 +139,8 @@ impl PoolLocked {
 /// block). Returns whether this call did the transition (and so owes a
 /// [`worker_running`]).
 pub(crate) fn worker_sleeping(w: &WorkerShared, due: Option<Instant>) -> bool {
-    // A worker outside concurrency management (unbound, CPU-intensive, between
-    // items) or already asleep is not counted, so it has nothing to give back.
+    // A worker outside concurrency management (CPU-intensive, between items)
+    // or already asleep is not counted, so it has nothing to give back.
     if !w.counted() {
         return false;
     }

@@ -216,8 +216,9 @@ fn process_one_work(
         g.worker_set_flags(pool, idx, WORKER_CPU_INTENSIVE);
         g.pwqs.get_mut(slot as usize).stats.cpu_intensive += 1;
     }
-    // Chain execution: for unbound pools and CPU-intensive items nobody counts as
-    // running, so wake another worker for the rest of the worklist.
+    // Chain execution: while fewer workers run than the pool's concurrency (an
+    // unbound pool's pod has several CPUs, or this item is CPU-intensive and
+    // does not count), wake another worker for the rest of the worklist.
     kick_pool(pool, &mut g);
     // A spawned closure's only instance is number 1, for the header that
     // `current_work()` may make for it.

@@ -32,7 +32,8 @@ pub const MAX_NICE: i32 = 19;
 pub struct Attrs {
     /// The nice value of the workers, from [`MIN_NICE`] (-20) to [`MAX_NICE`]
     /// (19). Where the process may not raise its priority that far, workers run
-    /// at the nearest value it may use, with a one-time note in the log.
+    /// at the nice value the process started with, with a one-time note in the
+    /// log.
     pub nice: i32,
     /// The CPUs the queue's work may run on; `None`: every CPU the process may
     /// use ([`allowed_cpus`](crate::allowed_cpus)). CPUs outside the allowed set
@@ -44,7 +45,8 @@ pub struct Attrs {
     pub affinity_scope: AffinityScope,
     /// Confine the workers to the CPUs of their pod. Not strict (the default):
     /// work starts in the queueing CPU's pod, and goes to another pod of the
-    /// cpumask when its own is busy and another has a CPU free.
+    /// cpumask when its own is busy (as many running or waiting as it has CPUs)
+    /// and another is less busy.
     pub affinity_strict: bool,
 }
 

@@ -37,8 +37,9 @@ pub struct Builder {
 }
 
 impl Builder {
-    /// Sets the flags. Default: empty (per-CPU, normal priority). Any set is
-    /// accepted here; [`build`](Self::build) refuses `PERCPU` with `UNBOUND`, and
+    /// Sets the flags. Default: empty, which builds an unbound, concurrency
+    /// managed queue at normal priority (`PERCPU` asks for a per-CPU one). Any
+    /// set is accepted here; [`build`](Self::build) refuses `PERCPU` with `UNBOUND`, and
     /// the flags not supported yet (`BH`, `MEM_RECLAIM`).
     ///
     /// ```
@@ -56,7 +57,9 @@ impl Builder {
         self
     }
 
-    /// Sets `max_active`: per CPU for per-CPU queues, process-wide for unbound ones.
+    /// Sets `max_active`: per CPU for per-CPU queues; for unbound ones, split
+    /// between the NUMA nodes of its CPUs (each node at least
+    /// [`min_active`](Workqueue::min_active)).
     /// Default 0, which means [`WQ_DFL_ACTIVE`] (1024). Values above
     /// [`WQ_MAX_ACTIVE`] (2048) are clamped with a warning, as in the kernel. Ordered
     /// queues accept only 1 (or 0); anything larger fails in `build`.
@@ -77,8 +80,6 @@ impl Builder {
         self
     }
 
-    /// `build` (`global.rs`) on a given instance: the checks of
-    /// `alloc_workqueue`, then the queue.
     /// Sets the attributes of an unbound queue ([`Attrs`]): the nice value of
     /// its workers, its CPUs, its affinity scope and strictness. Without it the
     /// queue gets `Attrs::default()`, with nice -20 for `HIGHPRI` and otherwise
@@ -103,6 +104,8 @@ impl Builder {
         self
     }
 
+    /// `build` (`global.rs`) on a given instance: the checks of
+    /// `alloc_workqueue`, then the queue.
     pub(crate) fn build_in(self, registry: &'static Registry) -> Result<Workqueue, Error> {
         let e = |kind| Err(Error::new(&self.name, kind));
         if self.name.is_empty() || self.name.chars().any(char::is_control) {

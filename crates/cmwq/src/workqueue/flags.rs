@@ -23,8 +23,10 @@ bitflags::bitflags! {
     pub struct WqFlags: u32 {
         /// Run items in a per-CPU non-sleeping context. Not supported yet.
         const BH = 1 << 0;
-        /// Served by unbound pools: not concurrency managed; `max_active` bounds the
-        /// queue process-wide.
+        /// Served by unbound pools, one per pod of the queue's affinity scope
+        /// ([`Attrs`](crate::Attrs)), each running as many items at once as its
+        /// pod has CPUs (concurrency managed, unlike the kernel's). `max_active`
+        /// is counted per NUMA node. The default when `PERCPU` is absent.
         const UNBOUND = 1 << 1;
         /// Frozen by the [`freezer`](crate::freezer): while frozen its items wait on
         /// the inactive list (effective `max_active` 0) until thawed.
@@ -40,7 +42,8 @@ bitflags::bitflags! {
         /// ([`set_power_efficient`](crate::set_power_efficient), `CMWQ_POWER_EFFICIENT=1`):
         /// then unbound, as in the kernel (`workqueue.power_efficient`).
         const POWER_EFFICIENT = 1 << 7;
-        /// Explicitly per-CPU (the default when `UNBOUND` is absent).
+        /// Per-CPU: items run on the queueing CPU's pool, one at a time while
+        /// none blocks (the kernel's `WQ_PERCPU`). Without it a queue is unbound.
         const PERCPU = 1 << 8;
     }
 }

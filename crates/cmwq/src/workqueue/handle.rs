@@ -28,11 +28,13 @@ impl Drop for WqHandle {
 
 /// A workqueue (`alloc_workqueue`): a cheap, cloneable handle.
 ///
-/// Items queued on a per-CPU (bound) workqueue run on the queueing CPU's pool,
-/// which keeps just enough workers running to keep that CPU busy: when an item
-/// blocks (inside [`blocking`](crate::blocking) or [`sleep`](crate::sleep)), another
-/// starts. An [`UNBOUND`](WqFlags::UNBOUND) workqueue's items run on the unbound
-/// pool, which is not concurrency managed.
+/// Items run on a pool that keeps just enough workers running to keep its CPUs
+/// busy: when an item blocks (inside [`blocking`](crate::blocking) or
+/// [`sleep`](crate::sleep), or found blocked by the sleep monitor), another
+/// starts. The default (unbound) queue's items go to the pool of the queueing
+/// CPU's pod, which runs as many at once as the pod has CPUs, or to a less busy
+/// pod ([`Attrs`](crate::Attrs)); a [`PERCPU`](WqFlags::PERCPU) queue's items
+/// run on the queueing CPU's pool, one at a time while none blocks.
 ///
 /// **Dropping the last handle** detaches the queue without blocking: items already
 /// queued still run, nothing new can be queued (nobody holds a handle), and its
@@ -132,8 +134,8 @@ impl Workqueue {
         self.core().queue(None, work)
     }
 
-    /// Queues `work` on `cpu`'s pool (`queue_work_on`). For unbound queues the CPU
-    /// only has to be valid.
+    /// Queues `work` on `cpu`'s pool (`queue_work_on`). For an unbound queue,
+    /// the pool of `cpu`'s pod (or, not strict, a less busy pod).
     ///
     /// ```
     /// use std::sync::{Arc, Mutex};
@@ -407,20 +409,21 @@ impl Workqueue {
     /// Raising it activates waiting items at once; lowering it never preempts
     /// items already active.
     ///
-    /// Here an unbound queue (`max_active` counts process-wide) holds `second`
-    /// back while `first` runs, until `max_active` is raised:
+    /// Here `max_active` 1 holds `second` back while `first` waits (announced,
+    /// so its CPU is free), until `max_active` is raised:
     ///
     /// ```
     /// use std::sync::{Arc, Barrier};
     /// use cmwq::{ErrorKind, Work, Workqueue, WqFlags};
     ///
-    /// let wq = Workqueue::builder("tunable").flags(WqFlags::UNBOUND).max_active(1).build()?;
+    /// let wq = Workqueue::builder("tunable").flags(WqFlags::PERCPU).max_active(1).build()?;
+    /// let cpu = cmwq::allowed_cpus()[0];
     /// let gate = Arc::new(Barrier::new(2));
     /// let g = gate.clone();
-    /// let first = Work::new(move |_| { g.wait(); });
+    /// let first = Work::new(move |_| { cmwq::blocking(|| g.wait()); });
     /// let second = Work::new(|_| {});
-    /// wq.queue(&first)?;
-    /// wq.queue(&second)?; // waits for `max_active`
+    /// wq.queue_on(cpu, &first)?;
+    /// wq.queue_on(cpu, &second)?; // waits for `max_active`
     /// wq.set_max_active(2)?; // activates `second` at once
     /// second.flush()?; // it ran while `first` still waits at the barrier
     /// gate.wait();
