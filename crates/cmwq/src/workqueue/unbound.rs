@@ -192,3 +192,6 @@ impl Drop for PwqTable {
         }
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests;
