@@ -10,12 +10,15 @@
 
 mod support;
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cmwq::Work;
+use cmwq::{AffinityScope, Attrs, Work, Workqueue};
 use support::{
-    assert_second_ran_while_first_blocked, burn_cpu, cpu0, exclusive, plain_sleeper_then_second,
-    plain_sleeper_with_one_behind, warm_queue, Bounded, BoundedQueue, Exclusive, DEADLINE,
+    assert_pools_settle, assert_second_ran_while_first_blocked, burn_cpu, cpu0, current_unbound_pool,
+    exclusive, plain_sleeper_then_second, plain_sleeper_with_one_behind, poll_until, warm_queue, Bounded,
+    BoundedQueue, Exclusive, Log, DEADLINE,
 };
 
 /// Takes the pool lock (which also turns the CPU-intensive rule off) and switches
@@ -137,5 +140,94 @@ fn many_short_sleeps_do_not_add_up_to_a_cpu_hog() {
     wq.flush_bounded().unwrap();
     cmwq::set_stall_window(Duration::from_micros(200));
     assert_eq!(wq.stats().cpu_intensive, 0, "an item of 50 µs stretches was called a CPU hog");
+    wq.destroy_bounded().unwrap();
+}
+
+/// The sentinels watch unbound pools too (`Registry::try_unbound_pools_of`): on
+/// a queue whose one pod spans every allowed CPU, an item per CPU sleeps in
+/// plain `std::thread::sleep` until the item queued behind them has run. That
+/// item can only start once a sentinel has taken a sleeper out of the pool's
+/// `nr_running` (the monitor's ticks look for no blocks here). The sleepers then
+/// burn a little, running again while marked, and afterwards the pool counts
+/// nobody running or busy: the monitor adopted the sentinel's marks and every
+/// count was given back once.
+#[test]
+fn the_sentinels_cover_an_unbound_pod() {
+    let _s = sentinels_only();
+    if no_proc() {
+        return;
+    }
+    let n = cmwq::allowed_cpus().len();
+    let attrs = Attrs { affinity_scope: AffinityScope::System, ..Attrs::default() };
+    let wq = Workqueue::builder("sentinel-unbound").attrs(attrs).build().unwrap();
+    // Learn the pool (one pod: every item goes there) and let an earlier test's
+    // workers settle, so that nothing counted is left over to hide a mark.
+    let pool = Arc::new(parking_lot::Mutex::new(None));
+    let p = pool.clone();
+    let probe = Work::new(move |_| *p.lock() = current_unbound_pool());
+    wq.queue(&probe).unwrap();
+    probe.flush_bounded().unwrap();
+    let id = pool.lock().expect("ran on an unbound worker");
+    assert_pools_settle("before", &[id]);
+
+    let released = Arc::new(AtomicBool::new(false));
+    let woken = Arc::new(AtomicUsize::new(0));
+    let log = Log::new();
+    let deadline = Instant::now() + DEADLINE;
+    let sleepers: Vec<Work> = (0..n)
+        .map(|i| {
+            let (released, woken, log) = (released.clone(), woken.clone(), log.clone());
+            Work::new(move |_| {
+                assert_eq!(current_unbound_pool(), Some(id), "one pod, one pool");
+                log.push(format!("sleeper {i} start"));
+                while !released.load(Ordering::SeqCst) {
+                    if Instant::now() > deadline {
+                        log.push(format!("sleeper {i} timed out"));
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                woken.fetch_add(1, Ordering::SeqCst);
+                // Runs again, still marked: the count comes back once, whether
+                // the monitor gives it back now or the item's end does.
+                burn_cpu(Duration::from_millis(5));
+            })
+        })
+        .collect();
+    let before = cmwq::debug::monitor();
+    for w in &sleepers {
+        assert!(wq.queue(w).unwrap());
+    }
+    let (r, l) = (released.clone(), log.clone());
+    let behind = Work::new(move |_| {
+        l.push("behind start");
+        r.store(true, Ordering::SeqCst);
+    });
+    assert!(wq.queue(&behind).unwrap());
+    let ran = poll_until(DEADLINE, || released.load(Ordering::SeqCst));
+    assert!(
+        ran,
+        "the item behind {n} plain sleepers never ran: no sentinel took one out: {:?}; log: {:?}",
+        cmwq::debug::monitor(),
+        log.snapshot()
+    );
+    wq.flush_bounded().unwrap();
+    assert_eq!(
+        woken.load(Ordering::SeqCst),
+        n,
+        "the item behind {n} plain sleepers did not run while they slept: {:?}",
+        log.snapshot()
+    );
+    for i in 0..n {
+        log.assert_before(&format!("sleeper {i} start"), "behind start");
+    }
+    let after = cmwq::debug::monitor();
+    assert!(after.by_sentinel > before.by_sentinel, "no sentinel took a sleeper out: {after:?}");
+    assert_eq!(
+        after.blocked - before.blocked,
+        after.by_sentinel - before.by_sentinel,
+        "only sentinels judged: {after:?}"
+    );
+    assert_pools_settle("after the sentinel's marks", &[id]);
     wq.destroy_bounded().unwrap();
 }

@@ -1,6 +1,8 @@
 //! Bounded stress: producer threads race `queue`, `queue_on`, `cancel`, `flush` and
-//! `cancel_sync` on shared items across per-CPU, unbound and ordered queues, and
-//! `spawn` against drain, destroy and dropped handles. What is checked is
+//! `cancel_sync` on shared items across per-CPU, unbound and ordered queues, the
+//! default queue (unbound and concurrency managed) and a non-strict queue with a
+//! pod per CPU (whose items are placed across pods), and `spawn` against drain,
+//! destroy and dropped handles. What is checked is
 //! bookkeeping that must balance exactly, whatever the interleaving:
 //!
 //! - every successful queueing is either executed once or cancelled once;
@@ -14,13 +16,15 @@
 
 mod support;
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use cmwq::{Work, Workqueue, WqFlags};
-use support::{join_bounded, poll_until, shared, Bounded, BoundedQueue, DropGuard, DEADLINE};
+use cmwq::{AffinityScope, Attrs, Work, Workqueue, WqFlags};
+use support::{
+    current_unbound_pool, join_bounded, poll_until, shared, Bounded, BoundedQueue, DropGuard, DEADLINE,
+};
 
 /// A wall-clock cap for each racing phase.
 const CAP: Duration = Duration::from_secs(4);
@@ -43,6 +47,41 @@ impl Rng {
     }
 }
 
+/// The kinds of queue the tests loop over, besides ordered queues.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    /// `PERCPU`: the per-CPU pools.
+    PerCpu,
+    /// `UNBOUND`, default attributes.
+    Unbound,
+    /// Neither flag (`Workqueue::builder(..).build()`): unbound and
+    /// concurrency managed, on the default affinity scope.
+    Default,
+    /// Not strict, a pod per CPU: an item leaves a busy pod for an idle one,
+    /// so one item's instances run on different pools in turn.
+    CpuScope,
+}
+
+impl Kind {
+    const ALL: [Kind; 4] = [Kind::PerCpu, Kind::Unbound, Kind::Default, Kind::CpuScope];
+
+    fn build(self, name: impl Into<String>, max_active: usize) -> Workqueue {
+        let b = Workqueue::builder(name).max_active(max_active);
+        match self {
+            Kind::PerCpu => b.flags(WqFlags::PERCPU),
+            Kind::Unbound => b.flags(WqFlags::UNBOUND),
+            Kind::Default => b,
+            Kind::CpuScope => b.attrs(Attrs {
+                affinity_scope: AffinityScope::Cpu,
+                affinity_strict: false,
+                ..Attrs::default()
+            }),
+        }
+        .build()
+        .unwrap()
+    }
+}
+
 #[derive(Default)]
 struct ItemStats {
     queued: AtomicUsize,
@@ -51,6 +90,8 @@ struct ItemStats {
     running: AtomicBool,
     overlaps: AtomicUsize,
     self_requeues: AtomicUsize,
+    /// The unbound pools it ran on, one bit per pool id (modulo 64).
+    pools: AtomicU64,
 }
 
 struct Item {
@@ -63,13 +104,15 @@ struct Item {
 fn racing_queue_cancel_flush_keeps_exact_counts() {
     let _s = shared();
     let queues = Arc::new(vec![
-        Workqueue::builder("stress-percpu").flags(WqFlags::PERCPU).max_active(3).build().unwrap(),
-        Workqueue::builder("stress-unbound").flags(WqFlags::UNBOUND).max_active(4).build().unwrap(),
+        Kind::PerCpu.build("stress-percpu", 3),
+        Kind::Unbound.build("stress-unbound", 4),
         Workqueue::ordered("stress-ordered").build().unwrap(),
+        Kind::Default.build("stress-default", 3),
+        Kind::CpuScope.build("stress-cpu-scope", 0),
     ]);
     let cpus = cmwq::allowed_cpus();
     let requeue = Arc::new(AtomicBool::new(true));
-    const ITEMS: usize = 24;
+    const ITEMS: usize = 30;
     let items: Arc<Vec<Item>> = Arc::new(
         (0..ITEMS)
             .map(|i| {
@@ -78,6 +121,9 @@ fn racing_queue_cancel_flush_keeps_exact_counts() {
                 let work = {
                     let (stats, queues, requeue) = (stats.clone(), queues.clone(), requeue.clone());
                     Work::new(move |w| {
+                        if let Some(id) = current_unbound_pool() {
+                            stats.pools.fetch_or(1 << (id % 64), Ordering::Relaxed);
+                        }
                         if stats.running.swap(true, Ordering::SeqCst) {
                             stats.overlaps.fetch_add(1, Ordering::SeqCst);
                         }
@@ -183,6 +229,17 @@ fn racing_queue_cancel_flush_keeps_exact_counts() {
         assert_eq!(st.started, st.completed, "{}: {st:?}", wq.name());
         assert_eq!(st.panicked, 0);
     }
+    // The items of the non-strict queue with a pod per CPU went to more than one
+    // pod (`queue_on` names one, placement leaves a busy one): some item ran on
+    // more than one pool, and never beside itself (checked above).
+    let cpu_scope = queues.iter().position(|q| q.name() == "stress-cpu-scope").expect("the queue");
+    if cmwq::allowed_cpus().len() > 1 {
+        let moved = items
+            .iter()
+            .filter(|it| it.wq == cpu_scope && it.stats.pools.load(Ordering::Relaxed).count_ones() > 1)
+            .count();
+        assert!(moved > 0, "no item of the cpu-scope queue ran on two pods' pools");
+    }
     let started: u64 = queues.iter().map(|q| q.stats().started).sum();
     assert_eq!(started, total as u64, "stats agree with the callbacks' own count");
     eprintln!("{ops} racing operations, {total} executions in {:?}", start.elapsed());
@@ -207,13 +264,9 @@ fn spawned_closures_run_at_most_once_and_drop_exactly_once() {
     let start = Instant::now();
     let mut round = 0u64;
     for ending in [Ending::Destroy, Ending::Drain, Ending::DropHandles] {
-        for flags in [WqFlags::PERCPU, WqFlags::UNBOUND] {
+        for kind in Kind::ALL {
             round += 1;
-            let wq = Workqueue::builder(format!("stress-spawn-{round}"))
-                .flags(flags)
-                .max_active(8)
-                .build()
-                .unwrap();
+            let wq = kind.build(format!("stress-spawn-{round}"), 8);
             let n = PRODUCERS * PER_PRODUCER;
             let counters =
                 || -> Arc<Vec<AtomicUsize>> { Arc::new((0..n).map(|_| AtomicUsize::new(0)).collect()) };
@@ -283,7 +336,7 @@ fn spawned_closures_run_at_most_once_and_drop_exactly_once() {
             });
             let load = |v: &Vec<AtomicUsize>, id: usize| v[id].load(Ordering::SeqCst);
             for id in 0..n {
-                let what = format!("round {round} ({ending:?}, {flags:?}), closure {id}");
+                let what = format!("round {round} ({ending:?}, {kind:?}), closure {id}");
                 assert_eq!(load(&ran, id), load(&accepted, id), "{what}: runs must equal acceptance");
                 assert_eq!(
                     dropped[id].load(Ordering::SeqCst),
@@ -295,7 +348,7 @@ fn spawned_closures_run_at_most_once_and_drop_exactly_once() {
             let acc = (0..n).filter(|&id| load(&accepted, id) == 1).count();
             let mk = (0..n).filter(|&id| load(&made, id) == 1).count();
             eprintln!(
-                "round {round} {ending:?} {flags:?}: {mk} spawned, {acc} accepted, {} refused",
+                "round {round} {ending:?} {kind:?}: {mk} spawned, {acc} accepted, {} refused",
                 mk - acc
             );
         }
@@ -306,9 +359,11 @@ fn spawned_closures_run_at_most_once_and_drop_exactly_once() {
 fn work_closures_are_dropped_exactly_once_after_the_last_handle() {
     let _s = shared();
     let queues = Arc::new(vec![
-        Workqueue::builder("stress-drop-percpu").flags(WqFlags::PERCPU).build().unwrap(),
-        Workqueue::builder("stress-drop-unbound").flags(WqFlags::UNBOUND).build().unwrap(),
+        Kind::PerCpu.build("stress-drop-percpu", 0),
+        Kind::Unbound.build("stress-drop-unbound", 0),
         Workqueue::ordered("stress-drop-ordered").build().unwrap(),
+        Kind::Default.build("stress-drop-default", 0),
+        Kind::CpuScope.build("stress-drop-cpu-scope", 0),
     ]);
     const ITEMS: usize = 64;
     let drops: Vec<Arc<AtomicUsize>> = (0..ITEMS).map(|_| Arc::new(AtomicUsize::new(0))).collect();
@@ -343,7 +398,7 @@ fn work_closures_are_dropped_exactly_once_after_the_last_handle() {
                     let Some(w) = &handles[i] else { continue };
                     match rng.below(6) {
                         0..=2 => {
-                            let _ = queues[i % 3].queue(w).expect("open");
+                            let _ = queues[i % queues.len()].queue(w).expect("open");
                         }
                         3 => {
                             w.cancel();
@@ -405,9 +460,11 @@ impl Drop for ReentrantGuard {
 fn closures_are_dropped_outside_pool_locks() {
     let _s = shared();
     let shared_queues = [
-        Workqueue::builder("stress-reentrant-percpu").flags(WqFlags::PERCPU).build().unwrap(),
-        Workqueue::builder("stress-reentrant-unbound").flags(WqFlags::UNBOUND).build().unwrap(),
+        Kind::PerCpu.build("stress-reentrant-percpu", 0),
+        Kind::Unbound.build("stress-reentrant-unbound", 0),
         Workqueue::ordered("stress-reentrant-ordered").build().unwrap(),
+        Kind::Default.build("stress-reentrant-default", 0),
+        Kind::CpuScope.build("stress-reentrant-cpu-scope", 0),
     ];
     const N: usize = 48;
     let drops = Arc::new(AtomicUsize::new(0));
@@ -415,11 +472,8 @@ fn closures_are_dropped_outside_pool_locks() {
     let mut works = Vec::new();
     for i in 0..N {
         // Each item holds the last handle of its own queue, and runs on it.
-        let own = if i % 2 == 0 {
-            Workqueue::builder(format!("stress-own-{i}")).flags(WqFlags::PERCPU).build().unwrap()
-        } else {
-            Workqueue::builder(format!("stress-own-{i}")).flags(WqFlags::UNBOUND).build().unwrap()
-        };
+        // Each kind of queue meets each of the four fates below.
+        let own = Kind::ALL[(i / 4) % Kind::ALL.len()].build(format!("stress-own-{i}"), 0);
         let guard = ReentrantGuard { drops: drops.clone(), wq: Some(own.clone()) };
         let w = Work::new(move |_| {
             let _g = &guard;
@@ -433,7 +487,7 @@ fn closures_are_dropped_outside_pool_locks() {
             }
             // Also queued on a shared queue (it may run there concurrently).
             1 => {
-                let _ = shared_queues[i % 3].queue(&w);
+                let _ = shared_queues[i % shared_queues.len()].queue(&w);
             }
             _ => {}
         }
@@ -441,8 +495,7 @@ fn closures_are_dropped_outside_pool_locks() {
         works.push(w);
         expected += 1;
         // A spawned closure holding the last handle of the queue it runs on.
-        let own2 =
-            Workqueue::builder(format!("stress-own-spawn-{i}")).flags(WqFlags::PERCPU).build().unwrap();
+        let own2 = Kind::ALL[i % Kind::ALL.len()].build(format!("stress-own-spawn-{i}"), 0);
         let guard2 = ReentrantGuard { drops: drops.clone(), wq: Some(own2.clone()) };
         own2.spawn(move || {
             let _g = &guard2;

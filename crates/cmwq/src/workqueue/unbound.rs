@@ -208,3 +208,6 @@ impl Drop for PwqTable {
         }
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests;

@@ -7,7 +7,9 @@
 //!   an item that logs ([`logging`]) and counters ([`Concurrency`], [`DropGuard`]).
 //! - [`pools`](self::pools): the lock that serialises tests sharing the per-CPU
 //!   pools ([`exclusive`], [`shared`]), switching the sleep monitor off
-//!   ([`hints_only`]), CPUs and pool snapshots.
+//!   ([`hints_only`]), CPUs and pool snapshots, the unbound pool running an
+//!   item ([`current_unbound_pool`]) and waiting for pools to settle
+//!   ([`assert_pools_settle`]).
 //! - [`probes`](self::probes): running a call in a work item or a thread and
 //!   knowing, without timing, that it has reached its wait.
 //! - [`monitor`](self::monitor): unannounced blockers that only the sleep monitor
@@ -30,8 +32,9 @@ pub(crate) use monitor::{
     plain_sleeper_then_second, plain_sleeper_with_one_behind,
 };
 pub(crate) use pools::{
-    assert_monitor_blocked_nobody, cpu0, cpu1, distinct_cpus, exclusive, hints_only, pin_current_thread,
-    pool_of, settle_pool, shared, thread_affinity, two_cpus, unbound_pool, warm_queue, Exclusive,
+    assert_monitor_blocked_nobody, assert_pools_settle, cpu0, cpu1, current_unbound_pool, distinct_cpus,
+    exclusive, hints_only, pin_current_thread, pool_by_id, pool_of, settle_pool, shared, thread_affinity,
+    two_cpus, unbound_pool, warm_queue, Exclusive,
 };
 pub(crate) use probes::{blocked_in, blocked_in_item, parked_in_thread, InItem, InThread};
 pub(crate) use wait::{

@@ -132,6 +132,35 @@ pub(crate) fn unbound_pool() -> Option<cmwq::debug::PoolSnapshot> {
     cmwq::debug::pools().into_iter().find(|p| p.cpu.is_none() && !p.highpri)
 }
 
+/// The id of the unbound pool whose worker runs the calling item, from the
+/// worker's thread name (`cmwq/u<id>:<n>`); `None` on any other thread.
+/// Allocates and blocks on nothing, so a CPU-bound item may call it without
+/// leaving its CPU.
+pub(crate) fn current_unbound_pool() -> Option<u32> {
+    let me = std::thread::current();
+    me.name()?.strip_prefix("cmwq/u")?.split(':').next()?.parse().ok()
+}
+
+/// The snapshot of the pool with id `id`, if it exists.
+pub(crate) fn pool_by_id(id: u32) -> Option<cmwq::debug::PoolSnapshot> {
+    cmwq::debug::pools().into_iter().find(|p| p.id == id)
+}
+
+/// Waits until every pool of `ids` counts nobody running and nobody busy: its
+/// accounting is exact again once its items are done (a worker between items,
+/// in its idle spin, still counts for a moment, hence the wait). Panics, naming
+/// `what` and the pools, after [`DEADLINE`].
+#[track_caller]
+pub(crate) fn assert_pools_settle(what: &str, ids: &[u32]) {
+    let settled = |p: &cmwq::debug::PoolSnapshot| p.running == 0 && p.busy == 0;
+    let ok = poll_until(DEADLINE, || ids.iter().all(|&id| pool_by_id(id).is_some_and(|p| settled(&p))));
+    assert!(
+        ok,
+        "{what}: a pool's accounting never returned to 0 running, 0 busy: {:?}",
+        ids.iter().map(|&id| pool_by_id(id)).collect::<Vec<_>>()
+    );
+}
+
 /// Waits until `cpu`'s normal pool counts nobody running and nobody busy: a worker
 /// of an earlier test may still be between its last item and going idle, and would
 /// take the next item without a concurrency-management wake-up.
