@@ -248,11 +248,13 @@ pub(crate) fn dec_nr_in_flight(
         None if active && pwq.nna.is_none() && !pwq.inactive.is_empty() => {
             activate_inactive(pool, g, slot);
         }
-        Some((p, _)) if p.pool.id == pool.id => {
-            if g.pwqs.try_get(p.slot as usize).is_some_and(|q| q.epoch == p.epoch) {
-                activate_inactive(pool, g, p.slot);
-            }
+        Some((p, _))
+            if p.pool.id == pool.id
+                && g.pwqs.try_get(p.slot as usize).is_some_and(|q| q.epoch == p.epoch) =>
+        {
+            activate_inactive(pool, g, p.slot);
         }
+        // Another pool's pwq, or one gone meanwhile (then the next in line).
         Some((_, i)) => {
             let wq = g.pwqs.get(slot as usize).wq.clone();
             g.to_activate.push((wq, i));

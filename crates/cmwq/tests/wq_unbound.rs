@@ -367,3 +367,76 @@ fn the_default_scope_re_maps_queues_that_use_it() {
     cmwq::set_default_affinity_scope(AffinityScope::Default);
     assert_eq!(cmwq::default_affinity_scope(), AffinityScope::CacheShard);
 }
+
+/// `max_active` bounds an unbound queue as a whole, across its pods (counted
+/// per NUMA node): with 2, only 2 of 6 blocked items are active although each
+/// pod's pool could start more; raising it starts one more; and the pwq of the
+/// other pod, waiting on the node's pending list, gets the slots its neighbour
+/// frees (a hand-over between pools), so every item runs.
+#[test]
+fn max_active_bounds_the_whole_queue_across_its_pods() {
+    let _g = exclusive();
+    let Some((c0, c1)) = distinct_cpus() else {
+        eprintln!("skipped: needs two CPUs");
+        return;
+    };
+    let attrs = Attrs {
+        affinity_scope: AffinityScope::Cpu,
+        affinity_strict: true,
+        cpumask: Some(vec![c0, c1]),
+        ..Attrs::default()
+    };
+    let wq = Workqueue::builder("node-count").max_active(2).attrs(attrs).build().unwrap();
+    assert_eq!(wq.min_active(), Some(2), "min_active is at most max_active");
+    let gate = Gate::new();
+    let _open = gate.open_on_drop();
+    let conc = Arc::new(Concurrency::default());
+    let items: Vec<Work> = (0..6)
+        .map(|_| {
+            let (gate, conc) = (gate.clone(), conc.clone());
+            Work::new(move |_| {
+                let _in = conc.enter();
+                assert!(gate.wait_blocking(), "the gate never opened");
+            })
+        })
+        .collect();
+    for (i, w) in items.iter().enumerate() {
+        wq.queue_on(if i < 3 { c0 } else { c1 }, w).unwrap();
+    }
+    assert!(poll_until(DEADLINE, || conc.now() == 2), "two items never started");
+    std::thread::sleep(support::SETTLE);
+    assert_eq!(conc.now(), 2, "max_active 2 bounds the queue, not each pod");
+    assert_eq!(wq.stats().inactive, 4);
+    wq.set_max_active(3).unwrap();
+    assert!(poll_until(DEADLINE, || conc.now() == 3), "raising max_active started nothing");
+    std::thread::sleep(support::SETTLE);
+    assert_eq!(conc.now(), 3);
+    gate.open();
+    wq.flush_bounded().unwrap();
+    assert_eq!(wq.stats().completed, 6, "every item ran, on both pods");
+    assert_eq!(conc.max(), 3);
+    wq.destroy_bounded().unwrap();
+}
+
+#[test]
+fn queue_node_takes_a_node_and_refuses_others() {
+    let _g = shared();
+    let wq = Workqueue::builder("by-node").build().unwrap();
+    let w = Work::new(|_| {});
+    for node in 0..cmwq::nr_numa_nodes() {
+        assert!(wq.queue_node(node, &w).unwrap());
+        w.flush_bounded().unwrap();
+    }
+    let err = wq.queue_node(cmwq::nr_numa_nodes(), &w).unwrap_err();
+    assert_eq!(
+        err.kind(),
+        &ErrorKind::InvalidNode { node: cmwq::nr_numa_nodes(), nr_nodes: cmwq::nr_numa_nodes() }
+    );
+    assert_eq!(err.workqueue(), "by-node");
+    let pcpu = Workqueue::builder("by-node-pcpu").flags(WqFlags::PERCPU).build().unwrap();
+    assert!(matches!(pcpu.queue_node(0, &w).unwrap_err().kind(), ErrorKind::InvalidFlags(_)));
+    assert!(!w.is_pending(), "a refused queue leaves the item alone");
+    let ordered = Workqueue::ordered("by-node-ordered").build().unwrap();
+    assert!(matches!(ordered.set_min_active(2).unwrap_err().kind(), ErrorKind::Ordered(_)));
+    assert_eq!(ordered.min_active(), None);
+}

@@ -380,10 +380,12 @@ impl WqCore {
     /// (`unbound.rs`, placement).
     #[inline]
     pub(super) fn pwq_for(self: &Arc<Self>, cpu: Option<usize>) -> PwqRef {
-        let cpu = cpu.unwrap_or_else(|| self.registry.ctx.topo.local_cpu());
         if let Some(u) = &self.unbound {
             let t = u.table.read();
-            let i = t.place(cpu);
+            let i = match t.single {
+                Some(i) => i as usize,
+                None => t.place(cpu.unwrap_or_else(|| self.registry.ctx.topo.local_cpu())),
+            };
             if let Some(r) = t.get(i) {
                 return r;
             }
@@ -393,6 +395,7 @@ impl WqCore {
             drop(t);
             return table.get_or_create(self, i);
         }
+        let cpu = cpu.unwrap_or_else(|| self.registry.ctx.topo.local_cpu());
         let highpri = self.flags.contains(WqFlags::HIGHPRI);
         *self.pwqs[cpu].get_or_init(|| {
             let pool = self.registry.cpu_pool(cpu, highpri);

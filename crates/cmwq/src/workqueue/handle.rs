@@ -502,7 +502,9 @@ impl Workqueue {
             return Err(core.err(ErrorKind::Ordered("set_min_active()")));
         }
         if core.nna.is_empty() {
-            return Err(core.err(ErrorKind::InvalidFlags("set_min_active() needs an unbound workqueue".into())));
+            return Err(
+                core.err(ErrorKind::InvalidFlags("set_min_active() needs an unbound workqueue".into()))
+            );
         }
         let _fg = core.flush.lock();
         let max = core.max_active.load(Ordering::Relaxed);

@@ -54,7 +54,11 @@ pub(crate) struct NodeNrActive {
 
 impl NodeNrActive {
     pub(crate) fn new(max: u32) -> NodeNrActive {
-        NodeNrActive { word: AtomicU32::new(0), max: AtomicU32::new(max), pending: Mutex::new(VecDeque::new()) }
+        NodeNrActive {
+            word: AtomicU32::new(0),
+            max: AtomicU32::new(max),
+            pending: Mutex::new(VecDeque::new()),
+        }
     }
 
     /// Takes a slot if the count is below the maximum; with `mark`, sets
@@ -202,4 +206,33 @@ pub(crate) fn node_maxima(max_active: u32, min_active: u32, cpus_per_node: &[usi
         .collect();
     v.push(max_active);
     v
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// `wq_update_node_max_active`'s arithmetic: shares in proportion to CPUs,
+    /// rounded up, with `min_active` as a floor and `max_active` as a ceiling;
+    /// the last slot (no node) gets `max_active`.
+    #[test]
+    fn node_maxima_split_by_cpus_with_a_floor() {
+        // Two equal nodes.
+        assert_eq!(node_maxima(1024, 8, &[64, 64]), [512, 512, 1024]);
+        // Uneven nodes: 100 × 1/4 = 25, 100 × 3/4 = 75.
+        assert_eq!(node_maxima(100, 8, &[16, 48]), [25, 75, 100]);
+        // The floor: a node with few CPUs still gets min_active, so the sum
+        // may exceed max_active.
+        assert_eq!(node_maxima(16, 8, &[1, 63]), [8, 16, 16]);
+        // Rounded up, not down.
+        assert_eq!(node_maxima(3, 1, &[1, 1]), [2, 2, 3]);
+        // A node with none of the queue's CPUs still gets min_active.
+        assert_eq!(node_maxima(64, 8, &[0, 4]), [8, 64, 64]);
+        // min_active above max_active is capped (set_min_active clamps too).
+        assert_eq!(node_maxima(4, 8, &[2, 2]), [4, 4, 4]);
+        // Frozen: nothing anywhere but the no-node slot follows max_active (0).
+        assert_eq!(node_maxima(0, 0, &[2, 2]), [0, 0, 0]);
+        // No CPUs at all: every node min_active.
+        assert_eq!(node_maxima(64, 8, &[0, 0]), [8, 8, 64]);
+    }
 }
