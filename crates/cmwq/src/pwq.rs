@@ -250,7 +250,9 @@ pub(crate) fn dec_nr_in_flight(
         }
         Some((p, _))
             if p.pool.id == pool.id
-                && g.pwqs.try_get(p.slot as usize).is_some_and(|q| q.epoch == p.epoch) =>
+                && g.pwqs.try_get(p.slot as usize).is_some_and(|q| {
+                    q.epoch == p.epoch && Arc::ptr_eq(&q.wq, &g.pwqs.get(slot as usize).wq)
+                }) =>
         {
             activate_inactive(pool, g, p.slot);
         }
