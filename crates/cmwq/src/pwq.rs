@@ -7,7 +7,24 @@ use std::sync::Arc;
 
 use crate::pool::{kick_pool, PoolLocked, WorkerPool};
 use crate::work::{Spawned, Work};
-use crate::workqueue::{PwqRef, WqCore};
+use crate::workqueue::WqCore;
+
+/// Where a workqueue's items go on one pool.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PwqRef {
+    pub(crate) pool: &'static WorkerPool,
+    pub(crate) slot: u32,
+    /// The pwq table generation (`PwqState::epoch`).
+    pub(crate) epoch: u32,
+}
+
+impl PwqRef {
+    /// The same pwq: pool, slot and generation.
+    #[inline]
+    pub(crate) fn same(&self, o: &PwqRef) -> bool {
+        self.pool.id == o.pool.id && self.slot == o.slot && self.epoch == o.epoch
+    }
+}
 
 /// Flush colors (`WORK_NR_COLORS`).
 pub(crate) const NR_COLORS: usize = 16;

@@ -18,19 +18,10 @@ use crate::platform::error::{Error, ErrorKind};
 use crate::platform::log;
 use crate::platform::loom::{AtomicBool, AtomicU32, Mutex, Ordering, RwLock};
 use crate::platform::topology::AffinityScope;
-use crate::pool::{PoolLocked, WorkerPool};
-use crate::pwq::{self, PwqState, PwqStats, Task};
+use crate::pool::PoolLocked;
+use crate::pwq::{self, PwqRef, PwqState, PwqStats, Task};
 use crate::registry::Registry;
 use crate::work::{Claim, Snapshot, Spawned, Work, POOL_NONE};
-
-/// Where a workqueue's items go on one pool.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct PwqRef {
-    pub(crate) pool: &'static WorkerPool,
-    pub(crate) slot: u32,
-    /// The pwq table generation (`PwqState::epoch`).
-    pub(crate) epoch: u32,
-}
 
 /// The pwqs of an unbound workqueue: the current table, and the earlier ones
 /// whose pwqs still hold items (after `apply_attrs`).
@@ -42,14 +33,6 @@ pub(crate) struct Unbound {
     /// Earlier generations, until their pwqs are freed. A leaf lock but for pool
     /// locks taken under it (flush walks them); never taken under a pool lock.
     pub(super) retired: Mutex<Vec<Arc<PwqTable>>>,
-}
-
-impl PwqRef {
-    /// The same pwq: pool, slot and generation.
-    #[inline]
-    pub(crate) fn same(&self, o: &PwqRef) -> bool {
-        self.pool.id == o.pool.id && self.slot == o.slot && self.epoch == o.epoch
-    }
 }
 
 impl Unbound {
@@ -269,7 +252,10 @@ impl WqCore {
                 })
             };
             let plugged = busy(&old) || retired.iter().any(|t| busy(t));
-            new.create_dfl(self, Flush::color_of(&fg), plugged);
+            let color = Flush::color_of(&fg);
+            new.get_or_make(new.dfl_index(), |pool, node| {
+                self.make_unbound_pwq(pool, new.epoch, node, color, plugged)
+            });
         }
         *u.table.write() = new;
         retired.push(old.clone());
@@ -280,6 +266,30 @@ impl WqCore {
         old.created().for_each(|r| self.release_pwq(r));
         self.pwq_freed();
         Ok(())
+    }
+
+    /// A pwq of this queue on the unbound `pool` for the table generation
+    /// `epoch` (`alloc_unbound_pwq`), counting on node count `node`, starting
+    /// with flush color `color` (the caller holds the flush lock). A plugged
+    /// pwq activates nothing until [`pwq_freed`](Self::pwq_freed) unplugs it.
+    fn make_unbound_pwq(
+        self: &Arc<Self>,
+        pool: &'static crate::pool::WorkerPool,
+        epoch: u32,
+        node: u16,
+        color: u8,
+        plugged: bool,
+    ) -> PwqRef {
+        let mut g = pool.lock();
+        let max_active = if plugged { 0 } else { self.pwq_max_active() };
+        let mut st = PwqState::new(self.clone(), max_active, color);
+        st.epoch = epoch;
+        st.plugged = plugged;
+        if !self.nna.is_empty() {
+            st.nna = Some(node);
+        }
+        let slot = g.pwqs.insert(st);
+        PwqRef { pool, slot: u32::try_from(slot).expect("pwq slots exhausted"), epoch }
     }
 
     /// The process-wide default scope changed: a queue whose attributes ask
@@ -393,7 +403,10 @@ impl WqCore {
             // read (`apply_attrs` takes it, then the table's write lock).
             let table = Arc::clone(&t);
             drop(t);
-            return table.get_or_create(self, i);
+            return table.get_or_make(i, |pool, node| {
+                let fg = self.flush.lock();
+                self.make_unbound_pwq(pool, table.epoch, node, Flush::color_of(&fg), false)
+            });
         }
         let cpu = cpu.unwrap_or_else(|| self.registry.ctx.topo.local_cpu());
         let highpri = self.flags.contains(WqFlags::HIGHPRI);

@@ -26,7 +26,7 @@ mod unbound;
 pub(crate) use attrs::PoolKey;
 pub use attrs::{Attrs, MAX_NICE, MIN_NICE};
 pub use builder::Builder;
-pub(crate) use core::{PwqRef, WqCore};
+pub(crate) use core::WqCore;
 pub(crate) use delayed::Armed;
 pub use flags::{WqFlags, WQ_DFL_ACTIVE, WQ_MAX_ACTIVE};
 pub use handle::Workqueue;

@@ -29,8 +29,8 @@
 
 use std::collections::VecDeque;
 
-use super::core::PwqRef;
 use crate::platform::loom::{AtomicU32, Mutex, Ordering};
+use crate::pwq::PwqRef;
 
 /// `WQ_DFL_MIN_ACTIVE`: the per-node floor of an unbound queue's `max_active`.
 pub const WQ_DFL_MIN_ACTIVE: usize = 8;

@@ -76,9 +76,9 @@ fn mod_delayed_races_the_timer() {
 /// steps, and must fail.
 #[test]
 fn pending_pwq_gets_the_freed_slot() {
-    use super::core::PwqRef;
     use super::nr_active::NodeNrActive;
     use super::PoolKey;
+    use crate::pwq::PwqRef;
 
     loom::model(|| {
         let reg: &'static Registry = Box::leak(Box::new(Registry::new(Topology::simulated(2))));

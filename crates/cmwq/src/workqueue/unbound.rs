@@ -14,14 +14,12 @@
 //! colors and the order of an ordered queue (which has one pwq) hold as they
 //! do everywhere else.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use super::attrs::{Attrs, PoolKey};
-use super::core::{PwqRef, WqCore};
-use super::flush::Flush;
 use crate::platform::topology::AffinityScope;
 use crate::pool::WorkerPool;
-use crate::pwq::PwqState;
+use crate::pwq::PwqRef;
 use crate::registry::Registry;
 
 /// One generation of an unbound workqueue's pwqs: what `build` or
@@ -165,36 +163,19 @@ impl PwqTable {
         self.pwqs[i].get().copied()
     }
 
-    /// The pwq on pool `i`, created now if needed: under the flush lock, so
-    /// that it starts with the current flush color.
-    pub(crate) fn get_or_create(&self, wq: &Arc<WqCore>, i: usize) -> PwqRef {
-        *self.pwqs[i].get_or_init(|| {
-            let fg = wq.flush.lock();
-            self.make_pwq(wq, i, Flush::color_of(&fg), false)
-        })
+    /// The pwq on pool `i`, made by `make(pool, node count index)` if there
+    /// is none yet (`WqCore::make_unbound_pwq`).
+    pub(crate) fn get_or_make(
+        &self,
+        i: usize,
+        make: impl FnOnce(&'static WorkerPool, u16) -> PwqRef,
+    ) -> PwqRef {
+        *self.pwqs[i].get_or_init(|| make(self.pools[i], self.pool_node[i]))
     }
 
-    /// The default pwq, created now by `apply_attrs` (which holds the flush
-    /// lock and passes its color), plugged if `plugged`.
-    pub(crate) fn create_dfl(&self, wq: &Arc<WqCore>, color: u8, plugged: bool) -> PwqRef {
-        let i = self.dfl as usize;
-        *self.pwqs[i].get_or_init(|| self.make_pwq(wq, i, color, plugged))
-    }
-
-    /// A pwq on pool `i` (`alloc_unbound_pwq`). A plugged pwq activates
-    /// nothing until [`WqCore::pwq_freed`] unplugs it.
-    fn make_pwq(&self, wq: &Arc<WqCore>, i: usize, color: u8, plugged: bool) -> PwqRef {
-        let pool = self.pools[i];
-        let mut g = pool.lock();
-        let max_active = if plugged { 0 } else { wq.pwq_max_active() };
-        let mut st = PwqState::new(wq.clone(), max_active, color);
-        st.epoch = self.epoch;
-        st.plugged = plugged;
-        if !wq.nna.is_empty() {
-            st.nna = Some(self.pool_node[i]);
-        }
-        let slot = g.pwqs.insert(st);
-        PwqRef { pool, slot: u32::try_from(slot).expect("pwq slots exhausted"), epoch: self.epoch }
+    /// The default pwq's pool index.
+    pub(crate) fn dfl_index(&self) -> usize {
+        self.dfl as usize
     }
 
     /// Every pwq created so far.
