@@ -46,9 +46,10 @@ pub struct Config {
     /// timers/fire: the interval their deadlines are spread over.
     #[serde(serialize_with = "ser_us")]
     pub timer_spread: Duration,
-    /// detect/latency: measured rounds per blocking style (plain, announced).
+    /// detect/latency: measured rounds per blocking style (plain, announced)
+    /// and pool (per-CPU, unbound pod).
     pub detect_rounds: usize,
-    /// detect/latency: extra plain rounds, each started once the monitor parked.
+    /// detect/latency: extra plain rounds per pool, each started once the monitor parked.
     pub detect_parked_rounds: usize,
     /// detect/latency: how long the first item of a round blocks.
     #[serde(serialize_with = "ser_us")]

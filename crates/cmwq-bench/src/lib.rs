@@ -29,7 +29,8 @@
 //! queue; the default queues are built with four different `Attrs` and used
 //! once each),
 //! `timers` (delayed work beside `tokio::time`), `detect` (the sleep monitor's
-//! latency and own CPU time).
+//! latency on a per-CPU pool and on an unbound one-CPU pod, and its own CPU
+//! time).
 //!
 //! Producer modes ([`ProducerMode`], for noop and mixed): `pinned` (harness
 //! threads pinned one per CPU, each queueing its share; noop also runs the

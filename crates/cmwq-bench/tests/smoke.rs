@@ -62,19 +62,30 @@ fn every_workload_on_every_executor_runs_each_item_exactly_once() {
     assert!(report.timer_ops.iter().all(|r| r.exactly_once && r.arm_ns > 0.0 && r.cancel_ns > 0.0));
     assert_eq!(report.timer_fire.len(), 4, "cmwq and tokio, idle and busy");
     assert!(report.timer_fire.iter().all(|r| r.exactly_once && r.early == 0 && r.timers == cfg.timer_fire));
-    // detect: both blocking styles, every round measured; idle and saturated monitor rows.
-    let styles: Vec<(&str, &str)> =
-        report.detect_latency.iter().map(|r| (r.blocking.as_str(), r.monitor_start.as_str())).collect();
-    assert_eq!(styles, [("plain", "back-to-back"), ("announced", "back-to-back"), ("plain", "parked")]);
-    assert!(report.detect_latency.iter().all(|r| r.exactly_once));
-    assert!(report.detect_latency[..2].iter().all(|r| r.rounds == cfg.detect_rounds));
-    assert_eq!(report.detect_latency[2].rounds, cfg.detect_parked_rounds);
+    // detect: both blocking styles on the per-CPU and the unbound one-CPU pool, every
+    // round measured; idle and saturated monitor rows.
+    let labels: Vec<String> = report.detect_latency.iter().map(|r| r.label()).collect();
+    let styles = ["plain, back to back", "announced, back to back", "plain, monitor parked"];
+    let want: Vec<String> = ["per-CPU", "unbound pod of 1 CPU"]
+        .iter()
+        .flat_map(|p| styles.map(|s| format!("{p}: {s}")))
+        .collect();
+    assert_eq!(labels, want);
+    assert!(report.detect_latency.iter().all(|r| r.exactly_once && r.cpu == report.detect_latency[0].cpu));
+    for rows in report.detect_latency.chunks(3) {
+        assert!(rows[..2].iter().all(|r| r.rounds == cfg.detect_rounds));
+        assert_eq!(rows[2].rounds, cfg.detect_parked_rounds);
+    }
     let loads: Vec<&str> = report.detect_overhead.iter().map(|r| r.load.as_str()).collect();
     assert_eq!(loads, ["idle", "saturated"]);
     let per_cpu = (cfg.detect_window.as_nanos() / cfg.detect_burn.as_nanos()) as usize;
     assert!(report.detect_overhead.iter().all(|r| r.exactly_once && r.runs == cfg.runs));
     assert_eq!(report.detect_overhead[1].items, per_cpu * cores);
-    assert!(lines.iter().any(|l| l.contains("[detect] latency plain (back-to-back): p50")));
+    for pool in ["per-CPU", "unbound pod of 1 CPU"] {
+        assert!(lines
+            .iter()
+            .any(|l| l.contains(&format!("[detect] latency {pool}: plain, back to back: p50"))));
+    }
     // Announced and plain blocking are both there for cmwq.
     assert!(report.mixed.iter().any(|r| r.executor == "cmwq-bound" && r.blocking == "announced"));
     assert!(report.mixed.iter().any(|r| r.executor == "cmwq-bound-plain" && r.blocking == "plain"));
@@ -115,7 +126,7 @@ fn every_workload_on_every_executor_runs_each_item_exactly_once() {
         ("noop", &["producers", "producer_mode", "producers_label"]),
         ("pools", &["workload", "producers", "pool", "cpu", "pod", "nice", "concurrency", "completed"]),
         ("pools", &["peak_workers", "peak_workers_before", "executors"]),
-        ("detect_latency", &["blocking", "monitor_start", "rounds", "p50_us", "p90_us", "p99_us"]),
+        ("detect_latency", &["pool", "blocking", "monitor_start", "rounds", "p50_us", "p90_us", "p99_us"]),
         ("detect_overhead", &["load", "cpu_pct_of_core", "ticks_per_s", "blocked", "cpu_hogs"]),
         ("detect_overhead", &["sentinel_cpu_pct_of_core"]),
         ("timer_ops", &["executor", "arm_ns", "cancel_ns", "bytes_per_timer"]),
@@ -137,7 +148,13 @@ fn every_workload_on_every_executor_runs_each_item_exactly_once() {
     ] {
         assert!(headline.iter().any(|l| l.starts_with(start)), "no headline {start:?}");
     }
-    for start in ["wake: cmwq-bound p50", "timers (busy)", "detect: monitor CPU", "many-queues: mt-wq"] {
+    for start in [
+        "wake: cmwq-bound p50",
+        "timers (busy)",
+        "detect: monitor CPU",
+        "detect: unbound pod of 1 CPU against per-CPU",
+        "many-queues: mt-wq",
+    ] {
         assert!(headline.iter().any(|l| l.starts_with(start)), "no headline {start:?}");
     }
     assert_eq!(v["notes"].as_array().map(Vec::len), Some(0));

@@ -6,7 +6,9 @@
 //!   blocking in a plain `std::thread::sleep` (only the monitor can tell) and in
 //!   `cmwq::sleep` (announced), rounds of the two interleaved. The pool keeps idle
 //!   workers from a warm-up, so this is detection plus a wake-up, not thread
-//!   creation.
+//!   creation. The same rounds then run on an unbound pool of a strict one-CPU
+//!   pod on that CPU (concurrency 1, workers confined to the CPU), so that an
+//!   unbound pool's detection compares directly with a per-CPU pool's.
 //! - **overhead**: the monitor thread's own CPU time, idle (no work) and with
 //!   every CPU's per-CPU pool saturated by CPU-bound items for a while.
 //!
@@ -14,11 +16,13 @@
 //! give the end-to-end effect.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cmwq::debug::{MONITOR_THREAD, MONITOR_TICK_MAX, SENTINEL_THREAD_PREFIX};
-use cmwq::{Work, Workqueue, WqFlags};
+use cmwq::debug::{
+    PoolSnapshot, MONITOR_THREAD, MONITOR_TICK_MAX, SENTINEL_THREAD_PREFIX, WORKER_THREAD_PREFIX,
+};
+use cmwq::{AffinityScope, Attrs, Work, Workqueue, WqFlags};
 use serde::Serialize;
 
 use crate::ctx::Ctx;
@@ -32,13 +36,16 @@ use crate::sync::now_ns;
 /// detect/latency: block start to the next item's start, one blocking style.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DetectLatencyRow {
+    /// The pool the rounds ran on: `per-CPU` (a `PERCPU` queue's) or
+    /// `unbound pod of 1 CPU` (a strict unbound queue whose one pod is `cpu`).
+    pub pool: String,
     /// `plain` (`std::thread::sleep`) or `announced` (`cmwq::sleep`).
     pub blocking: String,
     /// How rounds began: `back-to-back` (plain and announced alternating, one
     /// every ~block time: the monitor is still in its back-off from the last
     /// round) or `parked` (each plain round only once the monitor had parked).
     pub monitor_start: String,
-    /// The CPU whose pool ran the rounds.
+    /// The CPU of the pool that ran the rounds (the unbound pod's one CPU).
     pub cpu: usize,
     /// How long item A blocks (ms).
     pub block_ms: f64,
@@ -59,6 +66,19 @@ pub struct DetectLatencyRow {
     pub monitor_blocked: u64,
     /// Every A and B ran exactly once per round.
     pub exactly_once: bool,
+}
+
+impl DetectLatencyRow {
+    /// The row's name in logs: pool, blocking style and how rounds began
+    /// (`unbound pod of 1 CPU: plain, monitor parked`).
+    pub fn label(&self) -> String {
+        let start = match self.monitor_start.as_str() {
+            BACK_TO_BACK => "back to back",
+            PARKED => "monitor parked",
+            other => other,
+        };
+        format!("{}: {}, {start}", self.pool, self.blocking)
+    }
 }
 
 /// detect/overhead: the monitor thread's CPU time in one load.
@@ -312,12 +332,73 @@ impl Pair {
     }
 }
 
-/// The normal-priority pool of `cpu`: `(idle workers, workers created so far)`.
-fn pool_of(cpu: usize) -> (usize, u64) {
-    cmwq::debug::pools()
-        .into_iter()
-        .find(|p| p.cpu == Some(cpu) && !p.highpri)
-        .map_or((0, 0), |p| (p.idle, p.created))
+/// `pool` of rows run on a `PERCPU` queue.
+pub(crate) const PER_CPU: &str = "per-CPU";
+/// `pool` of rows run on an unbound queue of one strict one-CPU pod.
+pub(crate) const UNBOUND_POD: &str = "unbound pod of 1 CPU";
+
+/// The unbound queue of the [`UNBOUND_POD`] rows: one pod, `cpu` alone,
+/// strict, so its pool lets one item run at once and its workers stay on `cpu`.
+fn unbound_pod_queue(cpu: usize) -> Result<Workqueue, Error> {
+    let attrs = Attrs {
+        affinity_scope: AffinityScope::Cpu,
+        affinity_strict: true,
+        cpumask: Some(vec![cpu]),
+        ..Attrs::default()
+    };
+    Ok(Workqueue::builder("bench-detect-unbound").attrs(attrs).build()?)
+}
+
+/// The pool a worker thread belongs to, read from its name
+/// (`cmwq/<label>:<n>`, the label `3` or `3H` for CPU 3's per-CPU pools and
+/// `u<id>` for unbound pool `id`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WorkerOf {
+    PerCpu { cpu: usize, highpri: bool },
+    Unbound { id: u32 },
+}
+
+impl WorkerOf {
+    fn parse(thread: &str) -> Option<WorkerOf> {
+        let (label, slot) = thread.strip_prefix(WORKER_THREAD_PREFIX)?.rsplit_once(':')?;
+        slot.parse::<usize>().ok()?;
+        if let Some(id) = label.strip_prefix('u') {
+            return Some(WorkerOf::Unbound { id: id.parse().ok()? });
+        }
+        let (cpu, highpri) = label.strip_suffix('H').map_or((label, false), |c| (c, true));
+        Some(WorkerOf::PerCpu { cpu: cpu.parse().ok()?, highpri })
+    }
+
+    fn is(self, p: &PoolSnapshot) -> bool {
+        match self {
+            WorkerOf::PerCpu { cpu, highpri } => p.cpu == Some(cpu) && p.highpri == highpri,
+            WorkerOf::Unbound { id } => p.cpu.is_none() && p.id == id,
+        }
+    }
+}
+
+/// The id of the pool that runs `wq`'s items queued on `cpu`: a probe item
+/// reports its worker's name.
+fn pool_id(wq: &Workqueue, cpu: usize) -> Result<u32, Error> {
+    let name = Arc::new(Mutex::new(None));
+    let probe = {
+        let name = name.clone();
+        Work::new(move |_| {
+            *name.lock().unwrap_or_else(|e| e.into_inner()) = std::thread::current().name().map(String::from);
+        })
+    };
+    wq.queue_on(cpu, &probe)?;
+    probe.flush()?;
+    let name = name.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let of = name.as_deref().and_then(WorkerOf::parse);
+    of.and_then(|of| cmwq::debug::pools().into_iter().find(|p| of.is(p)))
+        .map(|p| p.id)
+        .ok_or_else(|| Error::Invariant(format!("detect: no pool for the worker thread {name:?}")))
+}
+
+/// Pool `id`: `(idle workers, workers created so far)`.
+fn pool_of(id: u32) -> (usize, u64) {
+    cmwq::debug::pools().into_iter().find(|p| p.id == id).map_or((0, 0), |p| (p.idle, p.created))
 }
 
 /// Gives `cpu`'s pool idle workers: `n` items that sleep (announced) at once.
@@ -329,8 +410,9 @@ fn warm_pool(wq: &Workqueue, cpu: usize, n: usize) -> Result<(), Error> {
     Ok(wq.flush()?)
 }
 
-fn latency_row(p: &Pair, start: &str, cpu: usize, block: Duration, ok: bool) -> DetectLatencyRow {
+fn latency_row(p: &Pair, pool: &str, start: &str, cpu: usize, block: Duration, ok: bool) -> DetectLatencyRow {
     DetectLatencyRow {
+        pool: pool.into(),
         blocking: p.blocking.as_str().into(),
         monitor_start: start.into(),
         cpu,
@@ -346,13 +428,20 @@ fn latency_row(p: &Pair, start: &str, cpu: usize, block: Duration, ok: bool) -> 
     }
 }
 
+/// Where the rounds run: `wq`'s pool `id` of `cpu`.
+struct Target<'a> {
+    wq: &'a Workqueue,
+    cpu: usize,
+    id: u32,
+}
+
 /// One measured (or warm-up) round of `p`, with the pool's and the monitor's
 /// counters around it.
-fn measured_round(p: &mut Pair, wq: &Workqueue, cpu: usize, i: usize, keep: bool) -> Result<(), Error> {
-    let (idle, created0) = pool_of(cpu);
+fn measured_round(p: &mut Pair, t: &Target<'_>, i: usize, keep: bool) -> Result<(), Error> {
+    let (idle, created0) = pool_of(t.id);
     let m0 = cmwq::debug::monitor();
-    let (ns, detected) = p.round(wq, cpu, i)?;
-    let (_, created1) = pool_of(cpu);
+    let (ns, detected) = p.round(t.wq, t.cpu, i)?;
+    let (_, created1) = pool_of(t.id);
     let m1 = cmwq::debug::monitor();
     if keep {
         p.samples.push(ns);
@@ -364,18 +453,25 @@ fn measured_round(p: &mut Pair, wq: &Workqueue, cpu: usize, i: usize, keep: bool
     Ok(())
 }
 
-fn latency(ctx: &mut Ctx<'_>, wq: &Workqueue) -> Result<Vec<DetectLatencyRow>, Error> {
+/// The latency rows of `wq`'s pool of `cpu` (`pool`: [`PER_CPU`] or [`UNBOUND_POD`]).
+fn latency(
+    ctx: &mut Ctx<'_>,
+    wq: &Workqueue,
+    cpu: usize,
+    pool: &str,
+) -> Result<Vec<DetectLatencyRow>, Error> {
     let cfg = ctx.cfg;
-    let cpu = ctx.cpus[0];
     let block = cfg.detect_block;
     let rounds = cfg.detect_rounds.max(1);
     let warm = warmup_rounds(cfg);
     let total = rounds + warm;
-    ctx.say(&format!(
-        "[detect] latency: CPU {cpu}, item A blocks {block:?} with B queued behind it, {rounds} rounds \
-         (+{warm} warm-up) per blocking style, plain and announced interleaved"
-    ));
     warm_pool(wq, cpu, 4)?;
+    let t = Target { wq, cpu, id: pool_id(wq, cpu)? };
+    ctx.say(&format!(
+        "[detect] latency, {pool} (pool {}): CPU {cpu}, item A blocks {block:?} with B queued behind it, \
+         {rounds} rounds (+{warm} warm-up) per blocking style, plain and announced interleaved",
+        t.id
+    ));
     let mut pairs = [
         Pair::new(wq, cpu, Blocking::Plain, block, total),
         Pair::new(wq, cpu, Blocking::Announced, block, total),
@@ -384,12 +480,12 @@ fn latency(ctx: &mut Ctx<'_>, wq: &Workqueue) -> Result<Vec<DetectLatencyRow>, E
     for i in 0..total {
         // Alternate which style goes first, so neither always follows the other.
         for k in 0..2 {
-            measured_round(&mut pairs[(i + k) % 2], wq, cpu, i, i >= warm)?;
+            measured_round(&mut pairs[(i + k) % 2], &t, i, i >= warm)?;
         }
         if (i + 1) % step == 0 || i + 1 == total {
             let last = |p: &Pair| p.samples.last().map_or(0.0, |&x| x as f64 / 1e3);
             ctx.say(&format!(
-                "[detect] latency: round {}/{total}: last plain {:.0} µs, announced {:.0} µs",
+                "[detect] latency, {pool}: round {}/{total}: last plain {:.0} µs, announced {:.0} µs",
                 i + 1,
                 last(&pairs[0]),
                 last(&pairs[1])
@@ -401,24 +497,24 @@ fn latency(ctx: &mut Ctx<'_>, wq: &Workqueue) -> Result<Vec<DetectLatencyRow>, E
     let mut parked = Pair::new(wq, cpu, Blocking::Plain, block, parked_rounds);
     if parked_rounds > 0 {
         ctx.say(&format!(
-            "[detect] latency: {parked_rounds} plain rounds, each started once the monitor has parked"
+            "[detect] latency, {pool}: {parked_rounds} plain rounds, each started once the monitor has parked"
         ));
     }
     for i in 0..parked_rounds {
         wait_monitor_quiet(Duration::from_secs(2));
-        measured_round(&mut parked, wq, cpu, i, true)?;
+        measured_round(&mut parked, &t, i, true)?;
     }
     let mut rows = Vec::new();
     let runs = [(&pairs[0], BACK_TO_BACK), (&pairs[1], BACK_TO_BACK), (&parked, PARKED)];
     for (p, start) in runs.into_iter().filter(|(p, _)| !p.samples.is_empty()) {
-        let what = format!("detect latency {} ({start})", p.blocking.as_str());
+        let what = format!("detect latency {pool}, {} ({start})", p.blocking.as_str());
         let ok = ctx.exactly_once(&what, std::slice::from_ref(&p.state.batch));
-        let row = latency_row(p, start, cpu, block, ok);
+        let row = latency_row(p, pool, start, cpu, block, ok);
         let l = row.latency;
         ctx.say(&format!(
-            "[detect] latency {} ({start}): p50 {:.0} µs, p90 {:.0} µs, p99 {:.0} µs, max {:.0} µs; \
+            "[detect] latency {}: p50 {:.0} µs, p90 {:.0} µs, p99 {:.0} µs, max {:.0} µs; \
              {} undetected; {} workers created; {} monitor verdicts",
-            row.blocking,
+            row.label(),
             l.p50_us,
             l.p90_us,
             l.p99_us,
@@ -549,23 +645,47 @@ fn wait_monitor_quiet(max: Duration) -> Duration {
     t0.elapsed()
 }
 
-/// Runs the detect workload: latency, then overhead, on one per-CPU workqueue.
+/// Runs the detect workload: latency on a per-CPU workqueue and on an unbound
+/// one-CPU pod of the same CPU, then overhead on the per-CPU workqueue.
 pub(crate) fn run(ctx: &mut Ctx<'_>) -> Result<(Vec<DetectLatencyRow>, Vec<DetectOverheadRow>), Error> {
     ctx.prepare();
+    let cpu = ctx.cpus[0];
     let wq = Workqueue::builder("bench-detect").flags(WqFlags::PERCPU).build()?;
-    let lat = latency(ctx, &wq);
-    let ovh = lat.and_then(|l| overhead(ctx, &wq).map(|o| (l, o)));
-    let destroyed = wq.destroy();
-    let (lat, ovh) = ovh?;
-    destroyed?;
-    Ok((lat, ovh))
+    let unbound = match unbound_pod_queue(cpu) {
+        Ok(u) => u,
+        Err(e) => {
+            wq.destroy()?;
+            return Err(e);
+        }
+    };
+    let res = measure(ctx, &wq, &unbound, cpu);
+    let destroyed = [wq.destroy(), unbound.destroy()];
+    let res = res?;
+    for d in destroyed {
+        d?;
+    }
+    Ok(res)
 }
 
-/// Detection latency plain against announced; the monitor's own CPU time.
+fn measure(
+    ctx: &mut Ctx<'_>,
+    wq: &Workqueue,
+    unbound: &Workqueue,
+    cpu: usize,
+) -> Result<(Vec<DetectLatencyRow>, Vec<DetectOverheadRow>), Error> {
+    let mut lat = latency(ctx, wq, cpu, PER_CPU)?;
+    lat.extend(latency(ctx, unbound, cpu, UNBOUND_POD)?);
+    Ok((lat, overhead(ctx, wq)?))
+}
+
+/// Detection latency plain against announced, and unbound against per-CPU;
+/// the monitor's own CPU time.
 pub(crate) fn headline(lat: &[DetectLatencyRow], ovh: &[DetectOverheadRow]) -> Vec<String> {
     let mut v = Vec::new();
-    let by =
-        |b: &str, m: &str| lat.iter().find(|r| r.blocking == b && r.monitor_start == m).map(|r| r.latency);
+    let of = |pool: &str, b: &str, m: &str| {
+        lat.iter().find(|r| r.pool == pool && r.blocking == b && r.monitor_start == m).map(|r| r.latency)
+    };
+    let by = |b: &str, m: &str| of(PER_CPU, b, m);
     if let (Some(p), Some(a)) = (by("plain", BACK_TO_BACK), by("announced", BACK_TO_BACK)) {
         let parked = by("plain", PARKED)
             .map(|k| format!("; from a parked monitor p50 {:.0} / p99 {:.0} µs", k.p50_us, k.p99_us))
@@ -574,6 +694,13 @@ pub(crate) fn headline(lat: &[DetectLatencyRow], ovh: &[DetectOverheadRow]) -> V
             "detect: the next item starts after an unannotated block at p50 {:.0} / p99 {:.0} µs back to \
              back{parked} (announced: p50 {:.0} / p99 {:.0} µs)",
             p.p50_us, p.p99_us, a.p50_us, a.p99_us,
+        ));
+    }
+    if let (Some(u), Some(p)) = (of(UNBOUND_POD, "plain", BACK_TO_BACK), by("plain", BACK_TO_BACK)) {
+        v.push(format!(
+            "detect: {UNBOUND_POD} against {PER_CPU}, unannotated block back to back: p50 {:.0} / p99 {:.0} µs \
+             against p50 {:.0} / p99 {:.0} µs",
+            u.p50_us, u.p99_us, p.p50_us, p.p99_us,
         ));
     }
     let load = |l: &str| ovh.iter().find(|r| r.load == l);
@@ -592,6 +719,7 @@ pub(crate) fn markdown(lat: &[DetectLatencyRow], ovh: &[DetectOverheadRow]) -> S
         .iter()
         .map(|r| {
             let mut row = vec![
+                r.pool.clone(),
                 r.blocking.clone(),
                 r.monitor_start.clone(),
                 r.cpu.to_string(),
@@ -612,6 +740,7 @@ pub(crate) fn markdown(lat: &[DetectLatencyRow], ovh: &[DetectOverheadRow]) -> S
     let mut s = section(
         "detect/latency: from a worker blocking to the next item starting on its CPU (µs)",
         &[
+            "pool",
             "blocking",
             "rounds started",
             "CPU",
@@ -628,10 +757,11 @@ pub(crate) fn markdown(lat: &[DetectLatencyRow], ovh: &[DetectOverheadRow]) -> S
             "exactly once",
         ],
         &lat_rows,
-        "Item A queues B on its own CPU and blocks; latency: A's block start to B's start. plain: \
-         `std::thread::sleep`, which only the sleep monitor and the idle sentinel see; announced: \
-         `cmwq::sleep`. back-to-back: the two styles alternate; parked: each round starts once the \
-         monitor has parked. undetected: B started only after A woke.",
+        "Item A queues B on its own CPU and blocks; latency: A's block start to B's start. per-CPU: a \
+         `PERCPU` queue; unbound pod of 1 CPU: an unbound queue whose one strict pod is that CPU (one item \
+         at once, workers confined to the CPU). plain: `std::thread::sleep`, which only the sleep monitor \
+         and the idle sentinel see; announced: `cmwq::sleep`. back-to-back: the two styles alternate; \
+         parked: each round starts once the monitor has parked. undetected: B started only after A woke.",
     );
     let ovh_rows: Vec<Vec<String>> = ovh
         .iter()
@@ -681,4 +811,89 @@ pub(crate) fn markdown(lat: &[DetectLatencyRow], ovh: &[DetectOverheadRow]) -> S
          pool has CPU-bound items waiting; `blocked` there counts false detections.",
     );
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(pool: &str, blocking: &str, start: &str, p50_us: f64, p99_us: f64) -> DetectLatencyRow {
+        DetectLatencyRow {
+            pool: pool.into(),
+            blocking: blocking.into(),
+            monitor_start: start.into(),
+            cpu: 0,
+            block_ms: 20.0,
+            rounds: 10,
+            latency: Latency { p50_us, p90_us: p99_us, p99_us, max_us: p99_us },
+            min_us: p50_us,
+            undetected: 0,
+            min_idle_workers: 1,
+            workers_created: 0,
+            monitor_blocked: 10,
+            exactly_once: true,
+        }
+    }
+
+    fn rows() -> Vec<DetectLatencyRow> {
+        vec![
+            row(PER_CPU, "plain", BACK_TO_BACK, 15.0, 60.0),
+            row(PER_CPU, "announced", BACK_TO_BACK, 2.0, 11.0),
+            row(PER_CPU, "plain", PARKED, 34.0, 108.0),
+            row(UNBOUND_POD, "plain", BACK_TO_BACK, 17.0, 70.0),
+            row(UNBOUND_POD, "announced", BACK_TO_BACK, 3.0, 12.0),
+            row(UNBOUND_POD, "plain", PARKED, 40.0, 120.0),
+        ]
+    }
+
+    #[test]
+    fn labels_name_pool_blocking_and_start() {
+        let labels: Vec<String> = rows().iter().map(DetectLatencyRow::label).collect();
+        assert_eq!(
+            labels,
+            [
+                "per-CPU: plain, back to back",
+                "per-CPU: announced, back to back",
+                "per-CPU: plain, monitor parked",
+                "unbound pod of 1 CPU: plain, back to back",
+                "unbound pod of 1 CPU: announced, back to back",
+                "unbound pod of 1 CPU: plain, monitor parked",
+            ]
+        );
+    }
+
+    #[test]
+    fn worker_names_give_their_pool() {
+        let per_cpu = |cpu, highpri| Some(WorkerOf::PerCpu { cpu, highpri });
+        assert_eq!(WorkerOf::parse("cmwq/3:0"), per_cpu(3, false));
+        assert_eq!(WorkerOf::parse("cmwq/12H:7"), per_cpu(12, true));
+        assert_eq!(WorkerOf::parse("cmwq/u5:2"), Some(WorkerOf::Unbound { id: 5 }));
+        for other in ["cmwq/monitor", "cmwq/sentinel0", "cmwq/u:1", "cmwq/uH:1", "cmwq/3:x", "main", "u5:2"] {
+            assert_eq!(WorkerOf::parse(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn headline_compares_unbound_with_per_cpu() {
+        let h = headline(&rows(), &[]);
+        assert_eq!(h.len(), 2, "{h:?}");
+        assert!(
+            h[0].starts_with("detect: the next item starts after an unannotated block at p50 15 / p99 60")
+        );
+        assert_eq!(
+            h[1],
+            "detect: unbound pod of 1 CPU against per-CPU, unannotated block back to back: p50 17 / p99 70 µs \
+             against p50 15 / p99 60 µs"
+        );
+        // Without the unbound rows, the per-CPU line alone.
+        assert_eq!(headline(&rows()[..3], &[]).len(), 1);
+    }
+
+    #[test]
+    fn markdown_has_a_pool_column() {
+        let md = markdown(&rows(), &[]);
+        assert!(md.contains("| pool | blocking | rounds started |"), "{md}");
+        assert!(md.contains("| unbound pod of 1 CPU | plain | parked |"), "{md}");
+        assert!(md.contains("| per-CPU | announced | back-to-back |"), "{md}");
+    }
 }
