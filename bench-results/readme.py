@@ -106,7 +106,7 @@ readme = sub(
 )
 
 # detect
-lat = {(r["blocking"], r["monitor_start"]): r for r in d["detect_latency"]}
+lat = {(r["blocking"], r["monitor_start"]): r for r in d["detect_latency"] if r.get("pool", "per-CPU") == "per-CPU"}
 
 
 def lrow(label, r):
