@@ -150,7 +150,7 @@ mod tests {
         let reg: &'static Registry = Box::leak(Box::new(Registry::new(Topology::simulated(1))));
         // B spins while it counts as running; the monitor must not call it a block.
         reg.ctx.config.set_monitor(false);
-        let wq = Workqueue::builder("cover").build_in(reg).unwrap();
+        let wq = Workqueue::builder("cover").flags(crate::WqFlags::PERCPU).build_in(reg).unwrap();
         let release_a = Arc::new(Gate::default());
         let (b_tx, b_rx) = mpsc::channel::<()>();
         let a_due_at = Arc::new(OnceLock::<Instant>::new());
