@@ -206,9 +206,8 @@
 //! - **Changing attributes.** Once [`Workqueue::apply_attrs`] returns, new
 //!   items go to the new pools; items already queued or running finish where
 //!   they are, and an ordered queue keeps its order across the change.
-//! - **`max_active`** bounds each pod's share of the queue for now (see above):
-//!   a queue over several pods may have up to pods × `max_active` items
-//!   active. CPU hotplug is not followed: the pods are those of the start.
+//! - **`max_active`** bounds the whole queue, counted per NUMA node (see
+//!   above). CPU hotplug is not followed: the pods are those of the start.
 //!
 //! A queue with one pod per CPU, its workers confined to it (on a machine with
 //! several CPUs, each CPU's items run there, one at a time, like a per-CPU
