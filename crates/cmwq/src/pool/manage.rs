@@ -138,7 +138,8 @@ fn record_thread(
                 log::info!("cmwq: thread creation works again (pool {})", pool.label());
             }
             let w = g.workers.get_mut(idx);
-            if w.kicked || w.flags & WORKER_DIE != 0 {
+            // Kicked, told to die, or of a pool nobody uses (it may leave now).
+            if w.kicked || w.flags & WORKER_DIE != 0 || pool.is_unused() {
                 t.unpark();
             }
             w.thread = Some(t);
@@ -286,10 +287,13 @@ pub(super) fn idle_wait(pool: &'static WorkerPool, mut g: Guard, idx: usize, d: 
         let timeout = pool.ctx.config.idle_timeout();
         let now = Instant::now();
         let expires = w.last_active + timeout;
+        // A worker leaves only once its creator has recorded its thread: its slot
+        // must outlive `record_thread` (which then wakes it to look again).
+        let recorded = w.thread.is_some();
         let expired = now >= expires && g.idle.first() == Some(&idx);
         // A pool no workqueue uses lets its workers go at once (`put_unbound_pool`).
         let unused = pool.is_unused() && g.quiescent(pool);
-        if unused || (expired && (g.too_many_workers() || g.quiescent(pool))) {
+        if recorded && (unused || (expired && (g.too_many_workers() || g.quiescent(pool)))) {
             g.worker_leave_idle(idx);
             g.workers.get_mut(idx).flags |= WORKER_DIE;
             g.workers_culled += 1;

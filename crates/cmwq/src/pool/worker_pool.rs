@@ -285,14 +285,20 @@ impl WorkerPool {
         if !g.worklist.is_empty() || !g.pwqs.is_empty() {
             return;
         }
-        while let Some(i) = g.idle.pop() {
+        // A worker whose thread is not recorded yet (its creator is between the
+        // spawn and `record_thread`) must not exit before it is: it stays, and
+        // leaves by itself once recorded (`idle_wait`, the unused pool).
+        let idle = std::mem::take(&mut g.idle);
+        for i in idle {
             let w = g.workers.get_mut(i);
+            let Some(t) = w.thread.clone() else {
+                g.idle.push(i);
+                continue;
+            };
             w.flags &= !WORKER_IDLE;
             w.flags |= WORKER_DIE;
             g.workers_culled += 1;
-            if let Some(t) = g.workers.get(i).thread.clone() {
-                t.unpark();
-            }
+            t.unpark();
         }
     }
 
