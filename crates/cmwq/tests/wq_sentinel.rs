@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use cmwq::{AffinityScope, Attrs, Work, Workqueue};
 use support::{
     assert_pools_settle, assert_second_ran_while_first_blocked, burn_cpu, cpu0, current_unbound_pool,
-    exclusive, plain_sleeper_then_second, plain_sleeper_with_one_behind, poll_until, warm_queue, Bounded,
-    BoundedQueue, Exclusive, Log, DEADLINE,
+    exclusive, plain_sleeper_then_second, plain_sleeper_with_one_behind, poll_until, unbound_pool_of,
+    warm_queue, Bounded, BoundedQueue, Exclusive, Log, DEADLINE,
 };
 
 /// Takes the pool lock (which also turns the CPU-intensive rule off) and switches
@@ -162,12 +162,7 @@ fn the_sentinels_cover_an_unbound_pod() {
     let wq = Workqueue::builder("sentinel-unbound").attrs(attrs).build().unwrap();
     // Learn the pool (one pod: every item goes there) and let an earlier test's
     // workers settle, so that nothing counted is left over to hide a mark.
-    let pool = Arc::new(parking_lot::Mutex::new(None));
-    let p = pool.clone();
-    let probe = Work::new(move |_| *p.lock() = current_unbound_pool());
-    wq.queue(&probe).unwrap();
-    probe.flush_bounded().unwrap();
-    let id = pool.lock().expect("ran on an unbound worker");
+    let id = unbound_pool_of(&wq).id;
     assert_pools_settle("before", &[id]);
 
     let released = Arc::new(AtomicBool::new(false));

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use cmwq::{AffinityScope, Attrs, ErrorKind, Work, Workqueue, WqFlags};
 use support::{
-    burn_cpu, distinct_cpus, exclusive, pin_current_thread, poll_until, shared, thread_affinity, Bounded,
-    BoundedQueue, Concurrency, Gate, Log, DEADLINE,
+    assert_pools_settle, burn_cpu, distinct_cpus, exclusive, pin_current_thread, poll_until, shared,
+    thread_affinity, unbound_pool_of, Bounded, BoundedQueue, Concurrency, Gate, Log, DEADLINE,
 };
 
 /// Attributes with one pod over every allowed CPU: its pool's concurrency is
@@ -22,14 +22,6 @@ fn system_scope() -> Attrs {
 
 fn nr_cpus() -> usize {
     cmwq::allowed_cpus().len()
-}
-
-/// The unbound pool that ran the calling item (by its worker's thread name,
-/// `cmwq/u<id>:<n>`).
-fn my_pool() -> Option<cmwq::debug::PoolSnapshot> {
-    let name = std::thread::current().name()?.to_owned();
-    let id: u32 = name.strip_prefix("cmwq/u")?.split(':').next()?.parse().ok()?;
-    cmwq::debug::pools().into_iter().find(|p| p.id == id)
 }
 
 #[test]
@@ -47,12 +39,7 @@ fn the_default_queue_is_unbound_with_the_default_scope() {
     assert!(cmwq::system::dfl().flags().contains(WqFlags::UNBOUND));
     assert!(!cmwq::system::percpu().flags().contains(WqFlags::UNBOUND));
     // Items on it run on unbound workers.
-    let seen = Arc::new(parking_lot::Mutex::new(None));
-    let s = seen.clone();
-    let w = Work::new(move |_| *s.lock() = my_pool());
-    wq.queue(&w).unwrap();
-    w.flush_bounded().unwrap();
-    let pool = seen.lock().clone().expect("ran on an unbound pool's worker");
+    let pool = unbound_pool_of(&wq);
     assert_eq!(pool.cpu, None);
     assert!(pool.concurrency >= 1 && pool.concurrency <= nr_cpus(), "{pool:?}");
 }
@@ -114,16 +101,7 @@ fn a_blocked_item_lets_the_next_start() {
     wq.flush_bounded().unwrap();
     assert!(gate.is_open(), "the item behind {n} blocked ones never ran");
     assert_eq!(blocked.load(Ordering::SeqCst), n);
-    let pool = Arc::new(parking_lot::Mutex::new(None));
-    let p = pool.clone();
-    let probe = Work::new(move |_| *p.lock() = my_pool().map(|p| p.id));
-    wq.queue(&probe).unwrap();
-    wq.flush_bounded().unwrap();
-    let id = pool.lock().expect("ran on an unbound pool");
-    let settled = poll_until(DEADLINE, || {
-        cmwq::debug::pools().iter().any(|p| p.id == id && p.running == 0 && p.busy == 0)
-    });
-    assert!(settled, "pool {id} never settled: {:?}", cmwq::debug::pools());
+    assert_pools_settle("after blocked items", &[unbound_pool_of(&wq).id]);
     wq.destroy_bounded().unwrap();
 }
 
@@ -236,12 +214,7 @@ fn queues_with_equal_attrs_share_pools_and_an_unused_pool_lets_its_workers_go() 
     // A distinct nice value is a distinct pool; once its only queue is gone,
     // its workers exit without waiting for the idle timeout.
     let niced = Workqueue::builder("nice-3").attrs(Attrs::default().with_nice(3)).build().unwrap();
-    let seen = Arc::new(parking_lot::Mutex::new(None));
-    let s = seen.clone();
-    let w = Work::new(move |_| *s.lock() = my_pool());
-    niced.queue(&w).unwrap();
-    w.flush_bounded().unwrap();
-    let pool = seen.lock().clone().expect("ran on an unbound pool");
+    let pool = unbound_pool_of(&niced);
     assert_eq!(pool.nice, 3);
     assert!(unbound() > before);
     niced.destroy_bounded().unwrap();
@@ -293,12 +266,7 @@ fn apply_attrs_while_items_run() {
     let attrs = Attrs::default().with_nice(1);
     wq.apply_attrs(attrs.clone()).unwrap();
     assert_eq!(wq.attrs(), Some(attrs));
-    let seen = Arc::new(parking_lot::Mutex::new(None));
-    let s = seen.clone();
-    let new = Work::new(move |_| *s.lock() = my_pool());
-    wq.queue(&new).unwrap();
-    new.flush_bounded().unwrap();
-    assert_eq!(seen.lock().as_ref().map(|p| p.nice), Some(1), "new items go to the new pool");
+    assert_eq!(unbound_pool_of(&wq).nice, 1, "new items go to the new pool");
     assert_eq!(wq.stats().in_flight, 1, "the old item still runs");
     // Queued again while it runs on the old pool: behind itself, never beside.
     assert!(wq.queue(&old).unwrap());
@@ -349,15 +317,7 @@ fn the_default_scope_re_maps_queues_that_use_it() {
     let _g = exclusive();
     let wq = Workqueue::builder("follows-default").build().unwrap();
     let pinned = Workqueue::builder("own-scope").attrs(system_scope()).build().unwrap();
-    let pod_of = |q: &Workqueue| {
-        let seen = Arc::new(parking_lot::Mutex::new(None));
-        let s = seen.clone();
-        let w = Work::new(move |_| *s.lock() = my_pool());
-        q.queue(&w).unwrap();
-        w.flush_bounded().unwrap();
-        let p = seen.lock().clone().expect("ran on an unbound pool");
-        p.pod
-    };
+    let pod_of = |q: &Workqueue| unbound_pool_of(q).pod;
     cmwq::set_default_affinity_scope(AffinityScope::Cpu);
     assert_eq!(cmwq::default_affinity_scope(), AffinityScope::Cpu);
     assert_eq!(pod_of(&wq).len(), 1, "a queue on the default scope now has a pod per CPU");

@@ -146,6 +146,20 @@ pub(crate) fn pool_by_id(id: u32) -> Option<cmwq::debug::PoolSnapshot> {
     cmwq::debug::pools().into_iter().find(|p| p.id == id)
 }
 
+/// The unbound pool that runs `wq`'s next item: queues one that notes its
+/// pool, waits for it (bounded), and returns the pool's snapshot. Panics if it
+/// ran on no unbound pool.
+#[track_caller]
+pub(crate) fn unbound_pool_of(wq: &cmwq::Workqueue) -> cmwq::debug::PoolSnapshot {
+    let seen = std::sync::Arc::new(parking_lot::Mutex::new(None));
+    let s = seen.clone();
+    let w = cmwq::Work::new(move |_| *s.lock() = current_unbound_pool());
+    wq.queue(&w).unwrap();
+    w.flush_bounded().unwrap();
+    let id = seen.lock().expect("the item ran on an unbound pool's worker");
+    pool_by_id(id).expect("a pool that ran an item exists")
+}
+
 /// Waits until every pool of `ids` counts nobody running and nobody busy: its
 /// accounting is exact again once its items are done (a worker between items,
 /// in its idle spin, still counts for a moment, hence the wait). Panics, naming
