@@ -21,46 +21,35 @@ impl PoolLocked {
         !self.worklist.is_empty() && pool.nr_running() < pool.concurrency
     }
 
-    /// Workers of this pool asleep in a timed sleep that is over by now. Such a
-    /// worker's
+    /// Is a worker of this pool asleep in a timed sleep that is over by now? Its
     /// thread is runnable (its timer fired), so the CPU goes to it as soon as the
     /// running worker blocks, and it counts as running the moment it runs
     /// (`cm::worker_running`). The kernel counts a worker when it runs again
     /// too, but a woken spare costs it a context switch; here a futex wake and two
     /// switches (~20 µs), and a spare woken beside a runnable sleeper starts a
     /// second item on the CPU. So `kick_pool` lets such a sleeper cover the CPU
-    /// (pool/README.md, "Runnable sleepers"). No clock read unless a timed sleep
-    /// is in progress.
-    /// Counts up to `limit` such sleepers (one per CPU they will cover).
-    fn runnable_sleepers(&self, limit: i64) -> i64 {
+    /// of a per-CPU pool (pool/README.md, "Runnable sleepers"). No clock read
+    /// unless a timed sleep is in progress.
+    fn runnable_sleeper(&self) -> bool {
         let mut now = None;
-        let mut n = 0;
-        for (_, w) in self.workers.iter() {
-            if n >= limit {
-                break;
-            }
-            if w.sleep_due
+        self.workers.iter().any(|(_, w)| {
+            w.sleep_due
                 .filter(|_| w.shared.is_sleeping())
                 .is_some_and(|due| due <= *now.get_or_insert_with(Instant::now))
-            {
-                n += 1;
-            }
-        }
-        n
+        })
     }
 
     /// [`need_more_worker`](Self::need_more_worker), unless workers in their
-    /// idle spin will take the waiting items, or, in a per-CPU pool, runnable
-    /// sleepers cover the CPUs that are free: what `kick_pool` and the monitor's
-    /// worker creation act on. An unbound pool's sleeper may wake on any CPU of
-    /// the pod, so it is not taken to cover a free one: measured with `cmwq
-    /// bench` (mixed, 1:16), the rule left 14% of the CPUs idle there (1.22×
-    /// the ideal against 1.12× without it, for 35 against 55 peak threads).
+    /// idle spin will take the waiting items, or, in a per-CPU pool, a runnable
+    /// sleeper covers the CPU: what `kick_pool` and the monitor's worker
+    /// creation act on. An unbound pool's sleeper may wake on any CPU of the
+    /// pod, so it is not taken to cover a free one: measured with `cmwq bench`
+    /// (mixed, 1:16), the rule left 14% of the CPUs idle there (1.22× the ideal
+    /// against 1.12× without it, for 35 against 55 peak threads).
     pub(crate) fn worker_wanted(&self, pool: &WorkerPool) -> bool {
-        self.need_more_worker(pool) && self.worklist.len() > self.nr_spinning && {
-            let free = pool.concurrency - pool.nr_running();
-            !pool.is_bound() || self.runnable_sleepers(free) < free
-        }
+        self.need_more_worker(pool)
+            && self.worklist.len() > self.nr_spinning
+            && !(pool.is_bound() && self.runnable_sleeper())
     }
 
     /// Is an idle worker in reserve, so that a blocking item can be covered? (`may_start_working`)

@@ -390,12 +390,10 @@ impl WqCore {
     /// (`unbound.rs`, placement).
     #[inline]
     pub(super) fn pwq_for(self: &Arc<Self>, cpu: Option<usize>) -> PwqRef {
+        let cpu = cpu.unwrap_or_else(|| self.registry.ctx.topo.local_cpu());
         if let Some(u) = &self.unbound {
             let t = u.table.read();
-            let i = match t.single {
-                Some(i) => i as usize,
-                None => t.place(cpu.unwrap_or_else(|| self.registry.ctx.topo.local_cpu())),
-            };
+            let i = t.place(cpu);
             if let Some(r) = t.get(i) {
                 return r;
             }
@@ -408,7 +406,6 @@ impl WqCore {
                 self.make_unbound_pwq(pool, table.epoch, node, Flush::color_of(&fg), false)
             });
         }
-        let cpu = cpu.unwrap_or_else(|| self.registry.ctx.topo.local_cpu());
         let highpri = self.flags.contains(WqFlags::HIGHPRI);
         *self.pwqs[cpu].get_or_init(|| {
             let pool = self.registry.cpu_pool(cpu, highpri);

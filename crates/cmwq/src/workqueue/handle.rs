@@ -536,7 +536,7 @@ impl Workqueue {
     /// [`ErrorKind::InvalidFlags`] for a per-CPU queue (the kernel warns).
     pub fn queue_node(&self, node: usize, work: &Work) -> Result<bool, Error> {
         let core = self.core();
-        if core.table().is_none() {
+        if core.unbound.is_none() {
             return Err(core.err(ErrorKind::InvalidFlags("queue_node() needs an unbound workqueue".into())));
         }
         let topo = &core.registry.ctx.topo;

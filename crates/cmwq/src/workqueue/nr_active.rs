@@ -175,14 +175,8 @@ impl NodeNrActive {
         self.max.store(max, Ordering::Relaxed);
     }
 
-    /// The node's maximum.
-    #[allow(dead_code)]
-    pub(crate) fn max(&self) -> u32 {
-        self.max.load(Ordering::Relaxed)
-    }
-
-    /// Active items now.
-    #[allow(dead_code)]
+    /// Active items now (the loom model checks it).
+    #[cfg(all(test, loom))]
     pub(crate) fn nr(&self) -> u32 {
         self.word.load(Ordering::Relaxed) & !PENDING
     }

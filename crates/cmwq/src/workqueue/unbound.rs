@@ -50,9 +50,6 @@ pub(crate) struct PwqTable {
     pool_node: Box<[u16]>,
     /// The default pwq's pool index.
     dfl: u16,
-    /// Every CPU maps to this pool and placement never moves work: the
-    /// queueing CPU need not be known.
-    pub(crate) single: Option<u16>,
 }
 
 impl PwqTable {
@@ -106,14 +103,10 @@ impl PwqTable {
             cpus_per_node[topo.cpu_node(c)] += 1;
         }
         let pool_node = pools.iter().map(|p| p.node.unwrap_or(nr_nodes) as u16).collect();
-        let first = cpu_pool.first().copied().unwrap_or(dfl);
-        let balance = !strict && !ordered && pod_pools.len() > 1;
-        let single = (!balance && cpu_pool.iter().all(|&i| i == first)).then_some(first);
         PwqTable {
-            single,
             cpus_per_node,
             pool_node,
-            balance,
+            balance: !strict && !ordered && pod_pools.len() > 1,
             pwqs: pools.iter().map(|_| OnceLock::new()).collect(),
             attrs,
             scope,

@@ -37,6 +37,7 @@ pub(crate) struct Topology {
     /// (the kernel's `wq_pod_types[]`); see [`Topology::pods`].
     pods: [PodType; 6],
     /// The `wq_cache_shard_size` the cache_shard pods were cut with (at least 1).
+    #[cfg_attr(not(test), allow(dead_code, reason = "read by the tests"))]
     cache_shard_size: usize,
 }
 
@@ -136,7 +137,6 @@ impl Topology {
     ///
     /// If `scope` is [`AffinityScope::Default`]: resolve it to the default
     /// scope first, as the kernel resolves `WQ_AFFN_DFL` to `wq_affn_dfl`.
-    #[allow(dead_code, reason = "used by the unbound pools of affinity scopes and by tests")]
     pub(crate) fn pods(&self, scope: AffinityScope) -> &PodType {
         match scope.pod_type_index() {
             Some(i) => &self.pods[i],
@@ -147,28 +147,26 @@ impl Topology {
     }
 
     /// What is known of each CPU, indexed by CPU id.
-    #[allow(dead_code, reason = "used by the unbound pools of affinity scopes and by tests")]
+    #[cfg_attr(not(test), allow(dead_code, reason = "read by the tests"))]
     pub(crate) fn facts(&self) -> &[CpuFacts] {
         &self.facts
     }
 
     /// The NUMA node of `cpu` (the kernel's `cpu_to_node()`); 0 for a CPU id
     /// at or above `nr_cpu_ids`.
-    #[allow(dead_code, reason = "used by the unbound pools of affinity scopes and by tests")]
     pub(crate) fn cpu_node(&self, cpu: usize) -> usize {
         self.facts.get(cpu).map_or(0, |f| f.node)
     }
 
     /// One more than the highest NUMA node id of any CPU (the kernel's
     /// `nr_node_ids`), at least 1: the size of a table indexed by node.
-    #[allow(dead_code, reason = "used by the unbound pools of affinity scopes and by tests")]
     pub(crate) fn nr_nodes(&self) -> usize {
         self.facts.iter().map(|f| f.node + 1).max().unwrap_or(1)
     }
 
     /// The number of cores per cache shard the cache_shard pods were cut with
     /// (the kernel's `wq_cache_shard_size`, at least 1).
-    #[allow(dead_code, reason = "used by the unbound pools of affinity scopes and by tests")]
+    #[cfg_attr(not(test), allow(dead_code, reason = "read by the tests"))]
     pub(crate) fn cache_shard_size(&self) -> usize {
         self.cache_shard_size
     }

@@ -93,7 +93,7 @@ pub(crate) struct PodType {
 
 impl PodType {
     /// The number of pods (the kernel's `nr_pods`).
-    #[allow(dead_code, reason = "used by the unbound pools of affinity scopes and by tests")]
+    #[cfg_attr(not(test), allow(dead_code, reason = "read by the tests"))]
     pub(crate) fn nr_pods(&self) -> usize {
         self.pod_cpus.len()
     }
