@@ -326,3 +326,27 @@ pub(super) fn worker_exit(pool: &'static WorkerPool, mut g: Guard, idx: usize) {
     kick_pool(pool, &mut g);
     drop(g);
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::platform::topology::Topology;
+    use crate::registry::Registry;
+    use crate::workqueue::PoolKey;
+
+    /// A worker whose creator has not recorded its thread yet must not be told
+    /// to leave when its pool's last user goes: its slot would be gone (or reused)
+    /// when the creator records the thread. It stays idle, and leaves by itself
+    /// once recorded (`idle_wait`; `record_thread` wakes it).
+    #[test]
+    fn an_unused_pool_keeps_a_worker_whose_thread_is_not_recorded() {
+        let reg: &'static Registry = Box::leak(Box::new(Registry::new(Topology::simulated(1))));
+        let pool = reg.get_unbound_pool(&PoolKey::new(0, vec![0], false, &[0]));
+        let (idx, _) = new_slot(pool, &mut pool.lock(), false);
+        reg.put_unbound_pool(pool); // the last user: `retire_idle`
+        assert!(pool.is_unused());
+        let g = pool.lock();
+        assert_eq!(g.workers.get(idx).flags & WORKER_DIE, 0, "told to leave before it was recorded");
+        assert!(g.idle.contains(&idx), "taken off the idle list before it was recorded");
+    }
+}
