@@ -99,6 +99,30 @@ pub fn is_paused() -> bool {
 /// on the calling thread: when it returns, their items are queued. Returns how
 /// many fired, or `None` (and changes nothing) if the clock is not paused.
 ///
+/// **Saturates.** The clock reads at most 2^63 ns (about 292 years) past the
+/// moment the process's timers were set up; an advance beyond that, such as
+/// `advance(Duration::MAX)` to fire everything, stops there. The rest of the
+/// clock's range is kept for the timers armed afterwards, which keep their full
+/// delays once the clock runs again. Whatever the input, a timer never fires
+/// before its deadline: a delay that reaches past the end of the range
+/// (`Duration::MAX`, say) never fires at all. A paused clock that stands at the
+/// limit moves no further with `advance`; only [`resume`] moves it on.
+///
+/// ```
+/// use std::time::Duration;
+/// use cmwq::{timer, DelayedWork, Workqueue};
+///
+/// timer::pause();
+/// let wq = Workqueue::builder("end-of-time").build()?;
+/// let forever = DelayedWork::new(|_| {});
+/// wq.queue_delayed(&forever, Duration::MAX)?;
+/// assert_eq!(timer::advance(Duration::MAX), Some(0)); // saturated, not wrapped
+/// assert!(forever.timer_pending()); // a timer never fires before its deadline
+/// forever.cancel();
+/// timer::resume();
+/// # Ok::<(), cmwq::Error>(())
+/// ```
+///
 /// ```
 /// use std::time::Duration;
 /// use cmwq::{timer, DelayedWork, Workqueue};

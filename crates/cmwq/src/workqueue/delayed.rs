@@ -60,7 +60,10 @@ impl Workqueue {
     /// On a per-CPU queue the item is queued, when the timer fires, on the CPU
     /// that called this; use [`queue_delayed_on`](Self::queue_delayed_on) to name
     /// one. The timer fires no earlier than `delay` from now, and usually within
-    /// tens of microseconds after (see `cmwq bench`'s timers workload).
+    /// tens of microseconds after (see `cmwq bench`'s timers workload). A delay
+    /// past the end of the timer clock's range (about 584 years from the
+    /// clock's origin, `Duration::MAX` say) never fires: the item stays pending
+    /// until it is cancelled, flushed or its queue destroyed.
     ///
     /// An armed timer keeps its workqueue attached: if the last handle is
     /// dropped meanwhile, the item is still queued and runs. [`destroy`](Self::destroy)

@@ -51,6 +51,23 @@ pub(crate) trait Timed: Send + Sized + 'static {
 /// "No timer" in a [`TimerSlot`].
 const NO_TIMER: u64 = u64::MAX;
 
+/// The deadline of a timer whose delay reaches past the end of the clock's
+/// range: it never fires, because the clock never reads it ([`TimerBase::now`]
+/// stops one short). A timer never fires before its deadline, whatever the delay.
+const NEVER: u64 = u64::MAX;
+
+/// How far [`TimerBase::advance`] moves the clock at most: 2^63 ns from its
+/// origin, about 292 years. An advance past it stops there, which leaves every
+/// later timer (deadlines up to `NEVER - 1`, another 292 years) its full delay;
+/// a clock advanced to `u64::MAX` would instead fire every later timer at once.
+pub(crate) const CLOCK_END: u64 = 1 << 63;
+
+/// The deadline of a timer armed at `now` for `delay`: exact, or [`NEVER`] if it
+/// does not fit.
+fn deadline_of(now: u64, delay: Duration) -> u64 {
+    u64::try_from(delay.as_nanos()).ok().and_then(|d| now.checked_add(d)).filter(|&t| t < NEVER).unwrap_or(NEVER)
+}
+
 /// The timer of one target (`timer_list`; a delayed item's `delayed_work::timer`).
 pub(crate) struct TimerSlot<T: Timed> {
     /// The wheel id of the armed timer, or [`NO_TIMER`]. Written under the lock
@@ -154,12 +171,14 @@ impl<T: Timed> TimerBase<T> {
         }
     }
 
+    /// The clock's reading; never [`NEVER`], so such a deadline never fires.
     fn now(&self, g: &Inner<T>) -> u64 {
-        if g.paused {
+        let now = if g.paused {
             g.base_ns
         } else {
             g.base_ns.saturating_add(self.real.now_ns().saturating_sub(g.real_at_base))
-        }
+        };
+        now.min(NEVER - 1)
     }
 
     /// Arms `t`'s timer for `delay` from now, unless `admit(&t)`, asked under
@@ -172,7 +191,7 @@ impl<T: Timed> TimerBase<T> {
             return Err(t);
         }
         let now = self.now(&g);
-        let deadline = now.saturating_add(u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX));
+        let deadline = deadline_of(now, delay);
         debug_assert!(!t.slot().is_armed(), "arming an armed timer");
         let id = g.wheel.arm(deadline, t);
         let slot = g.wheel.get(id).expect("just armed").slot();
@@ -329,15 +348,17 @@ impl<T: Timed> TimerBase<T> {
         self.inner.lock().paused
     }
 
-    /// Moves a paused clock forward by `d` and fires, on the calling thread,
-    /// every timer now due. Returns how many fired. `None` if the clock runs.
+    /// Moves a paused clock forward by `d`, but not past [`CLOCK_END`] (an
+    /// advance beyond it stops there), and fires, on the calling thread, every
+    /// timer now due. Returns how many fired. `None` if the clock runs.
     pub(crate) fn advance(&self, d: Duration) -> Option<usize> {
         let mut dead = Vec::new();
         let mut g = self.inner.lock();
         if !g.paused {
             return None;
         }
-        g.base_ns = g.base_ns.saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        let d = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        g.base_ns = g.base_ns.saturating_add(d).min(g.base_ns.max(CLOCK_END));
         self.fire_due(&mut g, &mut dead);
         drop(g);
         Some(dead.len())
