@@ -31,11 +31,16 @@ fn builder_rejects_invalid_names() {
     let e = Workqueue::builder("").flags(WqFlags::PERCPU).build().unwrap_err();
     assert!(e.to_string().starts_with("workqueue \"\": "), "{e}");
     // Unusual but valid names.
-    for name in ["a b", "ünï-cödé/0", "kworker:1H", &"x".repeat(200)] {
+    for name in ["a b", "ünï-cödé/0", "kworker:1H", &"x".repeat(31)] {
         let wq = Workqueue::builder(name).flags(WqFlags::PERCPU).build().unwrap();
         assert_eq!(wq.name(), name);
         wq.destroy().unwrap();
     }
+    // Longer than the kernel's WQ_NAME_LEN - 1 (31 bytes): truncated, as
+    // `alloc_workqueue` does (`tests/wq_hostile.rs` has the rest).
+    let wq = Workqueue::builder("x".repeat(200)).flags(WqFlags::PERCPU).build().unwrap();
+    assert_eq!(wq.name(), "x".repeat(31));
+    wq.destroy().unwrap();
 }
 
 #[test]

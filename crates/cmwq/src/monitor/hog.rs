@@ -35,7 +35,8 @@ impl HogTable {
         let cnt = *cnt;
         if should_report(cnt, warn_thresh) {
             log::warn!(
-                "workqueue: {wq} hogged CPU for >{}us {cnt} times, consider switching to WQ_UNBOUND",
+                "workqueue: {} hogged CPU for >{}us {cnt} times, consider switching to WQ_UNBOUND",
+                crate::platform::error::Name(wq),
                 thresh.as_micros()
             );
         }

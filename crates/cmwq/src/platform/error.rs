@@ -24,7 +24,9 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ErrorKind {
-    /// The workqueue name is empty or contains control characters.
+    /// The workqueue name is empty or contains control characters. (A name
+    /// longer than 31 bytes is not an error: it is truncated, as the kernel does;
+    /// see [`Workqueue::builder`](crate::Workqueue::builder).)
     InvalidName,
     /// A flag that a later version implements; never accepted as a silent no-op.
     UnsupportedFlag(&'static str),
@@ -59,7 +61,8 @@ pub enum ErrorKind {
 }
 
 /// An error from a workqueue operation. `Display` reads
-/// `workqueue "name": problem`.
+/// `workqueue "name": problem`, the name escaped as [`str::escape_debug`] does
+/// (a quote reads `\"`, a newline `\n`), so a message is always one line.
 ///
 /// ```
 /// let err = cmwq::Workqueue::builder("").build().unwrap_err();
@@ -109,9 +112,21 @@ impl Error {
     }
 }
 
+/// A workqueue name as it is printed everywhere (errors and log lines): with
+/// [`str::escape_debug`], so that a quote or a control character in a name can
+/// neither end the quoted name nor forge a line of its own.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Name<'a>(pub(crate) &'a str);
+
+impl fmt::Display for Name<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0.escape_debug(), f)
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "workqueue \"{}\": ", self.wq)?;
+        write!(f, "workqueue \"{}\": ", Name(&self.wq))?;
         match &self.kind {
             ErrorKind::InvalidName => {
                 write!(f, "invalid name (it must be non-empty, without control characters)")

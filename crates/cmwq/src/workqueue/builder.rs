@@ -9,7 +9,7 @@ use super::flush::Flush;
 use super::handle::{Workqueue, WqHandle};
 use super::nr_active::{NodeNrActive, WQ_DFL_MIN_ACTIVE};
 use super::unbound::PwqTable;
-use crate::platform::error::{Error, ErrorKind};
+use crate::platform::error::{Error, ErrorKind, Name};
 use crate::platform::log;
 use crate::platform::loom::{AtomicBool, AtomicU32, Mutex};
 use crate::pwq::PwqStats;
@@ -107,8 +107,20 @@ impl Builder {
     /// `build` (`global.rs`) on a given instance: the checks of
     /// `alloc_workqueue`, then the queue.
     pub(crate) fn build_in(self, registry: &'static Registry) -> Result<Workqueue, Error> {
-        let e = |kind| Err(Error::new(&self.name, kind));
-        if self.name.is_empty() || self.name.chars().any(char::is_control) {
+        // Checked in full, then cut to length: a control character past the
+        // limit is refused too, and every error carries the short name.
+        let bad_name = self.name.is_empty() || self.name.chars().any(char::is_control);
+        let name = truncate_name(&self.name);
+        if name.len() < self.name.len() {
+            // `alloc_workqueue` (kernel/workqueue.c): `vsnprintf` into
+            // `wq->name[WQ_NAME_LEN]`, then `pr_warn_once` on truncation.
+            static ONCE: std::sync::Once = std::sync::Once::new();
+            ONCE.call_once(|| {
+                log::warn!("workqueue: name exceeds WQ_NAME_LEN. Truncating to: {}", Name(name))
+            });
+        }
+        let e = |kind| Err(Error::new(name, kind));
+        if bad_name {
             return e(ErrorKind::InvalidName);
         }
         let unknown = self.flags - WqFlags::all();
@@ -169,7 +181,7 @@ impl Builder {
                     },
                     ..Attrs::default()
                 });
-                attrs.check(&self.name, &registry.ctx.topo)?;
+                attrs.check(name, &registry.ctx.topo)?;
                 let scope = registry.ctx.config.resolve_scope(attrs.affinity_scope);
                 let table = PwqTable::new(registry, attrs, scope, self.ordered, 1);
                 Some(Unbound::new(table))
@@ -181,7 +193,7 @@ impl Builder {
             n if n > WQ_MAX_ACTIVE => {
                 log::warn!(
                     "workqueue: max_active {n} requested for {} is out of range, clamping between 1 and {WQ_MAX_ACTIVE}",
-                    self.name
+                    Name(name)
                 );
                 WQ_MAX_ACTIVE
             }
@@ -190,7 +202,7 @@ impl Builder {
         let nr_slots = if unbound.is_some() { 0 } else { registry.ctx.topo.nr_cpu_ids };
         let has_nna = unbound.is_some() && !self.ordered;
         let core = Arc::new(WqCore {
-            name: self.name.into_boxed_str(),
+            name: name.into(),
             flags,
             ordered: self.ordered,
             system: self.system,
@@ -223,7 +235,29 @@ impl Builder {
 
 impl Workqueue {
     /// Starts building a workqueue named `name` (`alloc_workqueue`). The name
-    /// appears in errors and in the log.
+    /// appears in errors and in the log, escaped as [`str::escape_debug`] does (a
+    /// quote prints as `\"`), so it can never end the quoted name or forge a
+    /// line of its own.
+    ///
+    /// **Length.** As in the kernel (`WQ_NAME_LEN` = 32 bytes with the NUL), a
+    /// name keeps at most 31 bytes: [`build`](Builder::build) truncates a longer
+    /// one (at a character boundary) and warns once per process, as
+    /// `alloc_workqueue`'s `pr_warn_once` does. It is not refused, so code ported
+    /// from the kernel keeps working. An empty name, or one with a control
+    /// character anywhere (past the limit too), is refused with
+    /// [`ErrorKind::InvalidName`](crate::ErrorKind::InvalidName).
+    ///
+    /// ```
+    /// use cmwq::Workqueue;
+    ///
+    /// let wq = Workqueue::builder("a-rather-long-name-for-a-workqueue").build()?;
+    /// assert_eq!(wq.name(), "a-rather-long-name-for-a-workqu"); // 31 bytes, and a warning
+    /// let wq = Workqueue::builder(r#"say "hi""#).build()?;
+    /// let err = wq.queue_on(usize::MAX, &cmwq::Work::new(|_| {})).unwrap_err();
+    /// assert!(err.to_string().starts_with(r#"workqueue "say \"hi\"": "#));
+    /// # Ok::<(), cmwq::Error>(())
+    /// ```
+    ///
     ///
     /// ```
     /// use cmwq::{Work, Workqueue, WqFlags};
@@ -272,4 +306,16 @@ impl Workqueue {
     pub fn ordered(name: impl Into<String>) -> Builder {
         Builder { ordered: true, ..Self::builder(name) }
     }
+}
+
+/// The kernel's `WQ_NAME_LEN`: a name holds at most `WQ_NAME_LEN - 1` bytes.
+pub(crate) const WQ_NAME_LEN: usize = 32;
+
+/// `name` cut to at most `WQ_NAME_LEN - 1` bytes, at a character boundary.
+fn truncate_name(name: &str) -> &str {
+    let mut end = name.len().min(WQ_NAME_LEN - 1);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    &name[..end]
 }

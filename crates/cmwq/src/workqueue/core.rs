@@ -532,7 +532,10 @@ impl WqCore {
             }
             tries += 1;
             if tries == 10 || (tries % 100 == 0 && tries <= 1000) {
-                log::warn!("workqueue {}: drain_workqueue() isn't complete after {tries} tries", self.name);
+                log::warn!(
+                    "workqueue {}: drain_workqueue() isn't complete after {tries} tries",
+                    crate::platform::error::Name(&self.name)
+                );
             }
         }
         self.nr_drainers.fetch_sub(1, Ordering::Relaxed);

@@ -45,7 +45,7 @@ impl Timed for Armed {
             // arming is refused from then on. Never lose the item silently.
             log::error!(
                 "workqueue {}: delayed item fired after the queue was destroyed; it stays idle",
-                self.wq.name()
+                crate::platform::error::Name(self.wq.name())
             );
             self.work.state().release_pending(0);
         }

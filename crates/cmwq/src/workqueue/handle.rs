@@ -355,7 +355,7 @@ impl Workqueue {
             log::warn!(
                 "workqueue {}: destroy() fired {early} armed delayed item(s) early; cancel them first \
                  if they must not run",
-                core.name
+                crate::platform::error::Name(&core.name)
             );
         }
         core.drain_inner();
@@ -447,7 +447,7 @@ impl Workqueue {
             let c = n.clamp(1, WQ_MAX_ACTIVE);
             log::warn!(
                 "workqueue: max_active {n} requested for {} is out of range, clamping between 1 and {WQ_MAX_ACTIVE}",
-                core.name
+                crate::platform::error::Name(&core.name)
             );
             c
         } else {
