@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crate::platform::bug::abort_on_bug;
 use crate::platform::error::{Error, ErrorKind};
 use crate::platform::log;
-use crate::platform::loom::{fence, ltrace, AtomicU32, AtomicU64, Condvar, Mutex, Ordering};
+use crate::platform::loom::{fence, ltrace, AtomicU32, AtomicU64, AtomicU8, Condvar, Mutex, Ordering};
 use crate::platform::timer::TimerSlot;
 use crate::workqueue::Armed;
 
@@ -82,8 +82,16 @@ pub(crate) struct WorkInner<F: ?Sized> {
     /// that pool's lock (the kernel's `busy_hash`, kept in the item itself).
     running: AtomicU64,
     pub(crate) seqs: Seqs,
+    /// The misuse warnings this item has given already ([`WARNED_OVERFLOW`],
+    /// [`WARNED_UNDERFLOW`]): each is logged once per item, not once per call.
+    warned: AtomicU8,
     func: F,
 }
+
+/// [`WorkInner::warned`]: the disable depth overflowed.
+const WARNED_OVERFLOW: u8 = 1 << 0;
+/// [`WorkInner::warned`]: `enable()` on an item that was not disabled.
+const WARNED_UNDERFLOW: u8 = 1 << 1;
 
 /// A work item: a reusable, cloneable handle (`INIT_WORK`).
 ///
@@ -124,6 +132,7 @@ fn inner<F: WorkFn>(func: F) -> Arc<WorkInner<dyn WorkFn>> {
             lock: Mutex::new(()),
             cv: Condvar::new(),
         },
+        warned: AtomicU8::new(0),
         func,
     })
 }
@@ -185,6 +194,14 @@ impl Work {
         w.0.seqs.started.store(1, Ordering::Relaxed);
         w.set_running_on(pool, worker);
         w
+    }
+
+    /// Whether this item has not given warning `bit` yet; marks it given.
+    #[cold]
+    fn warn_first(&self, bit: u8) -> bool {
+        // Relaxed: only decides whether to log; the RMW makes exactly one caller
+        // see the bit clear.
+        self.0.warned.fetch_or(bit, Ordering::Relaxed) & bit == 0
     }
 
     #[inline]
@@ -558,7 +575,10 @@ impl Work {
 
     /// Increments the disable depth and cancels a pending instance (`disable_work`).
     /// While the depth is above zero every queue attempt returns `false`.
-    /// Returns whether the item was pending. Saturates at 65535 with a warning.
+    /// Returns whether the item was pending. Saturates at 65535 with a warning,
+    /// logged once per item however often it is hit (the kernel's `WARN_ONCE` in
+    /// `work_offqd_disable`, kernel/workqueue.c, is once per call site; once per
+    /// item still names each item that overflows, and never floods the log).
     ///
     /// ```
     /// use cmwq::{Work, Workqueue};
@@ -577,7 +597,12 @@ impl Work {
         let g = self.grab_pending();
         let depth = self.state().load().disable_depth();
         let new = if depth >= DISABLE_MAX {
-            log::warn!("cmwq: work disable count overflowed; staying at {DISABLE_MAX}");
+            if self.warn_first(WARNED_OVERFLOW) {
+                log::warn!(
+                    "workqueue: work disable count overflowed; staying at {DISABLE_MAX} (item {:#x}; warned once per item)",
+                    self.key()
+                );
+            }
             DISABLE_MAX
         } else {
             depth + 1
@@ -617,7 +642,8 @@ impl Work {
 
     /// Decrements the disable depth (`enable_work`); never queues the item.
     /// Returns whether the depth is now zero. Enabling an item that is not disabled
-    /// logs a warning and changes nothing (the kernel's underflow WARN).
+    /// logs a warning, once per item, and changes nothing (the kernel's underflow
+    /// `WARN_ONCE` in `work_offqd_enable`).
     ///
     /// ```
     /// use cmwq::{Work, Workqueue};
@@ -639,14 +665,18 @@ impl Work {
         // Not disabled: queued, idle at depth 0, or waiting on its timer.
         let armed = || self.timer().is_some_and(TimerSlot::is_armed);
         if s.queued() || (s.disable_depth() == 0 && (!s.pending() || armed())) {
-            log::warn!("cmwq: work disable count underflowed");
+            if self.warn_first(WARNED_UNDERFLOW) {
+                log::warn!("workqueue: work disable count underflowed (item {:#x}; warned once per item)", self.key());
+            }
             return true;
         }
         let g = self.grab_pending();
         debug_assert_eq!(g, Grab::Idle, "a disabled item cannot be queued");
         let depth = self.state().load().disable_depth();
         if depth == 0 {
-            log::warn!("cmwq: work disable count underflowed");
+            if self.warn_first(WARNED_UNDERFLOW) {
+                log::warn!("workqueue: work disable count underflowed (item {:#x}; warned once per item)", self.key());
+            }
         }
         let new = depth.saturating_sub(1);
         self.state().release_pending(new);
