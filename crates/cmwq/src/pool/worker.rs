@@ -12,6 +12,7 @@ use super::worker_pool::{
 };
 use crate::current::Item;
 use crate::platform::bug::AbortOnPanic;
+use crate::platform::error::Name;
 use crate::platform::log;
 use crate::platform::loom::{ltrace, Ordering};
 use crate::pwq::{self, Entry, Task};
@@ -22,7 +23,7 @@ use crate::workqueue::WqFlags;
 /// flush waiters are woken and the handle dropped outside the pool lock (a user
 /// destructor must never run under it), without an extra lock round trip per item.
 #[derive(Default)]
-pub(super) struct Deferred(Option<(Work, u64)>);
+pub(super) struct Deferred(Option<(Work, u64, &'static WorkerPool)>);
 
 impl Deferred {
     pub(super) fn is_pending(&self) -> bool {
@@ -30,12 +31,47 @@ impl Deferred {
     }
 
     pub(super) fn release(&mut self) {
-        if let Some((work, seq)) = self.0.take() {
+        if let Some((work, seq, pool)) = self.0.take() {
             work.seq_finish(seq);
-            // The last handle may drop a user closure; a panic there is the user's.
-            let _ = catch_unwind(AssertUnwindSafe(move || drop(work)));
+            // Usually another handle lives on and nothing is dropped here: a
+            // worker that held the last one dropped it already, where the
+            // workqueue is known (`process_one_work`). If the other holder let go
+            // meanwhile, the closure goes here; a panic in its `Drop` is counted
+            // and logged with the pool, the queue no longer being at hand.
+            let panics = drop_contained(work);
+            if panics > 0 {
+                for _ in 0..panics {
+                    pool.ctx.counters.count_panic();
+                }
+                log::error!(
+                    "cmwq: pool {}: a work item's closure panicked when the worker dropped its last handle",
+                    pool.label()
+                );
+            }
         }
     }
+}
+
+/// How many panics in a row (a payload whose `Drop` panics with a payload whose
+/// `Drop` panics, ...) [`drop_contained`] catches before it leaks the last one.
+const MAX_NESTED_DROP_PANICS: u32 = 8;
+
+/// Drops `x` where a panic in its destructor cannot reach the worker loop
+/// (which would abort the process, blaming cmwq): the payload of such a panic is
+/// dropped the same way, and after [`MAX_NESTED_DROP_PANICS`] leaked. Returns
+/// how many panics it caught.
+fn drop_contained<T>(x: T) -> u32 {
+    let mut panics = 0;
+    let mut next = catch_unwind(AssertUnwindSafe(move || drop(x))).err();
+    while let Some(payload) = next.take() {
+        panics += 1;
+        if panics >= MAX_NESTED_DROP_PANICS {
+            std::mem::forget(payload);
+            break;
+        }
+        next = catch_unwind(AssertUnwindSafe(move || drop(payload))).err();
+    }
+    panics
 }
 
 type Guard = PoolGuard<'static>;
@@ -244,10 +280,31 @@ fn process_one_work(
         }))
     });
     let work = item.into_work();
+    // Panics are settled before the lock: the message is read and the payload
+    // dropped, contained (its `Drop` may panic too); and if this worker holds
+    // the item's last handle, so nobody can flush or queue it any more, the
+    // closure is dropped here, contained, and a panic there counts for this queue.
+    let (panic_msg, mut panics) = match result {
+        Ok(()) => (None, 0),
+        Err(payload) => {
+            let msg = panic_message(payload.as_ref());
+            (Some(msg), 1 + drop_contained(payload))
+        }
+    };
+    let mut closure_panics = 0;
+    let work = match work {
+        Some(w) if w.is_last_handle() => {
+            w.seq_finish(seq);
+            closure_panics = drop_contained(w);
+            panics += closure_panics;
+            None
+        }
+        w => w,
+    };
 
     let mut g = pool.lock();
-    if let Err(payload) = &result {
-        report_panic(&g.pwqs.get(slot as usize).wq.name, payload.as_ref());
+    if panics > 0 {
+        report_panic(&g.pwqs.get(slot as usize).wq.name, panic_msg.as_deref(), panics, closure_panics);
     }
     // The item is over: if the sleep monitor took this worker out of `nr_running`
     // during it, or found it hogging the CPU, it counts again (the monitor marks
@@ -266,22 +323,44 @@ fn process_one_work(
     g.nr_busy -= 1;
     let stats = &mut g.pwqs.get_mut(slot as usize).stats;
     stats.completed += 1;
-    if result.is_err() {
-        stats.panicked += 1;
-        g.panicked += 1;
-        pool.ctx.counters.count_panic();
+    if panics > 0 {
+        stats.panicked += u64::from(panics);
+        g.panicked += u64::from(panics);
+        for _ in 0..panics {
+            pool.ctx.counters.count_panic();
+        }
     }
     g.completed += 1;
     pwq::dec_nr_in_flight(pool, &mut g, slot, color, true);
-    d.0 = work.map(|work| (work, seq));
+    d.0 = work.map(|work| (work, seq, pool));
     g
 }
 
-fn report_panic(wq: &str, payload: &(dyn std::any::Any + Send)) {
-    let msg = payload
+/// The message of a panic, escaped: a payload is user text, and must not forge
+/// log lines either.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
         .downcast_ref::<&str>()
         .copied()
         .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("<non-string panic payload>");
-    log::error!(workqueue = wq, "cmwq: work item panicked: {msg}");
+        .unwrap_or("<non-string panic payload>")
+        .escape_debug()
+        .to_string()
+}
+
+/// Logs the panics of one item: its own (`msg`), those of dropping its payload,
+/// and `closure` in the `Drop` of its closure when the worker let go of it.
+fn report_panic(wq: &str, msg: Option<&str>, panics: u32, closure: u32) {
+    let wq = Name(wq);
+    if let Some(msg) = msg {
+        let payload = panics - 1 - closure;
+        if payload == 0 {
+            log::error!("workqueue {wq}: work item panicked: {msg}");
+        } else {
+            log::error!("workqueue {wq}: work item panicked: {msg} (and {payload} more dropping its panic payload)");
+        }
+    }
+    if closure > 0 {
+        log::error!("workqueue {wq}: a work item's closure panicked when its last handle was dropped ({closure}x)");
+    }
 }

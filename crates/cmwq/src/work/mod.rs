@@ -204,6 +204,13 @@ impl Work {
         self.0.warned.fetch_or(bit, Ordering::Relaxed) & bit == 0
     }
 
+    /// Whether this is the item's only handle: then nobody else can queue,
+    /// flush or cancel it, and dropping it drops the closure.
+    #[inline]
+    pub(crate) fn is_last_handle(&self) -> bool {
+        Arc::strong_count(&self.0) == 1
+    }
+
     #[inline]
     pub(crate) fn state(&self) -> &WorkState {
         &self.0.state
