@@ -14,6 +14,7 @@ pub(crate) fn registry() -> &'static Registry {
     static GLOBAL: OnceLock<&'static Registry> = OnceLock::new();
     GLOBAL.get_or_init(|| {
         let reg: &'static Registry = Box::leak(Box::new(Registry::new(Topology::detect())));
+        crate::platform::fork::watch();
         crate::monitor::install(reg);
         reg
     })
@@ -38,7 +39,13 @@ impl Builder {
     /// a flag not supported yet (`BH`, `MEM_RECLAIM`);
     /// [`ErrorKind::InvalidFlags`](crate::ErrorKind::InvalidFlags): `PERCPU` with
     /// `UNBOUND`, an ordered queue with `PERCPU` or a `max_active` other than 1.
+    ///
+    /// [`ErrorKind::Forked`](crate::ErrorKind::Forked) in the child of a
+    /// `fork()` of a process that had used cmwq.
     pub fn build(self) -> Result<Workqueue, Error> {
+        if crate::platform::fork::is_forked_child() {
+            return Err(self.forked());
+        }
         self.build_in(registry())
     }
 }

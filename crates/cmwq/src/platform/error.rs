@@ -58,6 +58,12 @@ pub enum ErrorKind {
         /// How many node ids there are.
         nr_nodes: usize,
     },
+    /// The process is the child of a `fork()` of a process that had used cmwq:
+    /// the workers, the monitor and the timer thread did not survive the fork,
+    /// and locks they held stay held. Every cmwq call that can fail refuses
+    /// here, before taking a lock. See [`Workqueue`](crate::Workqueue)'s
+    /// "fork()" section.
+    Forked,
 }
 
 /// An error from a workqueue operation. `Display` reads
@@ -147,6 +153,11 @@ impl fmt::Display for Error {
                 write!(f, "NUMA node {node} does not exist (node ids are 0..{nr_nodes})")
             }
             ErrorKind::SystemWorkqueue(op) => write!(f, "{op} is not allowed on a system workqueue"),
+            ErrorKind::Forked => write!(
+                f,
+                "cmwq cannot be used in the child of a fork(): the workers of the parent did not survive it \
+                 (exec a program that builds its own workqueues)"
+            ),
         }
     }
 }

@@ -8,6 +8,7 @@
 //!   thread's scheduler state and CPU clock;
 //! - [`topology`]: the CPUs the process may use, the cgroup CPU quota;
 //! - [`error`]: the typed errors of the public API;
+//! - [`fork`]: noticing that the process is the child of a `fork()`;
 //! - [`slab`]: stable indices for workers and pwqs;
 //! - [`bug`]: aborting on a broken internal invariant;
 //! - [`timer`]: a clock, a timing wheel, and one timer thread, generic over
@@ -15,6 +16,7 @@
 
 pub(crate) mod bug;
 pub(crate) mod error;
+pub(crate) mod fork;
 pub(crate) mod log;
 pub(crate) mod loom;
 pub(crate) mod slab;

@@ -574,6 +574,10 @@ impl Work {
     }
 
     pub(crate) fn check_not_self(&self, what: &'static str) -> Result<(), Error> {
+        if crate::platform::fork::is_forked_child() {
+            // An item belongs to no one queue: the error names none.
+            return Err(Error::new("", ErrorKind::Forked));
+        }
         match crate::current::current_work_and_wq() {
             Some((w, wq)) if w.ptr_eq(self) => Err(Error::new(&wq, ErrorKind::WouldDeadlock(what))),
             _ => Ok(()),

@@ -227,6 +227,12 @@ impl Builder {
         Ok(Workqueue(Arc::new(WqHandle { core })))
     }
 
+    /// The error of `build` in a forked child.
+    #[cold]
+    pub(crate) fn forked(&self) -> Error {
+        Error::new(truncate_name(&self.name), ErrorKind::Forked)
+    }
+
     pub(crate) fn system(mut self) -> Self {
         self.system = true;
         self

@@ -94,6 +94,21 @@ impl WqCore {
         Error::new(&self.name, kind)
     }
 
+    /// Refuses in the child of a `fork()` (`platform/fork.rs`): one relaxed
+    /// load, before any lock.
+    #[inline]
+    pub(super) fn check_forked(&self) -> Result<(), Error> {
+        if crate::platform::fork::is_forked_child() {
+            return Err(self.forked());
+        }
+        Ok(())
+    }
+
+    #[cold]
+    fn forked(&self) -> Error {
+        self.err(ErrorKind::Forked)
+    }
+
     /// The `max_active` its pwqs use now: 0 while a freezable queue is frozen.
     /// Caller holds `flush.lock()`, which orders it against freeze and thaw.
     pub(super) fn effective_max_active(&self) -> u32 {
@@ -345,6 +360,7 @@ impl WqCore {
     /// Refuses queueing from outside while draining or destroying (the kernel's
     /// `__queue_work` check with `is_chained_work`).
     pub(super) fn check_open(&self) -> Result<(), Error> {
+        self.check_forked()?;
         if self.destroyed.load(Ordering::Relaxed) {
             return Err(self.err(ErrorKind::Destroyed));
         }
@@ -361,6 +377,7 @@ impl WqCore {
 
     /// Waiting for this queue from one of its own items would wait for itself.
     pub(super) fn check_not_own_item(&self, what: &'static str) -> Result<(), Error> {
+        self.check_forked()?;
         if crate::current::runs_item_of(self) {
             return Err(self.err(ErrorKind::WouldDeadlock(what)));
         }

@@ -41,6 +41,15 @@ impl Drop for WqHandle {
 /// pwqs are freed as they go idle. To wait for its items, call
 /// [`destroy`](Self::destroy) or [`drain`](Self::drain) first.
 ///
+/// **`fork()`.** In the child of a process that has used cmwq, every call that
+/// returns a `Result` (queueing, spawning, flushing, building, changing
+/// settings, `cancel_sync`) fails with [`ErrorKind::Forked`] before it takes a
+/// lock: the parent's workers did not survive the fork, and locks they held
+/// stay held, so the child cannot use workqueues (it may `exec`). Calls without
+/// a `Result` (`cancel`, `disable`, `stats`) are not supported there either.
+/// Detection costs one relaxed load (a `pthread_atfork` child handler sets a
+/// flag); the parent is unaffected.
+///
 /// ```
 /// use cmwq::{Work, Workqueue, WqFlags};
 ///
@@ -226,6 +235,7 @@ impl Workqueue {
     /// # Errors
     /// As [`queue`](Self::queue).
     pub fn enable_and_queue(&self, work: &Work) -> Result<bool, Error> {
+        self.core().check_forked()?;
         if work.enable() {
             self.queue(work)
         } else {
@@ -402,6 +412,7 @@ impl Workqueue {
     /// [`ErrorKind::InvalidAttrs`] for a per-CPU queue or values out of range;
     /// [`ErrorKind::Destroyed`].
     pub fn apply_attrs(&self, attrs: crate::workqueue::Attrs) -> Result<(), Error> {
+        self.core().check_forked()?;
         self.core().apply_attrs(attrs)
     }
 
@@ -440,6 +451,7 @@ impl Workqueue {
     /// [`ErrorKind::Ordered`] for an ordered queue.
     pub fn set_max_active(&self, n: usize) -> Result<(), Error> {
         let core = self.core();
+        core.check_forked()?;
         if core.ordered {
             return Err(core.err(ErrorKind::Ordered("set_max_active()")));
         }
@@ -498,6 +510,7 @@ impl Workqueue {
     /// for an ordered one (`min_active` has no meaning there).
     pub fn set_min_active(&self, n: usize) -> Result<(), Error> {
         let core = self.core();
+        core.check_forked()?;
         if core.ordered {
             return Err(core.err(ErrorKind::Ordered("set_min_active()")));
         }
@@ -535,6 +548,7 @@ impl Workqueue {
     /// As [`queue`](Self::queue); [`ErrorKind::InvalidNode`];
     /// [`ErrorKind::InvalidFlags`] for a per-CPU queue (the kernel warns).
     pub fn queue_node(&self, node: usize, work: &Work) -> Result<bool, Error> {
+        self.core().check_forked()?;
         let core = self.core();
         if core.unbound.is_none() {
             return Err(core.err(ErrorKind::InvalidFlags("queue_node() needs an unbound workqueue".into())));
@@ -580,6 +594,7 @@ impl Workqueue {
     /// [`ErrorKind::InvalidCpu`].
     pub fn is_congested(&self, cpu: usize) -> Result<bool, Error> {
         let core = self.core();
+        core.check_forked()?;
         core.check_cpu(cpu)?;
         Ok(core.created_pwq_of_cpu(cpu).is_some_and(|r| {
             let mut g = r.pool.lock();

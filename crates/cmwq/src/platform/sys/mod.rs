@@ -107,6 +107,21 @@ pub(crate) fn set_current_thread_sched_idle() -> io::Result<()> {
     }
 }
 
+/// Registers `child` to run in the child of every later `fork()`
+/// (`pthread_atfork` with no prepare or parent handler).
+pub(crate) fn at_fork_child(child: extern "C" fn()) -> io::Result<()> {
+    // SAFETY: `child` is a plain function that lives as long as the process; the
+    // null handlers are allowed ("may be NULL", pthread_atfork(3)). The handler
+    // runs in the single-threaded child and must be async-signal-safe, which the
+    // caller's is (one atomic store).
+    let rc = unsafe { libc::pthread_atfork(None, None, Some(child)) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::from_raw_os_error(rc))
+    }
+}
+
 /// The nice value of the calling thread.
 pub(crate) fn current_thread_nice() -> i32 {
     let tid = gettid() as libc::id_t;
