@@ -46,6 +46,9 @@ pub(crate) struct Sentinel {
     pub(crate) state: Arming,
     /// Its thread, once it runs (set by the thread itself).
     pub(crate) thread: OnceLock<std::thread::Thread>,
+    /// Its kernel thread id, once it runs (set by the thread itself): the exit
+    /// handler lifts it out of `SCHED_IDLE` (`monitor/sentinel.rs`).
+    pub(crate) tid: OnceLock<i32>,
 }
 
 /// See the module docs.
@@ -75,7 +78,11 @@ impl Doorbell {
             thread: OnceLock::new(),
             start: OnceLock::new(),
             sentinels: (0..nr_sentinels)
-                .map(|_| Sentinel { state: Arming::new(SentinelState::Unstarted), thread: OnceLock::new() })
+                .map(|_| Sentinel {
+                    state: Arming::new(SentinelState::Unstarted),
+                    thread: OnceLock::new(),
+                    tid: OnceLock::new(),
+                })
                 .collect(),
             any_wanted: AtomicBool::new(false),
         }

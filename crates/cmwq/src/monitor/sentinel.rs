@@ -15,8 +15,20 @@
 //! Competing with a CPU-bound worker, a `SCHED_IDLE` thread gets a tiny share of
 //! the CPU (weight 3 against 1024) and the sentinel yields at once each time
 //! (its measured cost is in the README's benchmark section, `detect`).
+//!
+//! **At exit.** A process is gone only once every thread has exited, and a
+//! thread must run to exit: a `SCHED_IDLE` thread pinned to a CPU that other
+//! processes keep busy waited up to 1.5 s for its turn, so a program returning
+//! from `main` after a storm of unannounced blocks took that long to end. An
+//! `atexit` handler, registered when the first sentinel starts, therefore
+//! releases every sentinel: it widens its affinity to every allowed CPU (no
+//! privilege needed; an idle CPU anywhere then lets it die at once) and moves it
+//! back to `SCHED_OTHER`. The kernel allows the latter only with `CAP_SYS_NICE`
+//! or an `RLIMIT_NICE` of 20 or more ("Treat SCHED_IDLE as nice 20",
+//! `user_check_sched_setscheduler` in kernel/sched/syscalls.c); without it, on a
+//! machine with no idle CPU at all, the exit still waits for the scheduler.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::act::{act_on_block, Act};
@@ -81,9 +93,36 @@ struct Seen {
     since: Instant,
 }
 
+/// The registry whose sentinels [`release_at_exit`] releases.
+static AT_EXIT: OnceLock<&'static Registry> = OnceLock::new();
+
+/// Registers [`release_at_exit`] once per process.
+fn release_at_exit_of(reg: &'static Registry) {
+    if AT_EXIT.set(reg).is_ok() {
+        if let Err(e) = crate::platform::sys::at_exit(release_at_exit) {
+            log::debug!("cmwq: no exit handler for the idle sentinels ({e}); exit may wait for them");
+        }
+    }
+}
+
+/// The `atexit` handler: lets every sentinel thread run, and so die, at once
+/// (see the module docs, "At exit").
+extern "C" fn release_at_exit() {
+    let Some(reg) = AT_EXIT.get() else { return };
+    for s in reg.ctx.doorbell.sentinels() {
+        if let Some(&tid) = s.tid.get() {
+            // Refused without the privilege: nothing better to do then.
+            let _ = crate::platform::sys::release_idle_thread(tid, &reg.ctx.topo.allowed);
+        }
+    }
+}
+
 fn run(reg: &'static Registry, cpu: usize) {
     let s = reg.ctx.doorbell.sentinel(cpu).expect("a sentinel per CPU id");
     let _ = s.thread.set(std::thread::current());
+    // Before the thread becomes SCHED_IDLE: the exit handler finds it.
+    let _ = s.tid.set(crate::platform::sys::gettid());
+    release_at_exit_of(reg);
     // Sized up front: a sweep allocates nothing (the hot-path allocation test
     // counts every thread's allocations). And allocated before the thread becomes
     // SCHED_IDLE: on a busy CPU it might not run again for a long time.

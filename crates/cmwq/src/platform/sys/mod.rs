@@ -122,6 +122,48 @@ pub(crate) fn at_fork_child(child: extern "C" fn()) -> io::Result<()> {
     }
 }
 
+/// Registers `f` to run when the process exits normally (`atexit`: a return
+/// from `main`, or `exit`).
+#[cfg_attr(loom, allow(dead_code))] // used by the idle sentinels, absent under loom
+pub(crate) fn at_exit(f: extern "C" fn()) -> io::Result<()> {
+    // SAFETY: `f` is a plain function that lives as long as the process; atexit
+    // only records it.
+    let rc = unsafe { libc::atexit(f) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::other("atexit refused the handler"))
+    }
+}
+
+/// Moves thread `tid` of this process out of `SCHED_IDLE` into `SCHED_OTHER`,
+/// and lets it run on `cpus`. Widening the affinity needs no
+/// privilege; leaving `SCHED_IDLE` needs `CAP_SYS_NICE` or an `RLIMIT_NICE` of
+/// 20 or more ("Treat SCHED_IDLE as nice 20" in the kernel's
+/// `user_check_sched_setscheduler`), so that part may be refused (`EPERM`).
+#[cfg_attr(loom, allow(dead_code))] // used by the idle sentinels, absent under loom
+pub(crate) fn release_idle_thread(tid: i32, cpus: &[usize]) -> io::Result<()> {
+    // SAFETY: all-zero bytes are a valid (empty) cpu_set_t.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &cpu in cpus.iter().filter(|&&c| c < 8 * std::mem::size_of::<libc::cpu_set_t>()) {
+        // SAFETY: `cpu` < CPU_SETSIZE (filtered above) and `set` is initialised.
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+    }
+    // SAFETY: `set` is a valid cpu_set_t of the size passed; a tid that no longer
+    // exists only makes the call fail with ESRCH. The result does not matter: the
+    // policy below is what counts.
+    let _ = unsafe { libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `param` is a valid sched_param; a tid that no longer exists only
+    // makes the call fail with ESRCH.
+    let rc = unsafe { libc::sched_setscheduler(tid, libc::SCHED_OTHER, &param) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// The nice value of the calling thread.
 pub(crate) fn current_thread_nice() -> i32 {
     let tid = gettid() as libc::id_t;
