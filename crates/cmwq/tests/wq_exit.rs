@@ -22,9 +22,8 @@ const TEST_NAME: &str = "returning_from_main_after_unannounced_blocks_exits_prom
 fn storm() {
     let wq = cmwq::Workqueue::builder("exit-storm").flags(cmwq::WqFlags::PERCPU).build().unwrap();
     let cpus = cmwq::allowed_cpus();
-    let items: Vec<cmwq::Work> = (0..64)
-        .map(|_| cmwq::Work::new(|_| std::thread::sleep(Duration::from_millis(1))))
-        .collect();
+    let items: Vec<cmwq::Work> =
+        (0..64).map(|_| cmwq::Work::new(|_| std::thread::sleep(Duration::from_millis(1)))).collect();
     for round in 0..4 {
         for (i, w) in items.iter().enumerate() {
             wq.queue_on(cpus[(i + round) % cpus.len()], w).unwrap();

@@ -128,4 +128,3 @@ fn a_lock_held_at_fork_time_does_not_block_the_child() {
         t.join().unwrap();
     }
 }
-

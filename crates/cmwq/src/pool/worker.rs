@@ -357,10 +357,14 @@ fn report_panic(wq: &str, msg: Option<&str>, panics: u32, closure: u32) {
         if payload == 0 {
             log::error!("workqueue {wq}: work item panicked: {msg}");
         } else {
-            log::error!("workqueue {wq}: work item panicked: {msg} (and {payload} more dropping its panic payload)");
+            log::error!(
+                "workqueue {wq}: work item panicked: {msg} (and {payload} more dropping its panic payload)"
+            );
         }
     }
     if closure > 0 {
-        log::error!("workqueue {wq}: a work item's closure panicked when its last handle was dropped ({closure}x)");
+        log::error!(
+            "workqueue {wq}: a work item's closure panicked when its last handle was dropped ({closure}x)"
+        );
     }
 }

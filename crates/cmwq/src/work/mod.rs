@@ -677,17 +677,21 @@ impl Work {
         let armed = || self.timer().is_some_and(TimerSlot::is_armed);
         if s.queued() || (s.disable_depth() == 0 && (!s.pending() || armed())) {
             if self.warn_first(WARNED_UNDERFLOW) {
-                log::warn!("workqueue: work disable count underflowed (item {:#x}; warned once per item)", self.key());
+                log::warn!(
+                    "workqueue: work disable count underflowed (item {:#x}; warned once per item)",
+                    self.key()
+                );
             }
             return true;
         }
         let g = self.grab_pending();
         debug_assert_eq!(g, Grab::Idle, "a disabled item cannot be queued");
         let depth = self.state().load().disable_depth();
-        if depth == 0 {
-            if self.warn_first(WARNED_UNDERFLOW) {
-                log::warn!("workqueue: work disable count underflowed (item {:#x}; warned once per item)", self.key());
-            }
+        if depth == 0 && self.warn_first(WARNED_UNDERFLOW) {
+            log::warn!(
+                "workqueue: work disable count underflowed (item {:#x}; warned once per item)",
+                self.key()
+            );
         }
         let new = depth.saturating_sub(1);
         self.state().release_pending(new);

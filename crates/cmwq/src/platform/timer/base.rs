@@ -65,7 +65,11 @@ pub(crate) const CLOCK_END: u64 = 1 << 63;
 /// The deadline of a timer armed at `now` for `delay`: exact, or [`NEVER`] if it
 /// does not fit.
 fn deadline_of(now: u64, delay: Duration) -> u64 {
-    u64::try_from(delay.as_nanos()).ok().and_then(|d| now.checked_add(d)).filter(|&t| t < NEVER).unwrap_or(NEVER)
+    u64::try_from(delay.as_nanos())
+        .ok()
+        .and_then(|d| now.checked_add(d))
+        .filter(|&t| t < NEVER)
+        .unwrap_or(NEVER)
 }
 
 /// The timer of one target (`timer_list`; a delayed item's `delayed_work::timer`).
