@@ -14,6 +14,7 @@
 //! | power-efficient queues unbound | off | `CMWQ_POWER_EFFICIENT=1` | [`set_power_efficient`] |
 //! | default affinity scope | `cache_shard` | `CMWQ_AFFINITY_SCOPE` | [`set_default_affinity_scope`] |
 //! | cache shard size (cores) | 8 | `CMWQ_CACHE_SHARD_SIZE` | — |
+//! | stall watchdog threshold | 30 s (0: off) | `CMWQ_WATCHDOG_THRESH` (seconds) | [`watchdog::set_thresh`](crate::watchdog::set_thresh) |
 //!
 //! ```
 //! use std::time::Duration;

@@ -78,7 +78,7 @@
 //! | `workqueue.default_affinity_scope` (`wq_affn_dfl`, `wq_affn_dfl_set`) | [`set_default_affinity_scope`], [`default_affinity_scope`], `CMWQ_AFFINITY_SCOPE`; default `cache_shard`, as the newest kernel | provided |
 //! | `workqueue.cache_shard_size` (`wq_cache_shard_size`) | `CMWQ_CACHE_SHARD_SIZE` (cores per shard, default 8; read at start) | provided |
 //! | per-node `max_active` of unbound queues (`wq_node_nr_active`, `wq_update_node_max_active`), `min_active`, `WQ_DFL_MIN_ACTIVE`, `workqueue_set_min_active`, `queue_work_node` | counted per node; [`Workqueue::min_active`], [`Workqueue::set_min_active`], [`WQ_DFL_MIN_ACTIVE`], [`Workqueue::queue_node`], [`nr_numa_nodes`] | provided |
-//! | the watchdog (`wq_watchdog_timer_fn`, `wq_watchdog_touch`, `workqueue.watchdog_thresh`) | (none) | not yet |
+//! | the watchdog (`wq_watchdog_timer_fn`, `wq_watchdog_touch`, `workqueue.watchdog_thresh`, `workqueue.panic_on_stall`) | [`watchdog`]`::{set_thresh, thresh, touch, stalls, set_panic_on_stall}`, `CMWQ_WATCHDOG_THRESH`; checks every quarter of the threshold, reports each stall once (with what runs and what waits) and its end; parked while every pool is idle; driven by [`timer::pause`]/[`timer::advance`] in tests | provided |
 //! | tracepoints (`include/trace/events/workqueue.h`: `workqueue_queue_work`, `workqueue_activate_work`, `workqueue_execute_start`, `workqueue_execute_end`) | (none; [`Workqueue::stats`] counts) | not yet |
 //! | `flush_scheduled_work` (deprecated in the kernel: `__warn_flushing_systemwide_wq`) | (none); `system::percpu().flush()` works, with a one-time warning, but flush the items you queued instead ([`Work::flush`]) | no meaning in a process |
 //! | `WQ_SYSFS` (`/sys/devices/virtual/workqueue/NAME/`: `per_cpu`, `max_active`, `nice`, `cpumask`, `affinity_scope`, `affinity_strict`) | no sysfs for a process: [`Workqueue::flags`], [`Workqueue::max_active`], [`Workqueue::set_max_active`], [`Workqueue::attrs`], [`Workqueue::apply_attrs`] | no meaning in a process |
@@ -161,6 +161,11 @@
 //!   kernel requires callers to cancel them first and would lose them).
 //!   `cancel`/`disable` on the inner [`Work`] of a delayed item also handle
 //!   its timer (the kernel asks for the `_delayed_` variants).
+//! - **A stall watchdog that sleeps while idle.** [`watchdog`] reports a pool
+//!   with work waiting that started nothing for 30 s, once per stall, with what
+//!   runs and what waits there, and the stall's end. Its thread parks while
+//!   every pool is idle, and it keeps time by the [`timer`] clock, so tests
+//!   drive it with [`timer::advance`].
 //! - **Non-reentrancy** follows the kernel's conditions: an item never runs
 //!   concurrently with itself while it is queued on one workqueue. Queueing the
 //!   same item on two different workqueues may run it concurrently.
@@ -292,7 +297,7 @@ mod pwq;
 mod registry;
 mod work;
 mod workqueue;
-// monitor: finds blocking nobody announced, and CPU hogs.
+// monitor: finds blocking nobody announced, CPU hogs, and stalled pools.
 mod monitor;
 // facade: the public API.
 mod config;
@@ -303,6 +308,7 @@ mod hooks;
 mod oncpu;
 pub mod system;
 pub mod timer;
+pub mod watchdog;
 
 pub use config::{
     allowed_cpus, available_parallelism, default_affinity_scope, idle_timeout, max_workers, nr_numa_nodes,

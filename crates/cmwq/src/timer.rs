@@ -87,7 +87,8 @@ pub fn pause() {
 /// # Ok::<(), cmwq::Error>(())
 /// ```
 pub fn resume() {
-    base().resume()
+    base().resume();
+    crate::watchdog::clock_moved();
 }
 
 /// Whether the timer clock is paused (see [`pause`]).
@@ -96,7 +97,8 @@ pub fn is_paused() -> bool {
 }
 
 /// Moves a paused clock forward by `d`, then fires every timer that is due,
-/// on the calling thread: when it returns, their items are queued. Returns how
+/// on the calling thread: when it returns, their items are queued, and the
+/// [`watchdog`](crate::watchdog)'s check, if one came due, has run. Returns how
 /// many fired, or `None` (and changes nothing) if the clock is not paused.
 ///
 /// **Saturates.** The clock reads at most 2^63 ns (about 292 years) past the
@@ -140,7 +142,12 @@ pub fn is_paused() -> bool {
 /// # Ok::<(), cmwq::Error>(())
 /// ```
 pub fn advance(d: Duration) -> Option<usize> {
-    base().advance(d)
+    let fired = base().advance(d);
+    if fired.is_some() {
+        // The stall watchdog keeps time by this clock too: its due check runs now.
+        crate::watchdog::clock_moved();
+    }
+    fired
 }
 
 /// The number of timers armed now, process-wide.

@@ -7,13 +7,16 @@
 //! - [`counters`]: statistics the pools write;
 //! - [`work_state`]: a work item's atomic state word;
 //! - [`doorbell`] and [`arming`]: how a pool tells the sleep monitor it is
-//!   saturated or starved, without knowing the monitor.
+//!   saturated or starved, without knowing the monitor;
+//! - [`watchdog`]: how a pool with work waiting wakes the stall watchdog,
+//!   without knowing it.
 
 pub(crate) mod arming;
 pub(crate) mod config;
 pub(crate) mod counters;
 pub(crate) mod doorbell;
 pub(crate) mod threads;
+pub(crate) mod watchdog;
 pub(crate) mod work_state;
 
 use crate::platform::loom::{AtomicBool, Ordering};
@@ -23,6 +26,7 @@ pub(crate) use config::Config;
 pub(crate) use counters::Counters;
 pub(crate) use doorbell::Doorbell;
 pub(crate) use threads::Threads;
+pub(crate) use watchdog::WatchdogBell;
 
 /// What the pools of one instance share. The process has one (`global.rs`);
 /// loom models and simulated topologies build their own.
@@ -33,6 +37,8 @@ pub(crate) struct Context {
     pub(crate) threads: Threads,
     pub(crate) counters: Counters,
     pub(crate) doorbell: Doorbell,
+    /// Wakes the stall watchdog (`monitor/watchdog/`) when a pool has work waiting.
+    pub(crate) watchdog: WatchdogBell,
     /// `workqueue_freezing`: freezable queues activate nothing while set.
     /// Relaxed: written by the freezer under the registry's workqueue-list lock
     /// before it re-applies each freezable queue's `max_active` under that
@@ -49,6 +55,7 @@ impl Context {
             threads: Threads::new(topo.real),
             counters: Counters::default(),
             doorbell: Doorbell::new(topo.nr_cpu_ids, topo.real),
+            watchdog: WatchdogBell::from_env(),
             freezing: AtomicBool::new(false),
             topo,
         }

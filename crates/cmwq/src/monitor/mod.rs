@@ -13,7 +13,9 @@
 //! - `act`: what the monitor and the sentinels do on a block they found;
 //! - `sentinel`: the idle sentinels;
 //! - `hog`: the CPU-hog report;
-//! - `stats`: counters for `cmwq::debug`.
+//! - `stats`: counters for `cmwq::debug`;
+//! - `watchdog`: the stall watchdog (`cmwq::watchdog`), a thread of its own,
+//!   woken through the context's watchdog bell.
 
 #[cfg(not(loom))]
 mod act;
@@ -26,6 +28,7 @@ mod sentinel;
 mod stats;
 #[cfg(not(loom))]
 mod thread;
+pub(crate) mod watchdog;
 
 pub(crate) use stats::stats;
 pub use stats::MonitorStats;
@@ -43,9 +46,12 @@ pub(crate) const SENTINEL_THREAD_PREFIX: &str = "cmwq/sentinel";
 pub(crate) const TICK_MAX: Duration = Duration::from_millis(10);
 
 /// Watches `reg`'s pools: installs the monitor's start function on its doorbell,
-/// so that the first saturation or starvation starts the thread. Under loom there
+/// so that the first saturation or starvation starts the thread, and the
+/// stall watchdog's on its watchdog bell, so that the first item queued
+/// starts that one. Under loom there
 /// is no monitor: the models drive its transitions from a model thread.
 pub(crate) fn install(reg: &'static Registry) {
+    watchdog::install(reg);
     #[cfg(not(loom))]
     reg.ctx.doorbell.install(move || thread::start(reg));
     #[cfg(loom)]

@@ -104,6 +104,8 @@ pub(crate) struct PoolLocked {
     /// `WorkerPool::blocks_unannounced`).
     #[cfg_attr(loom, allow(dead_code))]
     pub(crate) unannounced_block_at: Option<Instant>,
+    /// Items completed. `completed + nr_busy` is the number of items started,
+    /// which the stall watchdog reads as the pool's progress (`monitor/watchdog/README.md`).
     pub(crate) completed: u64,
     pub(crate) panicked: u64,
     /// Workers executing an item.
@@ -258,11 +260,15 @@ impl WorkerPool {
         self.cpu.is_some()
     }
 
-    /// Stores the worklist's length for [`queued`](Self::queued) readers.
-    /// Caller holds the lock.
+    /// Stores the worklist's length for [`queued`](Self::queued) readers, and
+    /// makes sure the stall watchdog is awake while work waits (one relaxed
+    /// load while it is: `monitor/watchdog/README.md`). Caller holds the lock.
     #[inline]
     pub(crate) fn note_queued(&self, g: &PoolLocked) {
         self.queued.store(g.worklist.len(), Ordering::Relaxed);
+        if !g.worklist.is_empty() {
+            self.ctx.watchdog.arm();
+        }
     }
 
     /// How busy the pool is, without its lock: workers running plus items

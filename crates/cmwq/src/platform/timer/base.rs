@@ -352,6 +352,13 @@ impl<T: Timed> TimerBase<T> {
         self.inner.lock().paused
     }
 
+    /// The clock's reading now, paused or running, in nanoseconds: for the
+    /// stall watchdog, which keeps time by this clock so that tests can move it.
+    pub(crate) fn now_ns(&self) -> u64 {
+        let g = self.inner.lock();
+        self.now(&g)
+    }
+
     /// Moves a paused clock forward by `d`, but not past [`CLOCK_END`] (an
     /// advance beyond it stops there), and fires, on the calling thread, every
     /// timer now due. Returns how many fired. `None` if the clock runs.

@@ -1,0 +1,189 @@
+//! The watchdog's bell: how a pool that has work waiting makes sure the stall
+//! watchdog (`monitor/watchdog/`, the kernel's `wq_watchdog_timer_fn`) is awake, without
+//! knowing it. The pools arm; the watchdog installs the function that starts
+//! its thread and keeps its run state here. `monitor/watchdog/README.md` has the
+//! protocol and why no arming is lost.
+//!
+//! The watchdog's run state:
+//!
+//! | state | meaning | left by |
+//! |---|---|---|
+//! | `Unstarted` | no thread yet | the first arming starts it (`Running`) |
+//! | `Parked` | every worklist was empty at its last look: it sleeps with no timeout, costs nothing | an arming: CAS to `Running`, unpark |
+//! | `Running` | checks every pool at a quarter of the threshold | the watchdog parks after a check that finds every worklist empty |
+//! | `Off` | threshold 0, or no thread could be started | `set_thresh` with a threshold above 0 |
+//!
+//! Arming is one relaxed load while the watchdog runs: a pool pushes onto its
+//! worklist under its lock and then looks at the state (`WorkerPool::note_queued`).
+
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use crossbeam_utils::CachePadded;
+
+use crate::platform::log;
+
+/// The default threshold (`wq_watchdog_thresh`, 30 s).
+pub(crate) const DEFAULT_THRESH: Duration = Duration::from_secs(30);
+/// The longest threshold accepted: a day.
+pub(crate) const MAX_THRESH: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The watchdog's run state; see the table above. Ordered so that "needs an
+/// arming" is one comparison (`< Running`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum WatchdogState {
+    Unstarted = 0,
+    Parked = 1,
+    Running = 2,
+    Off = 3,
+}
+
+/// Starts the watchdog thread; returns whether it started.
+type StartFn = Box<dyn Fn() -> bool + Send + Sync>;
+
+/// See the module docs.
+pub(crate) struct WatchdogBell {
+    /// The run state. Alone on its cache line: the pools read it at every push,
+    /// and it changes only when the watchdog parks or wakes.
+    state: CachePadded<AtomicU8>,
+    /// The threshold in nanoseconds; 0: off. Relaxed: a setting.
+    thresh_ns: AtomicU64,
+    thread: OnceLock<std::thread::Thread>,
+    start: OnceLock<StartFn>,
+}
+
+impl std::fmt::Debug for WatchdogBell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WatchdogBell")
+            .field("state", &self.state())
+            .field("thresh", &self.thresh())
+            .finish_non_exhaustive()
+    }
+}
+
+/// `CMWQ_WATCHDOG_THRESH`: the threshold in whole seconds, 0 for off (the
+/// kernel's `workqueue.watchdog_thresh`). A malformed value, or one above a
+/// day, is reported and the default used.
+fn env_thresh() -> Duration {
+    let Ok(v) = std::env::var("CMWQ_WATCHDOG_THRESH") else { return DEFAULT_THRESH };
+    match v.trim().parse::<u64>() {
+        Ok(s) if Duration::from_secs(s) <= MAX_THRESH => Duration::from_secs(s),
+        _ => {
+            log::warn!(
+                "cmwq: ignoring CMWQ_WATCHDOG_THRESH={v:?}: expected whole seconds from 0 (off) to 86400; using {}s",
+                DEFAULT_THRESH.as_secs()
+            );
+            DEFAULT_THRESH
+        }
+    }
+}
+
+impl WatchdogBell {
+    /// A bell with the threshold from the environment (or the default).
+    pub(crate) fn from_env() -> WatchdogBell {
+        Self::new(env_thresh())
+    }
+
+    pub(crate) fn new(thresh: Duration) -> WatchdogBell {
+        let state = if thresh.is_zero() { WatchdogState::Off } else { WatchdogState::Unstarted };
+        WatchdogBell {
+            state: CachePadded::new(AtomicU8::new(state as u8)),
+            thresh_ns: AtomicU64::new(duration_ns(thresh)),
+            thread: OnceLock::new(),
+            start: OnceLock::new(),
+        }
+    }
+
+    // ---- the pools' side ----
+
+    /// A pool has work waiting: wake the watchdog if it sleeps or was never
+    /// started. Called under that pool's lock, after the push. One relaxed load
+    /// while the watchdog runs (or is off).
+    #[inline]
+    pub(crate) fn arm(&self) {
+        #[cfg(not(loom))]
+        if self.state.load(Ordering::Relaxed) < WatchdogState::Running as u8 {
+            self.arm_slow();
+        }
+    }
+
+    /// Wakes a parked watchdog, or starts it. Also called by `set_thresh`
+    /// (with no lock held).
+    #[cold]
+    pub(crate) fn arm_slow(&self) {
+        use WatchdogState::*;
+        if self.cas(Parked, Running) {
+            if let Some(t) = self.thread.get() {
+                t.unpark();
+            }
+            return;
+        }
+        let Some(start) = self.start.get() else { return };
+        if self.cas(Unstarted, Running) && !start() {
+            self.set(Off);
+        }
+    }
+
+    // ---- the watchdog's side ----
+
+    /// Installs the function that starts the watchdog thread (once).
+    pub(crate) fn install(&self, start: impl Fn() -> bool + Send + Sync + 'static) {
+        let _ = self.start.set(Box::new(start));
+    }
+
+    /// The watchdog thread records itself, for `unpark`.
+    pub(crate) fn set_thread(&self, t: std::thread::Thread) {
+        let _ = self.thread.set(t);
+    }
+
+    /// Wakes the watchdog thread, if there is one, to look at its state again.
+    pub(crate) fn unpark(&self) {
+        if let Some(t) = self.thread.get() {
+            t.unpark();
+        }
+    }
+
+    /// Whether the thread was started.
+    pub(crate) fn has_thread(&self) -> bool {
+        self.thread.get().is_some()
+    }
+
+    pub(crate) fn state(&self) -> WatchdogState {
+        match self.state.load(Ordering::Relaxed) {
+            0 => WatchdogState::Unstarted,
+            1 => WatchdogState::Parked,
+            2 => WatchdogState::Running,
+            _ => WatchdogState::Off,
+        }
+    }
+
+    /// Stores the state. `Parked` is stored *before* the watchdog's last look
+    /// at the pools, which takes every pool lock: that lock orders the store
+    /// before the load in [`arm`](Self::arm) of any push the look missed
+    /// (`monitor/watchdog/README.md`), so relaxed is enough.
+    pub(crate) fn set(&self, s: WatchdogState) {
+        self.state.store(s as u8, Ordering::Relaxed);
+    }
+
+    /// Relaxed: the CAS alone decides who wakes or starts the thread (one word,
+    /// one winner); what the watchdog must see is ordered by the pool locks.
+    pub(crate) fn cas(&self, from: WatchdogState, to: WatchdogState) -> bool {
+        self.state.compare_exchange(from as u8, to as u8, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+    }
+
+    pub(crate) fn thresh(&self) -> Duration {
+        Duration::from_nanos(self.thresh_ns.load(Ordering::Relaxed))
+    }
+
+    /// Sets the threshold; the caller (`watchdog::set_thresh`) has checked it
+    /// and moves the state.
+    pub(crate) fn set_thresh(&self, d: Duration) {
+        self.thresh_ns.store(duration_ns(d), Ordering::Relaxed);
+    }
+}
+
+fn duration_ns(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
