@@ -16,6 +16,10 @@ pub(crate) fn registry() -> &'static Registry {
         let reg: &'static Registry = Box::leak(Box::new(Registry::new(Topology::detect())));
         crate::platform::fork::watch();
         crate::monitor::install(reg);
+        // `CMWQ_STATS=1`: the endpoint's thread may ask for the instance at
+        // once; it waits for this initialisation to finish.
+        #[cfg(all(feature = "stats-server", not(loom)))]
+        crate::stats::start_from_env();
         reg
     })
 }

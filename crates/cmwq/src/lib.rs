@@ -304,6 +304,9 @@ mod config;
 pub mod debug;
 pub mod freezer;
 mod global;
+#[cfg(all(feature = "stats-server", not(loom)))]
+#[cfg_attr(docsrs, doc(cfg(feature = "stats-server")))]
+pub mod stats;
 mod hooks;
 mod oncpu;
 pub mod system;

@@ -1,10 +1,12 @@
 //! Every `unsafe` platform call of the library: CPU number, affinity, thread ids,
 //! nice values, the thread CPU clock and a cache prefetch. Each block states the
 //! callee's contract. [`probe`] reads another thread's scheduler state and CPU
-//! clock with them.
+//! clock with them; `sock` holds the stats endpoint's socket calls.
 
 #[cfg(not(loom))]
 pub(crate) mod probe;
+#[cfg(all(feature = "stats-server", not(loom)))]
+pub(crate) mod sock;
 
 use std::io;
 use std::time::Duration;
