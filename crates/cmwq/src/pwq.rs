@@ -5,6 +5,8 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use crate::platform::log;
+use crate::platform::topology::CpuList;
 use crate::pool::{kick_pool, PoolLocked, WorkerPool};
 use crate::work::{Spawned, Work};
 use crate::workqueue::WqCore;
@@ -54,6 +56,16 @@ impl Entry {
         matches!(&self.task, Task::Work(w) if w.key() == key)
     }
 
+    /// The item's id in events and dumps: the work item's address (the kernel's
+    /// `work struct %p`), or a spawned closure's.
+    #[inline]
+    pub(crate) fn id(&self) -> usize {
+        match &self.task {
+            Task::Work(w) => w.key(),
+            Task::Spawned(s) => s.data_ptr() as usize,
+        }
+    }
+
     /// Starts loading what running this entry will touch first (`sys::prefetch`).
     #[inline]
     pub(crate) fn prefetch(&self) {
@@ -64,14 +76,20 @@ impl Entry {
     }
 }
 
-/// Per-pwq counters (`enum pool_workqueue_stats`), updated under the pool lock.
+/// Per-pwq counters (`enum pool_workqueue_stats` in `kernel/workqueue.c`),
+/// updated under the pool lock; `WqStats` documents each.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct PwqStats {
     pub(crate) started: u64,
     pub(crate) completed: u64,
     pub(crate) panicked: u64,
     pub(crate) cm_wakeup: u64,
+    /// `PWQ_STAT_CPU_INTENSIVE`: items found on the CPU past the threshold.
     pub(crate) cpu_intensive: u64,
+    /// `PWQ_STAT_CPU_TIME`, in ns, while items are timed (`context::counters::accounting`).
+    pub(crate) cpu_time_ns: u64,
+    /// Blocks the sleep monitor or an idle sentinel found (not the hints').
+    pub(crate) monitor_blocks: u64,
 }
 
 /// One pool_workqueue's state. Every field is `L:`: it lives in the pool's
@@ -156,23 +174,26 @@ pub(crate) fn insert_work(
     slot: u32,
     work: &Work,
     behind_running: bool,
+    req_cpu: Option<usize>,
 ) -> bool {
-    insert_in(pool, g, slot, Task::Work(work.clone()), behind_running).is_ok()
+    insert_in(pool, g, slot, Task::Work(work.clone()), behind_running, req_cpu).is_ok()
 }
 
 /// `insert_work` plus the activation decision of `__queue_work`: the item becomes
 /// active only if no item waits before it and a slot is free; otherwise it joins
 /// the tail of the inactive list. Caller holds the pool lock (and owns `PENDING`
 /// of a work item). Gives the task back, nothing changed, if the pwq was released
-/// with its workqueue.
+/// with its workqueue. `req_cpu`: the CPU the caller asked for, if any (for
+/// the `workqueue_queue_work` event).
 #[inline]
 pub(crate) fn insert(
     pool: &'static WorkerPool,
     g: &mut PoolLocked,
     slot: u32,
     task: Task,
+    req_cpu: Option<usize>,
 ) -> Result<(), Task> {
-    insert_in(pool, g, slot, task, false)
+    insert_in(pool, g, slot, task, false, req_cpu)
 }
 
 #[inline]
@@ -182,6 +203,7 @@ fn insert_in(
     slot: u32,
     task: Task,
     even_released: bool,
+    req_cpu: Option<usize>,
 ) -> Result<(), Task> {
     let pwq = g.pwqs.get_mut(slot as usize);
     if pwq.released && !even_released {
@@ -194,7 +216,20 @@ fn insert_in(
         work.state().set_queued(pool.id, slot);
     }
     let entry = Entry { task, pwq: slot, color };
+    // `trace_workqueue_queue_work` (`__queue_work`), under the pool lock as in
+    // the kernel, so that it precedes the item's other events.
+    log::event!(
+        "workqueue_queue_work",
+        workqueue = &*pwq.wq.name,
+        work = entry.id(),
+        req_cpu = req_cpu,
+        cpu = pool.cpu,
+        pod = log::display(CpuList(&pool.pod)),
+        pool = pool.id
+    );
     if pwq.inactive.is_empty() && pwq.tryinc(pool, slot, false) {
+        // `trace_workqueue_activate_work`.
+        log::event!("workqueue_activate_work", workqueue = &*pwq.wq.name, work = entry.id(), pool = pool.id);
         pwq.nr_active += 1;
         g.worklist.push_back(entry);
         pool.note_queued(g);
@@ -216,6 +251,8 @@ pub(crate) fn activate_inactive(pool: &'static WorkerPool, g: &mut PoolLocked, s
             break;
         }
         let e = pwq.inactive.pop_front().expect("checked non-empty");
+        // `trace_workqueue_activate_work` (`__pwq_activate_work`).
+        log::event!("workqueue_activate_work", workqueue = &*pwq.wq.name, work = e.id(), pool = pool.id);
         pwq.nr_active += 1;
         g.worklist.push_back(e);
         moved = true;
@@ -305,5 +342,7 @@ impl PwqStats {
         self.panicked += o.panicked;
         self.cm_wakeup += o.cm_wakeup;
         self.cpu_intensive += o.cpu_intensive;
+        self.cpu_time_ns += o.cpu_time_ns;
+        self.monitor_blocks += o.monitor_blocks;
     }
 }

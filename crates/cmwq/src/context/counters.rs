@@ -1,7 +1,28 @@
 //! Statistics that pools write and `cmwq::debug` reads: relaxed counters, never
 //! on a synchronisation edge, so plain std atomics rather than the loom shim's.
 
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+
+/// Whether workers time their items: each item's start (for the age of a
+/// running item in `cmwq::debug::dump`) and its thread CPU time (two reads of
+/// the thread's CPU clock, ~0.3 µs each, added to its pwq's `cpu_time`). Off
+/// until someone looks (`debug::dump`, `debug::set_accounting`), so that an
+/// unobserved process pays one relaxed load of this read-mostly flag per item.
+/// Process-wide; relaxed: a worker that misses a change times its next item.
+static ACCOUNTING: AtomicBool = AtomicBool::new(false);
+
+/// Whether items are timed now (see [`ACCOUNTING`]).
+#[inline]
+pub(crate) fn accounting() -> bool {
+    ACCOUNTING.load(Ordering::Relaxed)
+}
+
+/// Switches item timing on or off (see [`ACCOUNTING`]).
+pub(crate) fn set_accounting(on: bool) {
+    if ACCOUNTING.load(Ordering::Relaxed) != on {
+        ACCOUNTING.store(on, Ordering::Relaxed);
+    }
+}
 
 /// The counters of one context.
 #[derive(Debug, Default)]

@@ -57,6 +57,10 @@ pub(crate) struct WorkerShared {
     /// it starts.
     #[cfg(not(loom))]
     pub(crate) probe: std::sync::OnceLock<crate::platform::sys::probe::Probe>,
+    /// Its thread id, set once by the thread when it starts (`debug::dump`
+    /// shows it, and reads the thread's CPU from `/proc`).
+    #[cfg(not(loom))]
+    pub(crate) tid: std::sync::OnceLock<i32>,
 }
 
 impl WorkerShared {
@@ -67,6 +71,8 @@ impl WorkerShared {
             cm: AtomicU32::new(CM_NOT_RUNNING),
             #[cfg(not(loom))]
             probe: std::sync::OnceLock::new(),
+            #[cfg(not(loom))]
+            tid: std::sync::OnceLock::new(),
         }
     }
 
@@ -233,10 +239,14 @@ pub(crate) fn monitor_sleeping(
     idx: usize,
     progress: u64,
 ) -> bool {
-    match still_on(g, idx, progress) {
-        Some(w) => sleeping_locked(pool, g, &w, None),
-        None => false,
+    let Some(w) = still_on(g, idx, progress) else { return false };
+    if !sleeping_locked(pool, g, &w, None) {
+        return false;
     }
+    if let Some(cur) = g.workers.get(idx).current {
+        g.pwqs.get_mut(cur.pwq as usize).stats.monitor_blocks += 1;
+    }
+    true
 }
 
 /// The monitor saw a worker it had put to sleep run again, still in the same

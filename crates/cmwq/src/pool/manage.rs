@@ -84,6 +84,7 @@ fn new_slot(pool: &'static WorkerPool, g: &mut PoolLocked, kicked: bool) -> (usi
         kicked,
         current: None,
         progress: 0,
+        started: None,
         // Room for a few collisions up front: a worker's first one must not
         // allocate on the queueing path (tests/wq_alloc.rs).
         scheduled: std::collections::VecDeque::with_capacity(4),

@@ -10,6 +10,7 @@ use super::policy::kick_pool;
 use super::worker_pool::{
     CurrentItem, PoolGuard, PoolLocked, WorkerPool, WORKER_CPU_INTENSIVE, WORKER_DIE, WORKER_PREP,
 };
+use crate::context::counters::accounting;
 use crate::current::Item;
 use crate::platform::bug::AbortOnPanic;
 use crate::platform::error::Name;
@@ -91,8 +92,11 @@ pub(super) fn worker_thread(pool: &'static WorkerPool, me: Arc<WorkerShared>) {
     let _abort = AbortOnPanic;
     manage::setup_thread(pool);
     #[cfg(not(loom))]
-    if pool.ctx.config.monitor() {
-        let _ = me.probe.set(crate::platform::sys::probe::Probe::current());
+    {
+        if pool.ctx.config.monitor() {
+            let _ = me.probe.set(crate::platform::sys::probe::Probe::current());
+        }
+        let _ = me.tid.set(crate::platform::sys::gettid());
     }
     crate::current::enter_worker(me.clone());
     let idx = me.idx;
@@ -241,16 +245,18 @@ fn process_one_work(
     if let Task::Work(work) = &task {
         work.set_running_on(pool.id, idx);
     }
+    // Timed only while someone looks (`context::counters::accounting`).
+    let timed = accounting();
     let me = g.workers.get_mut(idx);
     me.current = Some(CurrentItem { pwq: slot });
     me.progress += 1;
     g.nr_busy += 1;
     let wq = &g.pwqs.get(slot as usize).wq;
     let wq_ptr = Arc::as_ptr(wq);
-    let cpu_intensive = wq.flags.contains(WqFlags::CPU_INTENSIVE);
-    if cpu_intensive {
+    // Outside concurrency management; not counted in `cpu_intensive`, which is
+    // the kernel's count of threshold violations (`PWQ_STAT_CPU_INTENSIVE`).
+    if wq.flags.contains(WqFlags::CPU_INTENSIVE) {
         g.worker_set_flags(pool, idx, WORKER_CPU_INTENSIVE);
-        g.pwqs.get_mut(slot as usize).stats.cpu_intensive += 1;
     }
     // Chain execution: while fewer workers run than the pool's concurrency (an
     // unbound pool's pod has several CPUs, or this item is CPU-intensive and
@@ -258,19 +264,43 @@ fn process_one_work(
     kick_pool(pool, &mut g);
     // A spawned closure's only instance is number 1, for the header that
     // `current_work()` may make for it.
-    let (item, seq, spawned) = match task {
+    let (item, seq, spawned, id) = match task {
         Task::Work(work) => {
             let seq = work.seq_start();
             work.state().clear_pending_for_execution(pool.id);
             ltrace!("W{idx}: run item {:#x}", work.key());
-            (Item::work(work, wq_ptr, pool.id, idx), seq, None)
+            let id = work.key();
+            (Item::work(work, wq_ptr, pool.id, idx), seq, None, id)
         }
-        Task::Spawned(f) => (Item::spawned(wq_ptr, pool.id, idx), 1, Some(f)),
+        Task::Spawned(f) => {
+            let id = f.data_ptr() as usize;
+            (Item::spawned(wq_ptr, pool.id, idx), 1, Some(f), id)
+        }
     };
+    if timed {
+        let me = g.workers.get_mut(idx);
+        me.started = Some((me.progress, std::time::Instant::now(), id));
+    }
     g.pwqs.get_mut(slot as usize).stats.started += 1;
     drop(g);
 
     d.release();
+    // SAFETY: `wq_ptr` comes from the `Arc<WqCore>` of the pwq in `slot`, and
+    // that pwq is not freed while it has an item in flight (`pwq::free` runs only
+    // at `total_in_flight() == 0`); this item stays in flight until
+    // `dec_nr_in_flight` below, after the last use of `wq`.
+    let wq: &crate::workqueue::WqCore = unsafe { &*wq_ptr };
+    // `trace_workqueue_execute_start` (`process_one_work`), with the lock
+    // released as in the kernel.
+    log::event!(
+        "workqueue_execute_start",
+        workqueue = &*wq.name,
+        work = id,
+        pool = pool.id,
+        cpu = pool.cpu,
+        worker = idx
+    );
+    let cpu0 = if timed { crate::platform::sys::thread_cpu_time() } else { std::time::Duration::ZERO };
     // The closure of a spawned item is consumed by the call, so its captures are
     // dropped inside `catch_unwind` too.
     let (result, item) = crate::current::run_item(item, |item| {
@@ -279,6 +309,14 @@ fn process_one_work(
             None => item.get().expect("a work item").run(),
         }))
     });
+    // `trace_workqueue_execute_end`.
+    log::event!("workqueue_execute_end", workqueue = &*wq.name, work = id, pool = pool.id, cpu = pool.cpu);
+    let cpu_ns = if timed {
+        u64::try_from(crate::platform::sys::thread_cpu_time().saturating_sub(cpu0).as_nanos())
+            .unwrap_or(u64::MAX)
+    } else {
+        0
+    };
     let work = item.into_work();
     // Panics are settled before the lock: the message is read and the payload
     // dropped, contained (its `Drop` may panic too); and if this worker holds
@@ -323,6 +361,7 @@ fn process_one_work(
     g.nr_busy -= 1;
     let stats = &mut g.pwqs.get_mut(slot as usize).stats;
     stats.completed += 1;
+    stats.cpu_time_ns += cpu_ns;
     if panics > 0 {
         stats.panicked += u64::from(panics);
         g.panicked += u64::from(panics);

@@ -61,6 +61,10 @@ pub(crate) struct WorkerSlot {
     /// K: bumped at the start of each item: the sleep monitor's progress
     /// sequence (a worker whose number has not moved for a tick is a suspect).
     pub(crate) progress: u64,
+    /// K: while items are timed (`context::counters::accounting`), the item
+    /// number (`progress`), the start and the id (`Entry::id`) of the last
+    /// item timed; an older number means the item running now was not timed.
+    pub(crate) started: Option<(u64, Instant, usize)>,
     /// Items assigned to this worker: collisions with the item it runs.
     pub(crate) scheduled: VecDeque<Entry>,
     pub(crate) last_active: Instant,
@@ -355,6 +359,13 @@ impl WorkerPool {
         while g.nr_workers > 0 {
             g = g.wait(&self.exit_cv);
         }
+    }
+}
+
+impl WorkerSlot {
+    /// Whether it runs outside concurrency management as CPU-intensive.
+    pub(crate) fn is_cpu_intensive(&self) -> bool {
+        self.flags & WORKER_CPU_INTENSIVE != 0
     }
 }
 

@@ -222,6 +222,19 @@ impl Work {
         self.0.func.timer()
     }
 
+    /// The item's id in [events](crate::debug#events) and [dumps](crate::debug::dump):
+    /// its address, as the kernel's tracepoints record `work struct %p`. The
+    /// same for every handle of the item, and unique among live items.
+    ///
+    /// ```
+    /// let w = cmwq::Work::new(|_| {});
+    /// assert_eq!(w.id(), w.clone().id());
+    /// assert_ne!(w.id(), cmwq::Work::new(|_| {}).id());
+    /// ```
+    pub fn id(&self) -> usize {
+        self.key()
+    }
+
     /// Identity of the item (the kernel keys its busy hash by address).
     #[inline]
     pub(crate) fn key(&self) -> usize {

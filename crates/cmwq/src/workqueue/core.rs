@@ -455,7 +455,7 @@ impl WqCore {
         let r = self.pwq_for(None);
         let mut g = r.pool.lock();
         let task = if self.pwq_in(&mut g, &r).is_some() {
-            match pwq::insert(r.pool, &mut g, r.slot, Task::Spawned(task)) {
+            match pwq::insert(r.pool, &mut g, r.slot, Task::Spawned(task), None) {
                 Ok(()) => return Ok(()),
                 Err(Task::Spawned(task)) => task,
                 Err(Task::Work(_)) => abort_on_bug("a spawned closure came back as a work item"),
@@ -484,7 +484,7 @@ impl WqCore {
                 if let Some(cur) = running_here {
                     // The running instance keeps its pwq alive, even one that
                     // `apply_attrs` retired.
-                    return pwq::insert_work(lp, &mut g, cur.pwq, work, true);
+                    return pwq::insert_work(lp, &mut g, cur.pwq, work, true, cpu);
                 }
             }
         }
@@ -492,7 +492,7 @@ impl WqCore {
         loop {
             let mut g = r.pool.lock();
             if self.pwq_in(&mut g, &r).is_some_and(|p| !p.released) {
-                return pwq::insert_work(r.pool, &mut g, r.slot, work, false);
+                return pwq::insert_work(r.pool, &mut g, r.slot, work, false, cpu);
             }
             drop(g);
             // Released: the queue is going, or `apply_attrs` replaced the table

@@ -57,6 +57,12 @@ pub(super) struct Checker {
 }
 
 impl Checker {
+    /// For each pool id, what the last check saw if it had work waiting:
+    /// `(started, since, stalled)` (see [`Record`]).
+    pub(super) fn waiting(&self) -> Vec<Option<(u64, u64, bool)>> {
+        self.records.iter().map(|r| r.waiting.then_some((r.started, r.since, r.stalled))).collect()
+    }
+
     /// Forgets every pool: the next check sees each one afresh.
     pub(super) fn reset(&mut self) {
         self.records.clear();
@@ -144,29 +150,9 @@ fn cpus(pool: &WorkerPool) -> String {
     cpu_list(&pool.pod)
 }
 
-/// Ascending CPUs as the kernel prints a cpumask list (`%*pbl`): `0`, `0-3`, `0,1,5`.
+/// Ascending CPUs as the kernel prints a cpumask list (`%*pbl`).
 fn cpu_list(pod: &[usize]) -> String {
-    let mut s = String::new();
-    let mut i = 0;
-    while i < pod.len() {
-        let mut j = i;
-        while j + 1 < pod.len() && pod[j + 1] == pod[j] + 1 {
-            j += 1;
-        }
-        if !s.is_empty() {
-            s.push(',');
-        }
-        if j > i + 1 {
-            let _ = write!(s, "{}-{}", pod[i], pod[j]);
-        } else {
-            let _ = write!(s, "{}", pod[i]);
-            if j == i + 1 {
-                let _ = write!(s, ",{}", pod[j]);
-            }
-        }
-        i = j + 1;
-    }
-    s
+    crate::platform::topology::CpuList(pod).to_string()
 }
 
 /// `pool 3 (cpu 1, nice 0)`, `pool 7 (unbound, pod cpus 0-3, nice 0)`: the

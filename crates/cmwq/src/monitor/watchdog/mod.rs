@@ -103,6 +103,19 @@ impl Watchdog {
         bell.unpark();
     }
 
+    /// What the checks saw of each pool, for `debug::dump`: by pool id, the
+    /// number of items it had started and for how long (ns, on the timer
+    /// clock) it had had work waiting with that count, if it had work waiting.
+    /// Never called under a pool lock (the checker's lock comes first).
+    pub(crate) fn waiting(&self) -> Vec<Option<(u64, u64)>> {
+        let c = self.checker.lock();
+        let now = self.reg.timers.now_ns();
+        c.waiting()
+            .into_iter()
+            .map(|w| w.map(|(started, since, _)| (started, now.saturating_sub(since))))
+            .collect()
+    }
+
     pub(crate) fn thresh(&self) -> Duration {
         self.bell().thresh()
     }

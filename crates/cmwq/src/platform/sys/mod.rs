@@ -251,3 +251,15 @@ pub(crate) fn prefetch<T: ?Sized>(p: *const T) {
     #[cfg(not(target_arch = "x86_64"))]
     let _ = p;
 }
+
+/// The CPU thread `tid` of this process last ran on (`processor`, field 39 of
+/// `/proc/self/task/TID/stat`); `None` where /proc is missing or the thread
+/// exited.
+pub(crate) fn thread_last_cpu(tid: i32) -> Option<usize> {
+    let line = std::fs::read(format!("/proc/self/task/{tid}/stat")).ok()?;
+    // `pid (comm) S ...`: the command name may hold spaces and `)`; the fields
+    // after its last `)` start with field 3.
+    let close = line.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(&line[close + 1..]).ok()?;
+    rest.split_ascii_whitespace().nth(39 - 3)?.parse().ok()
+}

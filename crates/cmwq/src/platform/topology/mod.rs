@@ -222,3 +222,34 @@ fn shard_size_from(value: Option<&str>) -> usize {
         }
     }
 }
+
+/// Ascending CPUs as the kernel prints a cpumask list (`%*pbl`): `0`, `0-3`,
+/// `0,1,5`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CpuList<'a>(pub(crate) &'a [usize]);
+
+impl std::fmt::Display for CpuList<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let pod = self.0;
+        let mut i = 0;
+        while i < pod.len() {
+            let mut j = i;
+            while j + 1 < pod.len() && pod[j + 1] == pod[j] + 1 {
+                j += 1;
+            }
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            if j > i + 1 {
+                write!(f, "{}-{}", pod[i], pod[j])?;
+            } else {
+                write!(f, "{}", pod[i])?;
+                if j == i + 1 {
+                    write!(f, ",{}", pod[j])?;
+                }
+            }
+            i = j + 1;
+        }
+        Ok(())
+    }
+}
