@@ -2,6 +2,7 @@
 
 mod bench;
 mod demo;
+mod obs;
 
 use std::io::{ErrorKind, Write};
 use std::process::ExitCode;
@@ -64,6 +65,33 @@ enum Command {
     #[command(after_help = "Examples:\n  cmwq bench --quick\n  cmwq bench --only mixed --out /tmp/r\n  \
                             cmwq bench --only mixed,unpinned\n  cmwq bench --only noop,mixed,cmwq-default,cmwq-bound")]
     Bench(bench::BenchArgs),
+    /// Watch a running program's workqueues (the kernel's wq_monitor.py)
+    ///
+    /// Reads the stats endpoint of a process that uses cmwq and was started with
+    /// CMWQ_STATS=1 in its environment (or called cmwq::stats::serve()). Columns, as in
+    /// wq_monitor.py: total (items started), infl (in flight), CPUtime (seconds of CPU
+    /// its items used since the first look), CPUitsv (items that hogged a CPU past the
+    /// CPU-intensive threshold), CMW/RPR (concurrency-management wake-ups; a process
+    /// cannot repatriate threads, so every queue shows CMW), mayday and rescued
+    /// (MEM_RECLAIM queues only, '-' otherwise); then cmwq's own: panics, and blocked
+    /// (blocks nobody announced, found by the sleep monitor). A line above the table
+    /// gives the worker threads and the monitor's counters. On a terminal it is a live
+    /// view (q quits, space pauses, s changes the order); otherwise, or with -i 0, plain
+    /// rows. -j prints JSON lines with wq_monitor.py -j's keys (cpu_time in
+    /// microseconds), one per workqueue and sample, then one with the threads and the
+    /// monitor.
+    #[command(after_help = "Examples:\n  CMWQ_STATS=1 ./my-program &\n  cmwq top\n  \
+                            cmwq top --pid 1234 -i 0 'mixed-.*'\n  cmwq top -j -i 5 > stats.jsonl\n  \
+                            cmwq demo --serve & cmwq top")]
+    Top(obs::top::TopArgs),
+    /// Show a running program's workqueue configuration (the kernel's wq_dump.py)
+    ///
+    /// From the same endpoint as `cmwq top`: the affinity scopes and their pods, the
+    /// worker pools, which pool each workqueue uses on each CPU, the rescuers, the
+    /// unbound queues' per-node max_active; then the busy workqueues and pools with
+    /// their running items, as the kernel's show_all_workqueues() prints them.
+    #[command(after_help = "Examples:\n  cmwq dump\n  cmwq dump --pid 1234")]
+    Dump(obs::dump::DumpArgs),
 }
 
 fn init_tracing() {
@@ -91,6 +119,8 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Demo(args) => demo::run(args, &mut stdout),
         Command::Bench(args) => bench::run(args, &mut stdout),
+        Command::Top(args) => obs::top::run(args, &mut stdout),
+        Command::Dump(args) => obs::dump::run(args, &mut stdout),
     };
     let result = result.and_then(|()| stdout.flush().map_err(Into::into));
     match result {
@@ -122,5 +152,26 @@ mod tests {
         assert!(Cli::try_parse_from(["cmwq", "demo", "--spread-only"]).is_ok());
         assert!(Cli::try_parse_from(["cmwq", "demo", "--cpu", "x"]).is_err());
         assert!(Cli::try_parse_from(["cmwq", "demo", "--cpu", "1", "--mixed-rate", "50"]).is_ok());
+    }
+
+    #[test]
+    fn top_and_dump_take_wq_monitor_options() {
+        let cli = Cli::try_parse_from(["cmwq", "top", "--pid", "12", "-i", "0", "-j", "a.*", "b"]).unwrap();
+        let Command::Top(t) = cli.command else { panic!("not top") };
+        assert_eq!((t.pid, t.interval, t.json), (Some(12), 0.0, true));
+        assert_eq!(t.patterns, ["a.*", "b"]);
+        let Command::Top(t) = Cli::try_parse_from(["cmwq", "top"]).unwrap().command else { panic!() };
+        assert_eq!((t.pid, t.interval, t.json, t.patterns.len()), (None, 1.0, false, 0));
+        assert!(Cli::try_parse_from(["cmwq", "top", "--interval", "2.5", "--json"]).is_ok());
+        assert!(Cli::try_parse_from(["cmwq", "top", "-i", "-1"]).is_err());
+        assert!(Cli::try_parse_from(["cmwq", "top", "--pid", "x"]).is_err());
+        let Command::Dump(d) = Cli::try_parse_from(["cmwq", "dump", "--pid", "7"]).unwrap().command else {
+            panic!()
+        };
+        assert_eq!(d.pid, Some(7));
+        assert!(Cli::try_parse_from(["cmwq", "dump", "-j"]).is_err());
+        assert!(Cli::try_parse_from(["cmwq", "demo", "--serve"]).is_ok());
+        assert!(Cli::try_parse_from(["cmwq", "demo", "--serve", "--serve-secs", "3"]).is_ok());
+        assert!(Cli::try_parse_from(["cmwq", "demo", "--serve", "--scenarios-only"]).is_err());
     }
 }

@@ -304,11 +304,11 @@ mod config;
 pub mod debug;
 pub mod freezer;
 mod global;
+mod hooks;
+mod oncpu;
 #[cfg(all(feature = "stats-server", not(loom)))]
 #[cfg_attr(docsrs, doc(cfg(feature = "stats-server")))]
 pub mod stats;
-mod hooks;
-mod oncpu;
 pub mod system;
 pub mod timer;
 pub mod watchdog;

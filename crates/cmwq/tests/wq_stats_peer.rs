@@ -81,7 +81,9 @@ fn a_peer_of_another_uid_is_refused() {
                     }
                     if got == 0 {
                         NO_REPLY
-                    } else if reply[..got].starts_with(want) && !reply[..got].windows(7).any(|w| w == b"\"pools\"") {
+                    } else if reply[..got].starts_with(want)
+                        && !reply[..got].windows(7).any(|w| w == b"\"pools\"")
+                    {
                         REFUSED
                     } else {
                         GOT_DATA

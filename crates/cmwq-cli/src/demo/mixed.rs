@@ -324,6 +324,120 @@ pub(crate) fn run(out: &mut dyn Write, cpus: &[usize], cfg: &Config) -> Result<(
     Ok(())
 }
 
+/// A burst on one CPU of a per-CPU queue: four items that block for 20 ms
+/// without saying so, then two that hog the CPU for 15 ms, queued at once so
+/// that the pool saturates and the sleep monitor has blocks to find and hogs
+/// to mark (`cmwq top`'s `blocked` and `CPUitsv`).
+fn burst(q: &Workqueue, cpu: usize, backlog: &Arc<AtomicUsize>, done: &Arc<AtomicU64>) -> Result<()> {
+    for i in 0..6 {
+        let (b, d) = (backlog.clone(), done.clone());
+        let w = Work::new(move |_| {
+            if i < 4 {
+                std::thread::sleep(Duration::from_millis(20));
+            } else {
+                burn_cpu(Duration::from_millis(15));
+            }
+            b.fetch_sub(1, Ordering::Relaxed);
+            d.fetch_add(1, Ordering::Relaxed);
+        });
+        backlog.fetch_add(1, Ordering::Relaxed);
+        q.queue_on(cpu, &w)?;
+    }
+    Ok(())
+}
+
+/// `cmwq demo --serve`: serves stats and keeps the mixed workload's queues
+/// busy at `rate` items a second until `until` (or until interrupted), so that
+/// `cmwq top` and `cmwq dump` have something to show. Every 50th item of the
+/// per-CPU queue hogs its CPU for 15 ms, every 40th item of the unbound queue
+/// blocks for 3 ms without saying so, and every 5 s a [`burst`] saturates a
+/// per-CPU pool (the monitor's blocks and CPU hogs).
+pub(crate) fn serve(out: &mut dyn Write, cpus: &[usize], rate: u32, until: Option<Duration>) -> Result<()> {
+    /// Items queued and not yet finished past which queueing pauses, so that a
+    /// machine too busy for the rate is not buried.
+    const MAX_BACKLOG: usize = 2_000;
+    const STATUS_EVERY: Duration = Duration::from_secs(5);
+    let path = cmwq::stats::serve()?;
+    let pid = std::process::id();
+    writeln!(out, "cmwq demo --serve: stats on {} (pid {pid})", path.display())?;
+    writeln!(out, "   from another terminal: cmwq top   (or cmwq top --pid {pid}; cmwq dump --pid {pid})")?;
+    match until {
+        Some(d) => {
+            writeln!(out, "   the mixed workload runs at {rate} items/s for {:.1} s", d.as_secs_f64())?
+        }
+        None => writeln!(out, "   the mixed workload runs at {rate} items/s until interrupted (Ctrl-C)")?,
+    }
+    let specs = queue_specs();
+    let weights: Vec<u32> = specs.iter().map(|s| s.weight).collect();
+    let mut queues = Vec::with_capacity(specs.len());
+    for s in &specs {
+        queues.push(Workqueue::builder(s.name).flags(s.flags).max_active(s.max_active).build()?);
+    }
+    out.flush()?;
+    let backlog = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicU64::new(0));
+    let interval = Duration::from_secs(1) / rate;
+    let start = Instant::now();
+    let (mut queued, mut skipped, mut round) = (0u64, 0u64, 0u64);
+    let mut next_status = STATUS_EVERY;
+    loop {
+        // One second's items per round, from a fresh seed each round.
+        let items = plan(rate as usize, &weights, cpus, SEED.wrapping_add(round));
+        if round % 5 == 2 {
+            burst(&queues[0], cpus[0], &backlog, &done)?;
+        }
+        let round_start = start + interval * (round * u64::from(rate)) as u32;
+        for (i, p) in items.iter().enumerate() {
+            let due = round_start + interval * i as u32;
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+            let now = start.elapsed();
+            if until.is_some_and(|u| now >= u) {
+                writeln!(
+                    out,
+                    "   t={:.1}s: done; queued {queued}, completed {}",
+                    now.as_secs_f64(),
+                    done.load(Ordering::Relaxed)
+                )?;
+                return Ok(());
+            }
+            if now >= next_status {
+                writeln!(
+                    out,
+                    "   t={:.0}s  queued {queued}  completed {}  waiting {}  workers {}  skipped {skipped}",
+                    now.as_secs_f64(),
+                    done.load(Ordering::Relaxed),
+                    backlog.load(Ordering::Relaxed),
+                    cmwq::debug::nr_workers()
+                )?;
+                out.flush()?;
+                next_status += STATUS_EVERY;
+            }
+            if backlog.load(Ordering::Relaxed) >= MAX_BACKLOG {
+                skipped += 1;
+                continue;
+            }
+            let n = queued;
+            let (hog, unannounced) = (p.queue == 0 && n % 50 == 0, p.queue == 3 && n % 40 == 0);
+            let (burn, sleep) = (if hog { Duration::from_millis(15) } else { p.burn }, p.sleep);
+            let (b, d) = (backlog.clone(), done.clone());
+            let w = Work::new(move |_| {
+                burn_cpu(burn);
+                if unannounced {
+                    std::thread::sleep(Duration::from_millis(3)); // the monitor finds this one
+                } else {
+                    cmwq::sleep(sleep);
+                }
+                b.fetch_sub(1, Ordering::Relaxed);
+                d.fetch_add(1, Ordering::Relaxed);
+            });
+            backlog.fetch_add(1, Ordering::Relaxed);
+            queue_item(&queues[p.queue], p, &w)?;
+            queued += 1;
+        }
+        round += 1;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,6 +25,15 @@ pub(crate) struct DemoArgs {
     #[arg(long, conflicts_with_all = ["mixed_only", "spread_only"])]
     scenarios_only: bool,
 
+    /// Serve stats (CMWQ_STATS) and keep the mixed workload running, to try `cmwq top` and
+    /// `cmwq dump` against; runs until interrupted
+    #[arg(long, conflicts_with_all = ["scenarios_only", "mixed_only", "spread_only"])]
+    serve: bool,
+
+    /// With --serve: stop after this many seconds (0.1 to 86400)
+    #[arg(long, value_name = "S", requires = "serve", value_parser = parse_serve_secs, allow_negative_numbers = true)]
+    serve_secs: Option<f64>,
+
     /// Run only the mixed workload (part 2)
     #[arg(long, conflicts_with = "spread_only")]
     mixed_only: bool,
@@ -62,6 +71,15 @@ fn parse_secs(s: &str) -> std::result::Result<f64, String> {
     }
 }
 
+fn parse_serve_secs(s: &str) -> std::result::Result<f64, String> {
+    let v: f64 = s.trim().parse().map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if (0.1..=86_400.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{v} is out of range: give between 0.1 and 86400 seconds"))
+    }
+}
+
 /// Picks the scenario CPU: the one asked for if this process may use it.
 fn scenario_cpu(asked: Option<usize>, online: &[usize]) -> Result<usize> {
     match (asked, online.first()) {
@@ -79,6 +97,10 @@ fn scenario_cpu(asked: Option<usize>, online: &[usize]) -> Result<usize> {
 /// Runs `cmwq demo`, printing to `out`.
 pub(crate) fn run(args: &DemoArgs, out: &mut dyn Write) -> Result<()> {
     let online = cmwq::allowed_cpus();
+    if args.serve {
+        let until = args.serve_secs.map(Duration::from_secs_f64);
+        return mixed::serve(out, &online, args.mixed_rate, until);
+    }
     let cpu = scenario_cpu(args.cpu, &online)?;
     writeln!(
         out,

@@ -75,8 +75,11 @@ fn several(found: &[Endpoint]) -> String {
     for e in found {
         let cmd = std::fs::read(format!("/proc/{}/cmdline", e.pid))
             .map(|b| {
-                let s: Vec<String> =
-                    b.split(|&c| c == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into()).collect();
+                let s: Vec<String> = b
+                    .split(|&c| c == 0)
+                    .filter(|a| !a.is_empty())
+                    .map(|a| String::from_utf8_lossy(a).into())
+                    .collect();
                 s.join(" ")
             })
             .unwrap_or_default();
@@ -88,7 +91,8 @@ fn several(found: &[Endpoint]) -> String {
 
 /// `/proc/PID/comm`, or `?`.
 fn process_name(pid: u32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/comm")).map_or_else(|_| "?".to_owned(), |s| s.trim_end().to_owned())
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .map_or_else(|_| "?".to_owned(), |s| s.trim_end().to_owned())
 }
 
 /// Asks the endpoint for `op` and decodes the reply; waits and retries when
@@ -97,8 +101,8 @@ pub(crate) fn fetch<T: DeserializeOwned>(ep: &Endpoint, op: &str) -> Result<T> {
     let mut tries = 0;
     loop {
         let line = ep.request(op).map_err(|e| format!("process {}: {e}", ep.pid))?;
-        let v: serde_json::Value =
-            serde_json::from_str(&line).map_err(|e| format!("process {}: a reply that is not JSON ({e})", ep.pid))?;
+        let v: serde_json::Value = serde_json::from_str(&line)
+            .map_err(|e| format!("process {}: a reply that is not JSON ({e})", ep.pid))?;
         if let Some(code) = v.get("error").and_then(|c| c.as_str()) {
             let retry = v.get("retry_after_ms").and_then(|m| m.as_u64());
             if let (Some(ms), true) = (retry, tries < RETRIES) {
@@ -112,6 +116,7 @@ pub(crate) fn fetch<T: DeserializeOwned>(ep: &Endpoint, op: &str) -> Result<T> {
         if v.get("v").and_then(|v| v.as_u64()) != Some(1) {
             return Err(format!("process {} speaks another protocol version: {}", ep.pid, v["v"]).into());
         }
-        return serde_json::from_value(v).map_err(|e| format!("process {}: unexpected reply to {op:?}: {e}", ep.pid).into());
+        return serde_json::from_value(v)
+            .map_err(|e| format!("process {}: unexpected reply to {op:?}: {e}", ep.pid).into());
     }
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use regex::Regex;
+use serde::Serialize;
 use serde_json::json;
 
 use super::wire::{Stats, WqRow};
@@ -69,15 +70,20 @@ fn cell(v: Option<u64>) -> String {
 /// - `CPUitsv`: items that hogged the CPU past the threshold. The kernel shows
 ///   it for per-CPU queues only; cmwq's unbound pools are concurrency managed
 ///   too, so it applies to every queue here.
-/// - `CMW/RPR`: concurrency-management wake-ups for per-CPU queues,
-///   repatriations for unbound ones (`-` where the serving cmwq has none).
-/// - `mayday`, `rescued`: only for `MEM_RECLAIM` queues (a rescuer).
+/// - `CMW/RPR`: the kernel shows concurrency-management wake-ups for per-CPU
+///   queues and repatriations for unbound ones. cmwq's unbound pools are
+///   concurrency managed, and a process cannot repatriate a thread (its
+///   `repatriated` is always 0, in the JSON), so every queue shows `CMW` here.
+/// - `mayday`, `rescued`: only for `MEM_RECLAIM` queues, `-` otherwise and
+///   where the serving cmwq has no rescuer counters.
+/// - `panics`: items that panicked; `blocked`: blocks nobody announced that
+///   the sleep monitor found in the queue's items (cmwq's own).
 pub(crate) fn row(w: &WqRow) -> String {
     let name: String = {
         let n = w.name.chars().count();
         w.name.chars().skip(n.saturating_sub(24)).collect()
     };
-    let cmw_rpr = if w.unbound { w.repatriated } else { Some(w.cm_wakeup) };
+    let cmw_rpr = Some(w.cm_wakeup);
     let (mayday, rescued) = if w.mem_reclaim { (w.mayday, w.rescued) } else { (None, None) };
     let cpu = w.cpu_time.map_or_else(|| "-".to_owned(), |us| format!("{:.1}", us as f64 / 1e6));
     format!(
@@ -129,30 +135,51 @@ pub(crate) fn table(s: &Stats, re: Option<&Regex>) -> String {
     out
 }
 
+/// A JSON line of one workqueue: `wq_monitor.py -j`'s keys in its order, then
+/// cmwq's.
+#[derive(Debug, Serialize)]
+struct JsonRow<'a> {
+    timestamp: f64,
+    name: &'a str,
+    unbound: bool,
+    mem_reclaim: bool,
+    started: u64,
+    completed: u64,
+    cpu_time: Option<u64>,
+    cpu_intensive: u64,
+    cm_wakeup: u64,
+    repatriated: Option<u64>,
+    mayday: Option<u64>,
+    rescued: Option<u64>,
+    pid: u32,
+    panicked: u64,
+    blocked: Option<u64>,
+}
+
 /// One sample as JSON lines: one per workqueue with `wq_monitor.py -j`'s keys
 /// (`cpu_time` in microseconds; `null` where the counter does not exist) and
 /// cmwq's own, then one for the process (`threads`, `monitor`).
 pub(crate) fn json_lines(s: &Stats, re: Option<&Regex>) -> String {
     let mut out = String::new();
     for w in s.workqueues.iter().filter(|w| re.is_none_or(|r| r.is_match(&w.name))) {
-        let v = json!({
-            "timestamp": s.timestamp,
-            "name": w.name,
-            "unbound": w.unbound,
-            "mem_reclaim": w.mem_reclaim,
-            "started": w.started,
-            "completed": w.completed,
-            "cpu_time": w.cpu_time,
-            "cpu_intensive": w.cpu_intensive,
-            "cm_wakeup": w.cm_wakeup,
-            "repatriated": w.repatriated,
-            "mayday": w.mayday,
-            "rescued": w.rescued,
-            "pid": s.pid,
-            "panicked": w.panicked,
-            "blocked": w.blocked,
-        });
-        let _ = writeln!(out, "{v}");
+        let row = JsonRow {
+            timestamp: s.timestamp,
+            name: &w.name,
+            unbound: w.unbound,
+            mem_reclaim: w.mem_reclaim,
+            started: w.started,
+            completed: w.completed,
+            cpu_time: w.cpu_time,
+            cpu_intensive: w.cpu_intensive,
+            cm_wakeup: w.cm_wakeup,
+            repatriated: w.repatriated,
+            mayday: w.mayday,
+            rescued: w.rescued,
+            pid: s.pid,
+            panicked: w.panicked,
+            blocked: w.blocked,
+        };
+        let _ = writeln!(out, "{}", serde_json::to_string(&row).unwrap_or_default());
     }
     let v = json!({ "timestamp": s.timestamp, "pid": s.pid, "threads": s.threads, "monitor": s.monitor });
     let _ = writeln!(out, "{v}");
@@ -212,20 +239,25 @@ mod tests {
         let r = row(&wq("mixed-percpu", false));
         let cells: Vec<&str> = r.split_whitespace().collect();
         assert_eq!(cells, ["mixed-percpu", "1234", "4", "2.3", "3", "17", "-", "-", "0", "-"]);
-        // Unbound: CMW/RPR shows repatriations, `-` when there are none to count.
+        // Unbound: concurrency managed too, so CMW/RPR shows wake-ups.
         let r = row(&wq("mixed-unbound", true));
-        assert_eq!(r.split_whitespace().nth(5), Some("-"));
+        assert_eq!(r.split_whitespace().nth(5), Some("17"));
         let mut w = wq("reclaim", true);
-        (w.mem_reclaim, w.mayday, w.rescued, w.repatriated) = (true, Some(2), Some(5), Some(9));
+        (w.mem_reclaim, w.mayday, w.rescued, w.blocked) = (true, Some(2), Some(5), Some(9));
         let cells: Vec<String> = row(&w).split_whitespace().map(String::from).collect();
-        assert_eq!(cells[5..8], ["9", "2", "5"]);
+        assert_eq!(cells[5..], ["17", "2", "5", "0", "9"]);
         // The last 24 characters of a long name, as wq_monitor.py shows it.
         assert!(row(&wq("a-very-long-workqueue-name-indeed", false)).starts_with("ng-workqueue-name-indeed "));
     }
 
     #[test]
     fn json_lines_have_wq_monitor_keys() {
-        let s = Stats { timestamp: 1.5, pid: 7, workqueues: vec![wq("x", false), wq("y", true)], ..Stats::default() };
+        let s = Stats {
+            timestamp: 1.5,
+            pid: 7,
+            workqueues: vec![wq("x", false), wq("y", true)],
+            ..Stats::default()
+        };
         let text = json_lines(&s, None);
         let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(lines.len(), 3);
@@ -246,6 +278,9 @@ mod tests {
             assert!(lines[0].get(k).is_some(), "{k} missing from {}", lines[0]);
         }
         assert_eq!(lines[0]["cpu_time"], 2_345_678);
+        assert!(text.starts_with(
+            r#"{"timestamp":1.5,"name":"x","unbound":false,"mem_reclaim":false,"started":1234,"#
+        ));
         assert_eq!(lines[1]["unbound"], true);
         assert!(lines[2]["threads"].is_object() && lines[2]["monitor"].is_object());
         let re = filter(&["^y$".into()]).unwrap();

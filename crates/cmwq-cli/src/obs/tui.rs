@@ -6,10 +6,10 @@
 use std::time::{Duration, Instant};
 
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
-use ratatui::layout::{Constraint, Layout};
+use ratatui::layout::{Alignment, Constraint, Layout};
 use ratatui::style::{Modifier, Style, Stylize};
-use ratatui::text::Line;
-use ratatui::widgets::{Block, Paragraph, Row, Table};
+use ratatui::text::{Line, Text};
+use ratatui::widgets::{Block, Cell, Paragraph, Row, Table};
 use ratatui::Frame;
 use regex::Regex;
 
@@ -63,7 +63,8 @@ impl View {
     /// The rows to show, filtered and ordered.
     pub(crate) fn rows<'a>(&'a self, re: Option<&Regex>) -> Vec<&'a WqRow> {
         let Some(s) = &self.now else { return Vec::new() };
-        let mut v: Vec<&WqRow> = s.workqueues.iter().filter(|w| re.is_none_or(|r| r.is_match(&w.name))).collect();
+        let mut v: Vec<&WqRow> =
+            s.workqueues.iter().filter(|w| re.is_none_or(|r| r.is_match(&w.name))).collect();
         match self.order {
             Order::Listed => {}
             Order::Total => v.sort_by_key(|w| std::cmp::Reverse(w.started)),
@@ -121,18 +122,21 @@ pub(crate) fn draw(f: &mut Frame, view: &View, re: Option<&Regex>) {
         f.render_widget(Paragraph::new(text), summary);
     }
 
-    let header = Row::new(["NAME", "total", "infl", "CPUtime", "CPUitsv", "CMW/RPR", "mayday", "rescued", "panics", "blocked"])
-        .style(Style::new().bold());
-    let rows: Vec<Row> = view
-        .rows(re)
+    let header = right(
+        "NAME",
+        ["total", "infl", "CPUtime", "CPUitsv", "CMW/RPR", "mayday", "rescued", "panics", "blocked"]
+            .map(String::from),
+    )
+    .style(Style::new().bold());
+    let shown = view.rows(re);
+    let name_len = shown.iter().map(|w| w.name.chars().count()).max().unwrap_or(0).clamp(8, 40) as u16;
+    let rows: Vec<Row> = shown
         .into_iter()
         .map(|w| {
             let cells: Vec<String> = super::top::row(w).split_whitespace().map(str::to_owned).collect();
             // The name may hold spaces: take it whole, and the nine numbers after it.
             let numbers = cells.len().saturating_sub(9);
-            let mut out = vec![w.name.clone()];
-            out.extend(cells.into_iter().skip(numbers));
-            let row = Row::new(out);
+            let row = right(&w.name, cells.into_iter().skip(numbers));
             if view.moved(w) {
                 row.style(Style::new().bold())
             } else {
@@ -141,7 +145,7 @@ pub(crate) fn draw(f: &mut Frame, view: &View, re: Option<&Regex>) {
         })
         .collect();
     let widths = [
-        Constraint::Min(16),
+        Constraint::Length(name_len),
         Constraint::Length(9),
         Constraint::Length(6),
         Constraint::Length(8),
@@ -153,30 +157,39 @@ pub(crate) fn draw(f: &mut Frame, view: &View, re: Option<&Regex>) {
         Constraint::Length(7),
     ];
     f.render_widget(
-        Table::new(rows, widths).header(header).block(Block::bordered().title(" workqueues (bold: started items since the last sample) ")),
+        Table::new(rows, widths)
+            .header(header)
+            .block(Block::bordered().title(" workqueues (bold: started items since the last sample) ")),
         wqs,
     );
 
     if let Some(s) = &view.now {
-        let header = Row::new(["pool", "cpu", "nice", "workers", "idle", "busy", "running", "pending", "inactive", "oldest", "hung"])
-            .style(Style::new().bold());
+        let header = right(
+            "pool",
+            ["cpu", "nice", "workers", "idle", "busy", "running", "pending", "inactive", "oldest", "hung"]
+                .map(String::from),
+        )
+        .style(Style::new().bold());
         let rows: Vec<Row> = s
             .pools
             .iter()
             .map(|p| {
-                let row = Row::new(vec![
-                    if p.label.is_empty() { p.id.to_string() } else { p.label.clone() },
-                    p.cpu.map_or_else(|| "-".into(), |c| c.to_string()),
-                    p.nice.to_string(),
-                    p.workers.to_string(),
-                    p.idle.to_string(),
-                    p.busy.to_string(),
-                    p.nr_running.to_string(),
-                    p.pending.to_string(),
-                    p.inactive.to_string(),
-                    p.oldest_wait_ms.map_or_else(|| "-".into(), |ms| format!("{ms} ms")),
-                    if p.hung { "HUNG".into() } else { String::new() },
-                ]);
+                let label = if p.label.is_empty() { p.id.to_string() } else { p.label.clone() };
+                let row = right(
+                    &label,
+                    [
+                        p.cpu.map_or_else(|| "-".into(), |c| c.to_string()),
+                        p.nice.to_string(),
+                        p.workers.to_string(),
+                        p.idle.to_string(),
+                        p.busy.to_string(),
+                        p.nr_running.to_string(),
+                        p.pending.to_string(),
+                        p.inactive.to_string(),
+                        p.oldest_wait_ms.map_or_else(|| "-".into(), |ms| format!("{ms} ms")),
+                        if p.hung { "HUNG".into() } else { String::new() },
+                    ],
+                );
                 if p.hung {
                     row.style(Style::new().reversed())
                 } else {
@@ -185,7 +198,7 @@ pub(crate) fn draw(f: &mut Frame, view: &View, re: Option<&Regex>) {
             })
             .collect();
         let widths = [
-            Constraint::Min(10),
+            Constraint::Length(6),
             Constraint::Length(4),
             Constraint::Length(5),
             Constraint::Length(8),
@@ -197,7 +210,10 @@ pub(crate) fn draw(f: &mut Frame, view: &View, re: Option<&Regex>) {
             Constraint::Length(9),
             Constraint::Length(5),
         ];
-        f.render_widget(Table::new(rows, widths).header(header).block(Block::bordered().title(" pools ")), pool_area);
+        f.render_widget(
+            Table::new(rows, widths).header(header).block(Block::bordered().title(" pools ")),
+            pool_area,
+        );
     }
 
     let help = " q quit  space pause  s order ";
@@ -208,9 +224,24 @@ pub(crate) fn draw(f: &mut Frame, view: &View, re: Option<&Regex>) {
     f.render_widget(line, status);
 }
 
+/// A row: `first` on the left, the other cells right-aligned.
+fn right(first: &str, rest: impl IntoIterator<Item = String>) -> Row<'static> {
+    let mut cells = vec![Cell::from(first.to_owned())];
+    cells.extend(rest.into_iter().map(|s| Cell::from(Text::from(s).alignment(Alignment::Right))));
+    Row::new(cells)
+}
+
 /// Runs the live view until the user quits.
 pub(crate) fn run(ep: &cmwq::stats::Endpoint, interval: f64, re: Option<&Regex>) -> Result<()> {
-    let mut view = View { pid: ep.pid, interval, now: None, before: None, order: Order::Listed, paused: false, status: None };
+    let mut view = View {
+        pid: ep.pid,
+        interval,
+        now: None,
+        before: None,
+        order: Order::Listed,
+        paused: false,
+        status: None,
+    };
     let every = Duration::from_secs_f64(interval);
     let mut terminal = ratatui::try_init()?;
     let result = (|| -> Result<()> {
@@ -256,24 +287,45 @@ mod tests {
     use ratatui::Terminal;
 
     fn sample() -> Stats {
-        let wq = |name: &str, started| WqRow { name: name.into(), started, completed: started - 1, ..WqRow::default() };
+        let wq = |name: &str, started| WqRow {
+            name: name.into(),
+            started,
+            completed: started - 1,
+            ..WqRow::default()
+        };
         Stats {
             pid: 42,
             program: "demo".into(),
             workqueues: vec![wq("mixed-percpu", 10), wq("mixed-unbound", 30)],
-            pools: vec![PoolRow { id: 3, label: "cpu0".into(), cpu: Some(0), workers: 2, hung: true, ..PoolRow::default() }],
+            pools: vec![PoolRow {
+                id: 3,
+                label: "cpu0".into(),
+                cpu: Some(0),
+                workers: 2,
+                hung: true,
+                ..PoolRow::default()
+            }],
             ..Stats::default()
         }
     }
 
     #[test]
     fn the_screen_shows_columns_rows_and_pools() {
-        let view =
-            View { pid: 42, interval: 1.0, now: Some(sample()), before: None, order: Order::Total, paused: false, status: None };
+        let view = View {
+            pid: 42,
+            interval: 1.0,
+            now: Some(sample()),
+            before: None,
+            order: Order::Total,
+            paused: false,
+            status: None,
+        };
         let mut t = Terminal::new(TestBackend::new(120, 20)).unwrap();
         t.draw(|f| draw(f, &view, None)).unwrap();
         let screen: String = t.backend().buffer().content().iter().map(|c| c.symbol()).collect();
-        for s in ["cmwq top  pid 42 (demo)", "CPUitsv", "CMW/RPR", "mixed-unbound", "mixed-percpu", "cpu0", "HUNG"] {
+        for s in
+            ["cmwq top  pid 42 (demo)", "CPUitsv", "CMW/RPR", "mixed-unbound", "mixed-percpu", "cpu0", "HUNG"]
+        {
             assert!(screen.contains(s), "{s:?} not on the screen");
         }
         // Ordered by total: the unbound queue (30) comes first.
@@ -282,8 +334,15 @@ mod tests {
 
     #[test]
     fn orders_cycle_and_filter() {
-        let mut view =
-            View { pid: 1, interval: 1.0, now: Some(sample()), before: None, order: Order::Listed, paused: false, status: None };
+        let mut view = View {
+            pid: 1,
+            interval: 1.0,
+            now: Some(sample()),
+            before: None,
+            order: Order::Listed,
+            paused: false,
+            status: None,
+        };
         assert_eq!(view.rows(None)[0].name, "mixed-percpu");
         view.order = view.order.next();
         assert_eq!(view.rows(None)[0].name, "mixed-unbound");

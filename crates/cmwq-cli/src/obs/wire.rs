@@ -43,15 +43,20 @@ pub(crate) struct WqRow {
     pub(crate) max_active: u64,
 }
 
-/// One worker pool, as `cmwq top` shows it.
+/// One worker pool. `refs`, `cpus` and `node` come in dumps only.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
 pub(crate) struct PoolRow {
     pub(crate) id: u32,
     pub(crate) label: String,
     pub(crate) cpu: Option<usize>,
+    pub(crate) pod: Vec<usize>,
     pub(crate) highpri: bool,
     pub(crate) nice: i32,
+    pub(crate) concurrency: usize,
+    pub(crate) refs: Option<usize>,
+    pub(crate) cpus: Vec<usize>,
+    pub(crate) node: Option<usize>,
     pub(crate) workers: usize,
     pub(crate) idle: usize,
     pub(crate) busy: usize,
@@ -88,4 +93,65 @@ pub(crate) struct Monitor {
     pub(crate) parks: u64,
     pub(crate) by_sentinel: u64,
     pub(crate) sentinels: u64,
+}
+
+/// The reply to `{"v":1,"op":"dump"}`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct Dump {
+    pub(crate) pid: u32,
+    pub(crate) program: String,
+    pub(crate) allowed_cpus: Vec<usize>,
+    /// The CPUs of each NUMA node (of those allowed).
+    pub(crate) nodes: Vec<Vec<usize>>,
+    pub(crate) scopes: Vec<Scope>,
+    pub(crate) workqueues: Vec<WqDump>,
+    pub(crate) pools: Vec<PoolRow>,
+    pub(crate) threads: Threads,
+    pub(crate) monitor: Monitor,
+    /// `cmwq::debug::Dump`'s `Display`: the kernel's `show_all_workqueues()`.
+    pub(crate) text: String,
+}
+
+/// An affinity scope's pods.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub(crate) struct Scope {
+    pub(crate) name: String,
+    pub(crate) default: bool,
+    pub(crate) pod_cpus: Vec<Vec<usize>>,
+    pub(crate) pod_node: Vec<Option<usize>>,
+    /// `[cpu, pod]` for each allowed CPU.
+    pub(crate) cpu_pod: Vec<(usize, Option<usize>)>,
+}
+
+/// One workqueue in a dump.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub(crate) struct WqDump {
+    pub(crate) name: String,
+    pub(crate) flags: String,
+    pub(crate) unbound: bool,
+    pub(crate) ordered: Option<bool>,
+    pub(crate) strict: Option<bool>,
+    pub(crate) scope: Option<String>,
+    pub(crate) cpumask: Option<Vec<usize>>,
+    pub(crate) max_active: u64,
+    pub(crate) min_active: Option<u64>,
+    pub(crate) stats: WqRow,
+    pub(crate) pwqs: Vec<Pwq>,
+}
+
+/// A workqueue on one pool.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub(crate) struct Pwq {
+    pub(crate) pool: u32,
+    pub(crate) cpu: Option<usize>,
+    pub(crate) pod: Vec<usize>,
+    pub(crate) active: u64,
+    pub(crate) max_active: u64,
+    pub(crate) pending: u64,
+    pub(crate) inactive: u64,
+    pub(crate) in_flight: u64,
 }

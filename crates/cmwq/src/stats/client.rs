@@ -80,7 +80,10 @@ impl Endpoint {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    return Err(io::Error::new(io::ErrorKind::TimedOut, "the endpoint did not answer in time"));
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the endpoint did not answer in time",
+                    ));
                 }
                 Err(e) => return Err(e),
             };
@@ -93,9 +96,13 @@ impl Endpoint {
             }
         }
         if reply.pop() != Some(b'\n') {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "the endpoint's reply was not one whole line"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the endpoint's reply was not one whole line",
+            ));
         }
-        String::from_utf8(reply).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "the reply is not UTF-8"))
+        String::from_utf8(reply)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "the reply is not UTF-8"))
     }
 }
 

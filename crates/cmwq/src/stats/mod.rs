@@ -126,7 +126,9 @@ pub fn serve() -> io::Result<PathBuf> {
         return Ok(p.clone());
     }
     if crate::platform::fork::is_forked_child() {
-        return Err(io::Error::other("cmwq stats: the child of a fork() of a process that used cmwq cannot serve"));
+        return Err(io::Error::other(
+            "cmwq stats: the child of a fork() of a process that used cmwq cannot serve",
+        ));
     }
     let pid = std::process::id();
     let mut last = None;

@@ -86,12 +86,13 @@ impl Reject {
 /// Unknown keys are ignored, so later clients may add some.
 pub(super) fn parse(line: &[u8]) -> Result<Request, Reject> {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let text = std::str::from_utf8(line).map_err(|_| Reject::BadRequest("the request is not UTF-8".into()))?;
+    let text =
+        std::str::from_utf8(line).map_err(|_| Reject::BadRequest("the request is not UTF-8".into()))?;
     let v: Value = serde_json::from_str(text)
         .map_err(|e| Reject::BadRequest(format!("the request is not one JSON object: {e}")))?;
-    let obj = v
-        .as_object()
-        .ok_or_else(|| Reject::BadRequest("the request must be a JSON object like {\"v\":1,\"op\":\"hello\"}".into()))?;
+    let obj = v.as_object().ok_or_else(|| {
+        Reject::BadRequest("the request must be a JSON object like {\"v\":1,\"op\":\"hello\"}".into())
+    })?;
     match obj.get("v") {
         None => return Err(Reject::BadRequest("the request has no \"v\" (the protocol version, 1)".into())),
         Some(v) => match v.as_u64() {
@@ -170,7 +171,9 @@ mod tests {
 
     #[test]
     fn replies_are_versioned_lines() {
-        for r in [Reject::TooLarge, Reject::RateLimited(250), Reject::UnsupportedVersion(9), Reject::Forbidden] {
+        for r in
+            [Reject::TooLarge, Reject::RateLimited(250), Reject::UnsupportedVersion(9), Reject::Forbidden]
+        {
             let l = r.reply();
             assert_eq!(l.last(), Some(&b'\n'));
             assert_eq!(l.iter().filter(|&&b| b == b'\n').count(), 1);
@@ -179,7 +182,11 @@ mod tests {
             assert_eq!(v["error"], r.code());
         }
         let l = Reject::Forbidden.reply();
-        assert!(l.starts_with(br#"{"v":1,"error":"forbidden","message":"#), "{}", String::from_utf8_lossy(&l));
+        assert!(
+            l.starts_with(br#"{"v":1,"error":"forbidden","message":"#),
+            "{}",
+            String::from_utf8_lossy(&l)
+        );
         let v: Value = serde_json::from_slice(&Reject::RateLimited(250).reply()).unwrap();
         assert_eq!(v["retry_after_ms"], 250);
     }

@@ -105,7 +105,13 @@ pub(super) struct Server {
 impl Server {
     pub(super) fn new(listener: UnixListener, answer: fn(Request) -> Vec<u8>) -> io::Result<Self> {
         listener.set_nonblocking(true)?;
-        Ok(Server { listener, conns: Vec::new(), bucket: Bucket::new(Instant::now()), uid: sock::geteuid(), answer })
+        Ok(Server {
+            listener,
+            conns: Vec::new(),
+            bucket: Bucket::new(Instant::now()),
+            uid: sock::geteuid(),
+            answer,
+        })
     }
 
     /// Serves for ever. An error of `poll` itself (it has none but `ENOMEM`
@@ -122,7 +128,8 @@ impl Server {
     /// One wait and what follows it.
     fn round(&mut self) -> io::Result<()> {
         let now = Instant::now();
-        let wait = self.conns.iter().map(|c| c.deadline.saturating_duration_since(now)).min().unwrap_or(IDLE_WAIT);
+        let wait =
+            self.conns.iter().map(|c| c.deadline.saturating_duration_since(now)).min().unwrap_or(IDLE_WAIT);
         let mut fds = Vec::with_capacity(1 + self.conns.len());
         fds.push(PollFd::new(self.listener.as_fd(), true));
         for c in &self.conns {
@@ -171,9 +178,10 @@ impl Server {
                 Ok((_, uid)) if uid == self.uid => None,
                 Ok(_) | Err(_) => Some(Reject::Forbidden),
             };
-            let refused = refused
-                .or_else(|| (self.conns.len() >= MAX_CONNECTIONS).then_some(Reject::Busy))
-                .or_else(|| self.bucket.take(now).err().map(|d| Reject::RateLimited(d.as_millis() as u64 + 1)));
+            let refused =
+                refused.or_else(|| (self.conns.len() >= MAX_CONNECTIONS).then_some(Reject::Busy)).or_else(
+                    || self.bucket.take(now).err().map(|d| Reject::RateLimited(d.as_millis() as u64 + 1)),
+                );
             match refused {
                 // Best effort, without waiting: a fresh socket's buffer takes the
                 // short reply; then the connection is dropped.
