@@ -68,6 +68,7 @@
 //! | `workqueue_congested` / `workqueue_set_max_active` | [`Workqueue::is_congested`], [`Workqueue::set_max_active`] | provided |
 //! | `wq_worker_sleeping` / `wq_worker_running` (scheduler hooks) | [`blocking`], [`sleep`] | provided |
 //! | `show_all_workqueues`, `tools/workqueue/wq_dump.py`, `tools/workqueue/wq_monitor.py` | [`debug::pools`], [`Workqueue::stats`] | partly: only these two; the rest not yet |
+//! | `wq_monitor.py` and `wq_dump.py` attached to the live kernel (drgn) | `CMWQ_STATS=1` or [`stats::serve`] in the program, then `cmwq top` / `cmwq dump` from the same user | provided (feature `stats-server`) |
 //! | `WQ_MEM_RECLAIM`, the rescuer (`rescuer_thread`, `send_mayday`, `pool_mayday_timeout`) | [`WqFlags::MEM_RECLAIM`] is refused with [`ErrorKind::UnsupportedFlag`] | not yet |
 //! | `current_is_workqueue_rescuer` | (none: no rescuers) | not yet |
 //! | `WQ_BH`, `system_bh_wq`, `system_bh_highpri_wq` | [`WqFlags::BH`] is refused with [`ErrorKind::UnsupportedFlag`]; no BH system queues | not yet |

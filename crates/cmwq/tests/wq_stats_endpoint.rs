@@ -139,7 +139,7 @@ fn bad_clients_get_an_error_and_a_closed_connection() {
     // Too many requests: past the burst, `rate-limited` with a retry time.
     let_the_bucket_refill();
     let mut limited = None;
-    for _ in 0..RATE_BURST * 2 {
+    for _ in 0..RATE_BURST * 5 {
         let (reply, _) = exchange(&path, b"{\"v\":1,\"op\":\"hello\"}\n", false);
         if error_code(&reply) == "rate-limited" {
             limited = Some(reply);

@@ -328,8 +328,9 @@ pub(crate) fn run(out: &mut dyn Write, cpus: &[usize], cfg: &Config) -> Result<(
 /// without saying so, then two that hog the CPU for 15 ms, queued at once so
 /// that the pool saturates and the sleep monitor has blocks to find and hogs
 /// to mark (`cmwq top`'s `blocked` and `CPUitsv`).
-fn burst(q: &Workqueue, cpu: usize, backlog: &Arc<AtomicUsize>, done: &Arc<AtomicU64>) -> Result<()> {
-    for i in 0..6 {
+fn burst(q: &Workqueue, cpu: usize, backlog: &Arc<AtomicUsize>, done: &Arc<AtomicU64>) -> Result<u64> {
+    const ITEMS: u64 = 6;
+    for i in 0..ITEMS {
         let (b, d) = (backlog.clone(), done.clone());
         let w = Work::new(move |_| {
             if i < 4 {
@@ -343,7 +344,7 @@ fn burst(q: &Workqueue, cpu: usize, backlog: &Arc<AtomicUsize>, done: &Arc<Atomi
         backlog.fetch_add(1, Ordering::Relaxed);
         q.queue_on(cpu, &w)?;
     }
-    Ok(())
+    Ok(ITEMS)
 }
 
 /// `cmwq demo --serve`: serves stats and keeps the mixed workload's queues
@@ -384,7 +385,7 @@ pub(crate) fn serve(out: &mut dyn Write, cpus: &[usize], rate: u32, until: Optio
         // One second's items per round, from a fresh seed each round.
         let items = plan(rate as usize, &weights, cpus, SEED.wrapping_add(round));
         if round % 5 == 2 {
-            burst(&queues[0], cpus[0], &backlog, &done)?;
+            queued += burst(&queues[0], cpus[0], &backlog, &done)?;
         }
         let round_start = start + interval * (round * u64::from(rate)) as u32;
         for (i, p) in items.iter().enumerate() {

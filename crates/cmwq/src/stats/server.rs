@@ -148,6 +148,8 @@ impl Server {
             }
             if step == Step::Open {
                 open.push(c);
+            } else {
+                drain(&c.stream);
             }
         }
         self.conns = open;
@@ -185,7 +187,10 @@ impl Server {
             match refused {
                 // Best effort, without waiting: a fresh socket's buffer takes the
                 // short reply; then the connection is dropped.
-                Some(r) => drop((&stream).write(&r.reply())),
+                Some(r) => {
+                    let _ = (&stream).write(&r.reply());
+                    drain(&stream);
+                }
                 None => self.conns.push(Conn {
                     stream,
                     buf: Vec::new(),
@@ -261,6 +266,23 @@ impl Conn {
             drop((&self.stream).write(&Reject::Timeout.reply()));
         }
         Step::Close
+    }
+}
+
+/// Reads and drops what the peer sent and nobody read (at most 64 KiB, never
+/// waiting), so that closing the connection gives the peer a clean end of
+/// file after its reply: Linux resets a Unix stream whose unread data is
+/// dropped at close, and the peer then reads `ECONNRESET` after the reply.
+/// A peer still sending (an oversized request) may get the reset anyway,
+/// after the reply.
+fn drain(mut stream: &UnixStream) {
+    let mut buf = [0u8; 4096];
+    for _ in 0..16 {
+        match stream.read(&mut buf) {
+            Ok(n) if n > 0 => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            _ => return,
+        }
     }
 }
 
