@@ -89,6 +89,28 @@ mod tests {
     }
 
     #[test]
+    fn only_a_private_directory_of_this_user_is_trusted() {
+        use std::os::unix::fs::PermissionsExt;
+        let base = std::env::temp_dir().join(format!("cmwq-dir-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir(&base).unwrap();
+        let d = base.join("ours");
+        ensure(&d).unwrap();
+        assert_eq!(std::fs::metadata(&d).unwrap().permissions().mode() & 0o777, 0o700);
+        ensure(&d).unwrap(); // exists already: checked, accepted
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let e = check(&d).unwrap_err();
+        assert!(e.to_string().contains("must be 0700"), "{e}");
+        let link = base.join("link");
+        std::os::unix::fs::symlink(&d, &link).unwrap();
+        assert!(check(&link).unwrap_err().to_string().contains("not a directory"));
+        let file = base.join("file");
+        std::fs::write(&file, b"").unwrap();
+        assert!(ensure(&file).is_err());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
     fn the_last_candidate_is_in_tmp() {
         let c = candidates();
         assert_eq!(c.last().unwrap(), &PathBuf::from(format!("/tmp/cmwq-{}", geteuid())));
