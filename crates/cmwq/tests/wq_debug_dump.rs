@@ -50,7 +50,9 @@ fn the_list_holds_live_queues_and_drops_destroyed_and_dropped_ones() {
 #[test]
 fn a_blocked_item_shows_as_running_with_its_age_and_the_one_behind_as_inactive() {
     support::hints_only();
-    let wq = Workqueue::builder("dump-blocked").max_active(1).build().unwrap();
+    // Per-CPU, both items on one CPU: one pwq holds both.
+    let wq = Workqueue::builder("dump-blocked").flags(WqFlags::PERCPU).max_active(1).build().unwrap();
+    let cpu = cmwq::allowed_cpus()[0];
     cmwq::debug::set_accounting(true);
     let (tx, rx) = mpsc::channel::<()>();
     let rx = Mutex::new(rx);
@@ -62,8 +64,8 @@ fn a_blocked_item_shows_as_running_with_its_age_and_the_one_behind_as_inactive()
         let _ = rx.lock().unwrap().recv_timeout(DEADLINE);
     });
     let second = Work::new(|_| {});
-    wq.queue(&first).unwrap();
-    wq.queue(&second).unwrap();
+    wq.queue_on(cpu, &first).unwrap();
+    wq.queue_on(cpu, &second).unwrap();
     assert!(started.wait_for(DEADLINE), "the first item started");
     std::thread::sleep(Duration::from_millis(20));
 
@@ -79,9 +81,8 @@ fn a_blocked_item_shows_as_running_with_its_age_and_the_one_behind_as_inactive()
     assert!(item.running_for >= Duration::from_millis(20), "{item:?}");
     assert!(item.worker.starts_with(cmwq::debug::WORKER_THREAD_PREFIX), "{item:?}");
     assert!(item.tid.is_some(), "{item:?}");
-    if let Some(cpu) = item.cpu {
-        assert!(pwq.pod.contains(&cpu) || cmwq::allowed_cpus().contains(&cpu), "{item:?}");
-    }
+    assert_eq!((item.cpu, pwq.cpu, pwq.pod.as_slice()), (Some(cpu), Some(cpu), &[cpu][..]), "{item:?}");
+    assert!(!item.sleeping && !item.cpu_intensive, "it blocks unannounced, and the monitor is off: {item:?}");
     let pool = d.pools.iter().find(|p| p.id == pwq.pool).expect("the pwq's pool is listed");
     assert!(pool.busy >= 1 && pool.workers >= 1, "{pool:?}");
     assert!(pool.inactive >= 1, "{pool:?}");

@@ -231,14 +231,14 @@ struct RawPwq {
 /// ```
 /// use cmwq::{Work, Workqueue};
 ///
-/// let wq = Workqueue::builder("dumped").max_active(1).build()?;
+/// let wq = Workqueue::ordered("dumped").build()?; // one item at a time
 /// let (tx, rx) = std::sync::mpsc::channel::<()>();
 /// let rx = std::sync::Mutex::new(rx);
 /// let first = Work::new(move |_| drop(rx.lock().unwrap().recv()));
 /// let second = Work::new(|_| {});
 /// cmwq::debug::dump(); // times items from now on
 /// wq.queue(&first)?;
-/// wq.queue(&second)?; // waits for `first`: max_active is 1
+/// wq.queue(&second)?; // waits for `first` on the inactive list
 /// while !first.busy().running {
 ///     std::thread::yield_now();
 /// }
