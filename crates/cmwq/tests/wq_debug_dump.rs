@@ -147,7 +147,26 @@ fn a_pool_with_work_waiting_shows_its_oldest_wait() {
     assert!(pool.pending >= 1, "{pool:?}");
     let waited = pool.oldest_wait.expect("work waits");
     assert!(waited >= Duration::from_millis(20), "at least since the first look: {pool:?}");
+    assert!(!pool.hung, "the watchdog's threshold (30 s) is far: {pool:?}");
     assert!(d.to_string().contains(&format!("pool {} (", pool.id)));
+
+    // The watchdog's notion of a stall: no item started for its threshold.
+    // Driven by the paused timer clock, as the watchdog's own tests do.
+    let old_thresh = cmwq::watchdog::thresh();
+    cmwq::timer::pause();
+    let thresh = Duration::from_secs(4);
+    cmwq::watchdog::set_thresh(thresh).unwrap();
+    for _ in 0..6 {
+        cmwq::timer::advance(Duration::from_secs(1));
+    }
+    let d = dump();
+    cmwq::timer::resume();
+    cmwq::watchdog::set_thresh(old_thresh).unwrap();
+    let p = d.pools.iter().find(|p| p.id == pool.id).unwrap();
+    assert_eq!(d.watchdog_thresh, thresh);
+    assert!(p.oldest_wait.is_some_and(|w| w >= thresh), "{p:?}");
+    assert!(p.hung, "no item started for the threshold: {p:?}");
+    assert!(d.to_string().contains(" HUNG"), "{d}");
     gate.open();
     wq.flush().unwrap();
     wait_for("the pool's worklist to drain", || {
