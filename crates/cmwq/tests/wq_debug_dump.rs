@@ -31,8 +31,16 @@ fn the_list_holds_live_queues_and_drops_destroyed_and_dropped_ones() {
     let ra = row(&d, "dump-list-a").expect("a live unbound queue is listed");
     let rb = row(&d, "dump-list-b").expect("a live per-CPU queue is listed");
     assert!(ra.flags.contains(WqFlags::UNBOUND) && ra.min_active.is_some(), "{ra:?}");
+    assert!(!ra.nodes.is_empty(), "an unbound queue counts max_active per node: {ra:?}");
+    assert!(ra.nodes.iter().all(|n| n.active == 0 && n.max >= 1), "{ra:?}");
     assert_eq!((rb.max_active, rb.min_active), (3, None));
-    assert!(rb.flags.contains(WqFlags::PERCPU));
+    assert!(rb.flags.contains(WqFlags::PERCPU) && rb.nodes.is_empty() && !rb.ordered, "{rb:?}");
+    let o = Workqueue::ordered("dump-list-ordered").build().unwrap();
+    let d = dump();
+    let ro = row(&d, "dump-list-ordered").expect("an ordered queue is listed");
+    assert!(ro.ordered && ro.max_active == 1, "{ro:?}");
+    assert!(d.to_string().contains("workqueue dump-list-ordered: flags=UNBOUND max_active=1"), "{d}");
+    drop(o);
     // The system queues are workqueues too (created on first use).
     assert!(row(&d, "events").is_some(), "system queues are listed: {d}");
 

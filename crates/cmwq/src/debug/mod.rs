@@ -92,7 +92,7 @@ use std::time::Duration;
 
 use crate::global::registry;
 
-pub use dump::{dump, Dump, PoolDump, PwqDump, RunningItem, WqDump};
+pub use dump::{dump, Dump, NodeDump, PoolDump, PwqDump, RunningItem, WqDump};
 
 /// Switches item timing on or off, process-wide. On, each worker records when
 /// its item started (so [`dump`] shows exactly how long running items have
