@@ -284,7 +284,14 @@ pub fn dump() -> Dump {
         Some(wd) => (wd.waiting(), wd.thresh()),
         None => (Vec::new(), Duration::ZERO),
     };
-    let queues: Vec<Arc<WqCore>> = reg.workqueues().iter().filter_map(std::sync::Weak::upgrade).collect();
+    // The live queues; the entries of queues gone since are dropped on the
+    // way (as `register_workqueue` does), so that the queue path never pays
+    // for a queue's leaving.
+    let queues: Vec<Arc<WqCore>> = {
+        let mut list = reg.workqueues();
+        list.retain(|w| w.strong_count() > 0);
+        list.iter().filter_map(std::sync::Weak::upgrade).collect()
+    };
     let mut pools = Vec::new();
     let mut raw_pwqs: Vec<RawPwq> = Vec::new();
     let mut raw_items: Vec<(usize, RawItem)> = Vec::new();
