@@ -152,6 +152,9 @@ fn a_pool_with_work_waiting_shows_its_oldest_wait() {
     let pwq = r.pwqs.iter().find(|p| p.pending == 1).unwrap_or_else(|| panic!("the second item waits: {d}"));
     let pool = d.pools.iter().find(|p| p.id == pwq.pool).unwrap();
     assert_eq!(pool.pod, vec![cpu]);
+    // An unbound worker's CPU is read from /proc: a strict pod's worker stays there.
+    let item = pwq.running.first().unwrap_or_else(|| panic!("the first item runs: {d}"));
+    assert_eq!(item.cpu, Some(cpu), "{item:?}");
     assert!(pool.pending >= 1, "{pool:?}");
     let waited = pool.oldest_wait.expect("work waits");
     assert!(waited >= Duration::from_millis(20), "at least since the first look: {pool:?}");
