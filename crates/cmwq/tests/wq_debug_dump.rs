@@ -31,8 +31,16 @@ fn the_list_holds_live_queues_and_drops_destroyed_and_dropped_ones() {
     let ra = row(&d, "dump-list-a").expect("a live unbound queue is listed");
     let rb = row(&d, "dump-list-b").expect("a live per-CPU queue is listed");
     assert!(ra.flags.contains(WqFlags::UNBOUND) && ra.min_active.is_some(), "{ra:?}");
+    assert!(!ra.nodes.is_empty(), "an unbound queue counts max_active per node: {ra:?}");
+    assert!(ra.nodes.iter().all(|n| n.active == 0 && n.max >= 1), "{ra:?}");
     assert_eq!((rb.max_active, rb.min_active), (3, None));
-    assert!(rb.flags.contains(WqFlags::PERCPU));
+    assert!(rb.flags.contains(WqFlags::PERCPU) && rb.nodes.is_empty() && !rb.ordered, "{rb:?}");
+    let o = Workqueue::ordered("dump-list-ordered").build().unwrap();
+    let d = dump();
+    let ro = row(&d, "dump-list-ordered").expect("an ordered queue is listed");
+    assert!(ro.ordered && ro.max_active == 1, "{ro:?}");
+    assert!(d.to_string().contains("workqueue dump-list-ordered: flags=UNBOUND max_active=1"), "{d}");
+    drop(o);
     // The system queues are workqueues too (created on first use).
     assert!(row(&d, "events").is_some(), "system queues are listed: {d}");
 
@@ -50,7 +58,9 @@ fn the_list_holds_live_queues_and_drops_destroyed_and_dropped_ones() {
 #[test]
 fn a_blocked_item_shows_as_running_with_its_age_and_the_one_behind_as_inactive() {
     support::hints_only();
-    let wq = Workqueue::builder("dump-blocked").max_active(1).build().unwrap();
+    // Per-CPU, both items on one CPU: one pwq holds both.
+    let wq = Workqueue::builder("dump-blocked").flags(WqFlags::PERCPU).max_active(1).build().unwrap();
+    let cpu = cmwq::allowed_cpus()[0];
     cmwq::debug::set_accounting(true);
     let (tx, rx) = mpsc::channel::<()>();
     let rx = Mutex::new(rx);
@@ -62,8 +72,8 @@ fn a_blocked_item_shows_as_running_with_its_age_and_the_one_behind_as_inactive()
         let _ = rx.lock().unwrap().recv_timeout(DEADLINE);
     });
     let second = Work::new(|_| {});
-    wq.queue(&first).unwrap();
-    wq.queue(&second).unwrap();
+    wq.queue_on(cpu, &first).unwrap();
+    wq.queue_on(cpu, &second).unwrap();
     assert!(started.wait_for(DEADLINE), "the first item started");
     std::thread::sleep(Duration::from_millis(20));
 
@@ -79,9 +89,8 @@ fn a_blocked_item_shows_as_running_with_its_age_and_the_one_behind_as_inactive()
     assert!(item.running_for >= Duration::from_millis(20), "{item:?}");
     assert!(item.worker.starts_with(cmwq::debug::WORKER_THREAD_PREFIX), "{item:?}");
     assert!(item.tid.is_some(), "{item:?}");
-    if let Some(cpu) = item.cpu {
-        assert!(pwq.pod.contains(&cpu) || cmwq::allowed_cpus().contains(&cpu), "{item:?}");
-    }
+    assert_eq!((item.cpu, pwq.cpu, pwq.pod.as_slice()), (Some(cpu), Some(cpu), &[cpu][..]), "{item:?}");
+    assert!(!item.sleeping && !item.cpu_intensive, "it blocks unannounced, and the monitor is off: {item:?}");
     let pool = d.pools.iter().find(|p| p.id == pwq.pool).expect("the pwq's pool is listed");
     assert!(pool.busy >= 1 && pool.workers >= 1, "{pool:?}");
     assert!(pool.inactive >= 1, "{pool:?}");
@@ -143,10 +152,32 @@ fn a_pool_with_work_waiting_shows_its_oldest_wait() {
     let pwq = r.pwqs.iter().find(|p| p.pending == 1).unwrap_or_else(|| panic!("the second item waits: {d}"));
     let pool = d.pools.iter().find(|p| p.id == pwq.pool).unwrap();
     assert_eq!(pool.pod, vec![cpu]);
+    // An unbound worker's CPU is read from /proc: a strict pod's worker stays there.
+    let item = pwq.running.first().unwrap_or_else(|| panic!("the first item runs: {d}"));
+    assert_eq!(item.cpu, Some(cpu), "{item:?}");
     assert!(pool.pending >= 1, "{pool:?}");
     let waited = pool.oldest_wait.expect("work waits");
     assert!(waited >= Duration::from_millis(20), "at least since the first look: {pool:?}");
+    assert!(!pool.hung, "the watchdog's threshold (30 s) is far: {pool:?}");
     assert!(d.to_string().contains(&format!("pool {} (", pool.id)));
+
+    // The watchdog's notion of a stall: no item started for its threshold.
+    // Driven by the paused timer clock, as the watchdog's own tests do.
+    let old_thresh = cmwq::watchdog::thresh();
+    cmwq::timer::pause();
+    let thresh = Duration::from_secs(4);
+    cmwq::watchdog::set_thresh(thresh).unwrap();
+    for _ in 0..6 {
+        cmwq::timer::advance(Duration::from_secs(1));
+    }
+    let d = dump();
+    cmwq::timer::resume();
+    cmwq::watchdog::set_thresh(old_thresh).unwrap();
+    let p = d.pools.iter().find(|p| p.id == pool.id).unwrap();
+    assert_eq!(d.watchdog_thresh, thresh);
+    assert!(p.oldest_wait.is_some_and(|w| w >= thresh), "{p:?}");
+    assert!(p.hung, "no item started for the threshold: {p:?}");
+    assert!(d.to_string().contains(" HUNG"), "{d}");
     gate.open();
     wq.flush().unwrap();
     wait_for("the pool's worklist to drain", || {

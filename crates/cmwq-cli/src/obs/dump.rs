@@ -184,12 +184,20 @@ pub(crate) fn render(d: &Dump) -> String {
     for w in d.workqueues.iter().filter(|w| w.unbound) {
         let min = w.min_active.map_or_else(|| "-".to_owned(), |m| m.to_string());
         let _ = write!(s, "{:name_len$} {min:>3} {:3}", w.name, w.max_active);
-        for _ in 0..=d.nodes.len() {
-            let _ = write!(s, " {:>3}/{:>3}", "-", "-");
+        // One column per node, then `dfl` (pools whose pod spans nodes).
+        for n in (0..d.nodes.len()).map(Some).chain([None]) {
+            match w.nodes.iter().find(|c| c.node == n) {
+                Some(c) => {
+                    let _ = write!(s, " {:3}/{:3}", c.active, c.max);
+                }
+                None => {
+                    let _ = write!(s, " {:>3}/{:>3}", "-", "-");
+                }
+            }
         }
         let _ = writeln!(s);
     }
-    let _ = writeln!(s, "(min -: not counted per node (ordered); nr/max per node are not in this dump yet)");
+    let _ = writeln!(s, "(-: not counted per node, as an ordered queue)");
 
     if !d.text.is_empty() {
         let _ = writeln!(s);
@@ -205,7 +213,7 @@ pub(crate) fn render(d: &Dump) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::obs::wire::{PoolRow, Pwq, Scope};
+    use crate::obs::wire::{NodeCount, PoolRow, Pwq, Scope};
 
     #[test]
     fn cpumasks_print_as_the_kernel_does() {
@@ -244,6 +252,10 @@ mod tests {
                     strict: Some(true),
                     max_active: 4,
                     min_active: Some(4),
+                    nodes: vec![
+                        NodeCount { node: Some(0), active: 2, max: 4 },
+                        NodeCount { node: None, active: 0, max: 4 },
+                    ],
                     pwqs: vec![Pwq { pool: 4, pod: vec![0, 1], ..Pwq::default() }],
                     ..WqDump::default()
                 },
@@ -292,6 +304,7 @@ mod tests {
         assert_eq!(row("mixed-unbound ")[1..], ["unbound,S", "4", "4", "-"]);
         assert!(text.contains("(no MEM_RECLAIM workqueue)"));
         assert!(text.contains("NODE[00]=00000003"));
+        assert!(text.contains("\nmixed-unbound              4   4   2/  4   0/  4\n"), "{text}");
         assert!(text.ends_with("Showing busy workqueues and worker pools:\n"));
     }
 }

@@ -138,6 +138,9 @@ pub(crate) struct WqDump {
     pub(crate) cpumask: Option<Vec<usize>>,
     pub(crate) max_active: u64,
     pub(crate) min_active: Option<u64>,
+    /// Per NUMA node, for an unbound queue that counts `max_active` per node;
+    /// the last one (`node: null`) is for pools whose pod spans nodes.
+    pub(crate) nodes: Vec<NodeCount>,
     pub(crate) stats: WqRow,
     pub(crate) pwqs: Vec<Pwq>,
 }
@@ -154,4 +157,13 @@ pub(crate) struct Pwq {
     pub(crate) pending: u64,
     pub(crate) inactive: u64,
     pub(crate) in_flight: u64,
+}
+
+/// One node's share of an unbound queue's `max_active` (`wq_node_nr_active`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub(crate) struct NodeCount {
+    pub(crate) node: Option<usize>,
+    pub(crate) active: u64,
+    pub(crate) max: u64,
 }

@@ -62,7 +62,9 @@ fn env_scope() -> Option<AffinityScope> {
     match v.trim().parse::<AffinityScope>() {
         Ok(AffinityScope::Default) | Err(_) => {
             log::warn!(
-                "cmwq: ignoring CMWQ_AFFINITY_SCOPE={v:?}: expected one of cpu, smt, cache, cache_shard, numa, system"
+                var = "CMWQ_AFFINITY_SCOPE",
+                value = v.as_str(),
+                "cmwq: ignoring a malformed setting: expected one of cpu, smt, cache, cache_shard, numa, system"
             );
             None
         }
@@ -84,7 +86,7 @@ fn env_parse(var: &str, min: u64) -> Option<u64> {
         Ok(n) if n >= min => Some(n),
         _ => {
             let what = if min == 0 { "a non-negative integer" } else { "a positive integer" };
-            log::warn!("cmwq: ignoring {var}={v:?}: expected {what}");
+            log::warn!(var = var, value = v.as_str(), "cmwq: ignoring a malformed setting: expected {what}");
             None
         }
     }

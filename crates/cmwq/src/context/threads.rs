@@ -168,7 +168,10 @@ fn start_creator() -> Option<std::sync::mpsc::Sender<CreateRequest>> {
     match started {
         Ok(_) => Some(tx),
         Err(e) => {
-            log::warn!("cmwq: cannot start the creator thread ({e}); queuing threads create first workers");
+            log::warn!(
+                error = log::display(&e),
+                "cmwq: cannot start the creator thread; queuing threads create first workers"
+            );
             None
         }
     }

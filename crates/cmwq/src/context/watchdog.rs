@@ -72,8 +72,10 @@ fn env_thresh() -> Duration {
         Ok(s) if Duration::from_secs(s) <= MAX_THRESH => Duration::from_secs(s),
         _ => {
             log::warn!(
-                "cmwq: ignoring CMWQ_WATCHDOG_THRESH={v:?}: expected whole seconds from 0 (off) to 86400; using {}s",
-                DEFAULT_THRESH.as_secs()
+                var = "CMWQ_WATCHDOG_THRESH",
+                value = v.as_str(),
+                default_secs = DEFAULT_THRESH.as_secs(),
+                "cmwq: ignoring a malformed setting: expected whole seconds from 0 (off) to 86400; using the default"
             );
             DEFAULT_THRESH
         }

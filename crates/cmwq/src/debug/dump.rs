@@ -62,10 +62,33 @@ pub struct WqDump {
     /// Its `min_active`, for an unbound queue that counts `max_active` per
     /// NUMA node; `None` otherwise.
     pub min_active: Option<u32>,
+    /// An ordered queue ([`Workqueue::ordered`](crate::Workqueue::ordered)).
+    pub ordered: bool,
     /// Its counters ([`Workqueue::stats`](crate::Workqueue::stats)).
     pub stats: WqStats,
+    /// For an unbound queue that counts `max_active` per NUMA node, each
+    /// node's count (the kernel's `wq_node_nr_active`, which `wq_dump.py`
+    /// shows); empty otherwise.
+    pub nodes: Vec<NodeDump>,
     /// Its pwqs, one per pool it has used (the pools' order).
     pub pwqs: Vec<PwqDump>,
+}
+
+/// One NUMA node's share of an unbound queue's `max_active` (the kernel's
+/// `wq_node_nr_active`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
+pub struct NodeDump {
+    /// The node; `None` for the count of pools whose pod spans nodes (the
+    /// kernel's `NUMA_NO_NODE` slot).
+    pub node: Option<usize>,
+    /// Active items of the queue's pwqs on this node.
+    pub active: u32,
+    /// The most the node may have active.
+    pub max: u32,
+    /// pwqs waiting for a slot to free here.
+    pub waiting_pwqs: usize,
 }
 
 /// A workqueue on one pool (the kernel's `show_pwq`).
@@ -231,14 +254,14 @@ struct RawPwq {
 /// ```
 /// use cmwq::{Work, Workqueue};
 ///
-/// let wq = Workqueue::builder("dumped").max_active(1).build()?;
+/// let wq = Workqueue::ordered("dumped").build()?; // one item at a time
 /// let (tx, rx) = std::sync::mpsc::channel::<()>();
 /// let rx = std::sync::Mutex::new(rx);
 /// let first = Work::new(move |_| drop(rx.lock().unwrap().recv()));
 /// let second = Work::new(|_| {});
 /// cmwq::debug::dump(); // times items from now on
 /// wq.queue(&first)?;
-/// wq.queue(&second)?; // waits for `first`: max_active is 1
+/// wq.queue(&second)?; // waits for `first` on the inactive list
 /// while !first.busy().running {
 ///     std::thread::yield_now();
 /// }
@@ -261,7 +284,14 @@ pub fn dump() -> Dump {
         Some(wd) => (wd.waiting(), wd.thresh()),
         None => (Vec::new(), Duration::ZERO),
     };
-    let queues: Vec<Arc<WqCore>> = reg.workqueues().iter().filter_map(std::sync::Weak::upgrade).collect();
+    // The live queues; the entries of queues gone since are dropped on the
+    // way (as `register_workqueue` does), so that the queue path never pays
+    // for a queue's leaving.
+    let queues: Vec<Arc<WqCore>> = {
+        let mut list = reg.workqueues();
+        list.retain(|w| w.strong_count() > 0);
+        list.iter().filter_map(std::sync::Weak::upgrade).collect()
+    };
     let mut pools = Vec::new();
     let mut raw_pwqs: Vec<RawPwq> = Vec::new();
     let mut raw_items: Vec<(usize, RawItem)> = Vec::new();
@@ -424,7 +454,13 @@ pub fn dump() -> Dump {
             flags: info.flags,
             max_active: info.max_active,
             min_active: info.min_active,
+            ordered: info.ordered,
             stats: WqStats::from_pwq(&sum, in_flight, inactive),
+            nodes: info
+                .nodes
+                .iter()
+                .map(|&(node, active, max, waiting_pwqs)| NodeDump { node, active, max, waiting_pwqs })
+                .collect(),
             pwqs,
         });
     }
@@ -526,6 +562,9 @@ impl fmt::Display for WqDump {
         if let Some(m) = self.min_active {
             write!(f, " min_active={m}")?;
         }
+        if self.ordered {
+            f.write_str(" ordered")?;
+        }
         write!(
             f,
             " started={} completed={} in_flight={} cpu_time={} cpu_intensive={} cm_wakeup={} monitor_blocks={} panicked={}",
@@ -538,6 +577,18 @@ impl fmt::Display for WqDump {
             s.monitor_blocks,
             s.panicked
         )?;
+        if !self.nodes.is_empty() {
+            f.write_str("\n  node_nr_active:")?;
+            for n in &self.nodes {
+                match n.node {
+                    Some(i) => write!(f, " {i}={}/{}", n.active, n.max)?,
+                    None => write!(f, " any={}/{}", n.active, n.max)?,
+                }
+                if n.waiting_pwqs > 0 {
+                    write!(f, "({} waiting)", n.waiting_pwqs)?;
+                }
+            }
+        }
         // Like the kernel, only the pwqs with something in them.
         for p in self.pwqs.iter().filter(|p| p.in_flight > 0 || !p.running.is_empty()) {
             write!(f, "\n{p}")?;

@@ -1,18 +1,89 @@
-//! Introspection: live pool state (for `cmwq demo`, `cmwq top` and tests) and
-//! process-wide counters. The kernel's `show_all_workqueues`, `wq_dump.py` and
-//! `wq_monitor.py` show the same kind of state.
+//! Introspection: what runs where, for `cmwq top`, `cmwq dump`, tests and
+//! anyone debugging a slow program. The kernel answers the same questions with
+//! its workqueue tracepoints, `show_all_workqueues()`,
+//! `tools/workqueue/wq_dump.py` and `tools/workqueue/wq_monitor.py`.
+//!
+//! - [`dump`]: every live workqueue and every pool, now (`show_all_workqueues`);
+//! - [`Workqueue::stats`](crate::Workqueue::stats): a queue's counters (`wq_monitor.py`);
+//! - [`pools`] and the process-wide counters ([`panics`], [`nr_workers`],
+//!   [`monitor`], ...);
+//! - the [events](#events) named after the kernel's tracepoints.
+//!
+//! ## Dump
+//!
+//! [`dump`] returns a [`Dump`]: per workqueue its flags, `max_active` and
+//! counters, and per pwq (the queue on one pool) its active, pending and
+//! inactive items and the items running, with their worker, its CPU and how
+//! long each has run; per pool its workers (busy, idle), `nr_running`, how
+//! long its oldest waiting item has waited, and whether it is hung. Its
+//! `Display` reads like the kernel's dump:
+//!
+//! ```text
+//! workqueue db-flush: flags=UNBOUND max_active=1 min_active=1 started=41 completed=40 in_flight=3 cpu_time=1.2s ...
+//!   pwq 9: pod=0-3 active=1/1 pending=0 inactive=2
+//!     in-flight: cmwq/u9:0(81234)@cpu2:0x55d0c1a2e310 for 40.2s sleeping
+//! pool 9 (u9): pod=0-3 nice=0 hung=0s workers=2 busy=1 idle=1 nr_running=0 pending=0 inactive=2 completed=40
+//! ```
+//!
+//! A dump costs the process little: each pool's lock is taken once, briefly.
+//! Its first call switches item timing on ([`set_accounting`]), so that from
+//! then on running items have exact ages and [`WqStats::cpu_time`](crate::WqStats::cpu_time)
+//! counts; an item that started before is shown with a lower bound.
 //!
 //! ```
+//! use cmwq::{Work, Workqueue};
+//!
+//! let wq = Workqueue::builder("inspected").build()?;
+//! let w = Work::new(|_| {});
+//! wq.queue(&w)?;
+//! w.flush()?;
+//! let d = cmwq::debug::dump();
+//! let row = d.workqueues.iter().find(|q| q.name == "inspected").expect("a live queue is listed");
+//! assert_eq!(row.stats.completed, 1);
+//! for p in &d.pools {
+//!     assert!(p.idle <= p.workers);
+//! }
+//! println!("{d}"); // the kernel's layout
+//! wq.destroy()?;
+//! assert!(cmwq::debug::dump().workqueues.iter().all(|q| q.name != "inspected"));
+//! # Ok::<(), cmwq::Error>(())
+//! ```
+//!
+//! ## Events
+//!
+//! With the `tracing` feature (the default), cmwq emits the kernel's workqueue
+//! tracepoints (`include/trace/events/workqueue.h`) as `tracing` events of
+//! target `cmwq` at level TRACE, named after them; the message is the name,
+//! the context is in fields:
+//!
+//! | event | when | fields |
+//! |---|---|---|
+//! | `workqueue_queue_work` | an item is queued (at once, or when its delay expires) | `workqueue`, `work`, `req_cpu` (the CPU asked for, if any), `cpu` (a per-CPU pool's), `pod` (the pool's CPUs, `0-3`), `pool` |
+//! | `workqueue_activate_work` | it goes onto the pool's worklist: at once, or when `max_active` lets it off the inactive list | `workqueue`, `work`, `pool` |
+//! | `workqueue_execute_start` | its callback is about to run | `workqueue`, `work`, `pool`, `cpu`, `worker` (its slot in the pool) |
+//! | `workqueue_execute_end` | its callback returned (or panicked) | `workqueue`, `work`, `pool`, `cpu` |
+//!
+//! `work` is the item's id, [`Work::id`](crate::Work::id) (a spawned
+//! closure's is the address of its captures, shared by closures that capture
+//! nothing). `queue` and `activate` are emitted under the pool's lock, as in
+//! the kernel, so that they come before the item's other events: a subscriber
+//! that takes them should be quick. Without a subscriber that wants TRACE
+//! events of `cmwq`, each costs what `tracing` costs for a disabled event, a
+//! relaxed load or two; without the feature, nothing at all.
+//!
+//! ```
+//! // A subscriber that prints cmwq's tracepoints, such as tracing-subscriber's:
+//! // tracing_subscriber::fmt().with_env_filter("cmwq=trace").init();
+//! // then prints, per item, lines like
+//! // TRACE cmwq: workqueue_queue_work workqueue="events" work=94321 req_cpu=2 cpu=2 pod=2 pool=4
 //! let w = cmwq::Work::new(|_| {});
 //! cmwq::schedule_work(&w);
 //! w.flush()?;
-//! for p in cmwq::debug::pools() {
-//!     println!("pool {} cpu {:?}: {} workers, {} idle, {} done", p.id, p.cpu, p.workers, p.idle, p.completed);
-//! }
-//! assert!(cmwq::debug::nr_workers() >= 1);
-//! assert_eq!(cmwq::debug::panics(), 0);
 //! # Ok::<(), cmwq::Error>(())
 //! ```
+//!
+//! cmwq's warnings and errors follow the same rule: the message says what
+//! happened, and the workqueue, pool, CPU or error are fields.
 
 mod dump;
 
@@ -21,7 +92,7 @@ use std::time::Duration;
 
 use crate::global::registry;
 
-pub use dump::{dump, Dump, PoolDump, PwqDump, RunningItem, WqDump};
+pub use dump::{dump, Dump, NodeDump, PoolDump, PwqDump, RunningItem, WqDump};
 
 /// Switches item timing on or off, process-wide. On, each worker records when
 /// its item started (so [`dump`] shows exactly how long running items have

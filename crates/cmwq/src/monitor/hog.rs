@@ -35,9 +35,10 @@ impl HogTable {
         let cnt = *cnt;
         if should_report(cnt, warn_thresh) {
             log::warn!(
-                "workqueue: {} hogged CPU for >{}us {cnt} times, consider switching to WQ_UNBOUND",
-                crate::platform::error::Name(wq),
-                thresh.as_micros()
+                workqueue = wq,
+                thresh_us = u64::try_from(thresh.as_micros()).unwrap_or(u64::MAX),
+                times = cnt,
+                "workqueue: an item hogged the CPU past the threshold, consider switching to WQ_UNBOUND"
             );
         }
         cnt

@@ -78,7 +78,11 @@ pub(super) fn start_wanted(reg: &'static Registry) {
             Ok(_) => {}
             Err(e) => {
                 s.state.set(SentinelState::Failed);
-                log::debug!("cmwq: no idle sentinel for CPU {cpu} ({e}); the monitor's ticks cover it");
+                log::debug!(
+                    cpu = cpu,
+                    error = log::display(&e),
+                    "cmwq: no idle sentinel; the monitor's ticks cover its CPU"
+                );
             }
         }
     }
@@ -100,7 +104,10 @@ static AT_EXIT: OnceLock<&'static Registry> = OnceLock::new();
 fn release_at_exit_of(reg: &'static Registry) {
     if AT_EXIT.set(reg).is_ok() {
         if let Err(e) = crate::platform::sys::at_exit(release_at_exit) {
-            log::debug!("cmwq: no exit handler for the idle sentinels ({e}); exit may wait for them");
+            log::debug!(
+                error = log::display(&e),
+                "cmwq: no exit handler for the idle sentinels; exit may wait for them"
+            );
         }
     }
 }

@@ -29,7 +29,8 @@ pub(super) fn start(reg: &'static Registry) -> bool {
     });
     if let Err(e) = &spawned {
         log::warn!(
-            "cmwq: cannot start the sleep monitor ({e}); unannotated blocking will stall its CPU's pool"
+            error = log::display(&e),
+            "cmwq: cannot start the sleep monitor; unannotated blocking will stall its CPU's pool"
         );
     }
     spawned.is_ok()

@@ -48,7 +48,10 @@ pub(crate) fn watch() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         if let Err(e) = super::sys::at_fork_child(in_child) {
-            log::warn!("cmwq: cannot watch for fork() ({e}); a forked child's calls are not refused");
+            log::warn!(
+                error = log::display(&e),
+                "cmwq: cannot watch for fork(); a forked child's calls are not refused"
+            );
         }
     });
 }

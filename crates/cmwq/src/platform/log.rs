@@ -48,12 +48,10 @@ macro_rules! event {
 /// A field value recorded with its `Display` (formatted only for a subscriber
 /// that takes the event).
 #[cfg(feature = "tracing")]
-#[allow(dead_code, reason = "not every build records a Display field")]
 pub(crate) fn display<T: std::fmt::Display>(t: T) -> ::tracing::field::DisplayValue<T> {
     ::tracing::field::display(t)
 }
 #[cfg(not(feature = "tracing"))]
-#[allow(dead_code, reason = "not every build records a Display field")]
 pub(crate) fn display<T: std::fmt::Display>(t: T) -> T {
     t
 }
@@ -81,7 +79,6 @@ pub(crate) use nothing;
 
 // Renamed on export: a bare `warn` in a `use` would be ambiguous with the
 // built-in attribute.
-#[allow(unused_imports, reason = "the loom build has no tracepoints")]
 pub(crate) use event;
 #[allow(unused_imports, reason = "not every level is used in every build")]
 pub(crate) use {log_debug as debug, log_error as error, log_info as info, log_warn as warn};

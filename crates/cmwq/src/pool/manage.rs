@@ -66,7 +66,11 @@ fn release_thread(pool: &WorkerPool) {
 fn throttled(pool: &WorkerPool, why: Refusal) {
     let n = pool.ctx.counters.count_throttled();
     if n.is_power_of_two() {
-        log::warn!("cmwq: pool {}: {why}; work waits for a free worker ({n} refusals so far)", pool.label());
+        log::warn!(
+            pool = log::display(pool.label()),
+            refusals = n,
+            "cmwq: {why}; work waits for a free worker"
+        );
     }
 }
 
@@ -118,8 +122,10 @@ fn spawn_failed(pool: &WorkerPool, g: &mut PoolLocked, idx: usize, err: std::io:
     let at = pool.ctx.threads.spawn_failed(until);
     pool.ctx.counters.count_throttled();
     log::warn!(
-        "cmwq: failed to create a worker thread for pool {} ({err}); holding at {at} threads, retrying in 1 s",
-        pool.label()
+        pool = log::display(pool.label()),
+        error = log::display(&err),
+        threads = at,
+        "cmwq: failed to create a worker thread; holding at this many threads, retrying in 1 s"
     );
     pool.ctx.doorbell.starved();
 }
@@ -136,7 +142,7 @@ fn record_thread(
     match res {
         Ok(t) => {
             if pool.ctx.threads.spawn_worked() {
-                log::info!("cmwq: thread creation works again (pool {})", pool.label());
+                log::info!(pool = log::display(pool.label()), "cmwq: thread creation works again");
             }
             let w = g.workers.get_mut(idx);
             // Kicked, told to die, or of a pool nobody uses (it may leave now).
@@ -237,7 +243,13 @@ pub(super) fn setup_thread(pool: &WorkerPool) {
     }
     if let Err(e) = crate::platform::sys::set_current_thread_affinity(cpus) {
         static ONCE: std::sync::Once = std::sync::Once::new();
-        ONCE.call_once(|| log::warn!("cmwq: cannot set worker affinity to {cpus:?}: {e}; they float"));
+        ONCE.call_once(|| {
+            log::warn!(
+                cpus = log::display(crate::platform::topology::CpuList(cpus)),
+                error = log::display(&e),
+                "cmwq: cannot set worker affinity; workers float"
+            )
+        });
     }
     if crate::platform::sys::current_thread_nice() == pool.nice {
         return;
@@ -255,10 +267,11 @@ pub(super) fn setup_thread(pool: &WorkerPool) {
             static ONCE: std::sync::Once = std::sync::Once::new();
             ONCE.call_once(|| {
                 log::info!(
-                    "cmwq: workers of pool {} run at nice {}: nice {} is not permitted ({e})",
-                    pool.label(),
-                    topo.base_nice,
-                    pool.nice
+                    pool = log::display(pool.label()),
+                    nice = topo.base_nice,
+                    wanted = pool.nice,
+                    error = log::display(&e),
+                    "cmwq: a pool's workers run at the process's nice value: theirs is not permitted"
                 )
             });
         }

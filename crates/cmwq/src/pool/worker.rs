@@ -13,7 +13,6 @@ use super::worker_pool::{
 use crate::context::counters::accounting;
 use crate::current::Item;
 use crate::platform::bug::AbortOnPanic;
-use crate::platform::error::Name;
 use crate::platform::log;
 use crate::platform::loom::{ltrace, Ordering};
 use crate::pwq::{self, Entry, Task};
@@ -45,8 +44,9 @@ impl Deferred {
                     pool.ctx.counters.count_panic();
                 }
                 log::error!(
-                    "cmwq: pool {}: a work item's closure panicked when the worker dropped its last handle",
-                    pool.label()
+                    pool = log::display(pool.label()),
+                    panics = panics,
+                    "cmwq: a work item's closure panicked when the worker dropped its last handle"
                 );
             }
         }
@@ -390,20 +390,24 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// Logs the panics of one item: its own (`msg`), those of dropping its payload,
 /// and `closure` in the `Drop` of its closure when the worker let go of it.
 fn report_panic(wq: &str, msg: Option<&str>, panics: u32, closure: u32) {
-    let wq = Name(wq);
     if let Some(msg) = msg {
         let payload = panics - 1 - closure;
         if payload == 0 {
-            log::error!("workqueue {wq}: work item panicked: {msg}");
+            log::error!(workqueue = wq, panic = msg, "workqueue: work item panicked");
         } else {
             log::error!(
-                "workqueue {wq}: work item panicked: {msg} (and {payload} more dropping its panic payload)"
+                workqueue = wq,
+                panic = msg,
+                payload_panics = payload,
+                "workqueue: work item panicked, and so did dropping its panic payload"
             );
         }
     }
     if closure > 0 {
         log::error!(
-            "workqueue {wq}: a work item's closure panicked when its last handle was dropped ({closure}x)"
+            workqueue = wq,
+            panics = closure,
+            "workqueue: a work item's closure panicked when its last handle was dropped"
         );
     }
 }

@@ -150,10 +150,9 @@ fn stats() -> Value {
     })
 }
 
-/// What the dump knows of a workqueue beyond [`WqDump`]: whether it is
-/// ordered, and an unbound queue's attributes.
+/// What the dump shows of a workqueue beyond [`WqDump`]: an unbound queue's
+/// attributes.
 struct Extra {
-    ordered: bool,
     strict: bool,
     scope: Option<AffinityScope>,
     cpumask: Option<Vec<usize>>,
@@ -169,7 +168,6 @@ fn extras() -> Vec<(String, Extra)> {
         .map(|c| {
             let table = c.table();
             let extra = Extra {
-                ordered: c.ordered,
                 strict: table.as_ref().is_some_and(|t| t.attrs.affinity_strict),
                 scope: table.as_ref().map(|t| t.scope),
                 cpumask: table.as_ref().map(|t| t.attrs.cpumask.clone().unwrap_or_else(crate::allowed_cpus)),
@@ -253,12 +251,18 @@ fn dump() -> Value {
                 "name": w.name,
                 "flags": flag_names(w.flags),
                 "unbound": !w.flags.contains(WqFlags::PERCPU),
-                "ordered": e.map(|e| e.ordered),
+                "ordered": w.ordered,
                 "strict": e.map(|e| e.strict),
                 "scope": e.and_then(|e| e.scope).map(|s| s.name()),
                 "cpumask": e.and_then(|e| e.cpumask.clone()),
                 "max_active": w.max_active,
                 "min_active": w.min_active,
+                "nodes": w.nodes.iter().map(|n| json!({
+                    "node": n.node,
+                    "active": n.active,
+                    "max": n.max,
+                    "waiting_pwqs": n.waiting_pwqs,
+                })).collect::<Vec<_>>(),
                 "stats": wq_stats(w),
                 "pwqs": pwqs,
             })

@@ -623,8 +623,9 @@ impl Work {
         let new = if depth >= DISABLE_MAX {
             if self.warn_first(WARNED_OVERFLOW) {
                 log::warn!(
-                    "workqueue: work disable count overflowed; staying at {DISABLE_MAX} (item {:#x}; warned once per item)",
-                    self.key()
+                    work = self.key(),
+                    limit = DISABLE_MAX,
+                    "workqueue: work disable count overflowed; staying at the limit (warned once per item)"
                 );
             }
             DISABLE_MAX
@@ -691,8 +692,8 @@ impl Work {
         if s.queued() || (s.disable_depth() == 0 && (!s.pending() || armed())) {
             if self.warn_first(WARNED_UNDERFLOW) {
                 log::warn!(
-                    "workqueue: work disable count underflowed (item {:#x}; warned once per item)",
-                    self.key()
+                    work = self.key(),
+                    "workqueue: work disable count underflowed (warned once per item)"
                 );
             }
             return true;
@@ -701,10 +702,7 @@ impl Work {
         debug_assert_eq!(g, Grab::Idle, "a disabled item cannot be queued");
         let depth = self.state().load().disable_depth();
         if depth == 0 && self.warn_first(WARNED_UNDERFLOW) {
-            log::warn!(
-                "workqueue: work disable count underflowed (item {:#x}; warned once per item)",
-                self.key()
-            );
+            log::warn!(work = self.key(), "workqueue: work disable count underflowed (warned once per item)");
         }
         let new = depth.saturating_sub(1);
         self.state().release_pending(new);

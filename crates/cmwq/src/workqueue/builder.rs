@@ -9,7 +9,7 @@ use super::flush::Flush;
 use super::handle::{Workqueue, WqHandle};
 use super::nr_active::{NodeNrActive, WQ_DFL_MIN_ACTIVE};
 use super::unbound::PwqTable;
-use crate::platform::error::{Error, ErrorKind, Name};
+use crate::platform::error::{Error, ErrorKind};
 use crate::platform::log;
 use crate::platform::loom::{AtomicBool, AtomicU32, Mutex};
 use crate::pwq::PwqStats;
@@ -116,7 +116,7 @@ impl Builder {
             // `wq->name[WQ_NAME_LEN]`, then `pr_warn_once` on truncation.
             static ONCE: std::sync::Once = std::sync::Once::new();
             ONCE.call_once(|| {
-                log::warn!("workqueue: name exceeds WQ_NAME_LEN. Truncating to: {}", Name(name))
+                log::warn!(workqueue = name, "workqueue: name exceeds WQ_NAME_LEN. Truncating")
             });
         }
         let e = |kind| Err(Error::new(name, kind));
@@ -192,8 +192,10 @@ impl Builder {
             0 => WQ_DFL_ACTIVE,
             n if n > WQ_MAX_ACTIVE => {
                 log::warn!(
-                    "workqueue: max_active {n} requested for {} is out of range, clamping between 1 and {WQ_MAX_ACTIVE}",
-                    Name(name)
+                    workqueue = name,
+                    max_active = n,
+                    limit = WQ_MAX_ACTIVE,
+                    "workqueue: max_active requested is out of range, clamping between 1 and the limit"
                 );
                 WQ_MAX_ACTIVE
             }

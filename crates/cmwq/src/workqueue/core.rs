@@ -550,8 +550,9 @@ impl WqCore {
             tries += 1;
             if tries == 10 || (tries % 100 == 0 && tries <= 1000) {
                 log::warn!(
-                    "workqueue {}: drain_workqueue() isn't complete after {tries} tries",
-                    crate::platform::error::Name(&self.name)
+                    workqueue = &*self.name,
+                    tries = tries,
+                    "workqueue: drain_workqueue() isn't complete after this many tries"
                 );
             }
         }

@@ -44,8 +44,9 @@ impl Timed for Armed {
             // Cannot happen: destroy() fires a queue's timers before it stops, and
             // arming is refused from then on. Never lose the item silently.
             log::error!(
-                "workqueue {}: delayed item fired after the queue was destroyed; it stays idle",
-                crate::platform::error::Name(self.wq.name())
+                workqueue = self.wq.name(),
+                work = self.work.id(),
+                "workqueue: a delayed item fired after its queue was destroyed; it stays idle"
             );
             self.work.state().release_pending(0);
         }

@@ -363,9 +363,9 @@ impl Workqueue {
         let early = core.registry.timers.fire_all_if(|a| a.wq.same_queue(self));
         if early > 0 {
             log::warn!(
-                "workqueue {}: destroy() fired {early} armed delayed item(s) early; cancel them first \
-                 if they must not run",
-                crate::platform::error::Name(&core.name)
+                workqueue = &*core.name,
+                items = early,
+                "workqueue: destroy() fired armed delayed items early; cancel them first if they must not run"
             );
         }
         core.drain_inner();
@@ -458,8 +458,10 @@ impl Workqueue {
         let n = if n == 0 || n > WQ_MAX_ACTIVE {
             let c = n.clamp(1, WQ_MAX_ACTIVE);
             log::warn!(
-                "workqueue: max_active {n} requested for {} is out of range, clamping between 1 and {WQ_MAX_ACTIVE}",
-                crate::platform::error::Name(&core.name)
+                workqueue = &*core.name,
+                max_active = n,
+                limit = WQ_MAX_ACTIVE,
+                "workqueue: max_active requested is out of range, clamping between 1 and the limit"
             );
             c
         } else {

@@ -171,6 +171,13 @@ impl NodeNrActive {
         self.sync_bit(&pend);
     }
 
+    /// For `debug::dump`: active items, the maximum, and how many pwqs wait
+    /// for a slot (the counts `wq_dump.py` shows), read without ordering.
+    pub(crate) fn snapshot(&self) -> (u32, u32, usize) {
+        let active = self.word.load(Ordering::Relaxed) & !PENDING;
+        (active, self.max.load(Ordering::Relaxed), self.pending.lock().len())
+    }
+
     pub(crate) fn set_max(&self, max: u32) {
         self.max.store(max, Ordering::Relaxed);
     }

@@ -97,6 +97,11 @@ pub(crate) struct WqInfo {
     pub(crate) gone: bool,
     /// The counters of pwqs already freed.
     pub(crate) retired: PwqStats,
+    /// An ordered queue.
+    pub(crate) ordered: bool,
+    /// Per node count (`wq_node_nr_active`): (node id, `None` for the last
+    /// one, of pools spanning nodes; active; max; pwqs waiting).
+    pub(crate) nodes: Vec<(Option<usize>, u32, u32, usize)>,
 }
 
 impl WqCore {
@@ -109,6 +114,16 @@ impl WqCore {
             min_active: (!self.nna.is_empty()).then(|| self.min_active.load(Ordering::Relaxed)),
             gone: self.destroyed.load(Ordering::Relaxed) || self.destroying.load(Ordering::Relaxed),
             retired: *self.retired.lock(),
+            ordered: self.ordered,
+            nodes: self
+                .nna
+                .iter()
+                .enumerate()
+                .map(|(i, n)| {
+                    let (active, max, waiting) = n.snapshot();
+                    ((i + 1 < self.nna.len()).then_some(i), active, max, waiting)
+                })
+                .collect(),
         }
     }
 }

@@ -201,7 +201,11 @@ impl Watchdog {
                     let limit = self.panic_on_stall.load(Ordering::Relaxed);
                     if limit > 0 && n >= u64::from(limit) {
                         // The kernel's `panic_on_wq_watchdog`: BUG_ON(wq_stall >= wq_panic_on_stall).
-                        log::error!("cmwq: {n} workqueue stalls (panic_on_stall={limit}): aborting");
+                        log::error!(
+                            stalls = n,
+                            panic_on_stall = limit,
+                            "cmwq: too many workqueue stalls: aborting"
+                        );
                         eprintln!("{text}\ncmwq: {n} workqueue stalls (panic_on_stall={limit}): aborting");
                         std::process::abort();
                     }

@@ -18,7 +18,10 @@ pub(super) fn start(wd: &'static Watchdog) -> bool {
             run(wd)
         });
     if let Err(e) = &spawned {
-        log::warn!("cmwq: cannot start the workqueue watchdog ({e}); stalls will not be reported");
+        log::warn!(
+            error = log::display(e),
+            "cmwq: cannot start the workqueue watchdog; stalls will not be reported"
+        );
     }
     spawned.is_ok()
 }

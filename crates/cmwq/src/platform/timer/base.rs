@@ -280,7 +280,10 @@ impl<T: Timed> TimerBase<T> {
         g.thread = match started {
             Ok(_) => ThreadState::Running,
             Err(e) => {
-                log::warn!("cmwq: cannot start the timer thread ({e}); delayed items wait, retrying in 1 s");
+                log::warn!(
+                    error = log::display(&e),
+                    "cmwq: cannot start the timer thread; delayed items wait, retrying in 1 s"
+                );
                 ThreadState::Failed(now)
             }
         };

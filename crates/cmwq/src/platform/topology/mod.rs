@@ -216,7 +216,9 @@ fn shard_size_from(value: Option<&str>) -> usize {
         Ok(n) => n,
         Err(_) => {
             crate::platform::log::warn!(
-                "cmwq: ignoring CMWQ_CACHE_SHARD_SIZE={v:?}: expected a non-negative integer"
+                var = "CMWQ_CACHE_SHARD_SIZE",
+                value = v,
+                "cmwq: ignoring a malformed setting: expected a non-negative integer"
             );
             DEFAULT_CACHE_SHARD_SIZE
         }

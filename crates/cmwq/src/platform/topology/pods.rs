@@ -226,10 +226,10 @@ fn cache_shard_ids(cache: &PodType, smt: &PodType, shard_size: usize) -> Vec<usi
             // The kernel's WARN_ON_ONCE(): only an SMT group that straddles
             // LLCs (inconsistent sysfs) gets here.
             crate::platform::log::warn!(
-                "cmwq: cache shards of the LLC of CPU {}: {} of {} used",
-                cpus[0],
-                cur + 1,
-                layout.nr_shards
+                cpu = cpus[0],
+                used = cur + 1,
+                shards = layout.nr_shards,
+                "cmwq: not every cache shard of an LLC is used"
             );
         }
     }
