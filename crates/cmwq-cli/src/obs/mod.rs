@@ -100,7 +100,12 @@ fn process_name(pid: u32) -> String {
 pub(crate) fn fetch<T: DeserializeOwned>(ep: &Endpoint, op: &str) -> Result<T> {
     let mut tries = 0;
     loop {
-        let line = ep.request(op).map_err(|e| format!("process {}: {e}", ep.pid))?;
+        let line = ep.request(op).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
+                format!("process {} no longer serves cmwq stats (it has exited?)", ep.pid)
+            }
+            _ => format!("process {}: {e}", ep.pid),
+        })?;
         let v: serde_json::Value = serde_json::from_str(&line)
             .map_err(|e| format!("process {}: a reply that is not JSON ({e})", ep.pid))?;
         if let Some(code) = v.get("error").and_then(|c| c.as_str()) {
