@@ -23,7 +23,7 @@ pub(crate) use cm::{blocking_until, WorkerShared};
 #[cfg_attr(loom, allow(unused_imports))]
 pub(crate) use cm::{monitor_cpu_intensive, monitor_running, monitor_sleeping};
 #[cfg_attr(loom, allow(unused_imports))]
-pub(crate) use manage::{create_worker_locked, FAIL_SPAWNS, HIGHPRI_NICE, WORKER_THREAD_PREFIX};
+pub(crate) use manage::{retry_starved, Retry, FAIL_SPAWNS, HIGHPRI_NICE, WORKER_THREAD_PREFIX};
 pub(crate) use policy::kick_pool;
 pub(crate) use steal::{blocked_behind_current, steal};
 pub(crate) use worker_pool::{PoolLocked, WorkerPool};

@@ -1,7 +1,9 @@
-//! loom model of the `nr_running` wake-up handshake, on the real pool code
-//! (run with `RUSTFLAGS="--cfg loom"`). A lost wake-up leaves every thread blocked,
-//! which loom reports as a deadlock. Building with `--cfg cmwq_loom_mutant` removes
-//! the wake-up in `worker_sleeping`, and `.ci/run` checks that the model then fails.
+//! loom models of the `nr_running` wake-up handshake and of the reserve
+//! invariant, on the real pool code (run with `RUSTFLAGS="--cfg loom"`). A lost
+//! wake-up leaves every thread blocked, which loom reports as a deadlock.
+//! Building with `--cfg cmwq_loom_mutant` removes the wake-up in
+//! `worker_sleeping`, and restores the old clearing rule of `retry_starved`;
+//! `.ci/run` checks that the models then fail.
 
 use loom::sync::{Condvar, Mutex};
 use std::sync::Arc;
@@ -37,6 +39,80 @@ fn blocked_worker_hands_the_cpu_on() {
         w1.flush().unwrap();
         w2.flush().unwrap();
         crate::platform::loom::ltrace!("model: flushed");
+        reg.shutdown();
+    });
+}
+
+/// The reserve invariant across a refused creation (pool/README.md, "Reserve
+/// invariant", "The refusal path", and "Why no wake-up is lost", 7). One CPU, a
+/// thread ceiling of one worker: w1's worker is refused its reserve and runs w1
+/// without one. A model thread plays the administrator and the monitor: once w1
+/// has started, it raises the ceiling by one and does what the monitor's tick
+/// does for a pool marked starved (`retry_starved`), while w1 still runs and
+/// nothing waits. The pool must then not lack its reserve; and w1, which then
+/// blocks (announced) until w2 has run, must see w2 run, in every interleaving.
+/// The mutant (`--cfg cmwq_loom_mutant`) restores the rule before issue 14,
+/// which cleared the mark without creating anything while no work waited for a
+/// worker: the model then finds the pool without its reserve.
+#[test]
+fn a_refused_reserve_is_restored() {
+    let mut model = loom::model::Builder::new();
+    // Four threads (the test, the monitor, two workers): bounded as `.ci/run`
+    // bounds every model, also where `LOOM_MAX_PREEMPTIONS` is not set.
+    model.preemption_bound.get_or_insert(2);
+    model.check(|| {
+        let reg: &'static Registry = Box::leak(Box::new(Registry::new(Topology::simulated(1))));
+        reg.ctx.config.set_max_workers(1);
+        let wq = Workqueue::builder("model").flags(crate::WqFlags::PERCPU).build_in(reg).unwrap();
+        let pool = reg.cpu_pool(0, false);
+        // (w1 started, the monitor retried, w2 ran)
+        let state = Arc::new((Mutex::new((false, false, false)), Condvar::new()));
+        let s1 = state.clone();
+        let w1 = Work::new(move |_| {
+            let mut st = s1.0.lock().unwrap();
+            st.0 = true;
+            s1.1.notify_all();
+            // Still counted as running: no work waits, nothing to wake.
+            while !st.1 {
+                st = s1.1.wait(st).unwrap();
+            }
+            drop(st);
+            crate::blocking(|| {
+                let mut st = s1.0.lock().unwrap();
+                while !st.2 {
+                    st = s1.1.wait(st).unwrap();
+                }
+            })
+        });
+        let s2 = state.clone();
+        let w2 = Work::new(move |_| {
+            s2.0.lock().unwrap().2 = true;
+            s2.1.notify_all();
+        });
+        assert!(wq.queue(&w1).unwrap());
+        let sm = state.clone();
+        let monitor = loom::thread::spawn(move || {
+            let mut st = sm.0.lock().unwrap();
+            while !st.0 {
+                st = sm.1.wait(st).unwrap();
+            }
+            drop(st);
+            // Creation is allowed again: room for one more worker.
+            reg.ctx.config.set_max_workers(2);
+            let mut g = pool.lock();
+            assert!(g.starved, "w1 started without a reserve and the pool is not marked starved");
+            let _ = super::manage::retry_starved(pool, &mut g);
+            assert!(!g.lacks_reserve(), "the pool lacks its reserve after the monitor's retry");
+            drop(g);
+            sm.0.lock().unwrap().1 = true;
+            sm.1.notify_all();
+        });
+        assert!(wq.queue(&w2).unwrap());
+        w1.flush().unwrap();
+        w2.flush().unwrap();
+        monitor.join().unwrap();
+        drop((w1, w2));
+        drop(wq);
         reg.shutdown();
     });
 }
