@@ -72,6 +72,10 @@ pub(crate) struct PwqStats {
     pub(crate) panicked: u64,
     pub(crate) cm_wakeup: u64,
     pub(crate) cpu_intensive: u64,
+    /// Times the pwq was sent to its rescuer (`PWQ_STAT_MAYDAY`).
+    pub(crate) mayday: u64,
+    /// Items its rescuer ran (`PWQ_STAT_RESCUED`).
+    pub(crate) rescued: u64,
 }
 
 /// One pool_workqueue's state. Every field is `L:`: it lives in the pool's
@@ -305,5 +309,7 @@ impl PwqStats {
         self.panicked += o.panicked;
         self.cm_wakeup += o.cm_wakeup;
         self.cpu_intensive += o.cpu_intensive;
+        self.mayday += o.mayday;
+        self.rescued += o.rescued;
     }
 }

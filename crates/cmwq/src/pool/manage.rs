@@ -40,6 +40,8 @@ fn may_create(pool: &'static WorkerPool, g: &mut PoolLocked) -> bool {
             throttled(pool, why);
             g.starved = true;
             pool.ctx.doorbell.starved();
+            // MEM_RECLAIM: call the rescuers if the need outlasts 10 ms.
+            super::mayday::need_rescue(pool, g);
             false
         }
     }
@@ -114,6 +116,8 @@ fn spawn_failed(pool: &WorkerPool, g: &mut PoolLocked, idx: usize, err: std::io:
     let until = Instant::now() + CREATE_COOLDOWN;
     g.create_cooldown_until = Some(until);
     g.starved = true;
+    // MEM_RECLAIM: call the rescuers if the need outlasts 10 ms.
+    super::mayday::need_rescue(pool, g);
     let at = pool.ctx.threads.spawn_failed(until);
     pool.ctx.counters.count_throttled();
     log::warn!(

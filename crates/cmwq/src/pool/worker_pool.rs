@@ -92,6 +92,9 @@ pub(crate) struct PoolLocked {
     /// A worker was wanted and refused (a ceiling, a failed spawn): the monitor
     /// retries until the pool has what it needs (`monitor/README.md`).
     pub(crate) starved: bool,
+    /// The mayday timer (`mayday.rs`): armed by a refused creation while the
+    /// pool serves a `MEM_RECLAIM` queue, fired by the sleep monitor.
+    pub(crate) mayday: super::mayday::MaydayTimer,
     /// Workers the idle sentinel took out of `nr_running` (slot, item number), for
     /// the sleep monitor to adopt: it gives the count back once they run again.
     #[cfg_attr(loom, allow(dead_code))] // the sentinels and monitor are absent under loom

@@ -24,6 +24,11 @@ pub struct WqStats {
     pub cm_wakeup: u64,
     /// Items that ran outside concurrency management as `CPU_INTENSIVE`.
     pub cpu_intensive: u64,
+    /// Times one of its pwqs was sent to its rescuer because the pool could not
+    /// create a worker (`MEM_RECLAIM` queues only; the kernel's `mayday`).
+    pub mayday: u64,
+    /// Items its rescuer ran (the kernel's `rescued`).
+    pub rescued: u64,
     /// Items queued and not yet finished (active, inactive or running).
     pub in_flight: u64,
     /// Items waiting on an inactive list for `max_active`.
@@ -67,6 +72,8 @@ impl Workqueue {
             panicked: sum.panicked,
             cm_wakeup: sum.cm_wakeup,
             cpu_intensive: sum.cpu_intensive,
+            mayday: sum.mayday,
+            rescued: sum.rescued,
             in_flight,
             inactive,
         }
