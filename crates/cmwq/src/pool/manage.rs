@@ -40,6 +40,8 @@ fn may_create(pool: &'static WorkerPool, g: &mut PoolLocked) -> bool {
             throttled(pool, why);
             g.starved = true;
             pool.ctx.doorbell.starved();
+            // MEM_RECLAIM: call the rescuers if the need outlasts 10 ms.
+            super::mayday::need_rescue(pool, g);
             false
         }
     }
@@ -81,20 +83,9 @@ fn throttled(pool: &WorkerPool, why: Refusal) {
 fn new_slot(pool: &'static WorkerPool, g: &mut PoolLocked, kicked: bool) -> (usize, Arc<WorkerShared>) {
     let idx = g.workers.next_index();
     let shared = Arc::new(WorkerShared::new(pool, idx));
-    let inserted = g.workers.insert(WorkerSlot {
-        shared: shared.clone(),
-        thread: None,
-        flags: WORKER_PREP | WORKER_IDLE,
-        kicked,
-        current: None,
-        progress: 0,
-        started: None,
-        // Room for a few collisions up front: a worker's first one must not
-        // allocate on the queueing path (tests/wq_alloc.rs).
-        scheduled: std::collections::VecDeque::with_capacity(4),
-        last_active: Instant::now(),
-        sleep_due: None,
-    });
+    // Room for a few collisions up front: a worker's first one must not
+    // allocate on the queueing path (tests/wq_alloc.rs).
+    let inserted = g.workers.insert(WorkerSlot::new(shared.clone(), WORKER_PREP | WORKER_IDLE, kicked, 4));
     debug_assert_eq!(inserted, idx);
     g.idle.push(idx);
     g.nr_workers += 1;
@@ -119,6 +110,8 @@ fn spawn_failed(pool: &WorkerPool, g: &mut PoolLocked, idx: usize, err: std::io:
     let until = Instant::now() + CREATE_COOLDOWN;
     g.create_cooldown_until = Some(until);
     g.starved = true;
+    // MEM_RECLAIM: call the rescuers if the need outlasts 10 ms.
+    super::mayday::need_rescue(pool, g);
     let at = pool.ctx.threads.spawn_failed(until);
     pool.ctx.counters.count_throttled();
     log::warn!(
