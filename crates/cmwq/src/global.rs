@@ -40,7 +40,9 @@ impl Builder {
     /// # Errors
     /// [`ErrorKind::InvalidName`](crate::ErrorKind::InvalidName): an empty name or
     /// one with control characters; [`ErrorKind::UnsupportedFlag`](crate::ErrorKind::UnsupportedFlag):
-    /// a flag not supported yet (`BH`, `MEM_RECLAIM`);
+    /// a flag not supported yet (`BH`);
+    /// [`ErrorKind::RescuerCreation`](crate::ErrorKind::RescuerCreation): the rescuer
+    /// thread of a `MEM_RECLAIM` queue could not be started;
     /// [`ErrorKind::InvalidFlags`](crate::ErrorKind::InvalidFlags): `PERCPU` with
     /// `UNBOUND`, an ordered queue with `PERCPU` or a `max_active` other than 1.
     ///

@@ -70,8 +70,11 @@
 //! | `show_all_workqueues` (`show_one_workqueue`, `show_pwq`, `show_one_worker_pool`), the list of workqueues (`workqueues`) | [`debug::dump`] → [`debug::Dump`]: the same as data, with a `Display` in the kernel's layout; a destroyed queue leaves the list; `hung` uses the [`watchdog`]'s threshold | provided |
 //! | per-pwq statistics (`enum pool_workqueue_stats`: `PWQ_STAT_STARTED`, `_COMPLETED`, `_CPU_TIME`, `_CPU_INTENSIVE`, `_CM_WAKEUP`, `_REPATRIATED`), shown by `tools/workqueue/wq_monitor.py` | [`Workqueue::stats`] → [`WqStats`], plus `panicked` and `monitor_blocks`; CPU time is read from the thread's CPU clock while items are timed ([`debug::set_accounting`], on from the first dump), not sampled per tick; `repatriated` stays 0 (no wake CPU to choose in a process) | provided |
 //! | `tools/workqueue/wq_dump.py`, `wq_monitor.py` as programs attached to the live kernel (drgn) | `CMWQ_STATS=1` or [`stats::serve`] in the program, then `cmwq top` / `cmwq dump` from the same user (feature `stats-server`) | provided |
-//! | `WQ_MEM_RECLAIM`, the rescuer (`rescuer_thread`, `send_mayday`, `pool_mayday_timeout`) | [`WqFlags::MEM_RECLAIM`] is refused with [`ErrorKind::UnsupportedFlag`] | not yet |
-//! | `current_is_workqueue_rescuer` | (none: no rescuers) | not yet |
+//! | `WQ_MEM_RECLAIM`, the rescuer (`init_rescuer`, `rescuer_thread`, `assign_rescuer_work`, `RESCUER_BATCH`), the mayday (`send_mayday`, `pool_mayday_timeout`, `MAYDAY_INITIAL_TIMEOUT` 10 ms, `MAYDAY_INTERVAL` 100 ms) | [`WqFlags::MEM_RECLAIM`]: a rescuer thread per queue (`cmwq/R-<name>`), started by `build`, not counted against the thread ceilings, gone with [`Workqueue::destroy`]. What stands for memory pressure is a refused worker creation (a ceiling, a failed or cooling-down `pthread_create`); the pool's mayday timer runs on the sleep monitor's thread. [`WqStats::mayday`], [`WqStats::rescued`] | provided |
+//! | `create_workqueue` / `create_singlethread_workqueue` / `create_freezable_workqueue` (legacy: they imply `WQ_MEM_RECLAIM`) | [`Workqueue::builder`]`(name).flags(`[`WqFlags::PERCPU`]` \| `[`WqFlags::MEM_RECLAIM`]`).max_active(1)`; [`Workqueue::ordered`]`(name).flags(`[`WqFlags::MEM_RECLAIM`]`)`; add [`WqFlags::FREEZABLE`] for the freezable one | provided, spelled out |
+//! | `alloc_ordered_workqueue(name, WQ_MEM_RECLAIM)` | [`Workqueue::ordered`]`(name).flags(`[`WqFlags::MEM_RECLAIM`]`)` | provided |
+//! | `current_is_workqueue_rescuer` | [`current_is_workqueue_rescuer`] | provided |
+//! | `check_flush_dependency` (a `WQ_MEM_RECLAIM` item flushing a queue without it) | [`Workqueue::flush`] and [`Workqueue::drain`] from such an item (run by a worker or by the rescuer) log one warning per flushed queue, naming both queues; the flush goes on | provided |
 //! | `WQ_BH`, `system_bh_wq`, `system_bh_highpri_wq` | [`WqFlags::BH`] is refused with [`ErrorKind::UnsupportedFlag`]; no BH system queues | not yet |
 //! | `struct workqueue_attrs` (`nice`, `cpumask`, `affn_scope`, `affn_strict`) | [`Attrs`], [`Builder::attrs`], [`Workqueue::attrs`]; out of range: [`ErrorKind::InvalidAttrs`] | provided |
 //! | `apply_workqueue_attrs` | [`Workqueue::apply_attrs`] | provided |
@@ -154,6 +157,9 @@
 //!   waits for a worker, it is never dropped; [`debug::nr_throttled`] counts the
 //!   refusals. A failed thread creation (`EAGAIN`) lowers the ceiling to the
 //!   current count and backs off for 1 s like the kernel, then retries.
+//!   This is the process's memory pressure: a [`WqFlags::MEM_RECLAIM`] queue's
+//!   items still progress there, run by its rescuer thread once the pool has
+//!   waited 10 ms for a worker (the kernel's mayday), one item at a time.
 //! - **Delayed work.** Timers fire from one process-wide timer thread, not on the
 //!   arming CPU; [`Workqueue::queue_delayed`] on a per-CPU queue remembers the
 //!   arming CPU and queues there. Deadlines are exact to the nanosecond (no
@@ -325,6 +331,7 @@ pub use hooks::{blocking, sleep};
 pub use oncpu::{schedule_on_each_cpu, work_on_cpu};
 pub use platform::error::{Error, ErrorKind, SpawnError};
 pub use platform::topology::{AffinityScope, ParseAffinityScopeError};
+pub use pool::current_is_workqueue_rescuer;
 pub use system::{schedule_delayed_work, schedule_delayed_work_on, schedule_work, schedule_work_on};
 pub use work::{Busy, DelayedWork, Work};
 pub use workqueue::{

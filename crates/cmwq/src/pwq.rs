@@ -90,6 +90,10 @@ pub(crate) struct PwqStats {
     pub(crate) cpu_time_ns: u64,
     /// Blocks the sleep monitor or an idle sentinel found (not the hints').
     pub(crate) monitor_blocks: u64,
+    /// Times the pwq was sent to its rescuer (`PWQ_STAT_MAYDAY`).
+    pub(crate) mayday: u64,
+    /// Items its rescuer ran (`PWQ_STAT_RESCUED`).
+    pub(crate) rescued: u64,
 }
 
 /// One pool_workqueue's state. Every field is `L:`: it lives in the pool's
@@ -344,5 +348,7 @@ impl PwqStats {
         self.cpu_intensive += o.cpu_intensive;
         self.cpu_time_ns += o.cpu_time_ns;
         self.monitor_blocks += o.monitor_blocks;
+        self.mayday += o.mayday;
+        self.rescued += o.rescued;
     }
 }

@@ -46,9 +46,10 @@ fn builder_rejects_invalid_names() {
 #[test]
 fn builder_rejects_unsupported_flags() {
     let _s = exclusive();
-    // FREEZABLE and POWER_EFFICIENT are implemented since commit 3d1fa84; BH and
-    // MEM_RECLAIM are not, and must be refused, never silently ignored.
-    let unsupported = [(WqFlags::BH, "BH"), (WqFlags::MEM_RECLAIM, "MEM_RECLAIM")];
+    // FREEZABLE and POWER_EFFICIENT are implemented since commit 3d1fa84, and
+    // MEM_RECLAIM with the rescuers (`tests/wq_rescuer.rs`); BH is not, and must be
+    // refused, never silently ignored.
+    let unsupported = [(WqFlags::BH, "BH")];
     for (flag, flag_name) in unsupported {
         for extra in [WqFlags::empty(), WqFlags::UNBOUND, WqFlags::PERCPU | WqFlags::HIGHPRI] {
             let name = format!("unsupported-{flag_name}");
@@ -65,7 +66,13 @@ fn builder_rejects_unsupported_flags() {
         assert_eq!(e.workqueue(), "unsupported-ordered");
     }
     // The implemented ones are accepted and kept.
-    for flag in [WqFlags::FREEZABLE, WqFlags::POWER_EFFICIENT, WqFlags::FREEZABLE | WqFlags::UNBOUND] {
+    for flag in [
+        WqFlags::FREEZABLE,
+        WqFlags::POWER_EFFICIENT,
+        WqFlags::FREEZABLE | WqFlags::UNBOUND,
+        WqFlags::MEM_RECLAIM,
+        WqFlags::MEM_RECLAIM | WqFlags::PERCPU | WqFlags::HIGHPRI,
+    ] {
         let wq = Workqueue::builder("supported-flag").flags(flag).build().unwrap();
         assert!(wq.flags().contains(flag), "{flag:?} kept: {:?}", wq.flags());
         wq.destroy().unwrap();

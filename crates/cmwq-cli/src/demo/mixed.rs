@@ -287,18 +287,20 @@ pub(crate) fn run(out: &mut dyn Write, cpus: &[usize], cfg: &Config) -> Result<(
     writeln!(out, "   per workqueue:")?;
     writeln!(
         out,
-        "    {:<20} {:>7} {:>9} {:>9} {:>13}",
-        "workqueue", "started", "completed", "cm_wakeup", "cpu_intensive"
+        "    {:<20} {:>7} {:>9} {:>9} {:>13} {:>6} {:>7}",
+        "workqueue", "started", "completed", "cm_wakeup", "cpu_intensive", "mayday", "rescued"
     )?;
     for (q, st) in queues.iter().zip(&stats) {
         writeln!(
             out,
-            "    {:<20} {:>7} {:>9} {:>9} {:>13}",
+            "    {:<20} {:>7} {:>9} {:>9} {:>13} {:>6} {:>7}",
             q.name(),
             st.started,
             st.completed,
             st.cm_wakeup,
-            st.cpu_intensive
+            st.cpu_intensive,
+            st.mayday,
+            st.rescued
         )?;
     }
     writeln!(out)?;

@@ -31,6 +31,8 @@ pub(crate) struct Counters {
     panics: AtomicU64,
     /// Times a pool wanted a worker and a ceiling or a failed spawn refused it.
     throttled: AtomicU64,
+    /// Flush-dependency warnings given (`check_flush_dependency`).
+    flush_dependency: AtomicU64,
     /// Whether highpri workers got their nice value: 0 no highpri worker yet,
     /// 1 applied, 2 not permitted.
     highpri_nice: AtomicU8,
@@ -52,6 +54,14 @@ impl Counters {
 
     pub(crate) fn throttled(&self) -> u64 {
         self.throttled.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_flush_dependency(&self) {
+        self.flush_dependency.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn flush_dependency(&self) -> u64 {
+        self.flush_dependency.load(Ordering::Relaxed)
     }
 
     pub(crate) fn note_highpri_nice(&self, applied: bool) {

@@ -241,6 +241,14 @@ pub fn nr_workers() -> usize {
     registry().ctx.threads.count().0
 }
 
+/// Flush-dependency warnings given: a queue without `MEM_RECLAIM` flushed (or
+/// drained) from an item of a `MEM_RECLAIM` queue, reported once per flushed
+/// queue (the kernel's `check_flush_dependency`).
+#[doc(hidden)]
+pub fn nr_flush_dependency_warnings() -> u64 {
+    registry().ctx.counters.flush_dependency()
+}
+
 /// Times a pool wanted a new worker but the thread ceiling or a failed thread
 /// creation refused it (the work waited instead).
 pub fn nr_throttled() -> u64 {
@@ -361,6 +369,33 @@ pub const SENTINEL_THREAD_PREFIX: &str = crate::monitor::SENTINEL_THREAD_PREFIX;
 /// # Ok::<(), cmwq::Error>(())
 /// ```
 pub const WORKER_THREAD_PREFIX: &str = crate::pool::WORKER_THREAD_PREFIX;
+/// The names of rescuer threads (`MEM_RECLAIM` queues): this prefix and the
+/// queue's name, cut to the 15 bytes Linux keeps (`cmwq/R-reclaim`).
+///
+/// ```
+/// use cmwq::{Workqueue, WqFlags};
+///
+/// let threads = || -> Vec<String> {
+///     std::fs::read_dir("/proc/self/task")
+///         .unwrap()
+///         .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+///         .map(|n| n.trim_end().to_string())
+///         .collect()
+/// };
+/// let wq = Workqueue::builder("reclaim-io").flags(WqFlags::MEM_RECLAIM).build()?;
+/// // The thread names itself as it starts (looked for, at most 10 s).
+/// let named = (0..10_000).any(|_| {
+///     let found = threads().iter().any(|n| n == "cmwq/R-reclaim-"); // 15 bytes
+///     if !found {
+///         std::thread::sleep(std::time::Duration::from_millis(1));
+///     }
+///     found
+/// });
+/// assert!(named);
+/// wq.destroy()?; // and gone with its queue
+/// # Ok::<(), cmwq::Error>(())
+/// ```
+pub const RESCUER_THREAD_PREFIX: &str = crate::pool::RESCUER_THREAD_PREFIX;
 /// The name of the creator thread (the kernel's kthreadd), which spawns the
 /// first worker of a pool.
 pub const CREATOR_THREAD: &str = crate::context::threads::CREATOR_THREAD;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::stats::{bump, COUNTERS};
 use crate::platform::loom::Ordering;
-use crate::pool::{create_worker_locked, monitor_sleeping, PoolLocked, WorkerPool};
+use crate::pool::{monitor_sleeping, PoolLocked, WorkerPool};
 
 /// How long a pool stays "known to block long" after the monitor last saw one of
 /// its workers stay blocked past the stall window: meanwhile a new block there is
@@ -45,8 +45,14 @@ pub(super) fn act_on_block(
     if g.idle.len() < 2 && stalled < stall && !blocks_long {
         return Act::Wait(since + stall);
     }
+    // Taking the worker out kicks the pool: an idle worker is woken, or, with
+    // none and work waiting, one is created (`kick_pool`).
+    let created = g.workers_created;
     if !monitor_sleeping(pool, g, idx, progress) {
         return Act::Stale;
+    }
+    if g.workers_created > created {
+        bump(&COUNTERS.created);
     }
     if stalled >= stall {
         g.long_block_at = Some(now);
@@ -54,10 +60,6 @@ pub(super) fn act_on_block(
     g.unannounced_block_at = Some(now);
     if !pool.blocks_unannounced.load(Ordering::Relaxed) {
         pool.blocks_unannounced.store(true, Ordering::Relaxed);
-    }
-    // Nobody idle to wake, work waiting, nobody running: create one.
-    if g.worker_wanted(pool) && g.idle.is_empty() && !g.manager_active && create_worker_locked(pool, g) {
-        bump(&COUNTERS.created);
     }
     Act::Marked
 }

@@ -11,7 +11,9 @@ use super::hog::HogTable;
 use super::stats::{bump, COUNTERS};
 use crate::platform::loom::Ordering;
 use crate::platform::sys::probe::SchedState;
-use crate::pool::{create_worker_locked, monitor_cpu_intensive, monitor_running, WorkerPool, WorkerShared};
+use crate::pool::{
+    mayday_timer, monitor_cpu_intensive, monitor_running, retry_starved, Retry, WorkerPool, WorkerShared,
+};
 use crate::registry::all_pools_into;
 
 /// How long after a pool's last unannounced block its saturations still arm the
@@ -129,21 +131,18 @@ impl Scanner {
     fn scan_pool(&mut self, pool: &'static WorkerPool, t: &mut Tick) {
         let cfg = &pool.ctx.config;
         let mut g = pool.lock();
-        // A refused worker creation: retry once the cooldown has passed.
+        // MEM_RECLAIM: the pool's mayday timer runs on this thread (`pool/mayday.rs`).
+        if let Some(at) = mayday_timer(pool, &mut g) {
+            t.until(at);
+            t.busy = true;
+        }
+        // A refused worker creation: retry at each tick, and at the end of a
+        // cooldown, until the pool has the worker it lacks (`retry_starved`).
         if g.starved {
-            let cooling = g.create_cooldown_until.is_some_and(|u| Instant::now() < u);
-            if let Some(u) = g.create_cooldown_until.filter(|_| cooling) {
-                t.until(u);
-            }
-            if !cooling {
-                g.starved = false;
-                if g.worker_wanted(pool)
-                    && g.idle.is_empty()
-                    && !g.manager_active
-                    && create_worker_locked(pool, &mut g)
-                {
-                    bump(&COUNTERS.created);
-                }
+            match retry_starved(pool, &mut g) {
+                Retry::Cooling(until) => t.until(until),
+                Retry::Created => bump(&COUNTERS.created),
+                Retry::Refused | Retry::Satisfied => {}
             }
             t.busy |= g.starved;
         }

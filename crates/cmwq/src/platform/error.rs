@@ -51,6 +51,9 @@ pub enum ErrorKind {
     SystemWorkqueue(&'static str),
     /// Unbound attributes out of range or not applicable (`Attrs`).
     InvalidAttrs(String),
+    /// The rescuer thread of a `MEM_RECLAIM` workqueue could not be created
+    /// (the kernel's `alloc_workqueue` fails the same way); the reason.
+    RescuerCreation(String),
     /// A NUMA node id past the last one ([`crate::nr_numa_nodes`]).
     InvalidNode {
         /// The node asked for.
@@ -92,9 +95,9 @@ impl Error {
     /// ```
     /// use cmwq::{Workqueue, WqFlags};
     ///
-    /// let err = Workqueue::builder("reclaim").flags(WqFlags::MEM_RECLAIM).build().unwrap_err();
-    /// assert_eq!(err.workqueue(), "reclaim");
-    /// assert_eq!(err.to_string(), r#"workqueue "reclaim": flag MEM_RECLAIM is not supported yet"#);
+    /// let err = Workqueue::builder("softirq").flags(WqFlags::BH).build().unwrap_err();
+    /// assert_eq!(err.workqueue(), "softirq");
+    /// assert_eq!(err.to_string(), r#"workqueue "softirq": flag BH is not supported yet"#);
     /// ```
     pub fn workqueue(&self) -> &str {
         &self.wq
@@ -158,6 +161,7 @@ impl fmt::Display for Error {
                 "cmwq cannot be used in the child of a fork(): the workers of the parent did not survive it \
                  (exec a program that builds its own workqueues)"
             ),
+            ErrorKind::RescuerCreation(why) => write!(f, "cannot create its rescuer thread: {why}"),
         }
     }
 }

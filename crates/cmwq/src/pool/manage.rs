@@ -40,6 +40,8 @@ fn may_create(pool: &'static WorkerPool, g: &mut PoolLocked) -> bool {
             throttled(pool, why);
             g.starved = true;
             pool.ctx.doorbell.starved();
+            // MEM_RECLAIM: call the rescuers if the need outlasts 10 ms.
+            super::mayday::need_rescue(pool, g);
             false
         }
     }
@@ -81,20 +83,9 @@ fn throttled(pool: &WorkerPool, why: Refusal) {
 fn new_slot(pool: &'static WorkerPool, g: &mut PoolLocked, kicked: bool) -> (usize, Arc<WorkerShared>) {
     let idx = g.workers.next_index();
     let shared = Arc::new(WorkerShared::new(pool, idx));
-    let inserted = g.workers.insert(WorkerSlot {
-        shared: shared.clone(),
-        thread: None,
-        flags: WORKER_PREP | WORKER_IDLE,
-        kicked,
-        current: None,
-        progress: 0,
-        started: None,
-        // Room for a few collisions up front: a worker's first one must not
-        // allocate on the queueing path (tests/wq_alloc.rs).
-        scheduled: std::collections::VecDeque::with_capacity(4),
-        last_active: Instant::now(),
-        sleep_due: None,
-    });
+    // Room for a few collisions up front: a worker's first one must not
+    // allocate on the queueing path (tests/wq_alloc.rs).
+    let inserted = g.workers.insert(WorkerSlot::new(shared.clone(), WORKER_PREP | WORKER_IDLE, kicked, 4));
     debug_assert_eq!(inserted, idx);
     g.idle.push(idx);
     g.nr_workers += 1;
@@ -119,6 +110,8 @@ fn spawn_failed(pool: &WorkerPool, g: &mut PoolLocked, idx: usize, err: std::io:
     let until = Instant::now() + CREATE_COOLDOWN;
     g.create_cooldown_until = Some(until);
     g.starved = true;
+    // MEM_RECLAIM: call the rescuers if the need outlasts 10 ms.
+    super::mayday::need_rescue(pool, g);
     let at = pool.ctx.threads.spawn_failed(until);
     pool.ctx.counters.count_throttled();
     log::warn!(
@@ -173,16 +166,21 @@ fn spawn(
     thread::spawn_named(thread_name(pool, idx), move || worker::worker_thread(pool, shared))
 }
 
-/// Creates the first worker of a pool that has none (its first use, or after it
-/// shrank to zero), where no worker could manage. The slot is counted idle and
+/// Creates a worker where no worker could manage: the first of a pool that has
+/// none (its first use, or after it shrank to zero), or one for a pool whose
+/// reserve a refused creation took (`kick_pool`). The slot is counted idle and
 /// kicked at once; the creator thread spawns the thread, so the queuing thread
 /// neither pays for it nor passes on its nice value, and the lock is not held
 /// across a thread creation. Without a creator (loom), it spawns here.
 pub(crate) fn create_worker_locked(pool: &'static WorkerPool, g: &mut PoolLocked) -> bool {
-    if !may_create(pool, g) {
-        return false;
-    }
-    let (idx, shared) = new_slot(pool, g, true);
+    may_create(pool, g) && create_reserved(pool, g, true)
+}
+
+/// Creates a worker whose thread [`reserve_thread`] has counted: `kicked`, it
+/// looks for work as soon as it runs; otherwise it is a reserve that waits for
+/// its first kick. Returns whether it was created (or handed to the creator).
+fn create_reserved(pool: &'static WorkerPool, g: &mut PoolLocked, kicked: bool) -> bool {
+    let (idx, shared) = new_slot(pool, g, kicked);
     let req: CreateRequest = Box::new(move || {
         let res = spawn(pool, idx, shared);
         record_thread(pool, &mut pool.lock(), idx, res);
@@ -195,12 +193,70 @@ pub(crate) fn create_worker_locked(pool: &'static WorkerPool, g: &mut PoolLocked
     true
 }
 
+/// What [`retry_starved`] did.
+#[cfg_attr(loom, allow(dead_code))] // the monitor is absent under loom
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Retry {
+    /// The pool cools down after a failed creation until then: look again then.
+    Cooling(Instant),
+    /// Creation is still refused (a ceiling): the pool stays starved.
+    Refused,
+    /// A worker was created (or handed to the creator thread).
+    Created,
+    /// The pool lacks nothing any more: the starved mark is cleared.
+    Satisfied,
+}
+
+/// The retry of a refused creation, for a pool marked starved: the monitor
+/// calls it at each tick while the mark holds. The kernel's manager retries
+/// every `CREATE_COOLDOWN` while `need_to_create_worker()`, with the mayday
+/// timer armed (`maybe_create_worker`); a cmwq worker refused a reserve goes on
+/// without one instead, so the mark holds while the pool
+/// [`lacks_reserve`](PoolLocked::lacks_reserve), not only while work waits: a
+/// worker that blocks later must find a reserve to wake (pool/README.md,
+/// "Reserve invariant"). Once no cooldown holds, it creates the missing worker,
+/// kicked if work waits for one (`worker_wanted`), else an idle reserve. A
+/// repeated refusal is not counted again: the first one was.
+#[cfg_attr(loom, allow(dead_code))] // driven by the monitor thread; the loom model calls it
+pub(crate) fn retry_starved(pool: &'static WorkerPool, g: &mut PoolLocked) -> Retry {
+    if let Some(until) = g.cooling_down() {
+        return Retry::Cooling(until);
+    }
+    // Mutant for the loom model: the rule before issue 14, which cleared the
+    // mark once the cooldown was over and created a worker only for work
+    // waiting: a worker that went on without its reserve stayed without one.
+    #[cfg(all(loom, cmwq_loom_mutant))]
+    if !g.worker_wanted(pool) {
+        g.starved = false;
+        return Retry::Satisfied;
+    }
+    if !g.lacks_reserve() {
+        g.starved = false;
+        return Retry::Satisfied;
+    }
+    if reserve_thread(pool, g).is_err() {
+        return Retry::Refused;
+    }
+    // The slot is counted idle at once: the pool lacks nothing now, unless its
+    // spawn fails, which marks it starved again (`spawn_failed`).
+    g.starved = false;
+    let kicked = g.worker_wanted(pool);
+    if create_reserved(pool, g, kicked) {
+        Retry::Created
+    } else {
+        Retry::Cooling(g.create_cooldown_until.unwrap_or_else(Instant::now))
+    }
+}
+
 /// `manage_workers` + `maybe_create_worker`: become the manager and create an idle
 /// worker while one is needed, dropping the lock around the thread creation.
 /// Returns the guard and whether the caller must re-check the predicates (the lock
 /// was released). Returns `false` without releasing the lock if another worker
 /// manages, or if no worker may be created now: then the caller proceeds without
-/// a reserve, and the work waits rather than fails.
+/// a reserve, and the work waits rather than fails. The refusal has marked the
+/// pool starved: the monitor creates the missing reserve once creation is
+/// allowed again ([`retry_starved`]), and until then a worker that blocks with
+/// work waiting tries to create one itself (`kick_pool`).
 pub(super) fn manage_workers(pool: &'static WorkerPool, mut g: Guard) -> (Guard, bool) {
     if g.manager_active || !may_create(pool, &mut g) {
         return (g, false);

@@ -8,11 +8,16 @@
 //! - `policy`: the predicates, and `kick_pool`;
 //! - `worker`: the worker loop and the execution of one item;
 //! - `manage`: creating workers, idling and culling them;
-//! - `steal`: finding a queued item in the pool's lists.
+//! - `steal`: finding a queued item in the pool's lists;
+//! - `mayday`: a pool's mayday timer, which sends `MEM_RECLAIM` pwqs to their
+//!   rescuers when it may not create a worker;
+//! - `rescuer`: the rescuer threads of `MEM_RECLAIM` workqueues.
 
 mod cm;
 mod manage;
+mod mayday;
 mod policy;
+mod rescuer;
 mod steal;
 #[cfg(all(test, loom))]
 mod tests;
@@ -23,8 +28,12 @@ pub(crate) use cm::{blocking_until, WorkerShared};
 #[cfg_attr(loom, allow(unused_imports))]
 pub(crate) use cm::{monitor_cpu_intensive, monitor_running, monitor_sleeping};
 #[cfg_attr(loom, allow(unused_imports))]
-pub(crate) use manage::{create_worker_locked, FAIL_SPAWNS, HIGHPRI_NICE, WORKER_THREAD_PREFIX};
+pub(crate) use manage::{retry_starved, Retry, FAIL_SPAWNS, HIGHPRI_NICE, WORKER_THREAD_PREFIX};
+#[cfg_attr(loom, allow(unused_imports))]
+pub(crate) use mayday::mayday_timer;
 pub(crate) use policy::kick_pool;
+pub use rescuer::current_is_workqueue_rescuer;
+pub(crate) use rescuer::{Rescuer, RESCUER_THREAD_PREFIX};
 pub(crate) use steal::{blocked_behind_current, steal};
 pub(crate) use worker_pool::{PoolLocked, WorkerPool};
 

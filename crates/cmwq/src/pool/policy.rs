@@ -70,6 +70,23 @@ impl PoolLocked {
         self.need_more_worker(pool) && !self.may_start_working()
     }
 
+    /// Does the pool lack the idle worker its work needs: work waiting or being
+    /// executed, and no worker idle or being created? The kernel's worker never
+    /// starts without one (`may_start_working`; its manager sleeps in
+    /// `maybe_create_worker` until it has one); a cmwq worker refused one goes
+    /// on without, and the pool stays marked starved until this is false
+    /// (`manage::retry_starved`; pool/README.md, "Reserve invariant").
+    pub(crate) fn lacks_reserve(&self) -> bool {
+        self.idle.is_empty() && !self.manager_active && (self.nr_busy > 0 || !self.worklist.is_empty())
+    }
+
+    /// Is the pool within `CREATE_COOLDOWN` of a failed thread creation? Then it
+    /// is marked starved, and the monitor retries when the cooldown ends. No
+    /// clock read unless a creation failed.
+    pub(crate) fn cooling_down(&self) -> Option<Instant> {
+        self.create_cooldown_until.filter(|&until| Instant::now() < until)
+    }
+
     /// Are there more idle workers than the busy ones justify? (`too_many_workers`)
     pub(crate) fn too_many_workers(&self) -> bool {
         let nr_idle = self.idle.len() + self.manager_active as usize;
@@ -100,8 +117,10 @@ impl PoolLocked {
 }
 
 /// `kick_pool`: wake the most recently idled worker if work waits and nobody runs
-/// (and no runnable sleeper covers the CPU: `worker_wanted`). With no worker at
-/// all (a new pool, or one shrunk to zero) create the first one.
+/// (and no runnable sleeper covers the CPU: `worker_wanted`). With no idle
+/// worker (a new pool, one shrunk to zero, or one whose reserve a refused
+/// creation took) and nobody managing, create one, unless the pool cools down
+/// after a failed creation (the monitor retries when that ends).
 /// Returns whether a worker was woken or created.
 pub(crate) fn kick_pool(pool: &'static WorkerPool, g: &mut PoolLocked) -> bool {
     crate::platform::loom::ltrace!(
@@ -139,7 +158,14 @@ pub(crate) fn kick_pool(pool: &'static WorkerPool, g: &mut PoolLocked) -> bool {
         }
         return true;
     }
-    if g.nr_workers == 0 && !g.manager_active {
+    // No reserve to wake. With the reserve invariant this is a pool's first
+    // worker, or a pool whose worker went on without a reserve after a refused
+    // creation: whoever finds work wanted then creates one (the creator thread
+    // spawns it), as the kernel's manager keeps retrying in
+    // `maybe_create_worker` while `need_to_create_worker()`. A refusal marks the
+    // pool starved, and the monitor retries (pool/README.md, "Why no wake-up is
+    // lost", 7).
+    if !g.manager_active && g.cooling_down().is_none() {
         return create_worker_locked(pool, g);
     }
     false

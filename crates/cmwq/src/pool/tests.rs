@@ -1,7 +1,11 @@
-//! loom model of the `nr_running` wake-up handshake, on the real pool code
-//! (run with `RUSTFLAGS="--cfg loom"`). A lost wake-up leaves every thread blocked,
-//! which loom reports as a deadlock. Building with `--cfg cmwq_loom_mutant` removes
-//! the wake-up in `worker_sleeping`, and `.ci/run` checks that the model then fails.
+//! loom models of the `nr_running` wake-up handshake and of the reserve
+//! invariant, on the real pool code (run with `RUSTFLAGS="--cfg loom"`). A lost
+//! wake-up leaves every thread blocked, which loom reports as a deadlock.
+//! Building with `--cfg cmwq_loom_mutant` removes the wake-up in
+//! `worker_sleeping`, restores the old clearing rule of `retry_starved`, and
+//! makes the rescuer skip the collision check, which the mayday handoff model
+//! (`mayday_handoff_runs_each_item_once`) must catch; `.ci/run` checks that the
+//! models then fail.
 
 use loom::sync::{Condvar, Mutex};
 use std::sync::Arc;
@@ -37,6 +41,80 @@ fn blocked_worker_hands_the_cpu_on() {
         w1.flush().unwrap();
         w2.flush().unwrap();
         crate::platform::loom::ltrace!("model: flushed");
+        reg.shutdown();
+    });
+}
+
+/// The reserve invariant across a refused creation (pool/README.md, "Reserve
+/// invariant", "The refusal path", and "Why no wake-up is lost", 7). One CPU, a
+/// thread ceiling of one worker: w1's worker is refused its reserve and runs w1
+/// without one. A model thread plays the administrator and the monitor: once w1
+/// has started, it raises the ceiling by one and does what the monitor's tick
+/// does for a pool marked starved (`retry_starved`), while w1 still runs and
+/// nothing waits. The pool must then not lack its reserve; and w1, which then
+/// blocks (announced) until w2 has run, must see w2 run, in every interleaving.
+/// The mutant (`--cfg cmwq_loom_mutant`) restores the rule before issue 14,
+/// which cleared the mark without creating anything while no work waited for a
+/// worker: the model then finds the pool without its reserve.
+#[test]
+fn a_refused_reserve_is_restored() {
+    let mut model = loom::model::Builder::new();
+    // Four threads (the test, the monitor, two workers): bounded as `.ci/run`
+    // bounds every model, also where `LOOM_MAX_PREEMPTIONS` is not set.
+    model.preemption_bound.get_or_insert(2);
+    model.check(|| {
+        let reg: &'static Registry = Box::leak(Box::new(Registry::new(Topology::simulated(1))));
+        reg.ctx.config.set_max_workers(1);
+        let wq = Workqueue::builder("model").flags(crate::WqFlags::PERCPU).build_in(reg).unwrap();
+        let pool = reg.cpu_pool(0, false);
+        // (w1 started, the monitor retried, w2 ran)
+        let state = Arc::new((Mutex::new((false, false, false)), Condvar::new()));
+        let s1 = state.clone();
+        let w1 = Work::new(move |_| {
+            let mut st = s1.0.lock().unwrap();
+            st.0 = true;
+            s1.1.notify_all();
+            // Still counted as running: no work waits, nothing to wake.
+            while !st.1 {
+                st = s1.1.wait(st).unwrap();
+            }
+            drop(st);
+            crate::blocking(|| {
+                let mut st = s1.0.lock().unwrap();
+                while !st.2 {
+                    st = s1.1.wait(st).unwrap();
+                }
+            })
+        });
+        let s2 = state.clone();
+        let w2 = Work::new(move |_| {
+            s2.0.lock().unwrap().2 = true;
+            s2.1.notify_all();
+        });
+        assert!(wq.queue(&w1).unwrap());
+        let sm = state.clone();
+        let monitor = loom::thread::spawn(move || {
+            let mut st = sm.0.lock().unwrap();
+            while !st.0 {
+                st = sm.1.wait(st).unwrap();
+            }
+            drop(st);
+            // Creation is allowed again: room for one more worker.
+            reg.ctx.config.set_max_workers(2);
+            let mut g = pool.lock();
+            assert!(g.starved, "w1 started without a reserve and the pool is not marked starved");
+            let _ = super::manage::retry_starved(pool, &mut g);
+            assert!(!g.lacks_reserve(), "the pool lacks its reserve after the monitor's retry");
+            drop(g);
+            sm.0.lock().unwrap().1 = true;
+            sm.1.notify_all();
+        });
+        assert!(wq.queue(&w2).unwrap());
+        w1.flush().unwrap();
+        w2.flush().unwrap();
+        monitor.join().unwrap();
+        drop((w1, w2));
+        drop(wq);
         reg.shutdown();
     });
 }
@@ -126,5 +204,76 @@ fn monitor_and_hint_never_double_count() {
         drop(wq);
         reg.shutdown();
         assert_eq!(pool.nr_running(), 0, "nr_running not exact after the race");
+    });
+}
+
+/// The mayday handoff (`mayday.rs`, `rescuer.rs`, pool/README.md "Rescuers"):
+/// a `MEM_RECLAIM` pwq is sent to its rescuer while the pool may create no
+/// worker, and then, while the rescuer is on its way, the ceiling lifts and a
+/// new worker appears and takes the same items. The item queues itself once
+/// more from inside its first run and then blocks (announced), so the second
+/// instance waits on the worklist while the first one runs, on either thread.
+/// In every interleaving each instance runs once, and never concurrently with
+/// the other: the rescuer hands an item that a worker executes to that worker
+/// (`assign_work`), as the workers do. With `--cfg cmwq_loom_mutant` the
+/// rescuer takes its pwq's items without that check, and `.ci/run` checks that
+/// loom then finds the overlap.
+#[test]
+fn mayday_handoff_runs_each_item_once() {
+    // Four threads (the caller, the timer-and-creator, the rescuer, the new
+    // worker): at 2 preemptions loom explores it in seconds, at 3 it ran for
+    // more than ten minutes here, so the model is bounded at 2, the bound
+    // `.ci/run` gives every model, unless `LOOM_MAX_PREEMPTIONS` says otherwise.
+    let mut model = loom::model::Builder::new();
+    model.preemption_bound.get_or_insert(2);
+    model.check(|| {
+        use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let reg: &'static Registry = Box::leak(Box::new(Registry::new(Topology::simulated(1))));
+        // One worker in all, held by another pool's worker: creation is refused.
+        reg.ctx.config.set_max_workers(1);
+        reg.ctx.threads.reserve(&reg.ctx.config, false, std::time::Instant::now()).unwrap();
+        let flags = crate::WqFlags::PERCPU | crate::WqFlags::MEM_RECLAIM;
+        let wq = Workqueue::builder("model").flags(flags).build_in(reg).unwrap();
+        let pool = reg.cpu_pool(0, false);
+        let runs = Arc::new(AtomicUsize::new(0));
+        let inside = Arc::new(AtomicBool::new(false));
+        let overlap = Arc::new(AtomicBool::new(false));
+        let (r2, i2, o2, wq2) = (runs.clone(), inside.clone(), overlap.clone(), wq.clone());
+        let w = Work::new(move |w| {
+            if i2.swap(true, Ordering::SeqCst) {
+                o2.store(true, Ordering::SeqCst);
+            }
+            if r2.fetch_add(1, Ordering::SeqCst) == 0 {
+                assert!(wq2.queue(w).unwrap());
+            }
+            crate::blocking(|| {});
+            i2.store(false, Ordering::SeqCst);
+        });
+        // No worker, and none may be created: the pool's mayday timer is armed.
+        assert!(wq.queue(&w).unwrap());
+        let helper = loom::thread::spawn(move || {
+            // The timer fires (the monitor's job) ...
+            let mut g = pool.lock();
+            assert!(g.need_to_create_worker(pool));
+            super::mayday::fire(pool, &mut g, std::time::Instant::now());
+            drop(g);
+            // ... and the other worker exits: the monitor's retry creates one.
+            pool.ctx.threads.release(false);
+            let mut g = pool.lock();
+            super::manage::create_worker_locked(pool, &mut g);
+        });
+        w.flush().unwrap();
+        wq.flush().unwrap();
+        helper.join().unwrap();
+        assert!(!overlap.load(Ordering::SeqCst), "the item ran concurrently with itself");
+        assert_eq!(runs.load(Ordering::SeqCst), 2, "each queueing runs once");
+        let g = pool.lock();
+        let s = g.pwqs.iter().map(|(_, p)| p.stats).next().expect("the queue's pwq");
+        drop(g);
+        assert_eq!(s.started, 2);
+        assert_eq!(s.mayday, 1, "sent to the rescuer once");
+        drop(w);
+        drop(wq); // the rescuer ends with its queue
+        reg.shutdown();
     });
 }

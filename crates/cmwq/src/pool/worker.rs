@@ -207,7 +207,7 @@ pub(super) fn worker_thread(pool: &'static WorkerPool, me: Arc<WorkerShared>) {
 /// list; ours is always empty here (a worker drains it before it takes more work,
 /// and only an item running on it makes others add to it), so the entry is handed
 /// back to run at once, and the list is drained after it.
-fn assign_work(pool: &WorkerPool, g: &mut PoolLocked, e: Entry, idx: usize) -> Option<Entry> {
+pub(super) fn assign_work(pool: &WorkerPool, g: &mut PoolLocked, e: Entry, idx: usize) -> Option<Entry> {
     // A spawned closure runs once: it never collides with itself.
     if let Some(other) = match &e.task {
         Task::Work(work) => work.running_on(pool.id),
@@ -226,15 +226,20 @@ fn assign_work(pool: &WorkerPool, g: &mut PoolLocked, e: Entry, idx: usize) -> O
 }
 
 /// `process_scheduled_works`: the list may grow while we run.
-fn process_scheduled_works(pool: &'static WorkerPool, mut g: Guard, idx: usize, d: &mut Deferred) -> Guard {
+pub(super) fn process_scheduled_works(
+    pool: &'static WorkerPool,
+    mut g: Guard,
+    idx: usize,
+    d: &mut Deferred,
+) -> Guard {
     while let Some(e) = g.workers.get_mut(idx).scheduled.pop_front() {
         g = process_one_work(pool, g, idx, e, d);
     }
     g
 }
 
-/// `process_one_work`.
-fn process_one_work(
+/// `process_one_work` (the rescuer runs items through it too, `rescuer.rs`).
+pub(super) fn process_one_work(
     pool: &'static WorkerPool,
     mut g: Guard,
     idx: usize,

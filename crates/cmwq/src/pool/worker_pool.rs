@@ -75,6 +75,25 @@ pub(crate) struct WorkerSlot {
     pub(crate) sleep_due: Option<Instant>,
 }
 
+impl WorkerSlot {
+    /// A slot for a worker (or an attached rescuer) with these `WORKER_*` flags,
+    /// its thread not recorded yet, and room for `scheduled` collisions.
+    pub(crate) fn new(shared: Arc<WorkerShared>, flags: u32, kicked: bool, scheduled: usize) -> WorkerSlot {
+        WorkerSlot {
+            shared,
+            thread: None,
+            flags,
+            kicked,
+            current: None,
+            progress: 0,
+            started: None,
+            scheduled: VecDeque::with_capacity(scheduled),
+            last_active: Instant::now(),
+            sleep_due: None,
+        }
+    }
+}
+
 /// Pool state behind the pool lock (the kernel's `L:` fields).
 #[derive(Debug, Default)]
 pub(crate) struct PoolLocked {
@@ -96,6 +115,9 @@ pub(crate) struct PoolLocked {
     /// A worker was wanted and refused (a ceiling, a failed spawn): the monitor
     /// retries until the pool has what it needs (`monitor/README.md`).
     pub(crate) starved: bool,
+    /// The mayday timer (`mayday.rs`): armed by a refused creation while the
+    /// pool serves a `MEM_RECLAIM` queue, fired by the sleep monitor.
+    pub(crate) mayday: super::mayday::MaydayTimer,
     /// Workers the idle sentinel took out of `nr_running` (slot, item number), for
     /// the sleep monitor to adopt: it gives the count back once they run again.
     #[cfg_attr(loom, allow(dead_code))] // the sentinels and monitor are absent under loom

@@ -89,8 +89,7 @@ fn threads(d: &Dump) -> Value {
 }
 
 /// One workqueue's counters: `wq_monitor.py -j`'s keys (`cpu_time` in µs,
-/// as the kernel's `PWQ_STAT_CPU_TIME`), then cmwq's own. `mayday` and
-/// `rescued` are `null` until cmwq has a rescuer.
+/// as the kernel's `PWQ_STAT_CPU_TIME`), then cmwq's own.
 fn wq_stats(w: &WqDump) -> Value {
     let s = &w.stats;
     json!({
@@ -103,8 +102,8 @@ fn wq_stats(w: &WqDump) -> Value {
         "cpu_intensive": s.cpu_intensive,
         "cm_wakeup": s.cm_wakeup,
         "repatriated": s.repatriated,
-        "mayday": Value::Null,
-        "rescued": Value::Null,
+        "mayday": s.mayday,
+        "rescued": s.rescued,
         "panicked": s.panicked,
         "blocked": s.monitor_blocks,
         "in_flight": s.in_flight,

@@ -12,6 +12,7 @@ use super::unbound::PwqTable;
 use crate::platform::error::{Error, ErrorKind};
 use crate::platform::log;
 use crate::platform::loom::{AtomicBool, AtomicU32, Mutex};
+use crate::pool::Rescuer;
 use crate::pwq::PwqStats;
 use crate::registry::Registry;
 
@@ -40,7 +41,9 @@ impl Builder {
     /// Sets the flags. Default: empty, which builds an unbound, concurrency
     /// managed queue at normal priority (`PERCPU` asks for a per-CPU one). Any
     /// set is accepted here; [`build`](Self::build) refuses `PERCPU` with `UNBOUND`, and
-    /// the flags not supported yet (`BH`, `MEM_RECLAIM`).
+    /// the flags not supported yet (`BH`). `MEM_RECLAIM` gives the queue a
+    /// rescuer thread, started by `build` (see [`WqFlags::MEM_RECLAIM`]); it
+    /// combines with every other flag, and with [`Workqueue::ordered`].
     ///
     /// ```
     /// use cmwq::{ErrorKind, Workqueue, WqFlags};
@@ -201,6 +204,15 @@ impl Builder {
             }
             n => n,
         };
+        // `init_rescuer`: a MEM_RECLAIM queue is built with its rescuer, or not at all.
+        let rescuer = if flags.contains(WqFlags::MEM_RECLAIM) {
+            match Rescuer::start(&self.name) {
+                Ok(r) => Some(r),
+                Err(err) => return e(ErrorKind::RescuerCreation(err.to_string())),
+            }
+        } else {
+            None
+        };
         let nr_slots = if unbound.is_some() { 0 } else { registry.ctx.topo.nr_cpu_ids };
         let has_nna = unbound.is_some() && !self.ordered;
         let core = Arc::new(WqCore {
@@ -223,6 +235,8 @@ impl Builder {
             unbound,
             flush: Flush::new(),
             retired: Mutex::new(PwqStats::default()),
+            rescuer,
+            flush_dep_warned: AtomicBool::new(false),
         });
         core.update_node_max();
         registry.register_workqueue(Arc::downgrade(&core));
@@ -288,8 +302,9 @@ impl Workqueue {
     }
 
     /// Starts building an ordered workqueue: one item at a time, in queueing order
-    /// (`alloc_ordered_workqueue`). Among the flags, `HIGHPRI` and `FREEZABLE` are
-    /// meaningful; `PERCPU` is refused (an ordered queue is unbound).
+    /// (`alloc_ordered_workqueue`). Among the flags, `HIGHPRI`, `FREEZABLE` and
+    /// `MEM_RECLAIM` are meaningful; `PERCPU` is refused (an ordered queue is
+    /// unbound).
     ///
     /// ```
     /// use std::sync::{Arc, Mutex};

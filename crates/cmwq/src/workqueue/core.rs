@@ -18,7 +18,7 @@ use crate::platform::error::{Error, ErrorKind};
 use crate::platform::log;
 use crate::platform::loom::{AtomicBool, AtomicU32, Mutex, Ordering, RwLock};
 use crate::platform::topology::AffinityScope;
-use crate::pool::PoolLocked;
+use crate::pool::{PoolLocked, Rescuer};
 use crate::pwq::{self, PwqRef, PwqState, PwqStats, Task};
 use crate::registry::Registry;
 use crate::work::{Claim, Snapshot, Spawned, Work, POOL_NONE};
@@ -82,6 +82,12 @@ pub(crate) struct WqCore {
     /// Counters of pwqs already freed (after `destroy` or the last handle's drop).
     /// A leaf lock, taken under a pool lock.
     pub(super) retired: Mutex<PwqStats>,
+    /// I: a `MEM_RECLAIM` queue's rescuer (`wq->rescuer`); dropped with the
+    /// queue, which tells its thread to end.
+    pub(crate) rescuer: Option<Rescuer>,
+    /// A: the flush-dependency warning about this queue was given (relaxed:
+    /// the swap alone picks who warns).
+    pub(super) flush_dep_warned: AtomicBool,
 }
 
 impl WqCore {
@@ -373,6 +379,35 @@ impl WqCore {
             }));
         }
         Ok(())
+    }
+
+    /// `check_flush_dependency`: flushing this queue, which has no rescuer,
+    /// from an item of a `MEM_RECLAIM` queue (run by a worker or by its
+    /// rescuer) may wait for a worker that cannot be created, which is what
+    /// the flusher's rescuer was meant to rule out. Warned once per flushed
+    /// queue, naming both.
+    pub(super) fn check_flush_dependency(&self) {
+        if self.flags.contains(WqFlags::MEM_RECLAIM) {
+            return;
+        }
+        let Some(me) = crate::current::worker() else { return };
+        let flusher = {
+            let g = me.pool.lock();
+            let Some(cur) = g.workers.try_get(me.idx).and_then(|w| w.current) else { return };
+            let wq = &g.pwqs.get(cur.pwq as usize).wq;
+            if !wq.flags.contains(WqFlags::MEM_RECLAIM) {
+                return;
+            }
+            wq.name.clone()
+        };
+        if !self.flush_dep_warned.swap(true, Ordering::Relaxed) {
+            self.registry.ctx.counters.count_flush_dependency();
+            log::warn!(
+                "workqueue: WQ_MEM_RECLAIM {flusher} is flushing !WQ_MEM_RECLAIM {}; it may wait for a \
+                 worker that cannot be created",
+                self.name
+            );
+        }
     }
 
     /// Waiting for this queue from one of its own items would wait for itself.

@@ -31,7 +31,17 @@ bitflags::bitflags! {
         /// Frozen by the [`freezer`](crate::freezer): while frozen its items wait on
         /// the inactive list (effective `max_active` 0) until thawed.
         const FREEZABLE = 1 << 2;
-        /// Guaranteed a rescuer under memory pressure. Not supported yet.
+        /// Guaranteed forward progress when its pool may not create a worker (a
+        /// thread ceiling, a failed or refused thread creation: the kernel's
+        /// memory pressure): the queue gets a rescuer thread of its own when it is
+        /// built (`cmwq/R-<name>`, not counted against the ceilings), and when a
+        /// pool has waited 10 ms for a worker it may not create, the rescuer runs
+        /// the queue's waiting items there (the kernel's mayday,
+        /// [`WqStats::mayday`](crate::WqStats::mayday),
+        /// [`WqStats::rescued`](crate::WqStats::rescued)). Items that depend on
+        /// each other belong on separate `MEM_RECLAIM` queues: a rescuer runs one
+        /// item at a time. Flushing a queue without it from one of its items is
+        /// reported (the kernel's `check_flush_dependency`).
         const MEM_RECLAIM = 1 << 3;
         /// Served by the highpri pools (nice -20 where permitted).
         const HIGHPRI = 1 << 4;
@@ -49,5 +59,4 @@ bitflags::bitflags! {
 }
 
 /// Flags that a later version implements: refused, never silently ignored.
-pub(super) const UNSUPPORTED: [(WqFlags, &str); 2] =
-    [(WqFlags::BH, "BH"), (WqFlags::MEM_RECLAIM, "MEM_RECLAIM")];
+pub(super) const UNSUPPORTED: [(WqFlags, &str); 1] = [(WqFlags::BH, "BH")];

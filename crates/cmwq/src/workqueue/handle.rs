@@ -273,6 +273,7 @@ impl Workqueue {
     pub fn flush(&self) -> Result<(), Error> {
         let core = self.core();
         core.check_not_own_item("flush() of a workqueue from one of its own items")?;
+        core.check_flush_dependency();
         if core.system {
             static ONCE: std::sync::Once = std::sync::Once::new();
             ONCE.call_once(|| {
@@ -317,6 +318,7 @@ impl Workqueue {
     pub fn drain(&self) -> Result<(), Error> {
         let core = self.core();
         core.check_may_close("drain()", "drain() of a workqueue from one of its own items")?;
+        core.check_flush_dependency();
         core.drain_inner();
         Ok(())
     }
@@ -371,6 +373,10 @@ impl Workqueue {
         core.drain_inner();
         core.destroyed.store(true, Ordering::Relaxed);
         core.release_pwqs();
+        // Drained: nothing is left to rescue. Its rescuer ends before we return.
+        if let Some(r) = &core.rescuer {
+            r.stop(true);
+        }
         Ok(())
     }
 

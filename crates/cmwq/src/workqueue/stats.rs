@@ -60,6 +60,11 @@ pub struct WqStats {
     /// or an idle sentinel (cmwq's own; announced ones, [`blocking`](crate::blocking)
     /// and [`sleep`](crate::sleep), are not counted).
     pub monitor_blocks: u64,
+    /// Times one of its pwqs was sent to its rescuer because the pool could not
+    /// create a worker (`MEM_RECLAIM` queues only; the kernel's `mayday`).
+    pub mayday: u64,
+    /// Items its rescuer ran (the kernel's `rescued`).
+    pub rescued: u64,
     /// Items queued and not yet finished (active, inactive or running;
     /// `wq_monitor.py`'s `infl`).
     pub in_flight: u64,
@@ -80,6 +85,8 @@ impl WqStats {
             cpu_time: Duration::from_nanos(s.cpu_time_ns),
             repatriated: 0,
             monitor_blocks: s.monitor_blocks,
+            mayday: s.mayday,
+            rescued: s.rescued,
             in_flight,
             inactive,
         }
