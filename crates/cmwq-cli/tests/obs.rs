@@ -76,7 +76,11 @@ fn top_and_dump_agree_on_a_live_demo() {
 
     let rows = plain_rows(&plain);
     let names: Vec<&str> = rows.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["mixed-percpu", "mixed-highpri", "mixed-cpu-intensive", "mixed-unbound"], "{plain}");
+    assert_eq!(
+        names,
+        ["mixed-percpu", "mixed-highpri", "mixed-cpu-intensive", "mixed-unbound", "mixed-reclaim"],
+        "{plain}"
+    );
     assert!(plain.contains(&format!("pid {pid} (cmwq): workers ")), "{plain}");
 
     let lines: Vec<serde_json::Value> = json.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -84,8 +88,9 @@ fn top_and_dump_agree_on_a_live_demo() {
     assert_eq!(wq_lines.iter().map(|v| v["name"].as_str().unwrap()).collect::<Vec<_>>(), names);
     for (v, (name, total)) in wq_lines.iter().zip(&rows) {
         assert!(v["started"].as_u64().unwrap() >= *total, "{name}: JSON after plain");
-        assert_eq!(v["unbound"], name == "mixed-unbound");
-        assert_eq!(v["mem_reclaim"], false);
+        assert_eq!(v["unbound"], name == "mixed-unbound" || name == "mixed-reclaim");
+        assert_eq!(v["mem_reclaim"], name == "mixed-reclaim");
+        assert!(v["mayday"].is_u64() && v["rescued"].is_u64());
         assert!(v["cpu_time"].is_u64() && v["timestamp"].is_f64());
     }
     assert!(lines.last().unwrap()["threads"]["workers"].as_u64().unwrap() >= 1);
@@ -112,7 +117,8 @@ fn top_and_dump_agree_on_a_live_demo() {
             ("mixed-percpu", "percpu"),
             ("mixed-highpri", "percpu"),
             ("mixed-cpu-intensive", "percpu"),
-            ("mixed-unbound", "unbound")
+            ("mixed-unbound", "unbound"),
+            ("mixed-reclaim", "unbound"),
         ]
     );
     // The dump's show_all_workqueues part has counters no smaller than top's.
@@ -122,6 +128,17 @@ fn top_and_dump_agree_on_a_live_demo() {
             line.split("started=").nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap();
         assert!(started >= *total, "{name}: {started} < {total}");
     }
+
+    // The rescuer of the MEM_RECLAIM queue, with its thread id; `-` for the
+    // rescuer columns of the others.
+    let rescuers = &dump[dump.find("Workqueue -> rescuer").unwrap()..];
+    let line = rescuers.lines().find(|l| l.starts_with("mixed-reclaim ")).expect("a rescuer row");
+    let tid: i32 = line.split_whitespace().nth(2).unwrap().parse().expect("a thread id");
+    assert!(std::path::Path::new(&format!("/proc/{pid}/task/{tid}")).exists());
+    let row = plain.lines().find(|l| l.starts_with("mixed-reclaim ")).unwrap();
+    assert!(row.split_whitespace().nth(6).unwrap().parse::<u64>().is_ok(), "mayday is a number: {row}");
+    let row = plain.lines().find(|l| l.starts_with("mixed-percpu ")).unwrap();
+    assert_eq!(row.split_whitespace().nth(6), Some("-"), "{row}");
 
     // A regex keeps the matching queues only.
     let some = text(&cmwq(&["top", "--pid", &p, "-i", "0", "unbound$", "^mixed-high"]));

@@ -354,7 +354,8 @@ fn burst(q: &Workqueue, cpu: usize, backlog: &Arc<AtomicUsize>, done: &Arc<Atomi
 /// `cmwq top` and `cmwq dump` have something to show. Every 50th item of the
 /// per-CPU queue hogs its CPU for 15 ms, every 40th item of the unbound queue
 /// blocks for 3 ms without saying so, and every 5 s a [`burst`] saturates a
-/// per-CPU pool (the monitor's blocks and CPU hogs).
+/// per-CPU pool (the monitor's blocks and CPU hogs). A fifth queue,
+/// `mixed-reclaim` (`UNBOUND | MEM_RECLAIM`), has a rescuer.
 pub(crate) fn serve(out: &mut dyn Write, cpus: &[usize], rate: u32, until: Option<Duration>) -> Result<()> {
     /// Items queued and not yet finished past which queueing pauses, so that a
     /// machine too busy for the rate is not buried.
@@ -376,6 +377,12 @@ pub(crate) fn serve(out: &mut dyn Write, cpus: &[usize], rate: u32, until: Optio
     for s in &specs {
         queues.push(Workqueue::builder(s.name).flags(s.flags).max_active(s.max_active).build()?);
     }
+    // A queue with a rescuer, for `cmwq dump`'s rescuer section and `cmwq top`'s
+    // mayday and rescued columns: every 10th item also queues a short one here.
+    let reclaim = Workqueue::builder("mixed-reclaim")
+        .flags(WqFlags::UNBOUND | WqFlags::MEM_RECLAIM)
+        .max_active(2)
+        .build()?;
     out.flush()?;
     let backlog = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(AtomicU64::new(0));
@@ -436,6 +443,16 @@ pub(crate) fn serve(out: &mut dyn Write, cpus: &[usize], rate: u32, until: Optio
             backlog.fetch_add(1, Ordering::Relaxed);
             queue_item(&queues[p.queue], p, &w)?;
             queued += 1;
+            if n % 10 == 0 {
+                let (b, d) = (backlog.clone(), done.clone());
+                backlog.fetch_add(1, Ordering::Relaxed);
+                reclaim.queue(&Work::new(move |_| {
+                    burn_cpu(Duration::from_micros(200));
+                    b.fetch_sub(1, Ordering::Relaxed);
+                    d.fetch_add(1, Ordering::Relaxed);
+                }))?;
+                queued += 1;
+            }
         }
         round += 1;
     }

@@ -159,7 +159,10 @@ pub(crate) fn render(d: &Dump) -> String {
     let reclaim: Vec<&WqDump> = d.workqueues.iter().filter(|w| w.flags.contains("MEM_RECLAIM")).collect();
     for w in &reclaim {
         let ucpus = w.cpumask.as_deref().map(cpumask).unwrap_or_default();
-        let _ = writeln!(s, "{:name_len$} {ucpus:mask_len$} {:>6} {:mask_len$}", w.name, "-", "-");
+        let r = w.rescuer.as_ref();
+        let pid = r.and_then(|r| r.tid).map_or_else(|| "-".to_owned(), |t| t.to_string());
+        let rcpus = r.and_then(|r| r.cpus.as_deref()).map_or_else(|| "-".to_owned(), cpumask);
+        let _ = writeln!(s, "{:name_len$} {ucpus:mask_len$} {pid:>6} {rcpus:mask_len$}", w.name);
     }
     if reclaim.is_empty() {
         let _ = writeln!(s, "(no MEM_RECLAIM workqueue)");
@@ -213,7 +216,7 @@ pub(crate) fn render(d: &Dump) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::obs::wire::{NodeCount, PoolRow, Pwq, Scope};
+    use crate::obs::wire::{NodeCount, PoolRow, Pwq, RescuerInfo, Scope};
 
     #[test]
     fn cpumasks_print_as_the_kernel_does() {
@@ -239,7 +242,8 @@ mod tests {
             workqueues: vec![
                 WqDump {
                     name: "mixed-percpu".into(),
-                    flags: "PERCPU".into(),
+                    flags: "PERCPU | MEM_RECLAIM".into(),
+                    rescuer: Some(RescuerInfo { tid: Some(4242), cpus: Some(vec![0, 1]) }),
                     max_active: 1024,
                     pwqs: vec![Pwq { pool: 0, cpu: Some(0), pod: vec![0], ..Pwq::default() }],
                     ..WqDump::default()
@@ -302,7 +306,9 @@ mod tests {
         };
         assert_eq!(row("mixed-percpu ")[1..], ["percpu", "0", "-"]);
         assert_eq!(row("mixed-unbound ")[1..], ["unbound,S", "4", "4", "-"]);
-        assert!(text.contains("(no MEM_RECLAIM workqueue)"));
+        let rescuers = &text[text.find("Workqueue -> rescuer").unwrap()..];
+        let line = rescuers.lines().find(|l| l.starts_with("mixed-percpu ")).unwrap();
+        assert_eq!(line.split_whitespace().collect::<Vec<_>>(), ["mixed-percpu", "4242", "00000003"]);
         assert!(text.contains("NODE[00]=00000003"));
         assert!(text.contains("\nmixed-unbound              4   4   2/  4   0/  4\n"), "{text}");
         assert!(text.ends_with("Showing busy workqueues and worker pools:\n"));

@@ -142,6 +142,8 @@ pub(crate) struct WqDump {
     /// the last one (`node: null`) is for pools whose pod spans nodes.
     pub(crate) nodes: Vec<NodeCount>,
     pub(crate) stats: WqRow,
+    /// A `MEM_RECLAIM` queue's rescuer thread.
+    pub(crate) rescuer: Option<RescuerInfo>,
     pub(crate) pwqs: Vec<Pwq>,
 }
 
@@ -166,4 +168,12 @@ pub(crate) struct NodeCount {
     pub(crate) node: Option<usize>,
     pub(crate) active: u64,
     pub(crate) max: u64,
+}
+
+/// A rescuer thread: its id and allowed CPUs, when the endpoint could tell.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub(crate) struct RescuerInfo {
+    pub(crate) tid: Option<i32>,
+    pub(crate) cpus: Option<Vec<usize>>,
 }

@@ -196,8 +196,61 @@ fn scopes() -> Value {
     Value::Array(v)
 }
 
+/// A CPU list as `/proc` writes it (`0-3,5`).
+fn parse_cpu_list(s: &str) -> Vec<usize> {
+    let mut v = Vec::new();
+    for part in s.trim().split(',').filter(|p| !p.is_empty()) {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        if let (Ok(a), Ok(b)) = (a.trim().parse::<usize>(), b.trim().parse::<usize>()) {
+            v.extend(a..=b.min(a + 4096));
+        }
+    }
+    v
+}
+
+/// The rescuer threads of this process, from `/proc/self/task`: their name
+/// (`cmwq/R-<queue>`, cut to 15 bytes by the kernel), thread id and allowed
+/// CPUs (`wq_dump.py`'s "Workqueue -> rescuer").
+fn rescuer_threads() -> Vec<(String, i32, Vec<usize>)> {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else { return Vec::new() };
+    dir.flatten()
+        .filter_map(|e| {
+            let tid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+            let comm = comm.trim_end();
+            if !comm.starts_with(debug::RESCUER_THREAD_PREFIX) {
+                return None;
+            }
+            let status = std::fs::read_to_string(e.path().join("status")).ok()?;
+            let cpus = status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).map(parse_cpu_list);
+            Some((comm.to_owned(), tid, cpus.unwrap_or_default()))
+        })
+        .collect()
+}
+
+/// The rescuer thread of queue `name`, when its (cut) thread name is unique.
+fn rescuer_of(name: &str, threads: &[(String, i32, Vec<usize>)]) -> Value {
+    let mut want = format!("{}{name}", debug::RESCUER_THREAD_PREFIX);
+    let mut cut = want.len().min(15);
+    while !want.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    want.truncate(cut);
+    let mut found = threads.iter().filter(|(comm, _, _)| *comm == want);
+    match (found.next(), found.next()) {
+        (Some((_, tid, cpus)), None) => json!({ "tid": tid, "cpus": cpus }),
+        // None, or several queues whose names share the cut prefix.
+        _ => json!({ "tid": null, "cpus": null }),
+    }
+}
+
 fn dump() -> Value {
     let d = debug::dump();
+    let rescuers = if d.workqueues.iter().any(|w| w.flags.contains(WqFlags::MEM_RECLAIM)) {
+        rescuer_threads()
+    } else {
+        Vec::new()
+    };
     let extras = extras();
     // The two lists come from two looks at the registry: match them by
     // position while the names agree, by name otherwise.
@@ -263,6 +316,7 @@ fn dump() -> Value {
                     "waiting_pwqs": n.waiting_pwqs,
                 })).collect::<Vec<_>>(),
                 "stats": wq_stats(w),
+                "rescuer": if w.flags.contains(WqFlags::MEM_RECLAIM) { rescuer_of(&w.name, &rescuers) } else { Value::Null },
                 "pwqs": pwqs,
             })
         })
@@ -304,4 +358,29 @@ fn dump() -> Value {
         "watchdog_thresh_ms": ms(d.watchdog_thresh),
         "text": d.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(parse_cpu_list("0-3,5\n"), [0, 1, 2, 3, 5]);
+        assert_eq!(parse_cpu_list(""), Vec::<usize>::new());
+        assert_eq!(parse_cpu_list("7"), [7]);
+    }
+
+    #[test]
+    fn rescuers_by_their_cut_name() {
+        let threads = vec![
+            ("cmwq/R-disk-io".to_owned(), 10, vec![0, 1]),
+            ("cmwq/R-a-very-l".to_owned(), 11, vec![0]),
+            ("cmwq/R-a-very-l".to_owned(), 12, vec![1]),
+        ];
+        assert_eq!(rescuer_of("disk-io", &threads)["tid"], 10);
+        assert_eq!(rescuer_of("disk-io", &threads)["cpus"], json!([0, 1]));
+        assert!(rescuer_of("a-very-long-name", &threads)["tid"].is_null(), "ambiguous");
+        assert!(rescuer_of("other", &threads)["tid"].is_null());
+    }
 }
