@@ -113,6 +113,16 @@ impl Drop for NoNewThreads {
     }
 }
 
+/// Lets every pool shrink to zero workers: idle workers left by an earlier test
+/// (a pool keeps its reserve after a refusal) would run the items a stall needs
+/// to keep waiting.
+fn shrink_pools() {
+    let old = cmwq::idle_timeout();
+    cmwq::set_idle_timeout(Duration::from_millis(5));
+    wait_for("every pool to shrink to zero workers", || cmwq::debug::pools().iter().all(|p| p.workers == 0));
+    cmwq::set_idle_timeout(old);
+}
+
 /// Items on per-CPU queues of one CPU, each waiting on a gate; see the module docs.
 struct Stall {
     wqs: Vec<Workqueue>,
@@ -136,6 +146,7 @@ impl Stall {
     /// As [`new`](Stall::new), on queues that `build` makes (all of one pool).
     fn on(prefix: &str, n: usize, chain: bool, build: impl Fn(String) -> Workqueue) -> Stall {
         let cpu = cpu0();
+        shrink_pools();
         let wqs: Vec<Workqueue> = (0..n).map(|i| build(format!("{prefix}-{i}"))).collect();
         for wq in &wqs {
             let w = Work::new(|_| {});
