@@ -74,7 +74,7 @@
 //! | `create_workqueue` / `create_singlethread_workqueue` / `create_freezable_workqueue` (legacy: they imply `WQ_MEM_RECLAIM`) | [`Workqueue::builder`]`(name).flags(`[`WqFlags::PERCPU`]` \| `[`WqFlags::MEM_RECLAIM`]`).max_active(1)`; [`Workqueue::ordered`]`(name).flags(`[`WqFlags::MEM_RECLAIM`]`)`; add [`WqFlags::FREEZABLE`] for the freezable one | provided, spelled out |
 //! | `alloc_ordered_workqueue(name, WQ_MEM_RECLAIM)` | [`Workqueue::ordered`]`(name).flags(`[`WqFlags::MEM_RECLAIM`]`)` | provided |
 //! | `current_is_workqueue_rescuer` | [`current_is_workqueue_rescuer`] | provided |
-//! | `check_flush_dependency` (a `WQ_MEM_RECLAIM` item flushing a queue without it) | [`Workqueue::flush`] and [`Workqueue::drain`] from such an item (run by a worker or by the rescuer) log one warning per flushed queue, naming both queues; the flush goes on | provided |
+//! | `check_flush_dependency` (a `WQ_MEM_RECLAIM` item flushing a queue without it) | [`Workqueue::flush`], [`Workqueue::drain`] and [`Work::flush`] (of an item queued on or running for such a queue) from such an item (run by a worker or by the rescuer) log one warning per flushed queue, naming both queues; the flush goes on | provided |
 //! | `WQ_BH`, `system_bh_wq`, `system_bh_highpri_wq` | [`WqFlags::BH`] is refused with [`ErrorKind::UnsupportedFlag`]; no BH system queues | not yet |
 //! | `struct workqueue_attrs` (`nice`, `cpumask`, `affn_scope`, `affn_strict`) | [`Attrs`], [`Builder::attrs`], [`Workqueue::attrs`]; out of range: [`ErrorKind::InvalidAttrs`] | provided |
 //! | `apply_workqueue_attrs` | [`Workqueue::apply_attrs`] | provided |

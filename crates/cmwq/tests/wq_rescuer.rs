@@ -382,6 +382,38 @@ fn flushing_a_plain_queue_from_a_reclaim_item_is_reported_once() {
     }
 }
 
+/// The same for a single item: `Work::flush` from a `MEM_RECLAIM` item of an
+/// item queued on (or running for) a queue without it is reported (the kernel
+/// checks in `start_flush_work`); of an item of a `MEM_RECLAIM` queue it is not.
+#[test]
+fn flushing_a_plain_queues_item_from_a_reclaim_item_is_reported() {
+    let _serial = SERIAL.lock();
+    let reclaim = Workqueue::builder("fdw-reclaim").flags(WqFlags::MEM_RECLAIM).build().unwrap();
+    let reclaim2 = Workqueue::builder("fdw-reclaim2").flags(WqFlags::MEM_RECLAIM).build().unwrap();
+    let plain = Workqueue::builder("fdw-plain").build().unwrap();
+    let before = cmwq::debug::nr_flush_dependency_warnings();
+    let (gate_tx, gate_rx) = std::sync::mpsc::channel::<()>();
+    let gate_rx = Arc::new(parking_lot::Mutex::new(gate_rx));
+    let target = Work::new(move |_| {
+        let _ = gate_rx.lock().recv_timeout(Duration::from_secs(5));
+    });
+    let other = Work::new(|_| {});
+    let (t, o, p, r2) = (target.clone(), other.clone(), plain.clone(), reclaim2.clone());
+    let w = Work::new(move |_| {
+        r2.queue(&o).unwrap();
+        o.flush().unwrap(); // MEM_RECLAIM: nothing to report
+        p.queue(&t).unwrap();
+        gate_tx.send(()).unwrap();
+        t.flush().unwrap();
+    });
+    reclaim.queue(&w).unwrap();
+    w.flush_bounded().unwrap();
+    assert_eq!(cmwq::debug::nr_flush_dependency_warnings(), before + 1, "one warning for fdw-plain's item");
+    for q in [reclaim, reclaim2, plain] {
+        q.destroy_bounded().unwrap();
+    }
+}
+
 fn task_names() -> Vec<String> {
     std::fs::read_dir("/proc/self/task")
         .unwrap()

@@ -3,12 +3,14 @@
 //! calling item itself.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use super::by_id;
 use crate::context::work_state::Snapshot;
 use crate::platform::bug::abort_on_bug;
 use crate::pwq::{dec_nr_in_flight, Entry};
 use crate::work::Work;
+use crate::workqueue::WqCore;
 
 /// Takes a queued item off whatever list of `snap`'s pool holds it, keeping
 /// `PENDING` for the caller (`try_to_grab_pending`). False if it moved meanwhile.
@@ -60,4 +62,23 @@ pub(crate) fn blocked_behind_current(work: &Work, snap: Snapshot) -> Option<Stri
     let key = work.key();
     (running.pwq == cur.pwq_slot() && pwq.max_active <= 1 && pwq.inactive.iter().any(|e| e.is_work(key)))
         .then(|| pwq.wq.name.to_string())
+}
+
+/// The workqueue of `work`'s instance that a flush would wait for: the pwq it
+/// is queued on, or else the one it runs for on its last pool (the kernel's
+/// `get_work_pwq`, then `find_worker_executing_work`, in `start_flush_work`).
+/// `None` if it is neither queued nor running.
+pub(crate) fn flushed_wq(work: &Work, snap: Snapshot) -> Option<Arc<WqCore>> {
+    let pool = by_id(snap.pool_id())?;
+    let g = pool.lock();
+    let cur = work.state().load();
+    if cur.pool_id() != pool.id {
+        return None;
+    }
+    let slot = if cur.queued() {
+        cur.pwq_slot()
+    } else {
+        g.workers.try_get(work.running_on(pool.id)?)?.current?.pwq
+    };
+    g.pwqs.try_get(slot as usize).map(|p| p.wq.clone())
 }

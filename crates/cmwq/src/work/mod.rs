@@ -573,6 +573,13 @@ impl Work {
     pub fn flush(&self) -> Result<bool, Error> {
         self.check_not_self("flush() of a work item from its own callback")?;
         let s = self.state().load();
+        // `check_flush_dependency` (`start_flush_work`): from an item, with the
+        // queue of the instance waited for (queued, or running on its last pool).
+        if crate::current::worker().is_some() {
+            if let Some(wq) = crate::pool::flushed_wq(self, s) {
+                wq.check_flush_dependency();
+            }
+        }
         if s.queued() {
             if let Some(wq) = crate::pool::blocked_behind_current(self, s) {
                 return Err(Error::new(

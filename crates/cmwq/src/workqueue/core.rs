@@ -14,7 +14,7 @@ use super::flush::Flush;
 use super::nr_active::{node_maxima, NodeNrActive};
 use super::unbound::PwqTable;
 use crate::platform::bug::abort_on_bug;
-use crate::platform::error::{Error, ErrorKind};
+use crate::platform::error::{Error, ErrorKind, Name};
 use crate::platform::log;
 use crate::platform::loom::{AtomicBool, AtomicU32, Mutex, Ordering, RwLock};
 use crate::platform::topology::AffinityScope;
@@ -385,8 +385,9 @@ impl WqCore {
     /// from an item of a `MEM_RECLAIM` queue (run by a worker or by its
     /// rescuer) may wait for a worker that cannot be created, which is what
     /// the flusher's rescuer was meant to rule out. Warned once per flushed
-    /// queue, naming both.
-    pub(super) fn check_flush_dependency(&self) {
+    /// queue, naming both. Called by [`Workqueue::flush`](crate::Workqueue::flush),
+    /// `drain`, and [`Work::flush`] for the queue of the instance it waits for.
+    pub(crate) fn check_flush_dependency(&self) {
         if self.flags.contains(WqFlags::MEM_RECLAIM) {
             return;
         }
@@ -403,9 +404,10 @@ impl WqCore {
         if !self.flush_dep_warned.swap(true, Ordering::Relaxed) {
             self.registry.ctx.counters.count_flush_dependency();
             log::warn!(
-                "workqueue: WQ_MEM_RECLAIM {flusher} is flushing !WQ_MEM_RECLAIM {}; it may wait for a \
-                 worker that cannot be created",
-                self.name
+                flusher = log::display(Name(&flusher)),
+                workqueue = log::display(Name(&self.name)),
+                "workqueue: WQ_MEM_RECLAIM flusher is flushing !WQ_MEM_RECLAIM workqueue; it may wait for a \
+                 worker that cannot be created"
             );
         }
     }
