@@ -2,6 +2,7 @@
 //! stats endpoint (`cmwq::stats`, started by `CMWQ_STATS=1`).
 
 pub(crate) mod dump;
+mod rows;
 pub(crate) mod top;
 mod tui;
 mod wire;

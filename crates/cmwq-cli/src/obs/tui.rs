@@ -133,7 +133,7 @@ pub(crate) fn draw(f: &mut Frame, view: &View, re: Option<&Regex>) {
     let rows: Vec<Row> = shown
         .into_iter()
         .map(|w| {
-            let cells: Vec<String> = super::top::row(w).split_whitespace().map(str::to_owned).collect();
+            let cells: Vec<String> = super::rows::row(w).split_whitespace().map(str::to_owned).collect();
             // The name may hold spaces: take it whole, and the nine numbers after it.
             let numbers = cells.len().saturating_sub(9);
             let row = right(&w.name, cells.into_iter().skip(numbers));
