@@ -32,8 +32,22 @@ macro_rules! log_debug { ($($t:tt)*) => { ::tracing::debug!($($t)*) }; }
 #[cfg(feature = "tracing")]
 macro_rules! event {
     ($name:literal, $($field:ident = $value:expr),* $(,)?) => {
-        ::tracing::event!(name: $name, target: "cmwq", ::tracing::Level::TRACE, $($field = $value,)* $name)
+        // Only the level check is inline: the callsite and its recording stay
+        // out of the hot function's code (`cold`).
+        if ::tracing::level_enabled!(::tracing::Level::TRACE) {
+            $crate::platform::log::cold(|| {
+                ::tracing::event!(name: $name, target: "cmwq", ::tracing::Level::TRACE, $($field = $value,)* $name)
+            });
+        }
     };
+}
+
+/// Runs `f` out of line: the body of an [`event!`] that some subscriber may want.
+#[cfg(feature = "tracing")]
+#[cold]
+#[inline(never)]
+pub(crate) fn cold(f: impl FnOnce()) {
+    f()
 }
 #[cfg(not(feature = "tracing"))]
 macro_rules! event {
