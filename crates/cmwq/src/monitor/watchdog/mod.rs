@@ -155,9 +155,13 @@ impl Watchdog {
         }
         let now = timers.now_ns();
         let interval = interval_ns(thresh);
-        // Woken from a park (or after a reset): check at once while the clock
-        // runs; with the clock paused, one interval on, as `set_thresh` does.
-        let next = *c.next.get_or_insert(if paused { now.saturating_add(interval) } else { now });
+        // Woken from a park (or after a reset): the first check comes one
+        // interval on. A check at once would mostly find the worklist of the
+        // push that woke us empty again, park, and be woken by the next push: a
+        // wake-up (and a look under every pool lock) per burst of work. A stall
+        // cannot be reported before the threshold anyway; one beginning now is
+        // reported within threshold + one interval of its start, as ever.
+        let next = *c.next.get_or_insert(now.saturating_add(interval));
         if now < next {
             return (!paused).then(|| Duration::from_nanos(next - now));
         }
