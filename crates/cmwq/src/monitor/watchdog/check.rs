@@ -54,6 +54,9 @@ pub(super) struct Checker {
     /// a park: whoever runs next schedules it.
     pub(super) next: Option<u64>,
     generation: u64,
+    /// The pools of the last check, kept so that a check allocates nothing
+    /// once the process's pools exist (the monitor's scan does the same).
+    pools: Vec<&'static WorkerPool>,
 }
 
 impl Checker {
@@ -84,7 +87,9 @@ impl Checker {
         self.generation += 1;
         let gen = self.generation;
         let mut busy = false;
-        for pool in reg.pools() {
+        let mut pools = std::mem::take(&mut self.pools);
+        crate::registry::all_pools_into(&mut pools);
+        for &pool in pools.iter().filter(|p| std::ptr::eq(p.ctx, &reg.ctx)) {
             let id = pool.id as usize;
             if self.records.len() <= id {
                 self.records.resize_with(id + 1, Record::default);
@@ -121,6 +126,7 @@ impl Checker {
                 out.push(stall(pool, &g, r, now));
             }
         }
+        self.pools = pools;
         busy
     }
 }

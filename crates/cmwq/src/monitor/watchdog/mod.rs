@@ -186,6 +186,7 @@ impl Watchdog {
     /// Returns whether any pool had work waiting.
     fn check(&self, c: &mut Checker, now: u64, thresh: u64) -> bool {
         let touched = self.touched.swap(false, Ordering::Relaxed);
+        // Empty unless something is reported: no allocation then.
         let mut found = Vec::new();
         let busy = c.check(self.reg, now, thresh, touched, &mut found);
         // Relaxed: statistics.
