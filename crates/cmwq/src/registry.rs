@@ -28,7 +28,6 @@ pub(crate) fn all_pools() -> Vec<&'static WorkerPool> {
 }
 
 /// [`all_pools`] into a buffer the caller keeps: allocates only when it grows.
-#[cfg(not(loom))]
 pub(crate) fn all_pools_into(into: &mut Vec<&'static WorkerPool>) {
     let t = POOLS.read();
     into.clear();
