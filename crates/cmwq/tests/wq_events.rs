@@ -8,79 +8,13 @@
 
 mod support;
 
-use std::collections::BTreeMap;
-use std::sync::{Mutex, OnceLock};
-
 use cmwq::{Work, Workqueue, WqFlags};
+use support::traces::{captured, Ev};
 use support::{Gate, DEADLINE};
-
-/// One captured event: its name, level, target and fields (values as text).
-#[derive(Debug, Clone)]
-struct Ev {
-    name: &'static str,
-    level: tracing::Level,
-    target: &'static str,
-    fields: BTreeMap<String, String>,
-}
-
-impl Ev {
-    fn get(&self, f: &str) -> Option<&str> {
-        self.fields.get(f).map(String::as_str)
-    }
-}
-
-struct Fields<'a>(&'a mut BTreeMap<String, String>);
-
-impl tracing::field::Visit for Fields<'_> {
-    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
-        self.0.insert(field.name().to_string(), value.to_string());
-    }
-    fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
-        self.0.insert(field.name().to_string(), value.to_string());
-    }
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        self.0.insert(field.name().to_string(), value.to_string());
-    }
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name().to_string(), format!("{value:?}"));
-    }
-}
-
-struct Capture(Mutex<Vec<Ev>>);
-
-impl tracing::Subscriber for &'static Capture {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        let m = event.metadata();
-        let mut fields = BTreeMap::new();
-        event.record(&mut Fields(&mut fields));
-        let ev = Ev { name: m.name(), level: *m.level(), target: m.target(), fields };
-        self.0.lock().unwrap().push(ev);
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
-
-fn capture() -> &'static Capture {
-    static CAPTURE: OnceLock<&'static Capture> = OnceLock::new();
-    CAPTURE.get_or_init(|| {
-        let c: &'static Capture = Box::leak(Box::new(Capture(Mutex::new(Vec::new()))));
-        tracing::subscriber::set_global_default(c).expect("the only subscriber of this binary");
-        c
-    })
-}
 
 /// The tracepoint events of workqueue `wq` so far, in order.
 fn events_of(wq: &str) -> Vec<Ev> {
-    capture()
-        .0
+    captured()
         .lock()
         .unwrap()
         .iter()
@@ -104,7 +38,7 @@ fn position(evs: &[Ev], name: &str, id: usize) -> usize {
 
 #[test]
 fn an_item_is_queued_activated_started_and_ended_with_its_context_in_fields() {
-    capture();
+    captured();
     let wq = Workqueue::builder("ev-one").flags(WqFlags::PERCPU).build().unwrap();
     let cpu = *cmwq::allowed_cpus().last().unwrap();
     let w = Work::new(|_| {});
@@ -145,7 +79,7 @@ fn an_item_is_queued_activated_started_and_ended_with_its_context_in_fields() {
 
 #[test]
 fn an_item_behind_max_active_is_activated_only_when_a_slot_frees() {
-    capture();
+    captured();
     let wq = Workqueue::builder("ev-inactive").max_active(1).build().unwrap();
     let gate = Gate::new();
     let _open = gate.open_on_drop();
@@ -192,7 +126,7 @@ fn an_item_behind_max_active_is_activated_only_when_a_slot_frees() {
 
 #[test]
 fn spawned_closures_have_events_too() {
-    capture();
+    captured();
     let wq = Workqueue::builder("ev-spawn").build().unwrap();
     wq.spawn(|| {}).unwrap();
     wq.flush().unwrap();

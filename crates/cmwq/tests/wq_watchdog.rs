@@ -16,82 +16,27 @@
 mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use cmwq::{timer, watchdog, AffinityScope, Attrs, Work, Workqueue, WqFlags};
+use support::traces::{captured, Ev};
 use support::{cpu0, exclusive, wait_for, Gate};
 
 const THRESH: Duration = Duration::from_secs(30);
 const INTERVAL: Duration = Duration::from_millis(7_500);
 
-// ---- a tracing subscriber that keeps the watchdog's events ----
+// ---- the watchdog's events, from the binary's capturing subscriber ----
 
-#[derive(Debug, Clone)]
-struct Captured {
-    level: tracing::Level,
-    fields: Vec<(String, String)>,
-}
-
-impl Captured {
-    fn field(&self, name: &str) -> Option<&str> {
-        self.fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
-    }
-
-    fn message(&self) -> &str {
-        self.field("message").unwrap_or("")
-    }
-}
-
-fn captured() -> &'static Mutex<Vec<Captured>> {
-    static EVENTS: Mutex<Vec<Captured>> = Mutex::new(Vec::new());
-    &EVENTS
-}
-
-#[derive(Default)]
-struct Fields(Vec<(String, String)>);
-
-impl tracing::field::Visit for Fields {
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        self.0.push((field.name().to_string(), value.to_string()));
-    }
-
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        self.0.push((field.name().to_string(), format!("{value:?}")));
-    }
-}
-
-struct Capture;
-
-impl tracing::Subscriber for Capture {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        let mut f = Fields::default();
-        event.record(&mut f);
-        let is_watchdog = f.0.iter().any(|(n, v)| n == "message" && v.contains("workqueue lockup"));
-        if is_watchdog {
-            captured().lock().unwrap().push(Captured { level: *event.metadata().level(), fields: f.0 });
-        }
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
-
+/// Starts a test's capture (installing the subscriber on first use): earlier
+/// events are forgotten.
 fn capture() {
-    static ONCE: OnceLock<()> = OnceLock::new();
-    ONCE.get_or_init(|| tracing::subscriber::set_global_default(Capture).expect("no other subscriber"));
     captured().lock().unwrap().clear();
 }
 
-fn events() -> Vec<Captured> {
-    captured().lock().unwrap().clone()
+/// The watchdog's reports since [`capture`].
+fn events() -> Vec<Ev> {
+    captured().lock().unwrap().iter().filter(|e| e.message().contains("workqueue lockup")).cloned().collect()
 }
 
 // ---- the stall ----
@@ -256,8 +201,7 @@ fn a_stall_is_reported_once_with_its_fields_then_its_end() {
     assert_eq!(watchdog::stalls(), before + 1, "reported twice");
 
     let ev = events();
-    let reports: Vec<&Captured> =
-        ev.iter().filter(|e| e.message().starts_with("BUG: workqueue lockup")).collect();
+    let reports: Vec<&Ev> = ev.iter().filter(|e| e.message().starts_with("BUG: workqueue lockup")).collect();
     assert_eq!(reports.len(), 1, "{ev:?}");
     let r = reports[0];
     let text = r.message();
@@ -267,11 +211,11 @@ fn a_stall_is_reported_once_with_its_fields_then_its_end() {
     }
     assert_eq!(r.level, tracing::Level::ERROR);
     let p = stall.pool();
-    assert_eq!(r.field("pool"), Some(stall.cpu.to_string().as_str()));
-    assert_eq!(r.field("cpus"), Some(stall.cpu.to_string().as_str()));
-    assert!(r.field("stuck_ms").unwrap().parse::<u64>().unwrap() >= 30_000, "{r:?}");
-    assert_eq!(r.field("in_flight"), Some(p.busy.to_string().as_str()), "{r:?}");
-    assert_eq!(r.field("pending"), Some(p.pending.to_string().as_str()), "{r:?}");
+    assert_eq!(r.get("pool"), Some(stall.cpu.to_string().as_str()));
+    assert_eq!(r.get("cpus"), Some(stall.cpu.to_string().as_str()));
+    assert!(r.get("stuck_ms").unwrap().parse::<u64>().unwrap() >= 30_000, "{r:?}");
+    assert_eq!(r.get("in_flight"), Some(p.busy.to_string().as_str()), "{r:?}");
+    assert_eq!(r.get("pending"), Some(p.pending.to_string().as_str()), "{r:?}");
     assert!(text.contains(&format!("pool {} (cpu {}, nice", p.id, stall.cpu)), "{text}");
     assert!(text.contains("stuck for 30s!"), "{text}");
     assert!(text.contains("runs \"wd-chain-0\" for >=30s"), "{text}");
@@ -282,8 +226,7 @@ fn a_stall_is_reported_once_with_its_fields_then_its_end() {
     stall.release();
     step();
     let ev = events();
-    let over: Vec<&Captured> =
-        ev.iter().filter(|e| e.message().starts_with("workqueue lockup over")).collect();
+    let over: Vec<&Ev> = ev.iter().filter(|e| e.message().starts_with("workqueue lockup over")).collect();
     assert_eq!(over.len(), 1, "{ev:?}");
     assert_eq!(over[0].level, tracing::Level::WARN);
     assert!(over[0].message().contains(&format!("pool {} (cpu {}", p.id, stall.cpu)), "{over:?}");
@@ -318,9 +261,9 @@ fn an_unbound_pool_is_reported_with_its_pod() {
     let pod = p.pod.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",").replace("0,1,2,3", "0-3");
     let ev = events();
     let r = ev.iter().find(|e| e.message().starts_with("BUG: workqueue lockup")).expect("a report");
-    assert_eq!(r.field("pool"), Some(format!("u{}", p.id).as_str()), "{r:?}");
+    assert_eq!(r.get("pool"), Some(format!("u{}", p.id).as_str()), "{r:?}");
     if p.pod.len() <= 2 {
-        assert_eq!(r.field("cpus"), Some(pod.as_str()), "{r:?}");
+        assert_eq!(r.get("cpus"), Some(pod.as_str()), "{r:?}");
     }
     println!("{}", r.message());
     assert!(r.message().contains(&format!("pool {} (unbound, pod cpus ", p.id)), "{r:?}");

@@ -24,6 +24,7 @@ mod events;
 mod monitor;
 mod pools;
 mod probes;
+pub(crate) mod traces;
 mod wait;
 
 pub(crate) use events::{logging, Concurrency, DropGuard, Gate, Log, OpenOnDrop};
