@@ -236,7 +236,7 @@ fn insert_in(
         log::event!("workqueue_activate_work", workqueue = &*pwq.wq.name, work = entry.id(), pool = pool.id);
         pwq.nr_active += 1;
         g.worklist.push_back(entry);
-        pool.note_queued(g);
+        pool.note_pushed(g, g.worklist.len() == 1);
         kick_pool(pool, g);
     } else {
         pwq.inactive.push_back(entry);
@@ -249,6 +249,7 @@ fn insert_in(
 /// Only list entries move: the items themselves are not touched (see `work::state`).
 pub(crate) fn activate_inactive(pool: &'static WorkerPool, g: &mut PoolLocked, slot: u32) -> bool {
     let mut moved = false;
+    let was_empty = g.worklist.is_empty();
     loop {
         let pwq = g.pwqs.get_mut(slot as usize);
         if pwq.inactive.is_empty() || !pwq.tryinc(pool, slot, true) {
@@ -270,7 +271,7 @@ pub(crate) fn activate_inactive(pool: &'static WorkerPool, g: &mut PoolLocked, s
         pwq.wq.clone().nna[i as usize].requeue(r, &mut pwq.on_pending, waiting);
     }
     if moved {
-        pool.note_queued(g);
+        pool.note_pushed(g, was_empty);
         kick_pool(pool, g);
     }
     moved

@@ -13,8 +13,9 @@
 //! | `Running` | checks every pool at a quarter of the threshold | the watchdog parks after a check that finds every worklist empty |
 //! | `Off` | threshold 0, or no thread could be started | `set_thresh` with a threshold above 0 |
 //!
-//! Arming is one relaxed load while the watchdog runs: a pool pushes onto its
-//! worklist under its lock and then looks at the state (`WorkerPool::note_queued`).
+//! Arming is one relaxed load while the watchdog runs: a push that makes a
+//! pool's worklist non-empty looks at the state under that pool's lock
+//! (`WorkerPool::note_pushed`).
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::OnceLock;

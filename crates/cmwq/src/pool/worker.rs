@@ -225,13 +225,24 @@ pub(super) fn assign_work(pool: &WorkerPool, g: &mut PoolLocked, e: Entry, idx: 
     Some(e)
 }
 
-/// `process_scheduled_works`: the list may grow while we run.
+/// `process_scheduled_works`: the list may grow while we run. Usually it is
+/// empty (only a collision fills it), so the test is inline and the loop is not.
+#[inline(always)]
 pub(super) fn process_scheduled_works(
     pool: &'static WorkerPool,
-    mut g: Guard,
+    g: Guard,
     idx: usize,
     d: &mut Deferred,
 ) -> Guard {
+    if g.workers.get(idx).scheduled.is_empty() {
+        return g;
+    }
+    process_scheduled_slow(pool, g, idx, d)
+}
+
+#[cold]
+#[inline(never)]
+fn process_scheduled_slow(pool: &'static WorkerPool, mut g: Guard, idx: usize, d: &mut Deferred) -> Guard {
     while let Some(e) = g.workers.get_mut(idx).scheduled.pop_front() {
         g = process_one_work(pool, g, idx, e, d);
     }
@@ -239,6 +250,10 @@ pub(super) fn process_scheduled_works(
 }
 
 /// `process_one_work` (the rescuer runs items through it too, `rescuer.rs`).
+///
+/// The common case (no panic, another handle alive or a spawned closure, nobody
+/// timing or tracing) takes one branch for each of those; their work is out of
+/// line (`settle_panics`, `Panics::report`, the events' `cold` bodies).
 pub(super) fn process_one_work(
     pool: &'static WorkerPool,
     mut g: Guard,
@@ -256,11 +271,12 @@ pub(super) fn process_one_work(
     me.current = Some(CurrentItem { pwq: slot });
     me.progress += 1;
     g.nr_busy += 1;
-    let wq = &g.pwqs.get(slot as usize).wq;
-    let wq_ptr = Arc::as_ptr(wq);
+    let pwq = g.pwqs.get_mut(slot as usize);
+    pwq.stats.started += 1;
+    let wq_ptr = Arc::as_ptr(&pwq.wq);
     // Outside concurrency management; not counted in `cpu_intensive`, which is
     // the kernel's count of threshold violations (`PWQ_STAT_CPU_INTENSIVE`).
-    if wq.flags.contains(WqFlags::CPU_INTENSIVE) {
+    if pwq.wq.flags.contains(WqFlags::CPU_INTENSIVE) {
         g.worker_set_flags(pool, idx, WORKER_CPU_INTENSIVE);
     }
     // Chain execution: while fewer workers run than the pool's concurrency (an
@@ -286,7 +302,6 @@ pub(super) fn process_one_work(
         let me = g.workers.get_mut(idx);
         me.started = Some((me.progress, std::time::Instant::now(), id));
     }
-    g.pwqs.get_mut(slot as usize).stats.started += 1;
     drop(g);
 
     d.release();
@@ -316,68 +331,94 @@ pub(super) fn process_one_work(
     });
     // `trace_workqueue_execute_end`.
     log::event!("workqueue_execute_end", workqueue = &*wq.name, work = id, pool = pool.id, cpu = pool.cpu);
-    let cpu_ns = if timed {
-        u64::try_from(crate::platform::sys::thread_cpu_time().saturating_sub(cpu0).as_nanos())
-            .unwrap_or(u64::MAX)
+    let cpu_ns = if timed { cpu_ns_since(cpu0) } else { 0 };
+    let mut work = item.into_work();
+    // Panics are settled before the lock (`settle_panics`); so is the closure
+    // when this worker holds the item's last handle.
+    let panics = if result.is_err() || work.as_ref().is_some_and(Work::is_last_handle) {
+        settle_panics(result, &mut work, seq)
     } else {
-        0
-    };
-    let work = item.into_work();
-    // Panics are settled before the lock: the message is read and the payload
-    // dropped, contained (its `Drop` may panic too); and if this worker holds
-    // the item's last handle, so nobody can flush or queue it any more, the
-    // closure is dropped here, contained, and a panic there counts for this queue.
-    let (panic_msg, mut panics) = match result {
-        Ok(()) => (None, 0),
-        Err(payload) => {
-            let msg = panic_message(payload.as_ref());
-            (Some(msg), 1 + drop_contained(payload))
-        }
-    };
-    let mut closure_panics = 0;
-    let work = match work {
-        Some(w) if w.is_last_handle() => {
-            w.seq_finish(seq);
-            closure_panics = drop_contained(w);
-            panics += closure_panics;
-            None
-        }
-        w => w,
+        None
     };
 
     let mut g = pool.lock();
-    if panics > 0 {
-        report_panic(&g.pwqs.get(slot as usize).wq.name, panic_msg.as_deref(), panics, closure_panics);
-    }
     // The item is over: if the sleep monitor took this worker out of `nr_running`
     // during it, or found it hogging the CPU, it counts again (the monitor marks
     // only a worker inside an item, under this lock, so nothing is left behind).
-    let me = &g.workers.get(idx).shared;
-    if me.is_sleeping() {
-        let _ = worker_running(me);
+    let me = g.workers.get_mut(idx);
+    if me.shared.is_sleeping() {
+        let _ = worker_running(&me.shared);
     }
-    if g.workers.get(idx).flags & WORKER_CPU_INTENSIVE != 0 {
+    me.current = None;
+    if me.flags & WORKER_CPU_INTENSIVE != 0 {
         g.worker_clr_flags(pool, idx, WORKER_CPU_INTENSIVE);
     }
     if let Some(work) = &work {
         work.clear_running_on(pool.id, idx);
     }
-    g.workers.get_mut(idx).current = None;
     g.nr_busy -= 1;
+    g.completed += 1;
     let stats = &mut g.pwqs.get_mut(slot as usize).stats;
     stats.completed += 1;
     stats.cpu_time_ns += cpu_ns;
-    if panics > 0 {
-        stats.panicked += u64::from(panics);
-        g.panicked += u64::from(panics);
-        for _ in 0..panics {
-            pool.ctx.counters.count_panic();
-        }
+    if let Some(panics) = panics {
+        panics.account(pool, &mut g, slot);
     }
-    g.completed += 1;
     pwq::dec_nr_in_flight(pool, &mut g, slot, color, true);
     d.0 = work.map(|work| (work, seq, pool));
     g
+}
+
+/// The thread CPU time since `cpu0`, in ns.
+fn cpu_ns_since(cpu0: std::time::Duration) -> u64 {
+    u64::try_from(crate::platform::sys::thread_cpu_time().saturating_sub(cpu0).as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The panics of one item, settled outside the pool lock.
+#[derive(Default)]
+struct Panics {
+    /// The item's own panic message, escaped.
+    msg: Option<String>,
+    /// All of them: the item's own, its payload's `Drop`, its closure's `Drop`.
+    total: u32,
+    /// Those in the `Drop` of its closure.
+    closure: u32,
+}
+
+/// The uncommon end of an item: it panicked, or this worker holds its last
+/// handle. The message is read and the payload dropped, contained (its `Drop`
+/// may panic too); and if nobody else holds the item, so nobody can flush or
+/// queue it any more, its closure is dropped here, contained, and a panic there
+/// counts for this queue.
+#[cold]
+#[inline(never)]
+fn settle_panics(result: std::thread::Result<()>, work: &mut Option<Work>, seq: u64) -> Option<Panics> {
+    let mut p = Panics::default();
+    if let Err(payload) = result {
+        p.msg = Some(panic_message(payload.as_ref()));
+        p.total = 1 + drop_contained(payload);
+    }
+    if let Some(w) = work.take_if(|w| w.is_last_handle()) {
+        w.seq_finish(seq);
+        p.closure = drop_contained(w);
+        p.total += p.closure;
+    }
+    (p.total > 0).then_some(p)
+}
+
+impl Panics {
+    /// Logs them and counts them for the pwq in `slot`, its pool and the process.
+    #[cold]
+    #[inline(never)]
+    fn account(self, pool: &WorkerPool, g: &mut PoolLocked, slot: u32) {
+        let pwq = g.pwqs.get_mut(slot as usize);
+        report_panic(&pwq.wq.name, self.msg.as_deref(), self.total, self.closure);
+        pwq.stats.panicked += u64::from(self.total);
+        g.panicked += u64::from(self.total);
+        for _ in 0..self.total {
+            pool.ctx.counters.count_panic();
+        }
+    }
 }
 
 /// The message of a panic, escaped: a payload is user text, and must not forge

@@ -286,13 +286,23 @@ impl WorkerPool {
         self.cpu.is_some()
     }
 
-    /// Stores the worklist's length for [`queued`](Self::queued) readers, and
-    /// makes sure the stall watchdog is awake while work waits (one relaxed
-    /// load while it is: `monitor/watchdog/README.md`). Caller holds the lock.
+    /// Stores the worklist's length for [`queued`](Self::queued) readers, after
+    /// an item left it. Caller holds the lock.
     #[inline]
     pub(crate) fn note_queued(&self, g: &PoolLocked) {
         self.queued.store(g.worklist.len(), Ordering::Relaxed);
-        if !g.worklist.is_empty() {
+    }
+
+    /// [`note_queued`](Self::note_queued) after a push; if the push made the
+    /// worklist non-empty (`was_empty`), makes sure the stall watchdog is awake
+    /// while work waits (one relaxed load while it is). A push onto a worklist
+    /// that was not empty need not: its watchdog has not parked since that
+    /// worklist's first push (`monitor/watchdog/README.md`, "Arming"). Caller
+    /// holds the lock.
+    #[inline]
+    pub(crate) fn note_pushed(&self, g: &PoolLocked, was_empty: bool) {
+        self.note_queued(g);
+        if was_empty {
             self.ctx.watchdog.arm();
         }
     }
@@ -459,20 +469,36 @@ impl Drop for PoolGuard<'_> {
     fn drop(&mut self) {
         if let Some(mut g) = self.0.take() {
             let t = g.to_wake.take();
-            let freed = if g.to_free.is_empty() { Vec::new() } else { std::mem::take(&mut g.to_free) };
-            let activate =
-                if g.to_activate.is_empty() { Vec::new() } else { std::mem::take(&mut g.to_activate) };
-            drop(g);
-            if let Some(t) = t {
-                t.unpark();
-            }
-            for (wq, node) in activate {
-                wq.node_activate_pending(node);
-            }
-            for p in freed {
-                p.wq.pwq_freed();
+            // Freed pwqs and handed-over node slots are rare: the common release
+            // tests two lengths, and the lists' walk stays out of line.
+            if g.to_free.is_empty() && g.to_activate.is_empty() {
+                drop(g);
+                if let Some(t) = t {
+                    t.unpark();
+                }
+            } else {
+                release_deferred(g, t);
             }
         }
+    }
+}
+
+/// Releases the lock, then wakes `t`, hands the node slots over and lets the
+/// freed pwqs go (see [`PoolLocked::to_free`] and [`PoolLocked::to_activate`]).
+#[cold]
+#[inline(never)]
+fn release_deferred(mut g: MutexGuard<'_, PoolLocked>, t: Option<Thread>) {
+    let freed = std::mem::take(&mut g.to_free);
+    let activate = std::mem::take(&mut g.to_activate);
+    drop(g);
+    if let Some(t) = t {
+        t.unpark();
+    }
+    for (wq, node) in activate {
+        wq.node_activate_pending(node);
+    }
+    for p in freed {
+        p.wq.pwq_freed();
     }
 }
 
