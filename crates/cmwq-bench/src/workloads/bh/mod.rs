@@ -148,23 +148,43 @@ impl Cell {
 
 pub(crate) fn run(ctx: &mut Ctx<'_>) -> Result<(Vec<BhLatencyRow>, Vec<BhStormRow>), Error> {
     // Every queue once for the whole workload; the refused ones say why once.
-    let built: Vec<(Kind, Result<Option<Workqueue>, String>)> =
-        Kind::LATENCY.iter().map(|&k| (k, k.build())).collect();
+    let built: Built = Kind::LATENCY.iter().map(|&k| (k, k.build())).collect();
     for (k, q) in &built {
         if let Err(e) = q {
             ctx.say(&format!("[bh] {}: n/a: {e}", k.name()));
         }
     }
-    let latency = latency_rows(ctx, &built)?;
-    let storm = storm_rows(ctx, &built)?;
+    let latency = latency_rows(ctx, built.clone())?;
+    let storm = storm_rows(ctx, built)?;
     Ok((latency, storm))
 }
 
-/// The latency rows: per producer mode and load, every queue, rounds interleaved.
-fn latency_rows(
+/// A queue, or why it has no figures.
+type Built = Vec<(Kind, Result<Option<Workqueue>, String>)>;
+
+/// While BH is new, a BH queue that fails a sample or a storm (an error, a
+/// timeout) is reported in its rows and left out of the later rounds instead
+/// of ending the whole benchmark; any other queue's failure ends it, as in the
+/// other workloads.
+fn fail_soft<T>(
     ctx: &mut Ctx<'_>,
-    built: &[(Kind, Result<Option<Workqueue>, String>)],
-) -> Result<Vec<BhLatencyRow>, Error> {
+    built: &mut Built,
+    k: usize,
+    r: Result<T, Error>,
+) -> Result<Option<T>, Error> {
+    match r {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if matches!(built[k].0, Kind::Bh | Kind::BhHighpri) => {
+            ctx.say(&format!("[bh] ERROR: {}: {e}; its rows say so", built[k].0.name()));
+            built[k].1 = Err(format!("failed: {e}"));
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The latency rows: per producer mode and load, every queue, rounds interleaved.
+fn latency_rows(ctx: &mut Ctx<'_>, mut built: Built) -> Result<Vec<BhLatencyRow>, Error> {
     let cfg = ctx.cfg;
     let rounds = ctx.rounds();
     let target = ctx.cpus[0];
@@ -185,17 +205,17 @@ fn latency_rows(
                 Load::Busy => Some(Spinners::start(target, cfg.bh_spinners)?),
                 Load::Idle => None,
             };
-            for (k, (kind, q)) in built.iter().enumerate() {
-                let name = kind.name();
-                let s = match q {
+            for k in 0..built.len() {
+                let name = built[k].0.name();
+                let r = match built[k].1.clone() {
                     Err(_) => continue,
                     Ok(Some(wq)) => {
-                        let wq = wq.clone();
                         let on = (mode == ProducerMode::Pinned).then_some(target);
-                        on_producer(ctx, mode, move || latency::queue_samples(&wq, name, on, target, plan))?
+                        on_producer(ctx, mode, move || latency::queue_samples(&wq, name, on, target, plan))
                     }
-                    Ok(None) => on_producer(ctx, mode, move || latency::bare_samples(target, plan))?,
+                    Ok(None) => on_producer(ctx, mode, move || latency::bare_samples(target, plan)),
                 };
+                let Some(s) = fail_soft(ctx, &mut built, k, r)? else { continue };
                 let l = Latency::of_ns(&s.ns);
                 ctx.say(&format!(
                     "[bh] {name}, CPU {target} {}, {} producer: run {round}/{rounds}: {} samples, p50 {:.1} µs, \
@@ -280,23 +300,19 @@ fn broken(ctx: &mut Ctx<'_>, what: &str) {
 
 /// The storm rows: each storm queue once per round, queued from the second
 /// CPU's pinned producer (the first's on a one-CPU machine).
-fn storm_rows(
-    ctx: &mut Ctx<'_>,
-    built: &[(Kind, Result<Option<Workqueue>, String>)],
-) -> Result<Vec<BhStormRow>, Error> {
+fn storm_rows(ctx: &mut Ctx<'_>, mut built: Built) -> Result<Vec<BhStormRow>, Error> {
     let cfg = ctx.cfg;
     let rounds = ctx.rounds();
     let (target, from) = (ctx.cpus[0], usize::from(ctx.cores() > 1));
     let sizes = (cfg.bh_storm_items, cfg.bh_storm_spin);
     let timeout = cfg.batch_timeout(cfg.bh_storm_items, cfg.bh_storm_spin);
-    let queue = |k: Kind| {
-        built.iter().find(|(b, _)| *b == k).map(|(_, q)| q.clone()).expect("storm queues are built")
-    };
+    let index = |k: Kind| Kind::LATENCY.iter().position(|&b| b == k).expect("storm queues are built");
     let mut runs: Vec<Vec<storm::Storm>> = Kind::STORM.iter().map(|_| Vec::new()).collect();
     for round in 1..=rounds {
         for (i, &kind) in Kind::STORM.iter().enumerate() {
-            let Ok(Some(wq)) = queue(kind) else { continue };
-            let s = ctx.producers.run_on(from, move || storm::storm(&wq, target, sizes, QUIET, timeout))?;
+            let Ok(Some(wq)) = built[index(kind)].1.clone() else { continue };
+            let r = ctx.producers.run_on(from, move || storm::storm(&wq, target, sizes, QUIET, timeout));
+            let Some(s) = fail_soft(ctx, &mut built, index(kind), r)? else { continue };
             ctx.say(&format!(
                 "[bh] storm of {} items on {}, CPU {target}: run {round}/{rounds}: longest gap {:.0} µs (quiet {:.0} \
                  µs), storm {:.1} ms, observer {:.1}% of it",
@@ -320,7 +336,7 @@ fn storm_rows(
             item_spin_us: sizes.1.as_secs_f64() * 1e6,
             runs: runs.len(),
             figures: None,
-            na: queue(kind).err(),
+            na: built[index(kind)].1.as_ref().err().cloned(),
             exactly_once: true,
         };
         if row.na.is_none() {
