@@ -1,13 +1,13 @@
 //! Part 4: a `WqFlags::BH` queue beside a `WqFlags::PERCPU` one on a busy CPU.
 //!
 //! A thread of this process spins on the CPU at normal priority (a
-//! `CPU_INTENSIVE` per-CPU item: the demo has no affinity call of its own);
-//! the demo's thread queues items on the two queues in turn with `queue_on`. The BH queue's
-//! items run on the CPU's BH thread (pinned, high priority, run to completion
-//! in queueing order), so they start at once and one after another; the
-//! per-CPU queue's run on a normal worker that has to win the CPU from the
-//! spinner and from the BH thread. The timeline shows the order and each
-//! item's start latency.
+//! `CPU_INTENSIVE` per-CPU item: the demo makes no affinity call of its own),
+//! and the demo's thread queues items on the two queues in turn with
+//! `queue_on`. The BH queue's items run on the CPU's BH thread (pinned, high
+//! priority, run to completion in queueing order), so they start at once and
+//! one after another; the per-CPU queue's run on a normal worker that has to
+//! win the CPU from the spinner and from the BH thread. The timeline shows the
+//! order and each item's start latency.
 //!
 //! A library that refuses `WqFlags::BH` gets one line saying so.
 

@@ -32,9 +32,9 @@ const MIN_SAMPLES: usize = 10;
 pub(crate) struct Samples {
     /// Queue-to-start latencies (ns), measured samples only.
     pub(crate) ns: Vec<u64>,
-    /// Hand-offs made (warm-up included) and starts seen: equal when every
-    /// item ran exactly once.
+    /// Hand-offs made, warm-up included.
     pub(crate) fired: usize,
+    /// Starts seen: equal to `fired` when every hand-off started exactly once.
     pub(crate) ran: usize,
     /// Measured samples that started on the target CPU.
     pub(crate) on_target: usize,
