@@ -8,16 +8,19 @@
 Only the generated parts change: the run line, the mixed table (pinned producers, one
 per CPU), the mixed table of the single unpinned producer (/ideal and peak threads;
 inserted after the first one if the README has none yet), the plain/announced ratios,
-the detect table and CPU figures, the timers tables and the "Other workloads" list. The
+the detect table and CPU figures, the timers tables, the bh tables (from a run with the
+bh workload; inserted before "Other workloads" if the README has none yet, left alone by
+a run without it) and the "Other workloads" list. The
 prose around them, including "Where cmwq is behind", is kept as written. Everything
-comes from the JSON: env, mixed, detect_latency, detect_overhead, timer_ops, timer_fire
-and headline. A run from before the producer modes (no `producer_mode` in its rows) is
+comes from the JSON: env, mixed, detect_latency, detect_overhead, timer_ops, timer_fire,
+bh_latency, bh_storm and headline. A run from before the producer modes (no `producer_mode` in its rows) is
 all pinned.
 """
 import json
 import os
 import re
 import sys
+import textwrap
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 json_path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "bench-results", "bench-full.json")
@@ -152,6 +155,69 @@ for (ex, load), label in [(("cmwq", "idle"), "cmwq, idle"), (("cmwq", "busy"), "
     r = next(v for (e, l), v in fire.items() if e.startswith(ex) and l.startswith(load))
     readme = sub(rf"\| {re.escape(label)} \| \d+ \| \d+ \| \d+ \|",
                  f"| {label} | {r['p50_us']:.0f} | {r['p90_us']:.0f} | {r['p99_us']:.0f} |", readme)
+
+# bh: BH queues beside per-CPU ones (only from a run that has the workload; a README
+# without the block gets it before "Other workloads", a run without bh rows leaves it alone)
+BH_INTRO = "**bh** (same run): queue-to-start latency of one item at a time on CPU"
+bh_lat = d.get("bh_latency") or []
+bh_storm = d.get("bh_storm") or []
+if bh_lat:
+    def lat(q, mode, load):
+        return next((r for r in bh_lat if r["queue"] == q and r["producer_mode"] == mode and r["load"] == load), None)
+
+    def cells(r, ratio=False):
+        if r is None:
+            return ["–", "–"] if not ratio else ["–"]
+        if r.get("na"):
+            return ["n/a", "n/a"] if not ratio else ["n/a"]
+        if ratio:
+            return [f"{r['p99_vs_bare']:.1f}×" if r.get("p99_vs_bare") is not None else "–"]
+        return [f1(r["p50_us"]), f1(r["p99_us"])]
+
+    queues = []
+    for r in bh_lat:
+        if r["queue"] not in queues:
+            queues.append(r["queue"])
+    modes = [m for m in ("pinned", "unpinned") if any(r["producer_mode"] == m for r in bh_lat)]
+    first = bh_lat[0]
+    spinners = max(r["spinners"] for r in bh_lat)
+    intro = (
+        f"{BH_INTRO} {first['cpu']}, idle and kept busy by {spinners} spinning threads of the process (normal "
+        "priority), beside a bare pinned thread woken with `unpark` (the floor); `pinned`: the producer is pinned to "
+        "that CPU and queues with `queue_on`, `unpinned`: nobody pinned it and it queues with `queue`. n/a: the library "
+        "refused the queue. The storm: a CPU-bound thread pinned to the CPU beside items queued there all at once."
+    )
+    lines = [
+        # The intro starts with BH_INTRO on its first line, where the next run finds it.
+        textwrap.fill(intro, width=92, break_long_words=False, break_on_hyphens=False),
+        "",
+        "| queue-to-start, µs | producer | idle p50 | idle p99 | busy p50 | busy p99 | busy p99 / bare |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for q in queues:
+        for m in modes:
+            idle, busy = lat(q, m, "idle"), lat(q, m, "busy")
+            name = q.replace("|", "\\|")
+            lines.append(f"| `{name}` | {m} | " + " | ".join(cells(idle) + cells(busy) + cells(busy, True)) + " |")
+    if bh_storm:
+        s0 = bh_storm[0]
+        lines += [
+            "",
+            f"| a CPU-bound thread beside {s0['items']} items of {s0['item_spin_us']:.0f} µs on its CPU | "
+            "longest gap µs | quiet gap µs | storm ms | thread's CPU share |",
+            "|---|---|---|---|---|",
+        ]
+        for r in bh_storm:
+            name = r["queue"].replace("|", "\\|")
+            if r.get("na"):
+                lines.append(f"| `{name}` | n/a | n/a | n/a | n/a |")
+            else:
+                lines.append(f"| `{name}` | {r['longest_gap_us']:.0f} | {r['quiet_gap_us']:.0f} | "
+                             f"{r['storm_ms']:.1f} | {r['observer_cpu_pct']:.1f}% |")
+    bh_block = "\n".join(lines) + "\n\n"
+    readme, n = re.subn(re.escape(BH_INTRO) + r".*?\n\n\|.*?\n\n(?:\|.*?\n\n)?", lambda _m: bh_block, readme, count=1, flags=re.S)
+    if n == 0:
+        readme = sub(r"Other workloads \(same run\):\n", bh_block + "Other workloads (same run):\n", readme)
 
 # other workloads: the headline lines of the run
 bullets = ["- " + l for l in d["headline"] if re.match(r"(noop, |wake: |many-queues: )", l)]

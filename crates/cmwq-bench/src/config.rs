@@ -60,6 +60,19 @@ pub struct Config {
     /// detect/overhead: CPU burnt by each item of the saturated window.
     #[serde(serialize_with = "ser_us")]
     pub detect_burn: Duration,
+    /// bh: queue-to-start samples per row (all rounds together).
+    pub bh_samples: usize,
+    /// bh: the most time a row's samples may take (all rounds together), so
+    /// that a slow row (a worker behind busy threads) stays bounded.
+    #[serde(serialize_with = "ser_us")]
+    pub bh_budget: Duration,
+    /// bh: threads that keep the target CPU busy in the busy rows.
+    pub bh_spinners: usize,
+    /// bh/storm: items queued at once.
+    pub bh_storm_items: usize,
+    /// bh/storm: CPU each item spins (thread CPU time).
+    #[serde(serialize_with = "ser_us")]
+    pub bh_storm_spin: Duration,
     /// Thread-count sampling interval.
     #[serde(serialize_with = "ser_us")]
     pub sample_interval: Duration,
@@ -97,6 +110,11 @@ impl Config {
             detect_block: Duration::from_millis(20),
             detect_window: Duration::from_secs(1),
             detect_burn: Duration::from_millis(1),
+            bh_samples: 2_000,
+            bh_budget: Duration::from_secs(1),
+            bh_spinners: 2,
+            bh_storm_items: 10_000,
+            bh_storm_spin: Duration::from_micros(20),
             sample_interval: Duration::from_millis(1),
             plots: true,
         }
@@ -120,6 +138,8 @@ impl Config {
             detect_rounds: 100,
             detect_parked_rounds: 10,
             detect_window: Duration::from_millis(300),
+            bh_samples: 500,
+            bh_budget: Duration::from_millis(250),
             ..Config::full()
         }
     }
@@ -148,6 +168,9 @@ impl Config {
             detect_parked_rounds: 2,
             detect_block: Duration::from_millis(5),
             detect_window: Duration::from_millis(20),
+            bh_samples: 10,
+            bh_budget: Duration::from_millis(50),
+            bh_storm_items: 200,
             ..Config::full()
         }
     }

@@ -11,7 +11,7 @@ use crate::pools::PoolTally;
 use crate::procfs::{self, Sampler};
 use crate::producers::{ProducerMode, Producers};
 use crate::report::{Env, Report};
-use crate::workloads::{detect, many_queues, mixed, noop, timers, wake, WORKLOADS};
+use crate::workloads::{bh, detect, many_queues, mixed, noop, timers, wake, WORKLOADS};
 
 /// Options of [`run`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,7 +33,7 @@ pub struct Selection {
     pub workloads: Vec<&'static str>,
     /// Executors to run them on.
     pub executors: Vec<ExecutorKind>,
-    /// Producer modes of the workloads that have them (noop, mixed).
+    /// Producer modes of the workloads that have them (noop, mixed, bh).
     pub modes: Vec<ProducerMode>,
 }
 
@@ -174,6 +174,8 @@ pub fn run_with_config(
         timer_fire: Vec::new(),
         detect_latency: Vec::new(),
         detect_overhead: Vec::new(),
+        bh_latency: Vec::new(),
+        bh_storm: Vec::new(),
         pools: Vec::new(),
         notes: Vec::new(),
     };
@@ -187,6 +189,7 @@ pub fn run_with_config(
             "many-queues" => r.many_queues = many_queues::run(&mut ctx)?,
             "timers" => (r.timer_ops, r.timer_fire) = timers::run(&mut ctx)?,
             "detect" => (r.detect_latency, r.detect_overhead) = detect::run(&mut ctx)?,
+            "bh" => (r.bh_latency, r.bh_storm) = bh::run(&mut ctx)?,
             _ => unreachable!("select() only returns known workloads"),
         }
         if let Some(t) = tally {

@@ -30,9 +30,13 @@
 //! once each),
 //! `timers` (delayed work beside `tokio::time`), `detect` (the sleep monitor's
 //! latency on a per-CPU pool and on an unbound one-CPU pod, and its own CPU
-//! time).
+//! time), `bh` (queue-to-start latency of `BH` and `BH | HIGHPRI` queues beside
+//! `PERCPU` and `PERCPU | HIGHPRI` ones and a bare pinned thread, on an idle
+//! and a busy CPU, from a pinned and an unpinned producer; and a CPU-bound
+//! thread's longest gap beside a storm of items on its CPU; `n/a` rows where
+//! the library refuses `WqFlags::BH`).
 //!
-//! Producer modes ([`ProducerMode`], for noop and mixed): `pinned` (harness
+//! Producer modes ([`ProducerMode`], for noop, mixed and bh): `pinned` (harness
 //! threads pinned one per CPU, each queueing its share; noop also runs the
 //! first alone) and `unpinned` (one harness thread nobody pinned queues every
 //! item, as most programs do). After each workload the report lists cmwq's
@@ -73,6 +77,7 @@ pub use producers::ProducerMode;
 pub use report::{Env, Report};
 pub use stats::Latency;
 pub use sync::{now_ns, CountLatch};
+pub use workloads::bh::{BhLatencyRow, BhStormRow, StormFigures};
 pub use workloads::detect::{DetectLatencyRow, DetectOverheadRow};
 pub use workloads::many_queues::ManyQueuesRow;
 pub use workloads::mixed::{Bounds, MixedRow};

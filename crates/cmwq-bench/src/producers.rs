@@ -166,12 +166,20 @@ impl Producers {
 
     /// Runs `f` on pinned producer `i` and returns its result.
     pub(crate) fn run_on<R: Send + 'static>(&self, i: usize, f: impl FnOnce() -> R + Send + 'static) -> R {
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        self.txs[i]
-            .send(Box::new(move || {
-                let _ = tx.send(f());
-            }))
-            .expect("producer thread alive");
+        self.call(&self.txs[i], f)
+    }
+
+    /// Runs `f` on the unpinned producer and returns its result.
+    pub(crate) fn run_unpinned<R: Send + 'static>(&self, f: impl FnOnce() -> R + Send + 'static) -> R {
+        self.call(self.unpinned.as_ref().expect("producer thread alive"), f)
+    }
+
+    fn call<R: Send + 'static>(&self, tx: &Sender<Task>, f: impl FnOnce() -> R + Send + 'static) -> R {
+        let (rtx, rx) = crossbeam_channel::bounded(1);
+        tx.send(Box::new(move || {
+            let _ = rtx.send(f());
+        }))
+        .expect("producer thread alive");
         self.done_rx.recv().expect("producer thread alive");
         rx.recv().expect("producer task ran")
     }

@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::executors::ExecutorInfo;
 use crate::fmt::section;
 use crate::pools::{self, PoolUse};
+use crate::workloads::bh::{self, BhLatencyRow, BhStormRow};
 use crate::workloads::detect::{self, DetectLatencyRow, DetectOverheadRow};
 use crate::workloads::many_queues::{self, ManyQueuesRow};
 use crate::workloads::mixed::{self, MixedRow};
@@ -59,6 +60,10 @@ pub struct Report {
     pub detect_latency: Vec<DetectLatencyRow>,
     /// detect: the sleep monitor's CPU time (idle and saturated).
     pub detect_overhead: Vec<DetectOverheadRow>,
+    /// bh: queue-to-start latency of BH and per-CPU queues, idle and busy CPU.
+    pub bh_latency: Vec<BhLatencyRow>,
+    /// bh: a CPU-bound thread's longest gap beside a storm of items on its CPU.
+    pub bh_storm: Vec<BhStormRow>,
     /// cmwq's pools that completed items, per workload (and per producers for
     /// noop and mixed).
     pub pools: Vec<PoolUse>,
@@ -87,6 +92,7 @@ impl Report {
         v.extend(timers::headline(&self.timer_ops, &self.timer_fire));
         v.extend(detect::headline(&self.detect_latency, &self.detect_overhead));
         v.extend(many_queues::headline(&self.many_queues));
+        v.extend(bh::headline(&self.bh_latency, &self.bh_storm));
         v
     }
 
@@ -100,6 +106,8 @@ impl Report {
             && self.timer_fire.iter().all(|r| r.exactly_once)
             && self.detect_latency.iter().all(|r| r.exactly_once)
             && self.detect_overhead.iter().all(|r| r.exactly_once)
+            && self.bh_latency.iter().all(|r| r.exactly_once)
+            && self.bh_storm.iter().all(|r| r.exactly_once)
     }
 
     /// The report as markdown: the run, the headline, then a table per workload.
@@ -145,6 +153,8 @@ impl Report {
         s += &p("timers");
         s += &detect::markdown(&self.detect_latency, &self.detect_overhead);
         s += &p("detect");
+        s += &bh::markdown(&self.bh_latency, &self.bh_storm, self.config.wake_gap);
+        s += &p("bh");
         s += &list("Invariants broken", self.notes.clone());
         s
     }

@@ -86,6 +86,23 @@ fn every_workload_on_every_executor_runs_each_item_exactly_once() {
             .iter()
             .any(|l| l.contains(&format!("[detect] latency {pool}: plain, back to back: p50"))));
     }
+    // bh: every queue at both loads from both producers, and the storm; BH
+    // queues are n/a (with the library's reason) or measured, the others measured.
+    assert_eq!(report.bh_latency.len(), 5 * 2 * 2);
+    let storm: Vec<&str> = report.bh_storm.iter().map(|r| r.queue.as_str()).collect();
+    assert_eq!(storm, ["BH", "PERCPU | HIGHPRI"]);
+    for r in &report.bh_latency {
+        let bh = r.queue.starts_with("BH");
+        match (&r.latency, &r.na) {
+            (Some(_), None) => assert!(r.exactly_once && r.samples >= 1 && r.p50_vs_bare.is_some(), "{r:?}"),
+            (None, Some(why)) => assert!(bh && why.contains("BH"), "{r:?}"),
+            _ => panic!("{r:?}"),
+        }
+    }
+    for r in &report.bh_storm {
+        assert!(r.exactly_once && (r.figures.is_some() || r.queue == "BH"), "{r:?}");
+        assert!(r.figures.is_none() || r.runs == cfg.runs, "{r:?}");
+    }
     // Announced and plain blocking are both there for cmwq.
     assert!(report.mixed.iter().any(|r| r.executor == "cmwq-bound" && r.blocking == "announced"));
     assert!(report.mixed.iter().any(|r| r.executor == "cmwq-bound-plain" && r.blocking == "plain"));
@@ -112,7 +129,17 @@ fn every_workload_on_every_executor_runs_each_item_exactly_once() {
     }
     // Every table, and the keys bench-results/readme.py reads.
     let md = std::fs::read_to_string(md).unwrap();
-    for section in ["noop", "wake", "mixed", "many-queues", "timers/ops", "timers/fire", "detect/latency"] {
+    for section in [
+        "noop",
+        "wake",
+        "mixed",
+        "many-queues",
+        "timers/ops",
+        "timers/fire",
+        "detect/latency",
+        "bh",
+        "bh/storm",
+    ] {
         assert!(md.contains(&format!("## {section}:")), "no {section} table");
     }
     assert!(md.contains("## mixed: unannotated against announced"));
@@ -131,6 +158,8 @@ fn every_workload_on_every_executor_runs_each_item_exactly_once() {
         ("detect_overhead", &["sentinel_cpu_pct_of_core"]),
         ("timer_ops", &["executor", "arm_ns", "cancel_ns", "bytes_per_timer"]),
         ("timer_fire", &["executor", "load", "p50_us", "p90_us", "p99_us"]),
+        ("bh_latency", &["queue", "load", "producer_mode", "cpu", "samples", "na", "exactly_once"]),
+        ("bh_storm", &["queue", "cpu", "items", "runs", "na", "exactly_once"]),
     ] {
         for k in keys {
             assert!(v[list][0].get(k).is_some(), "{list} has no {k}");
@@ -154,6 +183,8 @@ fn every_workload_on_every_executor_runs_each_item_exactly_once() {
         "detect: monitor CPU",
         "detect: unbound pod of 1 CPU against per-CPU",
         "many-queues: mt-wq",
+        "bh: queue-to-start on a busy CPU, pinned producer: BH",
+        "bh: a thread on the CPU of a 200-item storm: BH",
     ] {
         assert!(headline.iter().any(|l| l.starts_with(start)), "no headline {start:?}");
     }

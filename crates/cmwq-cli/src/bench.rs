@@ -18,11 +18,11 @@ pub(crate) struct BenchArgs {
     #[arg(long, value_name = "DIR", default_value = "bench-results")]
     out: PathBuf,
     /// Run only these workloads, executors and/or producer modes, comma-separated.
-    /// Workloads: noop, wake, mixed, many-queues, timers, detect. Executors:
+    /// Workloads: noop, wake, mixed, many-queues, timers, detect, bh. Executors:
     /// cmwq-default, cmwq-default-plain (the queue `Workqueue::builder(..).build()`
     /// gives), cmwq-bound, cmwq-bound-plain (WqFlags::PERCPU), cmwq-unbound, rayon,
-    /// tokio-blocking, fixed-pool, thread-per-item, mt-wq. Producer modes (noop,
-    /// mixed): pinned (one producer pinned per CPU), unpinned (one producer nobody
+    /// tokio-blocking, fixed-pool, thread-per-item, mt-wq (bh has its own queues and
+    /// ignores them). Producer modes (noop, mixed, bh): pinned (one producer pinned per CPU), unpinned (one producer nobody
     /// pinned). A kind left out means all of it: `--only mixed,cmwq-default,unpinned`.
     #[arg(long, value_name = "NAMES", value_delimiter = ',')]
     only: Option<Vec<String>>,

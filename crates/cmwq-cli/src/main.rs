@@ -44,9 +44,13 @@ enum Command {
     /// same items (1 ms of CPU, then 4 ms of announced sleep) on the default queue and
     /// on a WqFlags::PERCPU queue, and prints each one's wall time against the ideal,
     /// the threads and the CPUs that ran them: the default queue (unbound, concurrency
-    /// managed) uses every CPU, the per-CPU queue only the producer's.
+    /// managed) uses every CPU, the per-CPU queue only the producer's. Part 4 queues
+    /// items on a WqFlags::BH queue and a WqFlags::PERCPU one, in turn, on a CPU kept
+    /// busy by a spinning item, and prints the order they ran in and each one's start
+    /// latency (one line saying it is skipped where the library refuses WqFlags::BH).
     #[command(after_help = "Examples:\n  cmwq demo\n  cmwq demo --cpu 1 --scenarios-only\n  \
-                            cmwq demo --mixed-only --mixed-secs 5 --mixed-rate 500\n  cmwq demo --spread-only")]
+                            cmwq demo --mixed-only --mixed-secs 5 --mixed-rate 500\n  cmwq demo --spread-only\n  \
+                            cmwq demo --bh-only --cpu 1")]
     Demo(demo::DemoArgs),
     /// Compare cmwq with the executors users would pick instead, on the same work
     ///
@@ -60,10 +64,16 @@ enum Command {
     /// default settings. noop and mixed run twice: from producers pinned one per
     /// CPU, and from one producer nobody pinned. After each workload it lists
     /// cmwq's pools that ran its items. Writes markdown tables, JSON and SVG/PNG
-    /// plots; progress goes to stderr. Needs the `bench` cargo feature (on by default); a build
-    /// without it says so and exits with an error.
+    /// plots; progress goes to stderr. The bh workload is cmwq's alone: queue-to-start
+    /// latency of BH, BH|HIGHPRI, PERCPU and PERCPU|HIGHPRI queues beside a bare
+    /// pinned thread on an idle and a busy CPU, from a producer pinned there and from
+    /// one nobody pinned, and a CPU-bound thread's longest gap beside a storm of
+    /// items on its CPU (n/a where the library refuses WqFlags::BH).
+    /// Needs the `bench` cargo feature (on by default); a build without it says so
+    /// and exits with an error.
     #[command(after_help = "Examples:\n  cmwq bench --quick\n  cmwq bench --only mixed --out /tmp/r\n  \
-                            cmwq bench --only mixed,unpinned\n  cmwq bench --only noop,mixed,cmwq-default,cmwq-bound")]
+                            cmwq bench --only mixed,unpinned\n  cmwq bench --only noop,mixed,cmwq-default,cmwq-bound\n  \
+                            cmwq bench --quick --only bh --out /tmp/bh")]
     Bench(bench::BenchArgs),
     /// Watch a running program's workqueues (the kernel's wq_monitor.py)
     ///
@@ -150,6 +160,10 @@ mod tests {
         assert!(Cli::try_parse_from(["cmwq", "demo", "--scenarios-only", "--spread-only"]).is_err());
         assert!(Cli::try_parse_from(["cmwq", "demo", "--mixed-only", "--spread-only"]).is_err());
         assert!(Cli::try_parse_from(["cmwq", "demo", "--spread-only"]).is_ok());
+        assert!(Cli::try_parse_from(["cmwq", "demo", "--bh-only", "--cpu", "1"]).is_ok());
+        for other in ["--scenarios-only", "--mixed-only", "--spread-only", "--serve"] {
+            assert!(Cli::try_parse_from(["cmwq", "demo", "--bh-only", other]).is_err(), "{other}");
+        }
         assert!(Cli::try_parse_from(["cmwq", "demo", "--cpu", "x"]).is_err());
         assert!(Cli::try_parse_from(["cmwq", "demo", "--cpu", "1", "--mixed-rate", "50"]).is_ok());
     }

@@ -1,7 +1,9 @@
 //! `cmwq demo`: the kernel documentation's execution scenarios, measured, then a
 //! mixed workload with the pools' live state, then one unpinned producer's items
-//! on the default queue and on a per-CPU one.
+//! on the default queue and on a per-CPU one, then a BH queue beside a per-CPU
+//! one on a busy CPU.
 
+mod bh;
 mod mixed;
 mod scenarios;
 mod spread;
@@ -27,7 +29,7 @@ pub(crate) struct DemoArgs {
 
     /// Serve stats (CMWQ_STATS) and keep the mixed workload running, to try `cmwq top` and
     /// `cmwq dump` against; runs until interrupted
-    #[arg(long, conflicts_with_all = ["scenarios_only", "mixed_only", "spread_only"])]
+    #[arg(long, conflicts_with_all = ["scenarios_only", "mixed_only", "spread_only", "bh_only"])]
     serve: bool,
 
     /// With --serve: stop after this many seconds (0.1 to 86400)
@@ -39,8 +41,12 @@ pub(crate) struct DemoArgs {
     mixed_only: bool,
 
     /// Run only the default queue against a per-CPU one, from one unpinned producer (part 3)
-    #[arg(long)]
+    #[arg(long, conflicts_with = "bh_only")]
     spread_only: bool,
+
+    /// Run only a BH queue beside a per-CPU one on a busy CPU (part 4, on the --cpu CPU)
+    #[arg(long, conflicts_with_all = ["scenarios_only", "mixed_only"])]
+    bh_only: bool,
 
     /// How long to keep queueing items in the mixed workload, in seconds (0.1 to 60)
     #[arg(
@@ -112,7 +118,7 @@ pub(crate) fn run(args: &DemoArgs, out: &mut dyn Write) -> Result<()> {
         writeln!(out, "   load average (1 min): {load:.2} (other busy processes stretch the timings)")?;
     }
     writeln!(out)?;
-    let all = !(args.scenarios_only || args.mixed_only || args.spread_only);
+    let all = !(args.scenarios_only || args.mixed_only || args.spread_only || args.bh_only);
     if all || args.scenarios_only {
         scenarios::run(out, cpu)?;
     }
@@ -123,6 +129,9 @@ pub(crate) fn run(args: &DemoArgs, out: &mut dyn Write) -> Result<()> {
     }
     if all || args.spread_only {
         spread::run(out, &online)?;
+    }
+    if all || args.bh_only {
+        bh::run(out, cpu)?;
     }
     Ok(())
 }
