@@ -577,6 +577,9 @@ impl fmt::Display for WqDump {
             s.monitor_blocks,
             s.panicked
         )?;
+        if self.flags.contains(WqFlags::BH) {
+            write!(f, " bh_blocked={}", s.bh_blocked)?;
+        }
         if !self.nodes.is_empty() {
             f.write_str("\n  node_nr_active:")?;
             for n in &self.nodes {
