@@ -40,10 +40,12 @@ pub struct Builder {
 impl Builder {
     /// Sets the flags. Default: empty, which builds an unbound, concurrency
     /// managed queue at normal priority (`PERCPU` asks for a per-CPU one). Any
-    /// set is accepted here; [`build`](Self::build) refuses `PERCPU` with `UNBOUND`, and
-    /// the flags not supported yet (`BH`). `MEM_RECLAIM` gives the queue a
+    /// set is accepted here; [`build`](Self::build) refuses `PERCPU` with
+    /// `UNBOUND`, and `BH` with anything but `HIGHPRI` and `PERCPU` (which it
+    /// implies), with a `max_active` other than 0, or ordered (the kernel's
+    /// `__WQ_BH_ALLOWS`; see [`WqFlags::BH`]). `MEM_RECLAIM` gives the queue a
     /// rescuer thread, started by `build` (see [`WqFlags::MEM_RECLAIM`]); it
-    /// combines with every other flag, and with [`Workqueue::ordered`].
+    /// combines with every other flag but `BH`, and with [`Workqueue::ordered`].
     ///
     /// ```
     /// use cmwq::{ErrorKind, Workqueue, WqFlags};
@@ -53,6 +55,11 @@ impl Builder {
     ///
     /// let err = Workqueue::builder("both").flags(WqFlags::PERCPU | WqFlags::UNBOUND).build().unwrap_err();
     /// assert!(matches!(err.kind(), ErrorKind::InvalidFlags(_)));
+    ///
+    /// let bh = Workqueue::builder("rx").flags(WqFlags::BH | WqFlags::HIGHPRI).build()?;
+    /// assert!(bh.flags().contains(WqFlags::PERCPU)); // BH implies PERCPU
+    /// let err = Workqueue::builder("bh-io").flags(WqFlags::BH | WqFlags::MEM_RECLAIM).build().unwrap_err();
+    /// assert!(matches!(err.kind(), ErrorKind::InvalidFlags(m) if m.contains("MEM_RECLAIM")));
     /// # Ok::<(), cmwq::Error>(())
     /// ```
     pub fn flags(mut self, flags: WqFlags) -> Self {
@@ -65,7 +72,10 @@ impl Builder {
     /// [`min_active`](Workqueue::min_active)).
     /// Default 0, which means [`WQ_DFL_ACTIVE`] (1024). Values above
     /// [`WQ_MAX_ACTIVE`] (2048) are clamped with a warning, as in the kernel. Ordered
-    /// queues accept only 1 (or 0); anything larger fails in `build`.
+    /// queues accept only 1 (or 0); anything larger fails in `build`. A
+    /// [`WqFlags::BH`] queue accepts only 0 (its items are never held back:
+    /// internally `i32::MAX`, the kernel's `INT_MAX`); anything else fails in
+    /// `build`.
     ///
     /// ```
     /// use cmwq::{ErrorKind, Workqueue, WQ_DFL_ACTIVE, WQ_MAX_ACTIVE};
