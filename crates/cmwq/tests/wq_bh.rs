@@ -358,6 +358,38 @@ fn bh_item_that_sleeps_is_reported_and_nothing_is_lost() {
     wq.destroy().unwrap();
 }
 
+/// The warning: once per workqueue, at its first blocking BH item, at level
+/// WARN with the workqueue in a field; every block is still counted.
+#[cfg(feature = "tracing")]
+#[test]
+fn bh_blocking_warns_once_per_workqueue_naming_it() {
+    let _x = exclusive();
+    let warnings = || {
+        support::traces::captured()
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e.level == tracing::Level::WARN && e.get("workqueue") == Some("bh-warned"))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert!(warnings().is_empty());
+    let wq = Workqueue::builder("bh-warned").flags(WqFlags::BH).build().unwrap();
+    let w = Work::new(|_| {
+        cmwq::sleep(Duration::from_millis(1));
+        cmwq::sleep(Duration::from_millis(1));
+    });
+    for _ in 0..2 {
+        wq.queue_on(cpu0(), &w).unwrap();
+        w.flush().unwrap();
+    }
+    let warned = warnings();
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(warned[0].message().contains("BH"), "{warned:?}");
+    assert_eq!(wq.stats().bh_blocked, 4);
+    wq.destroy().unwrap();
+}
+
 /// A BH item that blocks without saying so (a plain `std::thread::sleep`)
 /// while items wait behind it is found by the sleep monitor, reported and
 /// counted; a BH item that burns the CPU past the CPU-intensive threshold is
