@@ -298,6 +298,22 @@ fn bh_delayed_disable_enable_and_requeue() {
     target.flush().unwrap();
     assert_eq!(target_ran.load(Ordering::Relaxed), 1);
 
+    // Flushing, from a BH item, an item queued behind it on the same context
+    // would wait for itself: refused.
+    let later = Work::new(|_| {});
+    let (l2, wq2) = (later.clone(), wq.clone());
+    let seen = Arc::new(Mutex::new(None));
+    let s2 = seen.clone();
+    let flusher = Work::new(move |_| {
+        wq2.queue_on(cpu, &l2).unwrap();
+        *s2.lock().unwrap() = Some(l2.flush());
+    });
+    wq.queue_on(cpu, &flusher).unwrap();
+    flusher.flush().unwrap();
+    later.flush().unwrap();
+    let got = seen.lock().unwrap().take().expect("the flusher ran");
+    assert!(matches!(got.as_ref().map_err(|e| e.kind()), Err(ErrorKind::WouldDeadlock(_))), "{got:?}");
+
     // Requeueing itself from both CPUs: never two instances at once.
     let conc = Arc::new(Concurrency::default());
     let left = Arc::new(AtomicUsize::new(200));
