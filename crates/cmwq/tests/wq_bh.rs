@@ -518,17 +518,32 @@ fn bh_budget_lets_a_cpu_bound_thread_of_the_cpu_run() {
         storm.store(true, Ordering::Relaxed);
         let t = Instant::now();
         // Queued at once: from another CPU where there is one, so the storm
-        // lands on the context as a whole, not one item per wake-up.
-        let producer = {
+        // lands on the context as a whole, not one item per wake-up; with one
+        // CPU, from a BH item on the context itself (they run after it).
+        let queue_all = {
             let (wq, items) = (wq.clone(), items.clone());
-            std::thread::spawn(move || {
-                pin_current_thread(support::cpu1().unwrap_or(cpu));
+            move || {
                 for w in &items {
                     assert!(wq.queue_on(cpu, w).unwrap());
                 }
-            })
+            }
         };
-        join_bounded(producer);
+        match support::cpu1() {
+            Some(other) => join_bounded(std::thread::spawn(move || {
+                pin_current_thread(other);
+                queue_all();
+            })),
+            None => {
+                let queue_all = Mutex::new(Some(queue_all));
+                let loader = Work::new(move |_| {
+                    if let Some(f) = queue_all.lock().unwrap().take() {
+                        f();
+                    }
+                });
+                wq.queue_on(cpu, &loader).unwrap();
+                loader.flush().unwrap();
+            }
+        }
         wait_for("the storm", || done.load(Ordering::Relaxed) == N);
         let storm_took = t.elapsed();
         stop.store(true, Ordering::Relaxed);
