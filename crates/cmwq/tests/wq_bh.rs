@@ -192,17 +192,19 @@ fn bh_flag_rules() {
 
 /// Queue, cancel and flush race on BH items from two threads: every queueing
 /// that returned true either ran once or was cancelled once, never both,
-/// never neither.
+/// never neither; every closure is dropped once, after the last handle.
 #[test]
 fn bh_cancel_and_flush_races_count_exactly_once() {
     let _x = exclusive();
     let wq = Workqueue::builder("bh-race").flags(WqFlags::BH).build().unwrap();
     let (c0, c1) = support::two_cpus();
     let ran = Arc::new(AtomicU64::new(0));
+    let drops = Arc::new(AtomicUsize::new(0));
     let items: Vec<Work> = (0..8)
         .map(|_| {
-            let ran = ran.clone();
+            let (ran, guard) = (ran.clone(), support::DropGuard(drops.clone()));
             Work::new(move |_| {
+                let _keep = &guard;
                 ran.fetch_add(1, Ordering::Relaxed);
             })
         })
@@ -250,6 +252,13 @@ fn bh_cancel_and_flush_races_count_exactly_once() {
     assert_eq!(s.completed, r);
     assert_eq!(s.in_flight, 0);
     wq.destroy().unwrap();
+    assert_eq!(drops.load(Ordering::SeqCst), 0, "no closure dropped while a handle lives");
+    drop(items);
+    // The context drops its handle of the last item it ran just after the
+    // flush waiters are woken.
+    wait_for("every closure dropped", || drops.load(Ordering::SeqCst) >= 8);
+    std::thread::sleep(support::SETTLE);
+    assert_eq!(drops.load(Ordering::SeqCst), 8, "each closure dropped once");
 }
 
 /// Delayed queueing, flush of a delayed BH item, cancel of a delayed one,
