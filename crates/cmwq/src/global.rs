@@ -39,12 +39,13 @@ impl Builder {
     ///
     /// # Errors
     /// [`ErrorKind::InvalidName`](crate::ErrorKind::InvalidName): an empty name or
-    /// one with control characters; [`ErrorKind::UnsupportedFlag`](crate::ErrorKind::UnsupportedFlag):
-    /// a flag not supported yet (`BH`);
+    /// one with control characters;
     /// [`ErrorKind::RescuerCreation`](crate::ErrorKind::RescuerCreation): the rescuer
     /// thread of a `MEM_RECLAIM` queue could not be started;
     /// [`ErrorKind::InvalidFlags`](crate::ErrorKind::InvalidFlags): `PERCPU` with
-    /// `UNBOUND`, an ordered queue with `PERCPU` or a `max_active` other than 1.
+    /// `UNBOUND`, an ordered queue with `PERCPU` or a `max_active` other than 1,
+    /// `BH` with a flag other than `HIGHPRI` and `PERCPU`, with a `max_active`
+    /// other than 0, or ordered ([`WqFlags::BH`](crate::WqFlags::BH)).
     ///
     /// [`ErrorKind::Forked`](crate::ErrorKind::Forked) in the child of a
     /// `fork()` of a process that had used cmwq.

@@ -94,6 +94,8 @@ pub(crate) struct PwqStats {
     pub(crate) mayday: u64,
     /// Items its rescuer ran (`PWQ_STAT_RESCUED`).
     pub(crate) rescued: u64,
+    /// BH items found blocking (a hint inside one, or the sleep monitor).
+    pub(crate) bh_blocked: u64,
 }
 
 /// One pool_workqueue's state. Every field is `L:`: it lives in the pool's
@@ -351,5 +353,6 @@ impl PwqStats {
         self.monitor_blocks += o.monitor_blocks;
         self.mayday += o.mayday;
         self.rescued += o.rescued;
+        self.bh_blocked += o.bh_blocked;
     }
 }

@@ -51,6 +51,9 @@ type PoolPair = [OnceLock<&'static WorkerPool>; 2];
 pub(crate) struct Registry {
     pub(crate) ctx: Context,
     cpu_pools: Box<[PoolPair]>,
+    /// The BH pools of each CPU, `[normal, highpri]` (`bh_worker_pools`),
+    /// created on first use with their one context (`pool/bh.rs`).
+    bh_pools: Box<[PoolPair]>,
     /// Unbound pools by identity (`unbound_pool_hash`), with their users
     /// counted in `WorkerPool::refs`. A pool nobody uses keeps its entry, and
     /// its id, without threads, for the next queue with the same attributes.
@@ -73,6 +76,7 @@ impl Registry {
     pub(crate) fn new(topo: Topology) -> Registry {
         Registry {
             cpu_pools: (0..topo.nr_cpu_ids).map(|_| PoolPair::default()).collect(),
+            bh_pools: (0..topo.nr_cpu_ids).map(|_| PoolPair::default()).collect(),
             unbound_pools: Mutex::new(HashMap::new()),
             unbound_list: parking_lot::RwLock::new(Vec::new()),
             ctx: Context::new(topo),
@@ -86,6 +90,13 @@ impl Registry {
     pub(crate) fn cpu_pool(&'static self, cpu: usize, highpri: bool) -> &'static WorkerPool {
         self.cpu_pools[cpu][highpri as usize]
             .get_or_init(|| register_pool(|id| WorkerPool::new_percpu(id, &self.ctx, cpu, highpri)))
+    }
+
+    /// The normal or highpri BH pool of `cpu`, created on first use; its BH
+    /// context is started by the first kick (`pool/bh.rs`).
+    pub(crate) fn bh_pool(&'static self, cpu: usize, highpri: bool) -> &'static WorkerPool {
+        self.bh_pools[cpu][highpri as usize]
+            .get_or_init(|| register_pool(|id| WorkerPool::new_bh(id, &self.ctx, cpu, highpri)))
     }
 
     /// The normal or highpri pool of `cpu`, if it was ever used.

@@ -137,6 +137,56 @@ pub fn power_efficient() -> &'static Workqueue {
     make(&WQ, "events_power_efficient", WqFlags::PERCPU | WqFlags::POWER_EFFICIENT, 0)
 }
 
+/// `system_bh_wq` ("events_bh"): [`BH`](WqFlags::BH): items run in the
+/// queueing CPU's BH context, in queueing order, one at a time. They must not
+/// block: one that does holds up the BH items behind it on its CPU, and is
+/// reported ([`WqStats::bh_blocked`](crate::WqStats::bh_blocked)).
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use cmwq::{system, Work, WqFlags};
+///
+/// let wq = system::bh();
+/// assert_eq!(wq.name(), "events_bh");
+/// assert!(wq.flags().contains(WqFlags::BH | WqFlags::PERCPU));
+/// let cpu = cmwq::allowed_cpus()[0];
+/// let order = Arc::new(Mutex::new(Vec::new()));
+/// let items: Vec<Work> = (0..3)
+///     .map(|i| {
+///         let order = order.clone();
+///         Work::new(move |_| order.lock().unwrap().push(i)) // short, never blocking
+///     })
+///     .collect();
+/// for w in &items {
+///     wq.queue_on(cpu, w)?;
+/// }
+/// for w in &items {
+///     w.flush()?;
+/// }
+/// assert_eq!(*order.lock().unwrap(), [0, 1, 2]); // queueing order on that CPU
+/// # Ok::<(), cmwq::Error>(())
+/// ```
+pub fn bh() -> &'static Workqueue {
+    static WQ: OnceLock<Workqueue> = OnceLock::new();
+    make(&WQ, "events_bh", WqFlags::BH | WqFlags::PERCPU, 0)
+}
+
+/// `system_bh_highpri_wq` ("events_bh_highpri"): [`BH`](WqFlags::BH) and
+/// [`HIGHPRI`](WqFlags::HIGHPRI): the highpri BH context of the queueing CPU,
+/// at `SCHED_FIFO` where the process may use it (else nice −20).
+///
+/// ```
+/// let w = cmwq::Work::new(|_| { /* short, never blocking */ });
+/// cmwq::system::bh_highpri().queue(&w)?;
+/// w.flush()?;
+/// assert_eq!(cmwq::system::bh_highpri().name(), "events_bh_highpri");
+/// # Ok::<(), cmwq::Error>(())
+/// ```
+pub fn bh_highpri() -> &'static Workqueue {
+    static WQ: OnceLock<Workqueue> = OnceLock::new();
+    make(&WQ, "events_bh_highpri", WqFlags::BH | WqFlags::HIGHPRI | WqFlags::PERCPU, 0)
+}
+
 /// Queues `work` on the system per-CPU workqueue (`schedule_work`). Returns
 /// `false` if it was already pending or is disabled.
 ///

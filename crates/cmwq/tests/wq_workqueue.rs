@@ -46,24 +46,15 @@ fn builder_rejects_invalid_names() {
 #[test]
 fn builder_rejects_unsupported_flags() {
     let _s = exclusive();
-    // FREEZABLE and POWER_EFFICIENT are implemented since commit 3d1fa84, and
-    // MEM_RECLAIM with the rescuers (`tests/wq_rescuer.rs`); BH is not, and must be
-    // refused, never silently ignored.
-    let unsupported = [(WqFlags::BH, "BH")];
-    for (flag, flag_name) in unsupported {
-        for extra in [WqFlags::empty(), WqFlags::UNBOUND, WqFlags::PERCPU | WqFlags::HIGHPRI] {
-            let name = format!("unsupported-{flag_name}");
-            let e = Workqueue::builder(&name).flags(flag | extra).build().unwrap_err();
-            assert_eq!(e.kind(), &ErrorKind::UnsupportedFlag(flag_name), "{flag:?} | {extra:?}");
-            assert_eq!(e.workqueue(), name);
-            let text = e.to_string();
-            assert!(text.contains(&format!("\"{name}\"")), "Display names the workqueue: {text}");
-            assert!(text.contains(flag_name), "Display names the flag: {text}");
-        }
-        // Ordered queues too: never silently accepted.
-        let e = Workqueue::ordered("unsupported-ordered").flags(flag).build().unwrap_err();
-        assert_eq!(e.kind(), &ErrorKind::UnsupportedFlag(flag_name));
-        assert_eq!(e.workqueue(), "unsupported-ordered");
+    // FREEZABLE and POWER_EFFICIENT are implemented since commit 3d1fa84,
+    // MEM_RECLAIM with the rescuers (`tests/wq_rescuer.rs`) and BH with its
+    // contexts (`tests/wq_bh.rs`, which checks its flag rules). No flag is
+    // refused as unsupported any more; BH with a flag outside the kernel's
+    // `__WQ_BH_ALLOWS` is refused as invalid, naming the flag.
+    for extra in [WqFlags::UNBOUND, WqFlags::FREEZABLE | WqFlags::PERCPU] {
+        let e = Workqueue::builder("bh-extra").flags(WqFlags::BH | extra).build().unwrap_err();
+        assert!(matches!(e.kind(), ErrorKind::InvalidFlags(_)), "{extra:?}: {e:?}");
+        assert_eq!(e.workqueue(), "bh-extra");
     }
     // The implemented ones are accepted and kept.
     for flag in [
@@ -72,6 +63,8 @@ fn builder_rejects_unsupported_flags() {
         WqFlags::FREEZABLE | WqFlags::UNBOUND,
         WqFlags::MEM_RECLAIM,
         WqFlags::MEM_RECLAIM | WqFlags::PERCPU | WqFlags::HIGHPRI,
+        WqFlags::BH,
+        WqFlags::BH | WqFlags::HIGHPRI | WqFlags::PERCPU,
     ] {
         let wq = Workqueue::builder("supported-flag").flags(flag).build().unwrap();
         assert!(wq.flags().contains(flag), "{flag:?} kept: {:?}", wq.flags());

@@ -155,7 +155,8 @@ pub struct PoolDump {
     /// The pool id.
     pub id: u32,
     /// Its short name, as in its workers' names: `3`, `3H` (per-CPU, CPU 3,
-    /// highpri), `u7` (unbound, pool 7).
+    /// highpri), `bh3`, `bh3H` (the BH pools of CPU 3, the kernel's `bh` and
+    /// `bh-hi`), `u7` (unbound, pool 7).
     pub label: String,
     /// The CPU of a per-CPU pool; `None` for an unbound pool.
     pub cpu: Option<usize>,
@@ -577,6 +578,9 @@ impl fmt::Display for WqDump {
             s.monitor_blocks,
             s.panicked
         )?;
+        if self.flags.contains(WqFlags::BH) {
+            write!(f, " bh_blocked={}", s.bh_blocked)?;
+        }
         if !self.nodes.is_empty() {
             f.write_str("\n  node_nr_active:")?;
             for n in &self.nodes {

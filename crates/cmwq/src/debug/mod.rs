@@ -134,6 +134,10 @@ pub struct PoolSnapshot {
     pub cpu: Option<usize>,
     /// Whether this is a highpri pool.
     pub highpri: bool,
+    /// Whether this is a BH pool ([`WqFlags::BH`](crate::WqFlags::BH)): its
+    /// one worker is the CPU's BH context (thread `cmwq/bh<cpu>`, `H` for
+    /// highpri), never concurrency managed.
+    pub bh: bool,
     /// The CPUs of the pool's pod, ascending: the one CPU of a per-CPU pool,
     /// the pod of an unbound pool (its affinity scope's grouping).
     pub pod: Vec<usize>,
@@ -167,7 +171,8 @@ pub struct PoolSnapshot {
     pub culled: u64,
 }
 
-/// A snapshot of every pool created so far, per-CPU pools first (the
+/// A snapshot of every pool created so far, per-CPU pools first, then BH
+/// pools, then unbound ones (the
 /// kernel's `show_all_workqueues` and `wq_dump.py` show the same counts).
 ///
 /// ```
@@ -177,7 +182,7 @@ pub struct PoolSnapshot {
 /// w.flush()?;
 /// let pool = cmwq::debug::pools()
 ///     .into_iter()
-///     .find(|p| p.cpu == Some(cpu) && !p.highpri)
+///     .find(|p| p.cpu == Some(cpu) && !p.highpri && !p.bh)
 ///     .expect("a per-CPU pool is created on first use");
 /// assert!(pool.workers >= 1 && pool.completed >= 1);
 /// assert_eq!(pool.panicked, 0);
@@ -192,6 +197,7 @@ pub fn pools() -> Vec<PoolSnapshot> {
                 id: p.id,
                 cpu: p.cpu,
                 highpri: p.highpri,
+                bh: p.bh,
                 pod: p.pod.to_vec(),
                 nice: p.nice,
                 concurrency: p.concurrency as usize,
@@ -209,7 +215,7 @@ pub fn pools() -> Vec<PoolSnapshot> {
             }
         })
         .collect();
-    v.sort_by_key(|p| (p.cpu.is_none(), p.cpu, p.highpri));
+    v.sort_by_key(|p| (p.cpu.is_none(), p.bh, p.cpu, p.highpri));
     v
 }
 

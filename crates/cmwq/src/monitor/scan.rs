@@ -12,7 +12,8 @@ use super::stats::{bump, COUNTERS};
 use crate::platform::loom::Ordering;
 use crate::platform::sys::probe::SchedState;
 use crate::pool::{
-    mayday_timer, monitor_cpu_intensive, monitor_running, retry_starved, Retry, WorkerPool, WorkerShared,
+    mayday_timer, monitor_bh_blocked, monitor_bh_hog, monitor_cpu_intensive, monitor_running, retry_starved,
+    PoolLocked, Retry, WorkerPool, WorkerShared,
 };
 use crate::registry::all_pools_into;
 
@@ -36,8 +37,11 @@ struct Memo {
     /// The block has lasted at least since then (the sample before the one that
     /// first found it blocked with no CPU progress).
     blocked_since: Option<Instant>,
-    /// The monitor took the worker out of `nr_running` in this item.
+    /// The monitor took the worker out of `nr_running` in this item (a BH
+    /// context: reported it blocked in this item).
     marked: bool,
+    /// A BH context: reported this item as a hog.
+    hog_reported: bool,
     /// Seen in the current tick (memos not seen are dropped).
     seen: bool,
 }
@@ -54,6 +58,7 @@ impl Memo {
             stretch_cpu: cpu,
             blocked_since: marked.then_some(now),
             marked,
+            hog_reported: false,
             seen: true,
         }
     }
@@ -149,6 +154,9 @@ impl Scanner {
         if !cfg.monitor() {
             return;
         }
+        if pool.bh {
+            return self.scan_bh_pool(pool, g, t);
+        }
         // A second without an unannounced block: the sentinel is not armed any more.
         if pool.blocks_unannounced.load(Ordering::Relaxed)
             && g.unannounced_block_at.is_none_or(|at| at.elapsed() >= SENTINEL_MEMORY)
@@ -189,6 +197,80 @@ impl Scanner {
             self.watch(pool, v, saturated, t);
         }
         self.views = views;
+    }
+
+    /// A BH pool (`pool/bh.rs`): nothing to manage, but its context is
+    /// watched while items wait behind the one it runs: found asleep, or on
+    /// the CPU past the CPU-intensive threshold, the item is reported (once
+    /// each per item). The items behind it still wait: no second context.
+    fn scan_bh_pool(
+        &mut self,
+        pool: &'static WorkerPool,
+        g: impl std::ops::Deref<Target = PoolLocked>,
+        t: &mut Tick,
+    ) {
+        if g.worklist.is_empty() {
+            // Its next saturation is reported again (`kick_bh_pool`).
+            pool.saturation_over();
+            return;
+        }
+        let Some(w) = g.bh_ctx.and_then(|i| g.workers.try_get(i).map(|w| (i, w))) else { return };
+        if w.1.current.is_none() {
+            return;
+        }
+        t.busy = true;
+        let v = View { idx: w.0, progress: w.1.progress, w: w.1.shared.clone() };
+        drop(g);
+        self.watch_bh(pool, v, t);
+    }
+
+    /// Samples a BH context executing an item while others wait behind it.
+    fn watch_bh(&mut self, pool: &'static WorkerPool, v: View, t: &mut Tick) {
+        let cfg = &pool.ctx.config;
+        let Some(probe) = v.w.probe.get().filter(|p| p.usable()) else { return };
+        let Some(cpu) = probe.cpu_time() else { return };
+        let now = Instant::now();
+        let fresh = Memo::new(v.w.clone(), v.progress, cpu, now, false);
+        let memo = match self.memos.entry((pool.id, v.idx)) {
+            Entry::Occupied(o) if Arc::ptr_eq(&o.get().w, &v.w) && o.get().progress == v.progress => {
+                o.into_mut()
+            }
+            Entry::Occupied(mut o) => {
+                o.insert(fresh);
+                o.into_mut()
+            }
+            Entry::Vacant(e) => e.insert(fresh),
+        };
+        memo.seen = true;
+        memo.last_cpu = cpu;
+        memo.last_at = now;
+        let thresh = cfg.cpu_intensive_thresh();
+        if !memo.hog_reported && !thresh.is_zero() && cpu.saturating_sub(memo.stretch_cpu) >= thresh {
+            let name = monitor_bh_hog(&mut pool.lock(), v.idx, v.progress);
+            memo.hog_reported = true;
+            if let Some(name) = name {
+                bump(&COUNTERS.cpu_hogs);
+                self.hogs.report(&name, thresh, cfg.cpu_intensive_warning());
+                t.found = true;
+            }
+            return;
+        }
+        if memo.marked || !cfg.monitor_ticks() {
+            return;
+        }
+        // Asleep: the scheduler says S or D and the CPU clock stood still
+        // meanwhile (as in `watch`).
+        if probe.cpu_time() != Some(cpu)
+            || probe.state() != SchedState::Blocked
+            || probe.cpu_time() != Some(cpu)
+        {
+            return;
+        }
+        // Nobody is taken out of `nr_running` (`blocked` counts those).
+        if monitor_bh_blocked(pool, &mut pool.lock(), v.idx, v.progress) {
+            memo.marked = true;
+            t.found = true;
+        }
     }
 
     /// Samples one worker executing an item and acts on what it finds.

@@ -29,6 +29,8 @@ pub enum ErrorKind {
     /// see [`Workqueue::builder`](crate::Workqueue::builder).)
     InvalidName,
     /// A flag that a later version implements; never accepted as a silent no-op.
+    /// (No flag is refused this way now; kept so that code matching on it
+    /// still builds.)
     UnsupportedFlag(&'static str),
     /// A combination of flags or settings that makes no sense.
     InvalidFlags(String),
@@ -95,9 +97,10 @@ impl Error {
     /// ```
     /// use cmwq::{Workqueue, WqFlags};
     ///
-    /// let err = Workqueue::builder("softirq").flags(WqFlags::BH).build().unwrap_err();
+    /// let err = Workqueue::builder("softirq").flags(WqFlags::BH).max_active(4).build().unwrap_err();
     /// assert_eq!(err.workqueue(), "softirq");
-    /// assert_eq!(err.to_string(), r#"workqueue "softirq": flag BH is not supported yet"#);
+    /// assert!(err.to_string().starts_with(r#"workqueue "softirq": "#));
+    /// assert!(err.to_string().contains("max_active 0")); // a BH queue takes max_active 0
     /// ```
     pub fn workqueue(&self) -> &str {
         &self.wq

@@ -148,6 +148,10 @@ pub(crate) fn worker_sleeping(w: &WorkerShared, due: Option<Instant>) -> bool {
     // A worker outside concurrency management (CPU-intensive, between items)
     // or already asleep is not counted, so it has nothing to give back.
     if !w.counted() {
+        // A BH item must not wait: reported and counted (`bh.rs`).
+        if w.pool.bh {
+            super::bh::bh_blocking_hint(w);
+        }
         return false;
     }
     let pool = w.pool;

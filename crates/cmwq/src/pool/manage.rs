@@ -219,6 +219,9 @@ pub(crate) enum Retry {
 /// repeated refusal is not counted again: the first one was.
 #[cfg_attr(loom, allow(dead_code))] // driven by the monitor thread; the loom model calls it
 pub(crate) fn retry_starved(pool: &'static WorkerPool, g: &mut PoolLocked) -> Retry {
+    if pool.bh {
+        return super::bh::retry_bh(pool, g);
+    }
     if let Some(until) = g.cooling_down() {
         return Retry::Cooling(until);
     }

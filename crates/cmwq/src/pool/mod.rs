@@ -11,8 +11,10 @@
 //! - `steal`: finding a queued item in the pool's lists;
 //! - `mayday`: a pool's mayday timer, which sends `MEM_RECLAIM` pwqs to their
 //!   rescuers when it may not create a worker;
-//! - `rescuer`: the rescuer threads of `MEM_RECLAIM` workqueues.
+//! - `rescuer`: the rescuer threads of `MEM_RECLAIM` workqueues;
+//! - `bh`: the BH pools' contexts (`WQ_BH`), their loop and budget.
 
+mod bh;
 mod cm;
 mod manage;
 mod mayday;
@@ -24,6 +26,8 @@ mod tests;
 mod worker;
 mod worker_pool;
 
+#[cfg_attr(loom, allow(unused_imports))]
+pub(crate) use bh::{monitor_bh_blocked, monitor_bh_hog};
 pub(crate) use cm::{blocking_until, WorkerShared};
 #[cfg_attr(loom, allow(unused_imports))]
 pub(crate) use cm::{monitor_cpu_intensive, monitor_running, monitor_sleeping};

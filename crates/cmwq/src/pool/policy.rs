@@ -123,6 +123,10 @@ impl PoolLocked {
 /// after a failed creation (the monitor retries when that ends).
 /// Returns whether a worker was woken or created.
 pub(crate) fn kick_pool(pool: &'static WorkerPool, g: &mut PoolLocked) -> bool {
+    // A BH pool has its one context to wake, and nothing to manage.
+    if pool.bh {
+        return super::bh::kick_bh_pool(pool, g);
+    }
     crate::platform::loom::ltrace!(
         "kick_pool: worklist={} nr_running={} idle={:?}",
         g.worklist.len(),

@@ -45,9 +45,11 @@ pub(crate) fn steal(work: &Work, snap: Snapshot) -> bool {
 }
 
 /// If the calling thread executes an item of a pwq with `max_active <= 1` and `work`
-/// is queued inactive behind it on that pwq, the name of its workqueue: waiting
-/// for `work` would wait for ourselves.
-pub(crate) fn blocked_behind_current(work: &Work, snap: Snapshot) -> Option<String> {
+/// is queued inactive behind it on that pwq, or executes a BH item and `work` is
+/// queued on the same BH pool (its one context runs it only after the calling
+/// item), the name of `work`'s workqueue and why: waiting for `work` would wait
+/// for ourselves.
+pub(crate) fn blocked_behind_current(work: &Work, snap: Snapshot) -> Option<(String, &'static str)> {
     let me = crate::current::worker()?;
     if me.pool.id != snap.pool_id() {
         return None;
@@ -58,10 +60,19 @@ pub(crate) fn blocked_behind_current(work: &Work, snap: Snapshot) -> Option<Stri
         return None;
     }
     let running = g.workers.get(me.idx).current?;
+    if me.pool.bh {
+        let wq = &g.pwqs.get(cur.pwq_slot() as usize).wq;
+        return Some((
+            wq.name.to_string(),
+            "flush() from a BH item of an item queued behind it on its BH context",
+        ));
+    }
     let pwq = g.pwqs.get(running.pwq as usize);
     let key = work.key();
     (running.pwq == cur.pwq_slot() && pwq.max_active <= 1 && pwq.inactive.iter().any(|e| e.is_work(key)))
-        .then(|| pwq.wq.name.to_string())
+        .then(|| {
+            (pwq.wq.name.to_string(), "flush() of an item queued behind the calling item (max_active 1)")
+        })
 }
 
 /// The workqueue of `work`'s instance that a flush would wait for: the pwq it

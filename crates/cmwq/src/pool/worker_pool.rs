@@ -108,6 +108,12 @@ pub(crate) struct PoolLocked {
     pub(crate) to_wake: Option<Thread>,
     /// The pool_workqueues attached to this pool (their state is `L:` too).
     pub(crate) pwqs: Slab<PwqState>,
+    /// A BH pool's context: its slot, once started (`bh.rs`).
+    pub(crate) bh_ctx: Option<usize>,
+    /// A BH pool: the item (the context's `progress` number) last reported
+    /// blocking, so the sleep monitor does not report an item twice, nor one
+    /// whose blocks were announced.
+    pub(crate) bh_reported: Option<u64>,
     /// One worker at a time creates workers (`POOL_MANAGER_ACTIVE`).
     pub(crate) manager_active: bool,
     /// After a failed thread creation, no new attempt before this (`CREATE_COOLDOWN`).
@@ -163,6 +169,9 @@ pub(crate) struct WorkerPool {
     pub(crate) cpu: Option<usize>,
     /// I.
     pub(crate) highpri: bool,
+    /// I: a BH pool (`POOL_BH`): served by its one BH context (`bh.rs`), never
+    /// concurrency managed, never given a second worker.
+    pub(crate) bh: bool,
     /// I: the CPUs of its pod, ascending (`[cpu]` for a per-CPU pool).
     pub(crate) pod: Box<[usize]>,
     /// I: the CPUs its workers may run on: `pod` for a per-CPU or strict pool,
@@ -213,6 +222,22 @@ impl WorkerPool {
         Self::new(id, ctx, Some(cpu), (Box::new([cpu]), Box::new([cpu])), nice, highpri)
     }
 
+    /// The normal or highpri BH pool of `cpu` (`bh_worker_pools`): one context,
+    /// pinned to `cpu`, runs its items in queueing order (`bh.rs`). `nice` is
+    /// what the context asks for; `debug::PoolSnapshot` shows it.
+    pub(crate) fn new_bh(id: u32, ctx: &'static Context, cpu: usize, highpri: bool) -> Self {
+        let mut pool = Self::new(
+            id,
+            ctx,
+            Some(cpu),
+            (Box::new([cpu]), Box::new([cpu])),
+            super::manage::HIGHPRI_NICE,
+            highpri,
+        );
+        pool.bh = true;
+        pool
+    }
+
     /// An unbound pool for one pod: it lets as many workers run at once as the
     /// pod has CPUs (`README.md`, "Unbound pools").
     pub(crate) fn new_unbound(
@@ -242,6 +267,7 @@ impl WorkerPool {
             id,
             cpu,
             highpri,
+            bh: false,
             concurrency: pod.len().max(1) as i64,
             pod,
             affinity,
@@ -352,10 +378,13 @@ impl WorkerPool {
     }
 
     /// A short name for logs and thread names, the kernel's: `3`, `3H` for a
-    /// per-CPU pool, `u7` (`u` and the pool id) for an unbound one.
+    /// per-CPU pool, `bh3`, `bh3H` for a BH pool, `u7` (`u` and the pool id)
+    /// for an unbound one.
     pub(crate) fn label(&self) -> String {
+        let h = if self.highpri { "H" } else { "" };
         match self.cpu {
-            Some(c) => format!("{c}{}", if self.highpri { "H" } else { "" }),
+            Some(c) if self.bh => format!("bh{c}{h}"),
+            Some(c) => format!("{c}{h}"),
             None => format!("u{}", self.id),
         }
     }

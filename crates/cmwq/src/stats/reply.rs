@@ -106,6 +106,7 @@ fn wq_stats(w: &WqDump) -> Value {
         "rescued": s.rescued,
         "panicked": s.panicked,
         "blocked": s.monitor_blocks,
+        "bh_blocked": s.bh_blocked,
         "in_flight": s.in_flight,
         "inactive": s.inactive,
         "flags": flag_names(w.flags),

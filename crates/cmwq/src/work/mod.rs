@@ -569,7 +569,9 @@ impl Work {
     /// # Errors
     /// [`ErrorKind::WouldDeadlock`] when called from the item's own callback, or from
     /// an item of a workqueue with `max_active == 1` (ordered ones included) while this
-    /// item is queued behind it on the same queue.
+    /// item is queued behind it on the same queue, or from a
+    /// [`BH`](crate::WqFlags::BH) item while this item is queued on the same BH
+    /// context (the CPU's one context runs it only after the caller).
     pub fn flush(&self) -> Result<bool, Error> {
         self.check_not_self("flush() of a work item from its own callback")?;
         let s = self.state().load();
@@ -581,13 +583,8 @@ impl Work {
             }
         }
         if s.queued() {
-            if let Some(wq) = crate::pool::blocked_behind_current(self, s) {
-                return Err(Error::new(
-                    &wq,
-                    ErrorKind::WouldDeadlock(
-                        "flush() of an item queued behind the calling item (max_active 1)",
-                    ),
-                ));
+            if let Some((wq, why)) = crate::pool::blocked_behind_current(self, s) {
+                return Err(Error::new(&wq, ErrorKind::WouldDeadlock(why)));
             }
         }
         Ok(self.wait_resolved())

@@ -40,10 +40,12 @@ pub struct Builder {
 impl Builder {
     /// Sets the flags. Default: empty, which builds an unbound, concurrency
     /// managed queue at normal priority (`PERCPU` asks for a per-CPU one). Any
-    /// set is accepted here; [`build`](Self::build) refuses `PERCPU` with `UNBOUND`, and
-    /// the flags not supported yet (`BH`). `MEM_RECLAIM` gives the queue a
+    /// set is accepted here; [`build`](Self::build) refuses `PERCPU` with
+    /// `UNBOUND`, and `BH` with anything but `HIGHPRI` and `PERCPU` (which it
+    /// implies), with a `max_active` other than 0, or ordered (the kernel's
+    /// `__WQ_BH_ALLOWS`; see [`WqFlags::BH`]). `MEM_RECLAIM` gives the queue a
     /// rescuer thread, started by `build` (see [`WqFlags::MEM_RECLAIM`]); it
-    /// combines with every other flag, and with [`Workqueue::ordered`].
+    /// combines with every other flag but `BH`, and with [`Workqueue::ordered`].
     ///
     /// ```
     /// use cmwq::{ErrorKind, Workqueue, WqFlags};
@@ -53,6 +55,11 @@ impl Builder {
     ///
     /// let err = Workqueue::builder("both").flags(WqFlags::PERCPU | WqFlags::UNBOUND).build().unwrap_err();
     /// assert!(matches!(err.kind(), ErrorKind::InvalidFlags(_)));
+    ///
+    /// let bh = Workqueue::builder("rx").flags(WqFlags::BH | WqFlags::HIGHPRI).build()?;
+    /// assert!(bh.flags().contains(WqFlags::PERCPU)); // BH implies PERCPU
+    /// let err = Workqueue::builder("bh-io").flags(WqFlags::BH | WqFlags::MEM_RECLAIM).build().unwrap_err();
+    /// assert!(matches!(err.kind(), ErrorKind::InvalidFlags(m) if m.contains("MEM_RECLAIM")));
     /// # Ok::<(), cmwq::Error>(())
     /// ```
     pub fn flags(mut self, flags: WqFlags) -> Self {
@@ -65,7 +72,10 @@ impl Builder {
     /// [`min_active`](Workqueue::min_active)).
     /// Default 0, which means [`WQ_DFL_ACTIVE`] (1024). Values above
     /// [`WQ_MAX_ACTIVE`] (2048) are clamped with a warning, as in the kernel. Ordered
-    /// queues accept only 1 (or 0); anything larger fails in `build`.
+    /// queues accept only 1 (or 0); anything larger fails in `build`. A
+    /// [`WqFlags::BH`] queue accepts only 0 (its items are never held back:
+    /// internally `i32::MAX`, the kernel's `INT_MAX`); anything else fails in
+    /// `build`.
     ///
     /// ```
     /// use cmwq::{ErrorKind, Workqueue, WQ_DFL_ACTIVE, WQ_MAX_ACTIVE};
@@ -138,10 +148,17 @@ impl Builder {
                 return e(ErrorKind::UnsupportedFlag(name));
             }
         }
+        if self.flags.contains(WqFlags::BH) {
+            check_bh(&self)?;
+        }
         if self.flags.contains(WqFlags::PERCPU | WqFlags::UNBOUND) {
             return e(ErrorKind::InvalidFlags("PERCPU and UNBOUND exclude each other".into()));
         }
         let mut flags = self.flags;
+        // A BH queue is per-CPU (`WQ_BH` implies `WQ_PERCPU`).
+        if flags.contains(WqFlags::BH) {
+            flags |= WqFlags::PERCPU;
+        }
         // `WQ_POWER_EFFICIENT` is per-CPU unless the power-efficient setting is on.
         if flags.contains(WqFlags::POWER_EFFICIENT) && !flags.contains(WqFlags::UNBOUND) {
             flags |= if registry.ctx.config.power_efficient() { WqFlags::UNBOUND } else { WqFlags::PERCPU };
@@ -192,6 +209,8 @@ impl Builder {
         };
         let max_active = match self.max_active {
             _ if self.ordered => 1,
+            // `alloc_workqueue`: a BH queue's `max_active` is `INT_MAX`.
+            _ if flags.contains(WqFlags::BH) => BH_MAX_ACTIVE,
             0 => WQ_DFL_ACTIVE,
             n if n > WQ_MAX_ACTIVE => {
                 log::warn!(
@@ -237,6 +256,7 @@ impl Builder {
             retired: Mutex::new(PwqStats::default()),
             rescuer,
             flush_dep_warned: AtomicBool::new(false),
+            bh_block_warned: AtomicBool::new(false),
         });
         core.update_node_max();
         registry.register_workqueue(Arc::downgrade(&core));
@@ -329,6 +349,34 @@ impl Workqueue {
     pub fn ordered(name: impl Into<String>) -> Builder {
         Builder { ordered: true, ..Self::builder(name) }
     }
+}
+
+/// The internal `max_active` of a BH queue (`INT_MAX` in `alloc_workqueue`):
+/// its items are never held back.
+pub(crate) const BH_MAX_ACTIVE: usize = i32::MAX as usize;
+
+/// Flags a BH queue may carry besides `BH` (`__WQ_BH_ALLOWS`).
+const BH_ALLOWS: WqFlags = WqFlags::BH.union(WqFlags::HIGHPRI).union(WqFlags::PERCPU);
+
+/// `alloc_workqueue`'s BH checks, which the kernel WARNs about and fails with
+/// NULL: only `HIGHPRI` and `PERCPU` beside `BH`, `max_active` 0, not ordered.
+fn check_bh(b: &Builder) -> Result<(), Error> {
+    let name = truncate_name(&b.name);
+    let bad = b.flags - BH_ALLOWS;
+    let why = if !bad.is_empty() {
+        let names: Vec<&str> = bad.iter_names().map(|(n, _)| n).collect();
+        format!(
+            "BH allows only HIGHPRI and PERCPU beside it (the kernel's __WQ_BH_ALLOWS), not {}",
+            names.join(" | ")
+        )
+    } else if b.ordered {
+        "a BH workqueue cannot be ordered (its items run in queueing order per CPU already)".into()
+    } else if b.max_active != 0 {
+        format!("a BH workqueue takes max_active 0 (its items are never held back), not {}", b.max_active)
+    } else {
+        return Ok(());
+    };
+    Err(Error::new(name, ErrorKind::InvalidFlags(why)))
 }
 
 /// The kernel's `WQ_NAME_LEN`: a name holds at most `WQ_NAME_LEN - 1` bytes.

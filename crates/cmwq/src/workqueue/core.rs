@@ -88,6 +88,9 @@ pub(crate) struct WqCore {
     /// A: the flush-dependency warning about this queue was given (relaxed:
     /// the swap alone picks who warns).
     pub(super) flush_dep_warned: AtomicBool,
+    /// A: a BH item of this queue was reported blocking (`pool/bh.rs`; relaxed:
+    /// the swap alone picks who warns).
+    pub(crate) bh_block_warned: AtomicBool,
 }
 
 impl WqCore {
@@ -460,9 +463,14 @@ impl WqCore {
                 self.make_unbound_pwq(pool, table.epoch, node, Flush::color_of(&fg), false)
             });
         }
-        let highpri = self.flags.contains(WqFlags::HIGHPRI);
         *self.pwqs[cpu].get_or_init(|| {
-            let pool = self.registry.cpu_pool(cpu, highpri);
+            let highpri = self.flags.contains(WqFlags::HIGHPRI);
+            // A BH queue is served by the CPU's BH pool (`pool/bh.rs`).
+            let pool = if self.flags.contains(WqFlags::BH) {
+                self.registry.bh_pool(cpu, highpri)
+            } else {
+                self.registry.cpu_pool(cpu, highpri)
+            };
             let fg = self.flush.lock();
             let mut g = pool.lock();
             let slot =

@@ -15,13 +15,39 @@ bitflags::bitflags! {
     /// assert!(wq.flags().contains(WqFlags::UNBOUND));
     /// assert_eq!(WqFlags::HIGHPRI.bits(), 1 << 4); // WQ_HIGHPRI
     ///
-    /// let err = Workqueue::builder("bh").flags(WqFlags::BH).build().unwrap_err();
-    /// assert_eq!(err.kind(), &ErrorKind::UnsupportedFlag("BH")); // refused, never ignored
+    /// // BH takes HIGHPRI and PERCPU only, and max_active 0.
+    /// let bh = Workqueue::builder("rx").flags(WqFlags::BH | WqFlags::HIGHPRI).build()?;
+    /// assert!(bh.flags().contains(WqFlags::PERCPU)); // BH implies PERCPU
+    /// let err = Workqueue::builder("bh").flags(WqFlags::BH | WqFlags::UNBOUND).build().unwrap_err();
+    /// assert!(matches!(err.kind(), ErrorKind::InvalidFlags(_))); // refused, never ignored
+    /// assert!(err.to_string().contains("UNBOUND"));
     /// # Ok::<(), cmwq::Error>(())
     /// ```
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
     pub struct WqFlags: u32 {
-        /// Run items in a per-CPU non-sleeping context. Not supported yet.
+        /// Run items in the queueing CPU's BH context, in queueing order, one at
+        /// a time: a thread pinned to the CPU at high priority (a highpri BH
+        /// context at `SCHED_FIFO` where permitted), one per CPU and priority,
+        /// never concurrency managed and never given a second worker. It runs
+        /// items at most 10 at a time or for 2 ms, then gives the CPU up
+        /// while more wait, so a storm cannot starve the CPU's other threads
+        /// (the kernel's softirq budget).
+        ///
+        /// **Items must not wait.** A BH item that blocks holds up every BH
+        /// item queued behind it on that CPU: no other context takes over. A
+        /// [`blocking`](crate::blocking) or [`sleep`](crate::sleep) inside one,
+        /// or the sleep monitor finding the context asleep while items wait,
+        /// is warned about (once per queue) and counted
+        /// ([`WqStats::bh_blocked`](crate::WqStats::bh_blocked)).
+        ///
+        /// Allowed beside it: `HIGHPRI` and `PERCPU` (implied) only, with
+        /// `max_active` 0 and not [ordered](crate::Workqueue::ordered) (the
+        /// kernel's `__WQ_BH_ALLOWS`); anything else is refused by
+        /// [`build`](crate::Builder::build) with
+        /// [`ErrorKind::InvalidFlags`](crate::ErrorKind::InvalidFlags). Queue,
+        /// delayed queueing, flush, cancel and disable work as for any item.
+        /// System BH queues: [`system::bh`](crate::system::bh),
+        /// [`system::bh_highpri`](crate::system::bh_highpri).
         const BH = 1 << 0;
         /// Served by unbound pools, one per pod of the queue's affinity scope
         /// ([`Attrs`](crate::Attrs)), each running as many items at once as its
@@ -58,5 +84,6 @@ bitflags::bitflags! {
     }
 }
 
-/// Flags that a later version implements: refused, never silently ignored.
-pub(super) const UNSUPPORTED: [(WqFlags, &str); 1] = [(WqFlags::BH, "BH")];
+/// Flags that a later version implements: refused, never silently ignored
+/// (none now: `BH` is implemented).
+pub(super) const UNSUPPORTED: [(WqFlags, &str); 0] = [];

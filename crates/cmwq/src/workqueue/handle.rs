@@ -454,12 +454,19 @@ impl Workqueue {
     /// ```
     ///
     /// # Errors
-    /// [`ErrorKind::Ordered`] for an ordered queue.
+    /// [`ErrorKind::Ordered`] for an ordered queue; [`ErrorKind::InvalidFlags`]
+    /// for a [`WqFlags::BH`] queue (its items are never held back).
     pub fn set_max_active(&self, n: usize) -> Result<(), Error> {
         let core = self.core();
         core.check_forked()?;
         if core.ordered {
             return Err(core.err(ErrorKind::Ordered("set_max_active()")));
+        }
+        if core.flags.contains(WqFlags::BH) {
+            // `workqueue_set_max_active` WARNs and does nothing for BH.
+            return Err(core.err(ErrorKind::InvalidFlags(
+                "set_max_active() on a BH workqueue, whose items are never held back".into(),
+            )));
         }
         let n = if n == 0 || n > WQ_MAX_ACTIVE {
             let c = n.clamp(1, WQ_MAX_ACTIVE);

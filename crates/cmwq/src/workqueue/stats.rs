@@ -65,6 +65,12 @@ pub struct WqStats {
     pub mayday: u64,
     /// Items its rescuer ran (the kernel's `rescued`).
     pub rescued: u64,
+    /// Times one of its items blocked on a [`WqFlags::BH`](crate::WqFlags::BH)
+    /// queue, where items must not wait: a [`blocking`](crate::blocking) or
+    /// [`sleep`](crate::sleep) inside it, or the sleep monitor finding its BH
+    /// context asleep while items waited behind it (cmwq's own; the kernel
+    /// would splat "scheduling while atomic"). 0 for other queues.
+    pub bh_blocked: u64,
     /// Items queued and not yet finished (active, inactive or running;
     /// `wq_monitor.py`'s `infl`).
     pub in_flight: u64,
@@ -87,6 +93,7 @@ impl WqStats {
             monitor_blocks: s.monitor_blocks,
             mayday: s.mayday,
             rescued: s.rescued,
+            bh_blocked: s.bh_blocked,
             in_flight,
             inactive,
         }

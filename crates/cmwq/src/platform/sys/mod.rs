@@ -109,6 +109,44 @@ pub(crate) fn set_current_thread_sched_idle() -> io::Result<()> {
     }
 }
 
+/// Puts the calling thread in `SCHED_FIFO` at real-time priority `prio` (1 is
+/// the lowest). Needs `CAP_SYS_NICE` or an `RLIMIT_RTPRIO` allowing `prio`.
+#[cfg_attr(loom, allow(dead_code))] // the BH contexts are absent under loom
+pub(crate) fn set_current_thread_fifo(prio: i32) -> io::Result<()> {
+    let param = libc::sched_param { sched_priority: prio };
+    // SAFETY: `param` is a valid sched_param; pid 0 is the calling thread.
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Puts the calling thread back in `SCHED_OTHER` (its nice value is kept).
+/// Lowering a thread's policy needs no privilege.
+#[cfg_attr(loom, allow(dead_code))] // the BH contexts are absent under loom
+pub(crate) fn set_current_thread_other() -> io::Result<()> {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `param` is a valid sched_param; pid 0 is the calling thread.
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_OTHER, &param) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// `sched_yield`: the calling thread goes to the back of its priority's run
+/// queue.
+#[cfg_attr(loom, allow(dead_code))] // the BH contexts are absent under loom
+pub(crate) fn sched_yield() {
+    // SAFETY: sched_yield takes no arguments and cannot fail on Linux.
+    unsafe {
+        libc::sched_yield();
+    }
+}
+
 /// Registers `child` to run in the child of every later `fork()`
 /// (`pthread_atfork` with no prepare or parent handler).
 pub(crate) fn at_fork_child(child: extern "C" fn()) -> io::Result<()> {
