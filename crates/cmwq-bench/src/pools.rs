@@ -21,6 +21,7 @@ pub(crate) struct PoolState {
     pub(crate) id: u32,
     pub(crate) cpu: Option<usize>,
     pub(crate) highpri: bool,
+    pub(crate) bh: bool,
     pub(crate) pod: Vec<usize>,
     pub(crate) nice: i32,
     pub(crate) concurrency: usize,
@@ -34,6 +35,7 @@ impl From<&cmwq::debug::PoolSnapshot> for PoolState {
             id: p.id,
             cpu: p.cpu,
             highpri: p.highpri,
+            bh: p.bh,
             pod: p.pod.clone(),
             nice: p.nice,
             concurrency: p.concurrency,
@@ -76,6 +78,8 @@ pub struct PoolUse {
     pub cpu: Option<usize>,
     /// A highpri pool.
     pub highpri: bool,
+    /// A BH pool (one context per CPU, `WqFlags::BH`).
+    pub bh: bool,
     /// The CPUs of its pod.
     pub pod: Vec<usize>,
     /// Its workers' nice value.
@@ -100,7 +104,12 @@ impl PoolUse {
             Some(c) => format!("CPU {c}, pod {}", cpu_list(&self.pod)),
             None => format!("unbound, pod {}", cpu_list(&self.pod)),
         };
-        let hi = if self.highpri { " highpri" } else { "" };
+        let hi = match (self.bh, self.highpri) {
+            (true, true) => " BH highpri",
+            (true, false) => " BH",
+            (false, true) => " highpri",
+            (false, false) => "",
+        };
         let peak = if self.peak_workers > self.peak_workers_before {
             format!("peak workers {} ({} before)", self.peak_workers, self.peak_workers_before)
         } else {
@@ -158,6 +167,7 @@ impl PoolTally {
                 pool: p.id,
                 cpu: p.cpu,
                 highpri: p.highpri,
+                bh: p.bh,
                 pod: p.pod.clone(),
                 nice: p.nice,
                 concurrency: p.concurrency,
@@ -232,6 +242,7 @@ mod tests {
             id,
             cpu,
             highpri: false,
+            bh: false,
             pod: pod.to_vec(),
             nice: 0,
             concurrency: pod.len(),
@@ -291,6 +302,7 @@ mod tests {
             pool,
             cpu,
             highpri: false,
+            bh: false,
             pod: pod.to_vec(),
             nice: 0,
             concurrency: pod.len(),

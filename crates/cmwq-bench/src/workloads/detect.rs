@@ -371,7 +371,7 @@ impl WorkerOf {
 
     fn is(self, p: &PoolSnapshot) -> bool {
         match self {
-            WorkerOf::PerCpu { cpu, highpri } => p.cpu == Some(cpu) && p.highpri == highpri,
+            WorkerOf::PerCpu { cpu, highpri } => p.cpu == Some(cpu) && p.highpri == highpri && !p.bh,
             WorkerOf::Unbound { id } => p.cpu.is_none() && p.id == id,
         }
     }

@@ -104,7 +104,8 @@ pub(crate) fn render(d: &Dump) -> String {
         );
         match p.cpu {
             Some(c) => {
-                let _ = write!(s, "cpu={c:3}{}", if p.highpri { " highpri" } else { "" });
+                let bh = if p.bh { " bh" } else { "" };
+                let _ = write!(s, "cpu={c:3}{bh}{}", if p.highpri { " highpri" } else { "" });
             }
             None => {
                 let _ = write!(s, "cpus={} pod_cpus={}", cpumask(&p.cpus), cpumask(&p.pod));

@@ -52,6 +52,7 @@ pub(crate) struct PoolRow {
     pub(crate) cpu: Option<usize>,
     pub(crate) pod: Vec<usize>,
     pub(crate) highpri: bool,
+    pub(crate) bh: bool,
     pub(crate) nice: i32,
     pub(crate) concurrency: usize,
     pub(crate) refs: Option<usize>,

@@ -166,6 +166,8 @@ pub struct PoolDump {
     pub nice: i32,
     /// A highpri pool.
     pub highpri: bool,
+    /// A BH pool: one context runs its items, in queueing order (`WqFlags::BH`).
+    pub bh: bool,
     /// How many items it lets run at once (1 per-CPU; an unbound pool: its
     /// pod's CPUs).
     pub concurrency: usize,
@@ -297,7 +299,7 @@ pub fn dump() -> Dump {
     let mut raw_pwqs: Vec<RawPwq> = Vec::new();
     let mut raw_items: Vec<(usize, RawItem)> = Vec::new();
     let mut pool_list: Vec<_> = reg.pools().collect();
-    pool_list.sort_by_key(|p| (p.cpu.is_none(), p.cpu, p.highpri, p.id));
+    pool_list.sort_by_key(|p| (p.cpu.is_none(), p.bh, p.cpu, p.highpri, p.id));
     let now = Instant::now();
     let mut mem = MEMORY.lock().unwrap_or_else(|e| e.into_inner());
     let mem = mem.get_or_insert_with(Memory::default);
@@ -382,6 +384,7 @@ pub fn dump() -> Dump {
             pod: p.pod.to_vec(),
             nice: p.nice,
             highpri: p.highpri,
+            bh: p.bh,
             concurrency: p.concurrency as usize,
             workers,
             busy,

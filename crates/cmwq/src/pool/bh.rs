@@ -271,8 +271,10 @@ fn bh_thread(pool: &'static WorkerPool, me: Arc<WorkerShared>) {
     crate::current::enter_worker(me.clone());
     let idx = me.idx;
     let mut d = Deferred::default();
-    // Given up for a storm: running at the ordinary priority until it is over.
+    // Given up for a storm: running at the ordinary priority until it is over
+    // (`demoted`: the priority did drop).
     let mut deferred = false;
+    let mut demoted = false;
     let mut g = pool.lock();
     loop {
         if g.worklist.is_empty() {
@@ -282,6 +284,7 @@ fn bh_thread(pool: &'static WorkerPool, me: Arc<WorkerShared>) {
                 if deferred {
                     prio.apply();
                     deferred = false;
+                    demoted = false;
                 }
                 g = pool.lock();
                 continue;
@@ -302,17 +305,25 @@ fn bh_thread(pool: &'static WorkerPool, me: Arc<WorkerShared>) {
             // `sched_yield` alone would not do it: from `SCHED_FIFO` it yields
             // only to real-time threads, and at nice −20 the fair scheduler
             // hands the CPU back at once. So the context drops to the process's
-            // ordinary priority until the storm is over.
+            // ordinary priority until the storm is over, and yields once. From
+            // then on the fair scheduler shares the CPU between the storm and
+            // the CPU's other threads, as it does with `ksoftirqd`: a yield
+            // after every budget would leave the storm a sliver of the CPU (a
+            // yielding thread waits out the other's whole time slice). Only if
+            // the priority could not drop does every budget end in a yield.
             drop(g);
             d.release();
-            if !deferred && pool.ctx.topo.real {
-                let _ = Prio::Nice(pool.ctx.topo.base_nice).apply();
+            let first = !deferred;
+            if first {
                 deferred = true;
+                demoted = pool.ctx.topo.real && Prio::Nice(pool.ctx.topo.base_nice).apply();
             }
-            #[cfg(not(loom))]
-            crate::platform::sys::sched_yield();
-            #[cfg(loom)]
-            thread::yield_now();
+            if first || !demoted {
+                #[cfg(not(loom))]
+                crate::platform::sys::sched_yield();
+                #[cfg(loom)]
+                thread::yield_now();
+            }
             g = pool.lock();
         }
     }

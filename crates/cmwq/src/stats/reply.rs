@@ -121,6 +121,7 @@ fn pool(p: &PoolDump) -> Value {
         "cpu": p.cpu,
         "pod": p.pod,
         "highpri": p.highpri,
+        "bh": p.bh,
         "nice": p.nice,
         "concurrency": p.concurrency,
         "workers": p.workers,
