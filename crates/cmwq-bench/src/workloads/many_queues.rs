@@ -481,6 +481,7 @@ mod tests {
             id,
             cpu,
             highpri: false,
+            bh: false,
             pod: cpu.map_or_else(|| vec![0, 1], |c| vec![c]),
             nice: 0,
             concurrency: 1,
