@@ -41,12 +41,15 @@ fn refuse(kind: Refuse) -> Refused {
     match kind {
         Refuse::Spawns => cmwq::debug::fail_next_spawns(1 << 30),
         Refuse::Ceiling => {
-            // The ceiling is at least 1: make sure a worker holds that one
-            // (idle workers stay for the 300 s idle timeout).
+            // The lowest ceiling, 1, with a worker that holds it (idle workers
+            // stay for the 300 s idle timeout). A ceiling at the number of
+            // workers alive would not do: a worker of another pool that exits
+            // meanwhile frees a place, and a creation the test counts on being
+            // refused succeeds (seen under two CPU hogs).
             let w = Work::new(|_| {});
             cmwq::system::percpu().queue(&w).unwrap();
             w.flush_bounded().unwrap();
-            cmwq::set_max_workers(cmwq::debug::nr_workers());
+            cmwq::set_max_workers(1);
         }
     }
     Refused { kind, max_workers }
