@@ -171,7 +171,11 @@ if bh_lat:
         if r.get("na"):
             return ["n/a", "n/a"] if not ratio else ["n/a"]
         if ratio:
-            return [f"{r['p99_vs_bare']:.1f}×" if r.get("p99_vs_bare") is not None else "–"]
+            # An unpinned producer's items run on whichever CPU it is on, mostly not
+            # the busy one the bare thread is pinned to: no floor to divide by.
+            if r["producer_mode"] != "pinned" or r.get("p99_vs_bare") is None:
+                return ["–"]
+            return [f"{r['p99_vs_bare']:.1f}×"]
         return [f1(r["p50_us"]), f1(r["p99_us"])]
 
     queues = []
@@ -184,7 +188,8 @@ if bh_lat:
     intro = (
         f"{BH_INTRO} {first['cpu']}, idle and kept busy by {spinners} spinning threads of the process (normal "
         "priority), beside a bare pinned thread woken with `unpark` (the floor); `pinned`: the producer is pinned to "
-        "that CPU and queues with `queue_on`, `unpinned`: nobody pinned it and it queues with `queue`. n/a: the library "
+        "that CPU and queues with `queue_on`, `unpinned`: nobody pinned it and it queues with `queue` (its items run on "
+        "the CPU it is on, so the ratio to the bare thread on the busy CPU is left out). n/a: the library "
         "refused the queue. The storm: a CPU-bound thread pinned to the CPU beside items queued there all at once."
     )
     lines = [

@@ -282,10 +282,13 @@ mod tests {
         }
         // BH runs its CPU's items in queueing order, on one thread.
         assert!(s.contains("ran B0 B1 B2 B3"), "{s}");
+        // The timeline's rows: queued, started, ended, waited (value and unit
+        // each), then the item, its queue and its thread.
         let bh_threads: std::collections::HashSet<&str> = s
             .lines()
-            .filter(|l| l.contains("WqFlags::BH ") && !l.contains("start latency"))
-            .filter_map(|l| l.split_whitespace().last())
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .filter(|t| t.len() == 11 && t[8].starts_with('B') && t[9] == "WqFlags::BH")
+            .map(|t| t[10])
             .collect();
         assert_eq!(bh_threads.len(), 1, "{s}");
         assert!(s.lines().any(|l| l.contains("WqFlags::PERCPU  start latency")), "{s}");

@@ -397,6 +397,16 @@ pub(super) fn worker_exit(pool: &'static WorkerPool, mut g: Guard, idx: usize) {
     // Work that came while this worker was on its way out (`retire_idle`):
     // with no worker left, the kick creates one.
     kick_pool(pool, &mut g);
+    // A pool nobody uses lets its workers go once it is quiescent (`idle_wait`).
+    // A worker that went idle while this one was still counted found it not
+    // quiescent and parked for the idle timeout: wake the idle ones to look again.
+    if pool.is_unused() && g.quiescent(pool) {
+        for &i in &g.idle {
+            if let Some(t) = &g.workers.get(i).thread {
+                t.unpark();
+            }
+        }
+    }
     drop(g);
 }
 

@@ -347,7 +347,9 @@ impl WorkerPool {
 
     /// Its last workqueue left it (`put_unbound_pool`): idle workers exit now
     /// rather than after the idle timeout. A worker busy with a last item exits
-    /// when the idle timeout finds the pool quiescent.
+    /// when it goes idle and finds the pool quiescent; one that went idle while
+    /// another was still on its way out is woken by that one's exit
+    /// (`manage::worker_exit`).
     pub(crate) fn retire_idle(&self) {
         let mut g = self.lock();
         if !g.worklist.is_empty() || !g.pwqs.is_empty() {
