@@ -55,7 +55,8 @@ pub struct BhLatencyRow {
     /// Latency percentiles over all rounds' samples; absent when n/a.
     #[serde(flatten)]
     pub latency: Option<Latency>,
-    /// p50 and p99 over the bare pinned thread's of the same load and producer.
+    /// p50 and p99 over the bare pinned thread's of the same load and producer;
+    /// `None` for an unpinned producer (its items mostly run on another CPU).
     pub p50_vs_bare: Option<f64>,
     /// See `p50_vs_bare`.
     pub p99_vs_bare: Option<f64>,
@@ -257,6 +258,9 @@ fn latency_rows(ctx: &mut Ctx<'_>, mut built: Built) -> Result<Vec<BhLatencyRow>
             }
             let l = Latency::of_ns(&cell.ns);
             row.latency = Some(l);
+            // An unpinned producer's items run on the CPU it is on, mostly not the
+            // one the bare thread is pinned to: there is no floor to divide by.
+            let bare = bare.filter(|_| mode == ProducerMode::Pinned);
             row.p50_vs_bare = bare.map(|b| l.p50_us / b.p50_us.max(1e-3));
             row.p99_vs_bare = bare.map(|b| l.p99_us / b.p99_us.max(1e-3));
             row.on_cpu_pct = Some(100.0 * cell.on_target as f64 / cell.ns.len().max(1) as f64);
