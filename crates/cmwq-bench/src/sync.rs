@@ -1,6 +1,8 @@
-//! A process-wide time base and a counting latch.
+//! A process-wide time base, a counting latch, and the bare pinned thread
+//! that the latency workloads compare with (the floor of a hand-off).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::sync::OnceLock;
 use std::thread::Thread;
 use std::time::{Duration, Instant};
@@ -117,6 +119,61 @@ impl CountLatch {
 impl Default for CountLatch {
     fn default() -> Self {
         CountLatch::new()
+    }
+}
+
+/// A thread pinned to a CPU that parks until [`fire`](Self::fire) unparks it,
+/// then runs its action once: the bare hand-off the latency workloads measure
+/// beside the executors. Stopped and joined when dropped.
+pub(crate) struct ParkedThread {
+    go: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    th: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ParkedThread {
+    /// Starts the thread `name`, pinned to `cpu`, running `on_go` at each fire.
+    pub(crate) fn spawn(
+        name: String,
+        cpu: usize,
+        on_go: impl Fn() + Send + 'static,
+    ) -> std::io::Result<Self> {
+        let (go, stop) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+        let th = {
+            let (go, stop) = (go.clone(), stop.clone());
+            std::thread::Builder::new().name(name).spawn(move || {
+                let _ = crate::cpu::pin_current_thread(cpu);
+                while !stop.load(Ordering::Acquire) {
+                    std::thread::park();
+                    // A spurious wake-up finds no `go` and parks again.
+                    if go.swap(false, Ordering::AcqRel) {
+                        on_go();
+                    }
+                }
+            })?
+        };
+        Ok(ParkedThread { go, stop, th: Some(th) })
+    }
+
+    /// Unparks the thread to run its action once; returns [`now_ns`] just
+    /// before the unpark.
+    pub(crate) fn fire(&self) -> u64 {
+        self.go.store(true, Ordering::Release);
+        let t0 = now_ns();
+        if let Some(th) = &self.th {
+            th.thread().unpark();
+        }
+        t0
+    }
+}
+
+impl Drop for ParkedThread {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(th) = self.th.take() {
+            th.thread().unpark();
+            let _ = th.join();
+        }
     }
 }
 

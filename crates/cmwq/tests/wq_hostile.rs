@@ -1,64 +1,25 @@
 //! Hostile input gets a clear answer (issue 14, §4): panics whose payload or
 //! closure panics again when dropped, names with quotes, newlines or 10 kB, and a
-//! disable depth pushed past its limit. The log is captured by a small
-//! `tracing` subscriber of this binary, so a test can count the lines it caused.
+//! disable depth pushed past its limit. The log is captured by the tests'
+//! `tracing` subscriber (`support::traces`), so a test can count the lines it caused.
 
 mod support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
 use cmwq::{ErrorKind, Work, Workqueue, WqFlags};
 use support::{poll_until, DEADLINE};
 
-// ---- a subscriber that keeps every event's message ----
-
-struct Capture(Mutex<Vec<String>>);
-
-struct Message<'a>(&'a mut String);
-
-impl tracing::field::Visit for Message<'_> {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        use std::fmt::Write;
-        if field.name() == "message" {
-            let _ = write!(self.0, "{value:?}");
-        } else {
-            let _ = write!(self.0, " {}={value:?}", field.name());
-        }
-    }
+/// Installs this binary's capturing subscriber (`support::traces`).
+fn log() {
+    support::traces::captured();
 }
 
-impl tracing::Subscriber for &'static Capture {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        let mut line = String::new();
-        event.record(&mut Message(&mut line));
-        self.0.lock().unwrap().push(line);
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
-
-/// The process's captured log lines, installing the capture on first use.
-fn log() -> &'static Capture {
-    static CAPTURE: OnceLock<&'static Capture> = OnceLock::new();
-    CAPTURE.get_or_init(|| {
-        let c: &'static Capture = Box::leak(Box::new(Capture(Mutex::new(Vec::new()))));
-        tracing::subscriber::set_global_default(c).expect("the only subscriber of this binary");
-        c
-    })
-}
-
-/// The captured lines that contain `needle`.
+/// The captured log lines (`Ev::line`) that contain `needle`.
 fn lines_with(needle: &str) -> Vec<String> {
-    log().0.lock().unwrap().iter().filter(|l| l.contains(needle)).cloned().collect()
+    let evs = support::traces::captured().lock().unwrap();
+    evs.iter().filter(|e| e.line.contains(needle)).map(|e| e.line.clone()).collect()
 }
 
 // ---- panics whose clean-up panics again ----

@@ -1,6 +1,6 @@
 //! wake: queue-to-start latency on an idle executor, beside a bare park/unpark.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use crate::error::Error;
 use crate::executors::{Batch, Executor, Job};
 use crate::fmt::{section, yes};
 use crate::stats::Latency;
-use crate::sync::{now_ns, CountLatch};
+use crate::sync::{now_ns, CountLatch, ParkedThread};
 
 /// wake: queue-to-start latency on an idle executor.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -78,37 +78,22 @@ fn exec_samples(exec: Arc<dyn Executor>, sizes: (usize, usize, Duration)) -> Res
 /// Runs on a producer thread: `n` unparks of a bare thread pinned to `cpu`.
 fn park_samples(cpu: usize, sizes: (usize, usize, Duration)) -> Result<Samples, Error> {
     let batch = Batch::new(sizes.0 + sizes.1);
-    let (latch, t1) = (Arc::new(CountLatch::new()), Arc::new(AtomicU64::new(0)));
-    let (go, stop, idx) =
-        (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)));
-    let th = {
-        let (latch, t1, go, stop, idx, batch) =
-            (latch.clone(), t1.clone(), go.clone(), stop.clone(), idx.clone(), batch.clone());
-        std::thread::Builder::new()
-            .name(format!("bench-park/{cpu}"))
-            .spawn(move || {
-                let _ = crate::cpu::pin_current_thread(cpu);
-                while !stop.load(Ordering::Acquire) {
-                    std::thread::park();
-                    if go.swap(false, Ordering::AcqRel) {
-                        t1.store(now_ns(), Ordering::Release);
-                        batch.done(idx.load(Ordering::Acquire));
-                        latch.count_down();
-                    }
-                }
-            })
-            .map_err(|e| Error::Executor(format!("park thread: {e}")))?
+    let (latch, t1, idx) =
+        (Arc::new(CountLatch::new()), Arc::new(AtomicU64::new(0)), Arc::new(AtomicUsize::new(0)));
+    let bare = {
+        let (latch, t1, idx, batch) = (latch.clone(), t1.clone(), idx.clone(), batch.clone());
+        ParkedThread::spawn(format!("bench-park/{cpu}"), cpu, move || {
+            t1.store(now_ns(), Ordering::Release);
+            batch.done(idx.load(Ordering::Acquire));
+            latch.count_down();
+        })
+        .map_err(|e| Error::Executor(format!("park thread: {e}")))?
     };
     let ns = sample("park-unpark", sizes, &latch, &t1, |i| {
         idx.store(i, Ordering::Release);
-        go.store(true, Ordering::Release);
-        let t0 = now_ns();
-        th.thread().unpark();
-        Ok(t0)
+        Ok(bare.fire())
     });
-    stop.store(true, Ordering::Release);
-    th.thread().unpark();
-    let _ = th.join();
+    drop(bare);
     Ok(Samples { ns: ns?, batch })
 }
 

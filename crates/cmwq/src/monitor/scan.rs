@@ -224,24 +224,30 @@ impl Scanner {
         self.watch_bh(pool, v, t);
     }
 
+    /// The memo of the item `v` executes, marked seen this tick; a new item (or
+    /// a new worker in the slot) starts a new one, sampled at `cpu` and `now`.
+    fn memo(&mut self, pool: &WorkerPool, v: &View, cpu: Duration, now: Instant) -> &mut Memo {
+        let memo = match self.memos.entry((pool.id, v.idx)) {
+            Entry::Occupied(o) if Arc::ptr_eq(&o.get().w, &v.w) && o.get().progress == v.progress => {
+                o.into_mut()
+            }
+            Entry::Occupied(mut o) => {
+                o.insert(Memo::new(v.w.clone(), v.progress, cpu, now, false));
+                o.into_mut()
+            }
+            Entry::Vacant(e) => e.insert(Memo::new(v.w.clone(), v.progress, cpu, now, false)),
+        };
+        memo.seen = true;
+        memo
+    }
+
     /// Samples a BH context executing an item while others wait behind it.
     fn watch_bh(&mut self, pool: &'static WorkerPool, v: View, t: &mut Tick) {
         let cfg = &pool.ctx.config;
         let Some(probe) = v.w.probe.get().filter(|p| p.usable()) else { return };
         let Some(cpu) = probe.cpu_time() else { return };
         let now = Instant::now();
-        let fresh = Memo::new(v.w.clone(), v.progress, cpu, now, false);
-        let memo = match self.memos.entry((pool.id, v.idx)) {
-            Entry::Occupied(o) if Arc::ptr_eq(&o.get().w, &v.w) && o.get().progress == v.progress => {
-                o.into_mut()
-            }
-            Entry::Occupied(mut o) => {
-                o.insert(fresh);
-                o.into_mut()
-            }
-            Entry::Vacant(e) => e.insert(fresh),
-        };
-        memo.seen = true;
+        let memo = self.memo(pool, &v, cpu, now);
         memo.last_cpu = cpu;
         memo.last_at = now;
         let thresh = cfg.cpu_intensive_thresh();
@@ -279,19 +285,7 @@ impl Scanner {
         let Some(probe) = v.w.probe.get().filter(|p| p.usable()) else { return };
         let Some(cpu) = probe.cpu_time() else { return };
         let now = Instant::now();
-        let fresh = Memo::new(v.w.clone(), v.progress, cpu, now, false);
-        // A new item (or a new worker in the slot) starts a new memo.
-        let memo = match self.memos.entry((pool.id, v.idx)) {
-            Entry::Occupied(o) if Arc::ptr_eq(&o.get().w, &v.w) && o.get().progress == v.progress => {
-                o.into_mut()
-            }
-            Entry::Occupied(mut o) => {
-                o.insert(fresh);
-                o.into_mut()
-            }
-            Entry::Vacant(e) => e.insert(fresh),
-        };
-        memo.seen = true;
+        let memo = self.memo(pool, &v, cpu, now);
         let (prev_at, dcpu, dt) = (memo.last_at, cpu.saturating_sub(memo.last_cpu), now - memo.last_at);
         memo.last_cpu = cpu;
         memo.last_at = now;

@@ -261,14 +261,7 @@ fn park() {
 fn bh_thread(pool: &'static WorkerPool, me: Arc<WorkerShared>) {
     let _abort = AbortOnPanic;
     let prio = setup_bh_thread(pool);
-    #[cfg(not(loom))]
-    {
-        if pool.ctx.config.monitor() {
-            let _ = me.probe.set(crate::platform::sys::probe::Probe::current());
-        }
-        let _ = me.tid.set(crate::platform::sys::gettid());
-    }
-    crate::current::enter_worker(me.clone());
+    worker::enter(pool, &me);
     let idx = me.idx;
     let mut d = Deferred::default();
     // Given up for a storm: running at the ordinary priority until it is over

@@ -87,10 +87,10 @@ const SPIN_YIELD_SLICE: std::time::Duration = std::time::Duration::from_micros(5
 /// ... and the pool stops spinning for this long.
 const SPIN_BACKOFF: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// The body of every worker thread.
-pub(super) fn worker_thread(pool: &'static WorkerPool, me: Arc<WorkerShared>) {
-    let _abort = AbortOnPanic;
-    manage::setup_thread(pool);
+/// Sets up the calling thread as the worker `me` of `pool`: its probe for the
+/// sleep monitor (when the monitor runs) and its thread id, recorded before it
+/// takes any item, and `current`'s record of it. The BH context does the same.
+pub(super) fn enter(pool: &WorkerPool, me: &Arc<WorkerShared>) {
     #[cfg(not(loom))]
     {
         if pool.ctx.config.monitor() {
@@ -98,7 +98,16 @@ pub(super) fn worker_thread(pool: &'static WorkerPool, me: Arc<WorkerShared>) {
         }
         let _ = me.tid.set(crate::platform::sys::gettid());
     }
+    #[cfg(loom)]
+    let _ = pool;
     crate::current::enter_worker(me.clone());
+}
+
+/// The body of every worker thread.
+pub(super) fn worker_thread(pool: &'static WorkerPool, me: Arc<WorkerShared>) {
+    let _abort = AbortOnPanic;
+    manage::setup_thread(pool);
+    enter(pool, &me);
     let idx = me.idx;
     let mut deferred = Deferred::default();
     let mut g = pool.lock();

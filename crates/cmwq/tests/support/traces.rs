@@ -6,13 +6,16 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, OnceLock};
 
 /// One captured event: its name, level, target and fields (values as text;
-/// `message` is the formatted message).
+/// `message` is the formatted message), and the whole event as one log line:
+/// the message, then ` name=value` for each other field in order, every value
+/// `Debug`-formatted (a `&str` field quoted and escaped, as a log line shows it).
 #[derive(Debug, Clone)]
 pub(crate) struct Ev {
     pub(crate) name: &'static str,
     pub(crate) level: tracing::Level,
     pub(crate) target: &'static str,
     pub(crate) fields: BTreeMap<String, String>,
+    pub(crate) line: String,
 }
 
 impl Ev {
@@ -44,6 +47,21 @@ impl tracing::field::Visit for Fields<'_> {
     }
 }
 
+/// Renders [`Ev::line`]: every value through `record_debug` (the default for
+/// the other kinds), so that a string shows quoted and escaped.
+struct Line<'a>(&'a mut String);
+
+impl tracing::field::Visit for Line<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write;
+        if field.name() == "message" {
+            let _ = write!(self.0, "{value:?}");
+        } else {
+            let _ = write!(self.0, " {}={value:?}", field.name());
+        }
+    }
+}
+
 struct Capture(Mutex<Vec<Ev>>);
 
 impl tracing::Subscriber for &'static Capture {
@@ -59,7 +77,9 @@ impl tracing::Subscriber for &'static Capture {
         let m = event.metadata();
         let mut fields = BTreeMap::new();
         event.record(&mut Fields(&mut fields));
-        let ev = Ev { name: m.name(), level: *m.level(), target: m.target(), fields };
+        let mut line = String::new();
+        event.record(&mut Line(&mut line));
+        let ev = Ev { name: m.name(), level: *m.level(), target: m.target(), fields, line };
         self.0.lock().unwrap().push(ev);
     }
     fn enter(&self, _: &tracing::span::Id) {}

@@ -2,14 +2,14 @@
 //! queue, or a bare pinned thread woken with `Thread::unpark` (the floor).
 //! Both run on the calling thread, a harness producer (pinned or not).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cmwq::{Work, Workqueue};
 
 use crate::error::Error;
-use crate::sync::{now_ns, CountLatch};
+use crate::sync::{now_ns, CountLatch, ParkedThread};
 
 /// How many samples, and how long they may take.
 #[derive(Debug, Clone, Copy)]
@@ -132,32 +132,13 @@ pub(crate) fn queue_samples(
 /// Samples of a bare hand-off: a thread pinned to `cpu`, parked until unparked.
 pub(crate) fn bare_samples(cpu: usize, plan: Plan) -> Result<Samples, Error> {
     let start = Start::new();
-    let (go, stop) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
-    let th = {
-        let (start, go, stop) = (start.clone(), go.clone(), stop.clone());
-        std::thread::Builder::new()
-            .name(format!("bench-bare/{cpu}"))
-            .spawn(move || {
-                let _ = crate::cpu::pin_current_thread(cpu);
-                while !stop.load(Ordering::Acquire) {
-                    std::thread::park();
-                    // A spurious wake-up finds no `go` and parks again.
-                    if go.swap(false, Ordering::AcqRel) {
-                        start.record();
-                    }
-                }
-            })
+    let bare = {
+        let start = start.clone();
+        ParkedThread::spawn(format!("bench-bare/{cpu}"), cpu, move || start.record())
             .map_err(|e| Error::Executor(format!("bare thread: {e}")))?
     };
-    let s = sample("bare", plan, cpu, &start, || {
-        go.store(true, Ordering::Release);
-        let t0 = now_ns();
-        th.thread().unpark();
-        Ok(t0)
-    });
-    stop.store(true, Ordering::Release);
-    th.thread().unpark();
-    let _ = th.join();
+    let s = sample("bare", plan, cpu, &start, || Ok(bare.fire()));
+    drop(bare);
     let mut s = s?;
     s.ran = start.ran.load(Ordering::Acquire);
     Ok(s)

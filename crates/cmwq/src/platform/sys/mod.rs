@@ -94,47 +94,38 @@ pub(crate) fn set_current_thread_nice(nice: i32) -> io::Result<()> {
     }
 }
 
-/// Puts the calling thread in the `SCHED_IDLE` policy: it runs only when its CPU
-/// has nothing else to run (and gets a tiny share when it competes). Lowering a
-/// thread's policy needs no privilege.
-#[cfg_attr(loom, allow(dead_code))] // used by the idle sentinels, absent under loom
-pub(crate) fn set_current_thread_sched_idle() -> io::Result<()> {
-    let param = libc::sched_param { sched_priority: 0 };
+/// `sched_setscheduler` of the calling thread.
+fn set_current_thread_policy(policy: libc::c_int, prio: i32) -> io::Result<()> {
+    let param = libc::sched_param { sched_priority: prio };
     // SAFETY: `param` is a valid sched_param; pid 0 is the calling thread.
-    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+    let rc = unsafe { libc::sched_setscheduler(0, policy, &param) };
     if rc == 0 {
         Ok(())
     } else {
         Err(io::Error::last_os_error())
     }
+}
+
+/// Puts the calling thread in the `SCHED_IDLE` policy: it runs only when its CPU
+/// has nothing else to run (and gets a tiny share when it competes). Lowering a
+/// thread's policy needs no privilege.
+#[cfg_attr(loom, allow(dead_code))] // used by the idle sentinels, absent under loom
+pub(crate) fn set_current_thread_sched_idle() -> io::Result<()> {
+    set_current_thread_policy(libc::SCHED_IDLE, 0)
 }
 
 /// Puts the calling thread in `SCHED_FIFO` at real-time priority `prio` (1 is
 /// the lowest). Needs `CAP_SYS_NICE` or an `RLIMIT_RTPRIO` allowing `prio`.
 #[cfg_attr(loom, allow(dead_code))] // the BH contexts are absent under loom
 pub(crate) fn set_current_thread_fifo(prio: i32) -> io::Result<()> {
-    let param = libc::sched_param { sched_priority: prio };
-    // SAFETY: `param` is a valid sched_param; pid 0 is the calling thread.
-    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    set_current_thread_policy(libc::SCHED_FIFO, prio)
 }
 
 /// Puts the calling thread back in `SCHED_OTHER` (its nice value is kept).
 /// Lowering a thread's policy needs no privilege.
 #[cfg_attr(loom, allow(dead_code))] // the BH contexts are absent under loom
 pub(crate) fn set_current_thread_other() -> io::Result<()> {
-    let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: `param` is a valid sched_param; pid 0 is the calling thread.
-    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_OTHER, &param) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    set_current_thread_policy(libc::SCHED_OTHER, 0)
 }
 
 /// `sched_yield`: the calling thread goes to the back of its priority's run
