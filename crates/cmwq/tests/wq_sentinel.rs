@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 use cmwq::{AffinityScope, Attrs, Work, Workqueue};
 use support::{
     assert_pools_settle, assert_second_ran_while_first_blocked, burn_cpu, cpu0, current_unbound_pool,
-    exclusive, plain_sleeper_then_second, plain_sleeper_with_one_behind, poll_until, unbound_pool_of,
-    warm_queue, Bounded, BoundedQueue, Exclusive, Log, DEADLINE,
+    distinct_cpus, exclusive, pin_current_thread, plain_sleeper_then_second, plain_sleeper_with_one_behind,
+    poll_until, set_thread_affinity, thread_affinity, unbound_pool_of, warm_queue, Bounded, BoundedQueue,
+    Exclusive, Log, DEADLINE,
 };
 
 /// Takes the pool lock (which also turns the CPU-intensive rule off) and switches
@@ -218,6 +219,88 @@ fn the_sentinels_cover_an_unbound_pod() {
     }
     let after = cmwq::debug::monitor();
     assert!(after.by_sentinel > before.by_sentinel, "no sentinel took a sleeper out: {after:?}");
+    assert_eq!(
+        after.blocked - before.blocked,
+        after.by_sentinel - before.by_sentinel,
+        "only sentinels judged: {after:?}"
+    );
+    assert_pools_settle("after the sentinel's marks", &[id]);
+    wq.destroy_bounded().unwrap();
+}
+
+/// A worker that has not blocked but waits for a CPU, queued behind another
+/// thread on a busy CPU of its pod while a CPU of that pod idles, is taken out
+/// too (`MonitorStats::waiting`). The kernel's balancer does not move it in
+/// time: a CPU running its `SCHED_IDLE` sentinel does not balance as a newly
+/// idle one, and a task that ran in the last half millisecond counts as
+/// cache-hot. Here one item per CPU pins its own worker to cpu0 and spins there
+/// until the item queued behind them has run: one spinner runs at a time, the
+/// other waits, and the other CPUs idle. Nobody blocks, so the item behind can
+/// only start once the sentinel of an idle CPU has taken a waiting spinner out
+/// of the pool's `nr_running`. The spinners give their workers their affinity
+/// back before they end.
+#[test]
+fn a_worker_waiting_for_a_busy_cpu_is_taken_out_by_the_sentinel() {
+    let _s = sentinels_only();
+    if no_proc() {
+        return;
+    }
+    let Some((c0, _)) = distinct_cpus() else { return };
+    let n = cmwq::allowed_cpus().len();
+    let attrs = Attrs { affinity_scope: AffinityScope::System, ..Attrs::default() };
+    let wq = Workqueue::builder("sentinel-waiting").attrs(attrs).build().unwrap();
+    let id = unbound_pool_of(&wq).id;
+    assert_pools_settle("before", &[id]);
+
+    let released = Arc::new(AtomicBool::new(false));
+    let log = Log::new();
+    let deadline = Instant::now() + DEADLINE;
+    let spinners: Vec<Work> = (0..n)
+        .map(|i| {
+            let (released, log) = (released.clone(), log.clone());
+            Work::new(move |_| {
+                let mask = thread_affinity();
+                pin_current_thread(c0);
+                log.push(format!("spinner {i} start"));
+                while !released.load(Ordering::SeqCst) {
+                    if Instant::now() > deadline {
+                        log.push(format!("spinner {i} timed out"));
+                        break;
+                    }
+                    std::hint::spin_loop();
+                }
+                set_thread_affinity(&mask);
+            })
+        })
+        .collect();
+    let before = cmwq::debug::monitor();
+    for w in &spinners {
+        assert!(wq.queue(w).unwrap());
+    }
+    let (r, l) = (released.clone(), log.clone());
+    let behind = Work::new(move |_| {
+        l.push("behind start");
+        r.store(true, Ordering::SeqCst);
+    });
+    assert!(wq.queue(&behind).unwrap());
+    let ran = poll_until(DEADLINE, || released.load(Ordering::SeqCst));
+    assert!(
+        ran,
+        "the item behind {n} spinners stacked on cpu{c0} never ran: {:?}; log: {:?}",
+        cmwq::debug::monitor(),
+        log.snapshot()
+    );
+    wq.flush_bounded().unwrap();
+    for i in 0..n {
+        log.assert_before(&format!("spinner {i} start"), "behind start");
+        assert!(
+            !log.snapshot().iter().any(|l| l == &format!("spinner {i} timed out")),
+            "spinner {i} timed out: {:?}",
+            log.snapshot()
+        );
+    }
+    let after = cmwq::debug::monitor();
+    assert!(after.waiting > before.waiting, "no sentinel took a waiting worker out: {after:?}");
     assert_eq!(
         after.blocked - before.blocked,
         after.by_sentinel - before.by_sentinel,

@@ -8,7 +8,11 @@
 //! that moment (~10 µs later here) instead of at the monitor's next tick. It
 //! confirms the block with the same probe as the monitor and acts through the
 //! same transition (`act_on_block`); the monitor adopts the mark and gives the
-//! count back when the worker runs again. Its run state and its arm/park
+//! count back when the worker runs again. A counted worker that is runnable but
+//! waiting for a CPU (state `R`, its CPU clock still) is taken out the same way:
+//! this CPU idles, so it waits behind something on another one, where the
+//! kernel's balancer leaves it for too long (`README.md`, "Waiting for a CPU
+//! counts as stalled"). Its run state and its arm/park
 //! handshake live in the context's doorbell (`context/arming.rs`), because the
 //! pools arm it.
 //!
@@ -250,10 +254,10 @@ fn sweep(
     let now = Instant::now();
     seen.retain(|x| x.pool != pool.id || views.iter().any(|v| v.0 == x.idx && v.1 == x.progress));
     for (idx, progress, w) in views.drain(..) {
-        if !blocked_now(&w) {
+        let Some(stall) = stalled_now(&w) else {
             seen.retain(|x| !(x.pool == pool.id && x.idx == idx));
             continue;
-        }
+        };
         let since = match seen.iter().find(|x| x.pool == pool.id && x.idx == idx && x.progress == progress) {
             Some(x) => x.since,
             None => {
@@ -275,6 +279,9 @@ fn sweep(
                 // item starting in the woken worker) sees the count.
                 bump(&COUNTERS.by_sentinel);
                 bump(&COUNTERS.blocked);
+                if stall == Stall::Waiting {
+                    bump(&COUNTERS.waiting);
+                }
                 drop(g);
                 seen.retain(|x| !(x.pool == pool.id && x.idx == idx));
                 // The monitor gives the count back when the worker runs again.
@@ -287,10 +294,27 @@ fn sweep(
     true
 }
 
-/// The worker is off the CPU and blocked: scheduler state `S` or `D`, and its CPU
-/// clock unchanged across the read of that state.
-fn blocked_now(w: &WorkerShared) -> bool {
-    let Some(probe) = w.probe.get().filter(|p| p.usable()) else { return false };
-    let Some(c1) = probe.cpu_time() else { return false };
-    probe.state() == SchedState::Blocked && probe.cpu_time() == Some(c1)
+/// How a worker executing an item is found off the CPU, making no progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stall {
+    /// Scheduler state `S` or `D`: blocked.
+    Blocked,
+    /// Scheduler state `R`: runnable, but waiting for a CPU, and so (the sentinel
+    /// running means its own CPU is idle) queued behind something on another CPU.
+    Waiting,
+}
+
+/// Whether the worker is off the CPU and making no progress: its CPU clock does not
+/// move across the read of its scheduler state (a running thread's clock moves
+/// within those microseconds), and that state is blocked (`S`, `D`) or runnable
+/// (`R`, waiting for a CPU).
+fn stalled_now(w: &WorkerShared) -> Option<Stall> {
+    let probe = w.probe.get().filter(|p| p.usable())?;
+    let c1 = probe.cpu_time()?;
+    let stall = match probe.state() {
+        SchedState::Blocked => Stall::Blocked,
+        SchedState::Runnable => Stall::Waiting,
+        SchedState::Other => return None,
+    };
+    (probe.cpu_time() == Some(c1)).then_some(stall)
 }

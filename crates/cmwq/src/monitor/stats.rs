@@ -25,6 +25,10 @@ pub struct MonitorStats {
     /// Of `blocked`, the blocks an idle sentinel caught (the moment the CPU went
     /// idle) rather than the monitor's tick.
     pub by_sentinel: u64,
+    /// Of `by_sentinel`, workers that had not blocked but were runnable and
+    /// waiting for a CPU, queued behind another thread on a CPU of their pool
+    /// while the sentinel's CPU (in the same pod) idled.
+    pub waiting: u64,
     /// Idle sentinel threads started and set up (one per CPU whose pool ever
     /// saturated after an unannounced block).
     pub sentinels: u64,
@@ -40,6 +44,7 @@ pub(super) struct Counters {
     pub(super) created: AtomicU64,
     pub(super) parks: AtomicU64,
     pub(super) by_sentinel: AtomicU64,
+    pub(super) waiting: AtomicU64,
     pub(super) sentinels: AtomicU64,
 }
 
@@ -51,6 +56,7 @@ pub(super) static COUNTERS: Counters = Counters {
     created: AtomicU64::new(0),
     parks: AtomicU64::new(0),
     by_sentinel: AtomicU64::new(0),
+    waiting: AtomicU64::new(0),
     sentinels: AtomicU64::new(0),
 };
 
@@ -70,6 +76,7 @@ pub(crate) fn stats() -> MonitorStats {
         created: l(&c.created),
         parks: l(&c.parks),
         by_sentinel: l(&c.by_sentinel),
+        waiting: l(&c.waiting),
         sentinels: l(&c.sentinels),
     }
 }

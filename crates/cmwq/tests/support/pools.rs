@@ -100,14 +100,21 @@ pub(crate) fn distinct_cpus() -> Option<(usize, usize)> {
 
 /// Restricts the calling thread to `cpu`.
 pub(crate) fn pin_current_thread(cpu: usize) {
+    set_thread_affinity(&[cpu]);
+}
+
+/// Sets the calling thread's affinity mask to `cpus`.
+pub(crate) fn set_thread_affinity(cpus: &[usize]) {
     // SAFETY: all-zero bytes are a valid, empty cpu_set_t.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    assert!(cpu < 8 * std::mem::size_of::<libc::cpu_set_t>());
-    // SAFETY: `cpu` is below CPU_SETSIZE (checked above) and `set` is initialised.
-    unsafe { libc::CPU_SET(cpu, &mut set) };
+    for &cpu in cpus {
+        assert!(cpu < 8 * std::mem::size_of::<libc::cpu_set_t>());
+        // SAFETY: `cpu` is below CPU_SETSIZE (checked above) and `set` is initialised.
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+    }
     // SAFETY: `set` is a valid cpu_set_t of the size passed; pid 0 is the calling thread.
     let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
-    assert_eq!(rc, 0, "sched_setaffinity({cpu}): {}", std::io::Error::last_os_error());
+    assert_eq!(rc, 0, "sched_setaffinity({cpus:?}): {}", std::io::Error::last_os_error());
 }
 
 /// The CPUs in the calling thread's affinity mask, ascending.
