@@ -267,18 +267,14 @@ impl WqCore {
         let new =
             Arc::new(PwqTable::new(self.registry, attrs, scope, self.ordered, old.epoch.wrapping_add(1)));
         if self.ordered {
-            // Plugged while an earlier generation holds items (under the retired
-            // lock, as `pwq_freed` unplugs under it: no unplug is missed).
-            let busy = |t: &PwqTable| {
-                t.created().any(|r| {
-                    let mut g = r.pool.lock();
-                    self.pwq_in(&mut g, r).is_some_and(|p| p.total_in_flight() > 0)
-                })
-            };
-            let plugged = busy(&old) || retired.iter().any(|t| busy(t));
+            // Plugged whatever the earlier generations hold, as the kernel does
+            // (`apply_wqattrs_prepare`): a closure may reach the old pwq until
+            // the table is replaced below, after any look at it here. The
+            // `pwq_freed` after the release unplugs it once no earlier pwq is
+            // left (at once, if none held anything).
             let color = Flush::color_of(&fg);
             new.get_or_make(new.dfl_index(), |pool, node| {
-                self.make_unbound_pwq(pool, new.epoch, node, color, plugged)
+                self.make_unbound_pwq(pool, new.epoch, node, color, true)
             });
         }
         *u.table.write() = new;
@@ -343,13 +339,20 @@ impl WqCore {
                 self.pwq_in(&mut g, r).is_some()
             })
         });
-        if !retired.is_empty() || !self.ordered {
+        if !self.ordered {
             return;
         }
-        let Some(r) = u.table.read().dfl() else { return };
+        // The oldest generation that still has its pwq goes next
+        // (`unplug_oldest_pwq`): each `apply_attrs` plugged its own, and a plugged
+        // pwq that was retired in turn must still run what it holds before the
+        // newer ones.
+        let oldest = match retired.first() {
+            Some(t) => t.dfl(),
+            None => u.table.read().dfl(),
+        };
+        let Some(r) = oldest else { return };
         // The flush lock comes before the retired lock (`apply_attrs`). A newer
-        // `apply_attrs` in between plugs its own pwq behind this one, which it
-        // sees holding items.
+        // `apply_attrs` in between plugs its own pwq behind this one.
         drop(retired);
         let _fg = self.flush.lock();
         let mut g = r.pool.lock();
@@ -495,21 +498,28 @@ impl WqCore {
 
     /// Queues a spawned closure on the caller's CPU's pool (or the unbound pool).
     /// The caller checked [`check_open`](Self::check_open); gives the closure back
-    /// if the workqueue was destroyed meanwhile.
-    pub(super) fn spawn(self: &Arc<Self>, task: Spawned) -> Result<(), (Error, Spawned)> {
-        let r = self.pwq_for(None);
-        let mut g = r.pool.lock();
-        let task = if self.pwq_in(&mut g, &r).is_some() {
-            match pwq::insert(r.pool, &mut g, r.slot, Task::Spawned(task), None) {
-                Ok(()) => return Ok(()),
-                Err(Task::Spawned(task)) => task,
-                Err(Task::Work(_)) => abort_on_bug("a spawned closure came back as a work item"),
+    /// if the workqueue was destroyed meanwhile. A pwq that `apply_attrs`
+    /// released after we looked it up is replaced by the new table's, as in
+    /// [`link`](Self::link).
+    pub(super) fn spawn(self: &Arc<Self>, mut task: Spawned) -> Result<(), (Error, Spawned)> {
+        let mut r = self.pwq_for(None);
+        loop {
+            let mut g = r.pool.lock();
+            if self.pwq_in(&mut g, &r).is_some() {
+                match pwq::insert(r.pool, &mut g, r.slot, Task::Spawned(task), None) {
+                    Ok(()) => return Ok(()),
+                    Err(Task::Spawned(t)) => task = t,
+                    Err(Task::Work(_)) => abort_on_bug("a spawned closure came back as a work item"),
+                }
             }
-        } else {
-            task
-        };
-        drop(g);
-        Err((self.err(ErrorKind::Destroyed), task))
+            drop(g);
+            // Released (or freed): the queue is going, or `apply_attrs` replaced
+            // the table after we looked (then the new table has the pwq to use).
+            if self.unbound.is_none() || self.destroyed.load(Ordering::Relaxed) {
+                return Err((self.err(ErrorKind::Destroyed), task));
+            }
+            r = self.pwq_for(None);
+        }
     }
 
     /// Links an item whose `PENDING` we own into the pool that should run it.
