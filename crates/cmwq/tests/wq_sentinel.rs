@@ -228,6 +228,23 @@ fn the_sentinels_cover_an_unbound_pod() {
     wq.destroy_bounded().unwrap();
 }
 
+/// Whether a thread pinned to `cpu` gets it back at once from most of 50
+/// yields: nothing else is runnable there.
+fn yields_come_straight_back(cpu: usize) -> bool {
+    support::join_bounded(std::thread::spawn(move || {
+        pin_current_thread(cpu);
+        let mut quick = 0;
+        for _ in 0..50 {
+            let t = Instant::now();
+            std::thread::yield_now();
+            if t.elapsed() < Duration::from_micros(20) {
+                quick += 1;
+            }
+        }
+        quick > 40
+    }))
+}
+
 /// A worker that has not blocked but waits for a CPU, queued behind another
 /// thread on a busy CPU of its pod while a CPU of that pod idles, is taken out
 /// too (`MonitorStats::waiting`). The kernel's balancer does not move it in
@@ -245,7 +262,14 @@ fn a_worker_waiting_for_a_busy_cpu_is_taken_out_by_the_sentinel() {
     if no_proc() {
         return;
     }
-    let Some((c0, _)) = distinct_cpus() else { return };
+    let Some((c0, c1)) = distinct_cpus() else { return };
+    // The rule holds only while a CPU of the pod idles (the sentinel checks that
+    // its yields come straight back): with every CPU busy (CPU hogs beside the
+    // suite) nothing may start, and the test has nothing to show.
+    if !yields_come_straight_back(c1) {
+        eprintln!("skipped: cpu{c1} is busy with other threads");
+        return;
+    }
     let n = cmwq::allowed_cpus().len();
     let attrs = Attrs { affinity_scope: AffinityScope::System, ..Attrs::default() };
     let wq = Workqueue::builder("sentinel-waiting").attrs(attrs).build().unwrap();
@@ -277,6 +301,11 @@ fn a_worker_waiting_for_a_busy_cpu_is_taken_out_by_the_sentinel() {
     for w in &spinners {
         assert!(wq.queue(w).unwrap());
     }
+    // Every spinner on the CPU (a worker woken for one may itself wait behind
+    // the other for a while, and be taken out for that already).
+    let all_started =
+        poll_until(DEADLINE, || log.snapshot().iter().filter(|l| l.ends_with(" start")).count() == n);
+    assert!(all_started, "not every spinner started: {:?}", log.snapshot());
     let (r, l) = (released.clone(), log.clone());
     let behind = Work::new(move |_| {
         l.push("behind start");
@@ -307,5 +336,47 @@ fn a_worker_waiting_for_a_busy_cpu_is_taken_out_by_the_sentinel() {
         "only sentinels judged: {after:?}"
     );
     assert_pools_settle("after the sentinel's marks", &[id]);
+    wq.destroy_bounded().unwrap();
+}
+
+/// The other side of the rule above: a worker that waits for its own CPU, busy
+/// with another thread, is not stalled. A `SCHED_IDLE` sentinel still gets a
+/// sliver of a busy CPU, and then sees the pool's worker runnable and off the
+/// CPU; it must not take it out, or a CPU-bound pool would start a second item
+/// on a CPU that has none to spare. A thread of the test spins on cpu0 beside
+/// CPU-bound items queued there (a per-CPU pool: its worker waits behind the
+/// spinner for its turn): nobody is taken out.
+#[test]
+fn a_worker_waiting_for_its_own_busy_cpu_is_left_alone() {
+    let _s = sentinels_only();
+    if no_proc() {
+        return;
+    }
+    let c0 = cpu0();
+    let wq = warm_queue("sentinel-own-cpu");
+    let stop = Arc::new(AtomicBool::new(false));
+    let hog = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            pin_current_thread(c0);
+            while !stop.load(Ordering::Relaxed) {
+                std::hint::spin_loop();
+            }
+        })
+    };
+    let before = cmwq::debug::monitor();
+    let items: Vec<Work> = (0..40).map(|_| Work::new(|_| burn_cpu(Duration::from_millis(5)))).collect();
+    for w in &items {
+        assert!(wq.queue_on(c0, w).unwrap());
+    }
+    wq.flush_bounded().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    support::join_bounded(hog);
+    let after = cmwq::debug::monitor();
+    assert_eq!(
+        after.waiting, before.waiting,
+        "a worker waiting behind a busy CPU's own thread was taken out: {after:?}"
+    );
+    assert_eq!(after.blocked, before.blocked, "a CPU-bound worker was taken out: {after:?}");
     wq.destroy_bounded().unwrap();
 }

@@ -55,6 +55,10 @@ const CONFIRM: Duration = Duration::from_micros(10);
 const IDLE_SWEEPS: u32 = 1000;
 const IDLE_BACKOFF: Duration = Duration::from_millis(1);
 
+/// A yield that comes back sooner than this found nothing else runnable on the
+/// sentinel's CPU (one that hands the CPU to another thread takes a time slice).
+const IDLE_YIELD: Duration = Duration::from_micros(20);
+
 /// How long the sentinel stays armed with nothing saturated before it parks.
 const LINGER: Duration = Duration::from_micros(500);
 
@@ -151,6 +155,10 @@ fn run(reg: &'static Registry, cpu: usize) {
     bump(&COUNTERS.sentinels);
     let mut fruitless = 0u32;
     let mut quiet_since: Option<Instant> = None;
+    // Whether the yield before this sweep came straight back: nothing else was
+    // runnable on this CPU. (A `SCHED_IDLE` thread also gets a sliver of a busy
+    // CPU; then a yield hands the CPU over for a time slice.)
+    let mut cpu_idle = false;
     loop {
         let mut busy = false;
         // The lock is taken only for a pool whose saturation was reported (a hint
@@ -159,7 +167,7 @@ fn run(reg: &'static Registry, cpu: usize) {
         busy |= !pools_of(reg, cpu, &mut pools);
         for &pool in &pools {
             if pool.saturation_noted.load(Ordering::Relaxed) {
-                busy |= sweep(pool, &mut seen, &mut views, false);
+                busy |= sweep(pool, &mut seen, &mut views, false, cpu_idle);
             }
         }
         if busy {
@@ -168,9 +176,12 @@ fn run(reg: &'static Registry, cpu: usize) {
             if fruitless >= IDLE_SWEEPS {
                 fruitless = 0;
                 std::thread::park_timeout(IDLE_BACKOFF);
+                cpu_idle = false;
             } else {
                 // Back to whatever else wants this CPU; we run again when nothing does.
+                let t = Instant::now();
                 std::thread::yield_now();
+                cpu_idle = t.elapsed() < IDLE_YIELD;
             }
             continue;
         }
@@ -181,6 +192,7 @@ fn run(reg: &'static Registry, cpu: usize) {
         let now = Instant::now();
         if now.saturating_duration_since(*quiet_since.get_or_insert(now)) < LINGER {
             std::thread::yield_now();
+            cpu_idle = now.elapsed() < IDLE_YIELD;
             continue;
         }
         quiet_since = None;
@@ -190,7 +202,7 @@ fn run(reg: &'static Registry, cpu: usize) {
         let again = s.state.try_park(|| {
             let mut again = !pools_of(reg, cpu, &mut pools);
             for &pool in &pools {
-                again |= sweep(pool, &mut seen, &mut views, true);
+                again |= sweep(pool, &mut seen, &mut views, true, false);
             }
             again
         });
@@ -200,6 +212,7 @@ fn run(reg: &'static Registry, cpu: usize) {
         while s.state.is_parked() {
             std::thread::park();
         }
+        cpu_idle = false;
     }
 }
 
@@ -225,6 +238,7 @@ fn sweep(
     seen: &mut Vec<Seen>,
     views: &mut Vec<(usize, u64, Arc<WorkerShared>)>,
     wait_for_lock: bool,
+    cpu_idle: bool,
 ) -> bool {
     if !pool.ctx.config.monitor() {
         return false;
@@ -254,7 +268,9 @@ fn sweep(
     let now = Instant::now();
     seen.retain(|x| x.pool != pool.id || views.iter().any(|v| v.0 == x.idx && v.1 == x.progress));
     for (idx, progress, w) in views.drain(..) {
-        let Some(stall) = stalled_now(&w) else {
+        // Waiting for a CPU counts only while this one idles: else the worker
+        // may well wait behind whatever keeps this CPU busy.
+        let Some(stall) = stalled_now(&w).filter(|&s| s == Stall::Blocked || cpu_idle) else {
             seen.retain(|x| !(x.pool == pool.id && x.idx == idx));
             continue;
         };
