@@ -445,6 +445,20 @@ fn a_pool_left_while_its_workers_are_being_made_stays_whole() {
     assert!(ran.load(Ordering::SeqCst));
 }
 
+/// A thread that switches `wq`'s nice value between 0 and 1 until `stop`;
+/// it returns how many changes it made.
+fn flip_nice_until(wq: &Arc<Workqueue>, stop: &Arc<AtomicBool>) -> std::thread::JoinHandle<u32> {
+    let (wq, stop) = (wq.clone(), stop.clone());
+    std::thread::spawn(move || {
+        let mut flips = 0u32;
+        while !stop.load(Ordering::SeqCst) {
+            wq.apply_attrs(Attrs::default().with_nice((flips % 2) as i32)).unwrap();
+            flips += 1;
+        }
+        flips
+    })
+}
+
 /// `spawn` racing `apply_attrs`: a closure whose pwq was replaced between the
 /// lookup and the lock goes to the new table's pwq, as `queue` does; it is not
 /// refused as if the queue were destroyed. One thread spawns while another
@@ -456,17 +470,7 @@ fn spawn_racing_apply_attrs_is_never_refused() {
     let wq = Arc::new(Workqueue::builder("spawn-vs-attrs").build().unwrap());
     let ran = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
-    let flipper = {
-        let (wq, stop) = (wq.clone(), stop.clone());
-        std::thread::spawn(move || {
-            let mut flips = 0u32;
-            while !stop.load(Ordering::SeqCst) {
-                wq.apply_attrs(Attrs::default().with_nice((flips % 2) as i32)).unwrap();
-                flips += 1;
-            }
-            flips
-        })
-    };
+    let flipper = flip_nice_until(&wq, &stop);
     let deadline = Instant::now() + Duration::from_secs(3);
     let mut spawned = 0usize;
     let mut refused = Vec::new();
@@ -507,17 +511,7 @@ fn an_ordered_queue_keeps_its_order_while_apply_attrs_races() {
     let running = Arc::new(AtomicUsize::new(0));
     let bad = Arc::new(parking_lot::Mutex::new(Vec::<String>::new()));
     let stop = Arc::new(AtomicBool::new(false));
-    let flipper = {
-        let (wq, stop) = (wq.clone(), stop.clone());
-        std::thread::spawn(move || {
-            let mut flips = 0u32;
-            while !stop.load(Ordering::SeqCst) {
-                wq.apply_attrs(Attrs::default().with_nice((flips % 2) as i32)).unwrap();
-                flips += 1;
-            }
-            flips
-        })
-    };
+    let flipper = flip_nice_until(&wq, &stop);
     let deadline = Instant::now() + Duration::from_secs(3);
     let mut spawned = 0usize;
     while spawned < 50_000 && Instant::now() < deadline && bad.lock().is_empty() {
