@@ -301,10 +301,13 @@ pub(crate) fn dec_nr_in_flight(
     };
     let c = color as usize;
     pwq.nr_in_flight[c] -= 1;
-    if pwq.nr_in_flight[c] == 0 && pwq.flush_colors & (1 << c) != 0 {
+    // A flusher woken by this completion may read the queue's statistics at
+    // once: it is told after the pwq, if this was its last item, has been freed
+    // and its counts moved to the queue's (below), never in between.
+    let flushed = (pwq.nr_in_flight[c] == 0 && pwq.flush_colors & (1 << c) != 0).then(|| {
         pwq.flush_colors &= !(1 << c);
-        pwq.wq.flush.color_done(c);
-    }
+        pwq.wq.clone()
+    });
     match handover {
         None if active && pwq.nna.is_none() && !pwq.inactive.is_empty() => {
             activate_inactive(pool, g, slot);
@@ -327,6 +330,9 @@ pub(crate) fn dec_nr_in_flight(
     let pwq = g.pwqs.get(slot as usize);
     if pwq.released && pwq.total_in_flight() == 0 {
         free(pool, g, slot);
+    }
+    if let Some(wq) = flushed {
+        wq.flush.color_done(c);
     }
 }
 
