@@ -179,9 +179,7 @@ fn run(reg: &'static Registry, cpu: usize) {
                 cpu_idle = false;
             } else {
                 // Back to whatever else wants this CPU; we run again when nothing does.
-                let t = Instant::now();
-                std::thread::yield_now();
-                cpu_idle = t.elapsed() < IDLE_YIELD;
+                cpu_idle = yield_found_idle();
             }
             continue;
         }
@@ -191,8 +189,7 @@ fn run(reg: &'static Registry, cpu: usize) {
         // its worker) does not make each refill pay a futex wake to re-arm us.
         let now = Instant::now();
         if now.saturating_duration_since(*quiet_since.get_or_insert(now)) < LINGER {
-            std::thread::yield_now();
-            cpu_idle = now.elapsed() < IDLE_YIELD;
+            cpu_idle = yield_found_idle();
             continue;
         }
         quiet_since = None;
@@ -308,6 +305,14 @@ fn sweep(
         }
     }
     true
+}
+
+/// Yields the CPU; true if it came straight back (`IDLE_YIELD`): nothing else
+/// was runnable on it.
+fn yield_found_idle() -> bool {
+    let t = Instant::now();
+    std::thread::yield_now();
+    t.elapsed() < IDLE_YIELD
 }
 
 /// How a worker executing an item is found off the CPU, making no progress.

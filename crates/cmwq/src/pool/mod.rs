@@ -39,6 +39,6 @@ pub(crate) use policy::kick_pool;
 pub use rescuer::current_is_workqueue_rescuer;
 pub(crate) use rescuer::{Rescuer, RESCUER_THREAD_PREFIX};
 pub(crate) use steal::{blocked_behind_current, flushed_wq, steal};
-pub(crate) use worker_pool::{PoolLocked, WorkerPool};
+pub(crate) use worker_pool::{PoolGuard, PoolLocked, WorkerPool};
 
 pub(crate) use crate::registry::pool_by_id as by_id;

@@ -18,7 +18,7 @@ use crate::platform::error::{Error, ErrorKind, Name};
 use crate::platform::log;
 use crate::platform::loom::{AtomicBool, AtomicU32, Mutex, Ordering, RwLock};
 use crate::platform::topology::AffinityScope;
-use crate::pool::{PoolLocked, Rescuer};
+use crate::pool::{PoolGuard, PoolLocked, Rescuer};
 use crate::pwq::{self, PwqRef, PwqState, PwqStats, Task};
 use crate::registry::Registry;
 use crate::work::{Claim, Snapshot, Spawned, Work, POOL_NONE};
@@ -498,27 +498,32 @@ impl WqCore {
 
     /// Queues a spawned closure on the caller's CPU's pool (or the unbound pool).
     /// The caller checked [`check_open`](Self::check_open); gives the closure back
-    /// if the workqueue was destroyed meanwhile. A pwq that `apply_attrs`
-    /// released after we looked it up is replaced by the new table's, as in
-    /// [`link`](Self::link).
-    pub(super) fn spawn(self: &Arc<Self>, mut task: Spawned) -> Result<(), (Error, Spawned)> {
-        let mut r = self.pwq_for(None);
+    /// if the workqueue was destroyed meanwhile.
+    pub(super) fn spawn(self: &Arc<Self>, task: Spawned) -> Result<(), (Error, Spawned)> {
+        let Some((r, mut g)) = self.live_pwq(None, self.pwq_for(None)) else {
+            return Err((self.err(ErrorKind::Destroyed), task));
+        };
+        match pwq::insert(r.pool, &mut g, r.slot, Task::Spawned(task), None) {
+            Ok(()) => Ok(()),
+            Err(_) => abort_on_bug("a live pwq refused a spawned closure"),
+        }
+    }
+
+    /// The pwq `r` serving `cpu`, locked, if it is still this queue's and not
+    /// released; else, when `apply_attrs` replaced the table after `r` was looked
+    /// up, the new table's pwq. `None` once the queue is destroyed.
+    #[inline]
+    fn live_pwq(self: &Arc<Self>, cpu: Option<usize>, mut r: PwqRef) -> Option<(PwqRef, PoolGuard<'static>)> {
         loop {
             let mut g = r.pool.lock();
-            if self.pwq_in(&mut g, &r).is_some() {
-                match pwq::insert(r.pool, &mut g, r.slot, Task::Spawned(task), None) {
-                    Ok(()) => return Ok(()),
-                    Err(Task::Spawned(t)) => task = t,
-                    Err(Task::Work(_)) => abort_on_bug("a spawned closure came back as a work item"),
-                }
+            if self.pwq_in(&mut g, &r).is_some_and(|p| !p.released) {
+                return Some((r, g));
             }
             drop(g);
-            // Released (or freed): the queue is going, or `apply_attrs` replaced
-            // the table after we looked (then the new table has the pwq to use).
             if self.unbound.is_none() || self.destroyed.load(Ordering::Relaxed) {
-                return Err((self.err(ErrorKind::Destroyed), task));
+                return None;
             }
-            r = self.pwq_for(None);
+            r = self.pwq_for(cpu);
         }
     }
 
@@ -543,19 +548,9 @@ impl WqCore {
                 }
             }
         }
-        let mut r = r;
-        loop {
-            let mut g = r.pool.lock();
-            if self.pwq_in(&mut g, &r).is_some_and(|p| !p.released) {
-                return pwq::insert_work(r.pool, &mut g, r.slot, work, false, cpu);
-            }
-            drop(g);
-            // Released: the queue is going, or `apply_attrs` replaced the table
-            // after we looked (then the new table has the pwq to use).
-            if self.unbound.is_none() || self.destroyed.load(Ordering::Relaxed) {
-                return false;
-            }
-            r = self.pwq_for(cpu);
+        match self.live_pwq(cpu, r) {
+            Some((r, mut g)) => pwq::insert_work(r.pool, &mut g, r.slot, work, false, cpu),
+            None => false,
         }
     }
 
