@@ -18,8 +18,8 @@ use cmwq::{AffinityScope, Attrs, Work, Workqueue};
 use support::{
     assert_pools_settle, assert_second_ran_while_first_blocked, burn_cpu, cpu0, current_unbound_pool,
     distinct_cpus, exclusive, pin_current_thread, plain_sleeper_then_second, plain_sleeper_with_one_behind,
-    poll_until, set_thread_affinity, thread_affinity, unbound_pool_of, warm_queue, Bounded, BoundedQueue,
-    Exclusive, Log, DEADLINE,
+    poll_until, set_thread_affinity, thread_affinity, unbound_pool_of, warm_queue, yields_come_straight_back,
+    Bounded, BoundedQueue, Exclusive, Log, DEADLINE,
 };
 
 /// Takes the pool lock (which also turns the CPU-intensive rule off) and switches
@@ -226,23 +226,6 @@ fn the_sentinels_cover_an_unbound_pod() {
     );
     assert_pools_settle("after the sentinel's marks", &[id]);
     wq.destroy_bounded().unwrap();
-}
-
-/// Whether a thread pinned to `cpu` gets it back at once from most of 50
-/// yields: nothing else is runnable there.
-fn yields_come_straight_back(cpu: usize) -> bool {
-    support::join_bounded(std::thread::spawn(move || {
-        pin_current_thread(cpu);
-        let mut quick = 0;
-        for _ in 0..50 {
-            let t = Instant::now();
-            std::thread::yield_now();
-            if t.elapsed() < Duration::from_micros(20) {
-                quick += 1;
-            }
-        }
-        quick > 40
-    }))
 }
 
 /// A worker that has not blocked but waits for a CPU, queued behind another

@@ -18,10 +18,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cmwq::{AffinityScope, Attrs, Work, Workqueue};
+use cmwq::{AffinityScope, Attrs, Work, Workqueue, WqFlags};
 use support::{
-    assert_pools_settle, burn_cpu, current_unbound_pool, exclusive, join_bounded, pin_current_thread,
-    pool_by_id, Bounded, BoundedQueue, Concurrency,
+    assert_pools_settle, burn_cpu, current_unbound_pool, distinct_cpus, exclusive, join_bounded,
+    pin_current_thread, poll_until, pool_by_id, set_thread_affinity, spin_until, thread_affinity,
+    unbound_pool_of, yields_come_straight_back, Bounded, BoundedQueue, Concurrency, DEADLINE,
 };
 
 /// Rounds per queue, at most.
@@ -33,10 +34,12 @@ const CAP: Duration = Duration::from_secs(20);
 const MAX_POOLS: usize = 512;
 
 /// The queues under test: one pod of every allowed CPU, and a pod per CPU, not
-/// strict, so that items leave a busy pod for an idle one.
-fn queues(tag: &str) -> Vec<Workqueue> {
-    let system = Attrs { affinity_scope: AffinityScope::System, ..Attrs::default() };
-    let cpu = Attrs { affinity_scope: AffinityScope::Cpu, affinity_strict: false, ..Attrs::default() };
+/// strict, so that items leave a busy pod for an idle one; their pools have
+/// nice value `nice`.
+fn queues(tag: &str, nice: i32) -> Vec<Workqueue> {
+    let base = Attrs::default().with_nice(nice);
+    let system = Attrs { affinity_scope: AffinityScope::System, ..base.clone() };
+    let cpu = Attrs { affinity_scope: AffinityScope::Cpu, affinity_strict: false, ..base };
     vec![
         Workqueue::builder(format!("{tag}-system")).attrs(system).build().unwrap(),
         Workqueue::builder(format!("{tag}-cpu-loose")).attrs(cpu).build().unwrap(),
@@ -139,7 +142,7 @@ fn every_pool_counts_nobody_after_rounds_of_mixed_items() {
     let before = cmwq::debug::monitor();
     let start = Instant::now();
     let mut rounds = 0;
-    for wq in queues("mixed") {
+    for wq in queues("mixed", 0) {
         for round in 0..ROUNDS {
             if round > 0 && start.elapsed() > CAP {
                 break;
@@ -178,13 +181,18 @@ fn every_pool_counts_nobody_after_rounds_of_mixed_items() {
 /// While nothing blocks, a pod's pool lets at most as many items run at once as
 /// the pod has CPUs, each round, on both queues; and on the one pod of every
 /// CPU, that many did run at once (the limit is reached, not merely kept).
+/// Pools of their own (nice 4): the other test's plain sleepers mark their
+/// pools as blocking unannounced for a second, and in such a pool the idle
+/// sentinels also take out a worker that waits for a CPU (`monitor/README.md`,
+/// "Waiting for a CPU counts as stalled"), which may start one item more for a
+/// while.
 #[test]
 fn cpu_bound_items_never_outnumber_their_pods_cpus() {
     let _g = exclusive();
     let n = cmwq::allowed_cpus().len();
     let conc: Arc<Vec<Concurrency>> = Arc::new((0..MAX_POOLS).map(|_| Concurrency::default()).collect());
     let start = Instant::now();
-    for (q, wq) in queues("cpu-bound").into_iter().enumerate() {
+    for (q, wq) in queues("cpu-bound", 4).into_iter().enumerate() {
         let touched = Touched::new();
         for round in 0..ROUNDS {
             if round > 0 && start.elapsed() > CAP {
@@ -236,4 +244,121 @@ fn cpu_bound_items_never_outnumber_their_pods_cpus() {
         }
         wq.destroy_bounded().unwrap();
     }
+}
+
+/// A pool whose items never block unannounced keeps its count exactly even
+/// while another pool has armed the idle sentinels of its CPUs: an armed
+/// sentinel sweeps every saturated pool of its CPU, but takes out a worker that
+/// merely waits for a CPU only in a pool that blocked unannounced lately
+/// (`WorkerPool::sentinel_covers`; `monitor/README.md`, "Waiting for a CPU
+/// counts as stalled"). One item per CPU of a CPU-bound pool pins its worker
+/// to cpu0 and spins there, so one of them always waits for that CPU while
+/// cpu1 idles, and an item waits behind them; then a per-CPU queue's plain
+/// sleeper on cpu1 saturates its pool, which blocked unannounced a moment
+/// before, and arms cpu1's sentinel. The item behind must not start before the
+/// spinners are let go.
+#[test]
+fn a_cpu_bound_pool_keeps_its_count_while_another_pool_arms_the_sentinels() {
+    let _g = exclusive();
+    let Some((c0, c1)) = distinct_cpus() else {
+        eprintln!("skipped: needs two CPUs");
+        return;
+    };
+    // With no idle CPU the waiting rule does nothing anywhere: nothing to show.
+    if !yields_come_straight_back(c1) {
+        eprintln!("skipped: cpu{c1} is busy with other threads");
+        return;
+    }
+    let n = cmwq::allowed_cpus().len();
+    let attrs = Attrs { affinity_scope: AffinityScope::System, ..Attrs::default().with_nice(5) };
+    let cpu_bound = Workqueue::builder("spinners-on-cpu0").attrs(attrs).build().unwrap();
+    let sleepers = Workqueue::builder("sleepers-on-cpu1").flags(WqFlags::PERCPU).build().unwrap();
+    let deadline = Instant::now() + DEADLINE;
+    let let_go = Arc::new(AtomicBool::new(false));
+    // A plain sleep on cpu1 until `let_go` (or the deadline), in 1 ms steps.
+    let sleeper = |started: Arc<AtomicBool>, spin: Duration| {
+        let let_go = let_go.clone();
+        Work::new(move |_| {
+            started.store(true, Ordering::SeqCst);
+            burn_cpu(spin);
+            while !let_go.load(Ordering::SeqCst) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
+    };
+
+    // 1. The sleepers' pool blocks unannounced once: the monitor takes the
+    //    sleeper out, so that the item behind it runs, and remembers the block
+    //    for a second.
+    let before = cmwq::debug::monitor();
+    let first = sleeper(Arc::new(AtomicBool::new(false)), Duration::ZERO);
+    let ran = Arc::new(AtomicBool::new(false));
+    let r = ran.clone();
+    let after_first = Work::new(move |_| r.store(true, Ordering::SeqCst));
+    assert!(sleepers.queue_on(c1, &first).unwrap());
+    assert!(sleepers.queue_on(c1, &after_first).unwrap());
+    assert!(
+        poll_until(DEADLINE, || ran.load(Ordering::SeqCst)),
+        "the item behind a plain sleeper never ran: {:?}",
+        cmwq::debug::monitor()
+    );
+    assert!(cmwq::debug::monitor().blocked > before.blocked, "the monitor took nobody out");
+
+    // 2. The spinners, stacked on cpu0, and the item behind them.
+    let started = Arc::new(AtomicUsize::new(0));
+    let spinners: Vec<Work> = (0..n)
+        .map(|_| {
+            let (let_go, started) = (let_go.clone(), started.clone());
+            Work::new(move |_| {
+                let mask = thread_affinity();
+                pin_current_thread(c0);
+                started.fetch_add(1, Ordering::SeqCst);
+                while !let_go.load(Ordering::SeqCst) && Instant::now() < deadline {
+                    std::hint::spin_loop();
+                }
+                set_thread_affinity(&mask);
+            })
+        })
+        .collect();
+    for w in &spinners {
+        assert!(cpu_bound.queue(w).unwrap());
+    }
+    assert!(
+        poll_until(DEADLINE, || started.load(Ordering::SeqCst) == n),
+        "not every spinner started: {}",
+        started.load(Ordering::SeqCst)
+    );
+    let early = Arc::new(AtomicBool::new(false));
+    let behind = {
+        let (let_go, early) = (let_go.clone(), early.clone());
+        Work::new(move |_| early.store(!let_go.load(Ordering::SeqCst), Ordering::SeqCst))
+    };
+    assert!(cpu_bound.queue(&behind).unwrap());
+
+    // 3. The sleepers' pool saturates on cpu1: its second sleeper counts while
+    //    it burns 2 ms, and a third item waits behind it. That arms cpu1's
+    //    sentinel, which keeps sweeping while the spinners' pool stays saturated.
+    let second_started = Arc::new(AtomicBool::new(false));
+    let second = sleeper(second_started.clone(), Duration::from_millis(2));
+    assert!(sleepers.queue_on(c1, &second).unwrap());
+    assert!(spin_until(DEADLINE, || second_started.load(Ordering::SeqCst)), "the second sleeper never ran");
+    let third = Work::new(|_| {});
+    assert!(sleepers.queue_on(c1, &third).unwrap());
+
+    // 4. Long enough for the sentinel to take a waiting spinner out many times
+    //    over (it needs 200 µs, the stall window), were it allowed to.
+    std::thread::sleep(Duration::from_millis(300));
+    let armed = cmwq::debug::monitor();
+    let_go.store(true, Ordering::SeqCst);
+    cpu_bound.flush_bounded().unwrap();
+    sleepers.flush_bounded().unwrap();
+    assert!(
+        !early.load(Ordering::SeqCst),
+        "the item behind {n} CPU-bound spinners started before they were let go: {armed:?}"
+    );
+    assert_eq!(armed.waiting, before.waiting, "a waiting worker was taken out: {armed:?}");
+    assert!(!third.is_pending());
+    assert_pools_settle("the spinners' pool", &[unbound_pool_of(&cpu_bound).id]);
+    cpu_bound.destroy_bounded().unwrap();
+    sleepers.destroy_bounded().unwrap();
 }

@@ -24,12 +24,28 @@ pub(super) enum Act {
     Stale,
 }
 
-/// A worker of `pool`, executing item `progress` in slot `idx`, has been blocked
+/// How a worker executing an item was found off the CPU, making no progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Stall {
+    /// Scheduler state `S` or `D`: blocked.
+    Blocked,
+    /// Scheduler state `R`: runnable, but waiting for a CPU, and (found by the
+    /// idle sentinel of an idle CPU) queued behind something on another CPU.
+    /// Only the sentinels look for it (`README.md`, "Waiting for a CPU counts as
+    /// stalled").
+    Waiting,
+}
+
+/// A worker of `pool`, executing item `progress` in slot `idx`, has been stalled
 /// since `since`: take it out of `nr_running`, as `wq_worker_sleeping` would
 /// (which wakes an idle worker), and create one if nobody is idle, unless the
 /// hysteresis says wait. Waking a spare is free while another one stays in
 /// reserve; anything that leads to a new thread waits for the stall window,
 /// unless this pool's blocks are known to be long (`LONG_BLOCK_MEMORY`).
+/// Only a block (not a wait for a CPU) counts as one in the pool's memory of
+/// blocks: long ones, and unannounced ones (which arm the sentinels). A pool
+/// that only waits for CPUs is CPU-bound, and must not keep its own sentinel
+/// coverage going (`WorkerPool::sentinel_covers`).
 /// Shared by the monitor and the idle sentinels.
 pub(super) fn act_on_block(
     pool: &'static WorkerPool,
@@ -38,12 +54,13 @@ pub(super) fn act_on_block(
     progress: u64,
     since: Instant,
     now: Instant,
+    stall: Stall,
 ) -> Act {
-    let stall = pool.ctx.config.stall_window();
+    let window = pool.ctx.config.stall_window();
     let stalled = now.saturating_duration_since(since);
     let blocks_long = g.long_block_at.is_some_and(|at| now.saturating_duration_since(at) < LONG_BLOCK_MEMORY);
-    if g.idle.len() < 2 && stalled < stall && !blocks_long {
-        return Act::Wait(since + stall);
+    if g.idle.len() < 2 && stalled < window && !blocks_long {
+        return Act::Wait(since + window);
     }
     // Taking the worker out kicks the pool: an idle worker is woken, or, with
     // none and work waiting, one is created (`kick_pool`).
@@ -54,7 +71,10 @@ pub(super) fn act_on_block(
     if g.workers_created > created {
         bump(&COUNTERS.created);
     }
-    if stalled >= stall {
+    if stall == Stall::Waiting {
+        return Act::Marked;
+    }
+    if stalled >= window {
         g.long_block_at = Some(now);
     }
     g.unannounced_block_at = Some(now);

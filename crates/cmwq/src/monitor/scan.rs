@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::act::{act_on_block, Act};
+use super::act::{act_on_block, Act, Stall};
 use super::hog::HogTable;
 use super::stats::{bump, COUNTERS};
 use crate::platform::loom::Ordering;
@@ -365,7 +365,7 @@ impl Scanner {
         // since then at least.
         let since = *memo.blocked_since.get_or_insert(if idle_cpu { prev_at } else { now });
         let mut g = pool.lock();
-        match act_on_block(pool, &mut g, v.idx, v.progress, since, now) {
+        match act_on_block(pool, &mut g, v.idx, v.progress, since, now, Stall::Blocked) {
             Act::Wait(until) => t.until(until),
             Act::Marked => {
                 memo.marked = true;

@@ -35,7 +35,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use super::act::{act_on_block, Act};
+use super::act::{act_on_block, Act, Stall};
 use super::stats::{bump, COUNTERS};
 use super::SENTINEL_THREAD_PREFIX;
 use crate::context::arming::SentinelState;
@@ -264,10 +264,13 @@ fn sweep(
     drop(g);
     let now = Instant::now();
     seen.retain(|x| x.pool != pool.id || views.iter().any(|v| v.0 == x.idx && v.1 == x.progress));
+    // Waiting for a CPU counts only while this one idles (else the worker may
+    // well wait behind whatever keeps this CPU busy), and only in a pool that
+    // arms sentinels: one whose items stay on the CPU keeps exactly as many
+    // running as its pod has CPUs, whichever pool armed this sentinel.
+    let waiting_counts = cpu_idle && pool.sentinel_covers();
     for (idx, progress, w) in views.drain(..) {
-        // Waiting for a CPU counts only while this one idles: else the worker
-        // may well wait behind whatever keeps this CPU busy.
-        let Some(stall) = stalled_now(&w).filter(|&s| s == Stall::Blocked || cpu_idle) else {
+        let Some(stall) = stalled_now(&w).filter(|&s| s == Stall::Blocked || waiting_counts) else {
             seen.retain(|x| !(x.pool == pool.id && x.idx == idx));
             continue;
         };
@@ -282,7 +285,7 @@ fn sweep(
             continue;
         }
         let Some(mut g) = pool.try_lock() else { continue };
-        match act_on_block(pool, &mut g, idx, progress, since, now) {
+        match act_on_block(pool, &mut g, idx, progress, since, now, stall) {
             Act::Marked => {
                 // Beyond the reserved room the Vec grows (many workers blocked at once).
                 if g.sentinel_marks.len() < MAX_PENDING_MARKS {
@@ -313,16 +316,6 @@ fn yield_found_idle() -> bool {
     let t = Instant::now();
     std::thread::yield_now();
     t.elapsed() < IDLE_YIELD
-}
-
-/// How a worker executing an item is found off the CPU, making no progress.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stall {
-    /// Scheduler state `S` or `D`: blocked.
-    Blocked,
-    /// Scheduler state `R`: runnable, but waiting for a CPU, and so (the sentinel
-    /// running means its own CPU is idle) queued behind something on another CPU.
-    Waiting,
 }
 
 /// Whether the worker is off the CPU and making no progress: its CPU clock does not

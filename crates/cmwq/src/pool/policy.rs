@@ -144,8 +144,7 @@ pub(crate) fn kick_pool(pool: &'static WorkerPool, g: &mut PoolLocked) -> bool {
             // Only a pool that blocked unannounced lately gets its CPU's idle
             // sentinel armed: the others (CPU-bound, or announcing their blocks)
             // pay nothing for it (`monitor/README.md`, "The idle sentinel").
-            let arm = pool.blocks_unannounced.load(Ordering::Relaxed) || !pool.ctx.config.monitor_ticks();
-            pool.ctx.doorbell.saturated(&pool.pod, arm);
+            pool.ctx.doorbell.saturated(&pool.pod, pool.sentinel_covers());
         }
         return false;
     }

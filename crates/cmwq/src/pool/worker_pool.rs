@@ -212,7 +212,8 @@ pub(crate) struct WorkerPool {
     /// second (`monitor/README.md`, "The idle sentinel"): only then does a
     /// saturation arm the CPU's idle sentinel. Written under the lock (set by
     /// the monitor and the sentinel, cleared by the monitor), read under it by
-    /// `kick_pool`; relaxed.
+    /// `kick_pool` and without it by the sentinel as a hint
+    /// ([`sentinel_covers`](Self::sentinel_covers)); relaxed.
     #[cfg_attr(loom, allow(dead_code))] // the monitor and sentinels are absent under loom
     pub(crate) blocks_unannounced: AtomicBool,
     locked: Mutex<PoolLocked>,
@@ -309,6 +310,17 @@ impl WorkerPool {
     #[inline]
     pub(crate) fn saturation_over(&self) {
         self.saturation_noted.store(false, Ordering::Relaxed);
+    }
+
+    /// Whether this pool's saturations arm its CPUs' idle sentinels, and whether
+    /// a sentinel counts a worker of it that waits for a CPU as stalled: only a
+    /// pool that blocked unannounced lately (or every pool, while the monitor's
+    /// ticks look for no blocks). The others, CPU-bound or announcing their
+    /// blocks, pay nothing for the sentinels and keep exactly as many items
+    /// running as they count (`monitor/README.md`, "The idle sentinel").
+    #[inline]
+    pub(crate) fn sentinel_covers(&self) -> bool {
+        self.blocks_unannounced.load(Ordering::Relaxed) || !self.ctx.config.monitor_ticks()
     }
 
     /// A per-CPU pool (the kernel's bound pools); every pool is concurrency

@@ -98,6 +98,24 @@ pub(crate) fn distinct_cpus() -> Option<(usize, usize)> {
     Some((cpu0(), d))
 }
 
+/// Whether a thread pinned to `cpu` gets it back at once from most of 50
+/// yields: nothing else is runnable there (the idle sentinels' waiting rule
+/// needs such a CPU; `monitor/README.md`, "Waiting for a CPU counts as stalled").
+pub(crate) fn yields_come_straight_back(cpu: usize) -> bool {
+    super::wait::join_bounded(std::thread::spawn(move || {
+        pin_current_thread(cpu);
+        let mut quick = 0;
+        for _ in 0..50 {
+            let t = std::time::Instant::now();
+            std::thread::yield_now();
+            if t.elapsed() < Duration::from_micros(20) {
+                quick += 1;
+            }
+        }
+        quick > 40
+    }))
+}
+
 /// Restricts the calling thread to `cpu`.
 pub(crate) fn pin_current_thread(cpu: usize) {
     set_thread_affinity(&[cpu]);
