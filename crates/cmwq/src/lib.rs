@@ -117,7 +117,9 @@
 //!   outside returns an error and leaves the item untouched (the kernel WARNs and
 //!   drops it). A work item that flushes or cancels itself synchronously, or that
 //!   flushes, drains or destroys its own workqueue, gets
-//!   [`ErrorKind::WouldDeadlock`] (the kernel deadlocks; only lockdep notices).
+//!   [`ErrorKind::WouldDeadlock`] (the kernel deadlocks; only lockdep notices);
+//!   so does a BH item that flushes, drains or destroys a queue with items queued
+//!   on its own BH context, behind it (the kernel forbids sleeping in BH at all).
 //! - **Panics are contained.** A panicking item is caught, logged with its
 //!   workqueue's name and counted ([`Workqueue::stats`], [`debug::panics`]); its
 //!   worker goes on and flush waiters are released.

@@ -341,6 +341,48 @@ fn bh_delayed_disable_enable_and_requeue() {
     assert_eq!(conc.max(), 1, "a BH item never runs concurrently with itself");
 }
 
+/// Waiting, from a BH item, for another workqueue that has items queued on
+/// the same BH pool would wait for ever: they run on this context, after the
+/// caller. `flush`, `drain` and `destroy` refuse with `WouldDeadlock`, naming
+/// the queue, and nothing is lost; the items run once the caller returns. With
+/// nothing of that queue on this BH pool, the flush is allowed (it waits for
+/// nothing here).
+#[test]
+fn waiting_from_a_bh_item_for_a_queue_behind_it_is_refused() {
+    let _x = exclusive();
+    let cpu = cpu0();
+    let wq = Workqueue::builder("bh-waiter").flags(WqFlags::BH).build().unwrap();
+    let other = Workqueue::builder("bh-behind").flags(WqFlags::BH).build().unwrap();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (o, r, s) = (other.clone(), ran.clone(), seen.clone());
+    let waiter = Work::new(move |_| {
+        // Nothing of `other` on this BH pool yet: a flush waits for nothing.
+        s.lock().unwrap().push(("flush, nothing behind", o.flush().map_err(|e| e.kind().clone())));
+        let r = r.clone();
+        let behind = Work::new(move |_| {
+            r.fetch_add(1, Ordering::SeqCst);
+        });
+        assert!(o.queue_on(cpu, &behind).unwrap());
+        s.lock().unwrap().push(("flush", o.flush().map_err(|e| e.kind().clone())));
+        s.lock().unwrap().push(("drain", o.drain().map_err(|e| e.kind().clone())));
+        s.lock().unwrap().push(("destroy", o.destroy().map_err(|e| e.kind().clone())));
+    });
+    assert!(wq.queue_on(cpu, &waiter).unwrap());
+    let w = waiter.clone();
+    support::bounded("the BH waiter", move || w.flush()).unwrap();
+    other.flush().unwrap();
+    assert_eq!(ran.load(Ordering::SeqCst), 1, "the item behind ran once");
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert_eq!(seen[0].1, Ok(()), "{seen:?}");
+    for (what, got) in &seen[1..] {
+        assert!(matches!(got, Err(ErrorKind::WouldDeadlock(_))), "{what}: {got:?}");
+    }
+    other.destroy().unwrap();
+    wq.destroy().unwrap();
+}
+
 // ---------------------------------------------------------------------------
 // Must not wait
 // ---------------------------------------------------------------------------

@@ -418,11 +418,34 @@ impl WqCore {
         }
     }
 
-    /// Waiting for this queue from one of its own items would wait for itself.
+    /// Waiting for this queue from one of its own items would wait for itself;
+    /// so would waiting for it from a BH item while it has items queued on
+    /// that item's BH pool (see [`check_not_behind_bh`](Self::check_not_behind_bh)).
     pub(super) fn check_not_own_item(&self, what: &'static str) -> Result<(), Error> {
         self.check_forked()?;
         if crate::current::runs_item_of(self) {
             return Err(self.err(ErrorKind::WouldDeadlock(what)));
+        }
+        self.check_not_behind_bh()
+    }
+
+    /// A BH pool has one context, which runs its items one after the other: a
+    /// BH item that waits for this queue while the queue has items on the same
+    /// BH pool (necessarily queued behind the caller) would wait for ever. The
+    /// kernel has no such case to catch: a BH item may not sleep at all
+    /// (`might_sleep` in `__flush_workqueue`).
+    fn check_not_behind_bh(&self) -> Result<(), Error> {
+        let Some(me) = crate::current::worker().filter(|w| w.pool.bh) else { return Ok(()) };
+        let behind = self.any_pwq(|r| {
+            r.pool.id == me.pool.id && {
+                let mut g = r.pool.lock();
+                self.pwq_in(&mut g, r).is_some_and(|p| p.total_in_flight() > 0)
+            }
+        });
+        if behind {
+            return Err(self.err(ErrorKind::WouldDeadlock(
+                "waiting from a BH item for a workqueue with items queued behind it on its BH context",
+            )));
         }
         Ok(())
     }
