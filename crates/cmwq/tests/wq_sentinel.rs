@@ -18,8 +18,8 @@ use cmwq::{AffinityScope, Attrs, Work, Workqueue};
 use support::{
     assert_pools_settle, assert_second_ran_while_first_blocked, burn_cpu, cpu0, current_unbound_pool,
     distinct_cpus, exclusive, pin_current_thread, plain_sleeper_then_second, plain_sleeper_with_one_behind,
-    poll_until, set_thread_affinity, thread_affinity, unbound_pool_of, warm_queue, yields_come_straight_back,
-    Bounded, BoundedQueue, Exclusive, Log, DEADLINE,
+    poll_until, stacked_spinners, unbound_pool_of, warm_queue, yields_come_straight_back, Bounded,
+    BoundedQueue, Exclusive, Log, DEADLINE,
 };
 
 /// Takes the pool lock (which also turns the CPU-intensive rule off) and switches
@@ -52,6 +52,30 @@ fn no_proc() -> bool {
 fn cpu_ns(tid: &str) -> u64 {
     let s = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).unwrap();
     s.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+/// A queue whose items all go to one unbound pool (one pod of every allowed
+/// CPU), and that pool's id, once an earlier test's workers have settled there,
+/// so that nothing counted is left over to hide a mark.
+fn one_pod_queue(name: &str) -> (Workqueue, u32) {
+    let attrs = Attrs { affinity_scope: AffinityScope::System, ..Attrs::default() };
+    let wq = Workqueue::builder(name).attrs(attrs).build().unwrap();
+    let id = unbound_pool_of(&wq).id;
+    assert_pools_settle("before", &[id]);
+    (wq, id)
+}
+
+/// Since `before`, only the sentinels took workers out (the monitor's ticks look
+/// for no blocks here). Then the pool settles, counting nobody, and `wq` goes.
+fn assert_only_sentinels_judged(before: &cmwq::debug::MonitorStats, id: u32, wq: Workqueue) {
+    let after = cmwq::debug::monitor();
+    assert_eq!(
+        after.blocked - before.blocked,
+        after.by_sentinel - before.by_sentinel,
+        "only sentinels judged: {after:?}"
+    );
+    assert_pools_settle("after the sentinel's marks", &[id]);
+    wq.destroy_bounded().unwrap();
 }
 
 #[test]
@@ -159,12 +183,7 @@ fn the_sentinels_cover_an_unbound_pod() {
         return;
     }
     let n = cmwq::allowed_cpus().len();
-    let attrs = Attrs { affinity_scope: AffinityScope::System, ..Attrs::default() };
-    let wq = Workqueue::builder("sentinel-unbound").attrs(attrs).build().unwrap();
-    // Learn the pool (one pod: every item goes there) and let an earlier test's
-    // workers settle, so that nothing counted is left over to hide a mark.
-    let id = unbound_pool_of(&wq).id;
-    assert_pools_settle("before", &[id]);
+    let (wq, id) = one_pod_queue("sentinel-unbound");
 
     let released = Arc::new(AtomicBool::new(false));
     let woken = Arc::new(AtomicUsize::new(0));
@@ -219,13 +238,7 @@ fn the_sentinels_cover_an_unbound_pod() {
     }
     let after = cmwq::debug::monitor();
     assert!(after.by_sentinel > before.by_sentinel, "no sentinel took a sleeper out: {after:?}");
-    assert_eq!(
-        after.blocked - before.blocked,
-        after.by_sentinel - before.by_sentinel,
-        "only sentinels judged: {after:?}"
-    );
-    assert_pools_settle("after the sentinel's marks", &[id]);
-    wq.destroy_bounded().unwrap();
+    assert_only_sentinels_judged(&before, id, wq);
 }
 
 /// A worker that has not blocked but waits for a CPU, queued behind another
@@ -254,32 +267,14 @@ fn a_worker_waiting_for_a_busy_cpu_is_taken_out_by_the_sentinel() {
         return;
     }
     let n = cmwq::allowed_cpus().len();
-    let attrs = Attrs { affinity_scope: AffinityScope::System, ..Attrs::default() };
-    let wq = Workqueue::builder("sentinel-waiting").attrs(attrs).build().unwrap();
-    let id = unbound_pool_of(&wq).id;
-    assert_pools_settle("before", &[id]);
+    let (wq, id) = one_pod_queue("sentinel-waiting");
 
     let released = Arc::new(AtomicBool::new(false));
     let log = Log::new();
     let deadline = Instant::now() + DEADLINE;
-    let spinners: Vec<Work> = (0..n)
-        .map(|i| {
-            let (released, log) = (released.clone(), log.clone());
-            Work::new(move |_| {
-                let mask = thread_affinity();
-                pin_current_thread(c0);
-                log.push(format!("spinner {i} start"));
-                while !released.load(Ordering::SeqCst) {
-                    if Instant::now() > deadline {
-                        log.push(format!("spinner {i} timed out"));
-                        break;
-                    }
-                    std::hint::spin_loop();
-                }
-                set_thread_affinity(&mask);
-            })
-        })
-        .collect();
+    let l = log.clone();
+    let (spinners, timed_out) =
+        stacked_spinners(c0, n, &released, deadline, move |i| l.push(format!("spinner {i} start")));
     let before = cmwq::debug::monitor();
     for w in &spinners {
         assert!(wq.queue(w).unwrap());
@@ -305,21 +300,11 @@ fn a_worker_waiting_for_a_busy_cpu_is_taken_out_by_the_sentinel() {
     wq.flush_bounded().unwrap();
     for i in 0..n {
         log.assert_before(&format!("spinner {i} start"), "behind start");
-        assert!(
-            !log.snapshot().iter().any(|l| l == &format!("spinner {i} timed out")),
-            "spinner {i} timed out: {:?}",
-            log.snapshot()
-        );
     }
+    assert_eq!(timed_out.load(Ordering::SeqCst), 0, "a spinner timed out: {:?}", log.snapshot());
     let after = cmwq::debug::monitor();
     assert!(after.waiting > before.waiting, "no sentinel took a waiting worker out: {after:?}");
-    assert_eq!(
-        after.blocked - before.blocked,
-        after.by_sentinel - before.by_sentinel,
-        "only sentinels judged: {after:?}"
-    );
-    assert_pools_settle("after the sentinel's marks", &[id]);
-    wq.destroy_bounded().unwrap();
+    assert_only_sentinels_judged(&before, id, wq);
 }
 
 /// The other side of the rule above: a worker that waits for its own CPU, busy

@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 use cmwq::{AffinityScope, Attrs, Work, Workqueue, WqFlags};
 use support::{
     assert_pools_settle, burn_cpu, current_unbound_pool, distinct_cpus, exclusive, join_bounded,
-    pin_current_thread, poll_until, pool_by_id, set_thread_affinity, spin_until, thread_affinity,
-    unbound_pool_of, yields_come_straight_back, Bounded, BoundedQueue, Concurrency, DEADLINE,
+    pin_current_thread, poll_until, pool_by_id, spin_until, stacked_spinners, unbound_pool_of,
+    yields_come_straight_back, Bounded, BoundedQueue, Concurrency, DEADLINE,
 };
 
 /// Rounds per queue, at most.
@@ -306,20 +306,10 @@ fn a_cpu_bound_pool_keeps_its_count_while_another_pool_arms_the_sentinels() {
 
     // 2. The spinners, stacked on cpu0, and the item behind them.
     let started = Arc::new(AtomicUsize::new(0));
-    let spinners: Vec<Work> = (0..n)
-        .map(|_| {
-            let (let_go, started) = (let_go.clone(), started.clone());
-            Work::new(move |_| {
-                let mask = thread_affinity();
-                pin_current_thread(c0);
-                started.fetch_add(1, Ordering::SeqCst);
-                while !let_go.load(Ordering::SeqCst) && Instant::now() < deadline {
-                    std::hint::spin_loop();
-                }
-                set_thread_affinity(&mask);
-            })
-        })
-        .collect();
+    let s = started.clone();
+    let (spinners, timed_out) = stacked_spinners(c0, n, &let_go, deadline, move |_| {
+        s.fetch_add(1, Ordering::SeqCst);
+    });
     for w in &spinners {
         assert!(cpu_bound.queue(w).unwrap());
     }
@@ -358,6 +348,7 @@ fn a_cpu_bound_pool_keeps_its_count_while_another_pool_arms_the_sentinels() {
     );
     assert_eq!(armed.waiting, before.waiting, "a waiting worker was taken out: {armed:?}");
     assert!(!third.is_pending());
+    assert_eq!(timed_out.load(Ordering::SeqCst), 0, "a spinner ran into the deadline");
     assert_pools_settle("the spinners' pool", &[unbound_pool_of(&cpu_bound).id]);
     cpu_bound.destroy_bounded().unwrap();
     sleepers.destroy_bounded().unwrap();

@@ -71,15 +71,15 @@ pub(super) fn act_on_block(
     if g.workers_created > created {
         bump(&COUNTERS.created);
     }
-    if stall == Stall::Waiting {
-        return Act::Marked;
-    }
-    if stalled >= window {
-        g.long_block_at = Some(now);
-    }
-    g.unannounced_block_at = Some(now);
-    if !pool.blocks_unannounced.load(Ordering::Relaxed) {
-        pool.blocks_unannounced.store(true, Ordering::Relaxed);
+    // Only a block renews the pool's memory of blocks; a wait for a CPU is none.
+    if stall == Stall::Blocked {
+        if stalled >= window {
+            g.long_block_at = Some(now);
+        }
+        g.unannounced_block_at = Some(now);
+        if !pool.blocks_unannounced.load(Ordering::Relaxed) {
+            pool.blocks_unannounced.store(true, Ordering::Relaxed);
+        }
     }
     Act::Marked
 }

@@ -203,6 +203,13 @@ impl WqCore {
             .filter(|p| std::ptr::eq(Arc::as_ptr(&p.wq), self) && p.epoch == r.epoch)
     }
 
+    /// Whether this workqueue's pwq on `r` has items queued, inactive or running
+    /// (takes `r`'s pool lock).
+    fn has_in_flight(&self, r: &PwqRef) -> bool {
+        let mut g = r.pool.lock();
+        self.pwq_in(&mut g, r).is_some_and(|p| p.total_in_flight() > 0)
+    }
+
     /// Calls `f` for every pwq created so far, of every table generation still
     /// alive. No lock of the queue is held while `f` runs but the retired list's.
     pub(super) fn for_each_pwq(&self, mut f: impl FnMut(&PwqRef)) {
@@ -436,13 +443,7 @@ impl WqCore {
     /// (`might_sleep` in `__flush_workqueue`).
     fn check_not_behind_bh(&self) -> Result<(), Error> {
         let Some(me) = crate::current::worker().filter(|w| w.pool.bh) else { return Ok(()) };
-        let behind = self.any_pwq(|r| {
-            r.pool.id == me.pool.id && {
-                let mut g = r.pool.lock();
-                self.pwq_in(&mut g, r).is_some_and(|p| p.total_in_flight() > 0)
-            }
-        });
-        if behind {
+        if self.any_pwq(|r| r.pool.id == me.pool.id && self.has_in_flight(r)) {
             return Err(self.err(ErrorKind::WouldDeadlock(
                 "waiting from a BH item for a workqueue with items queued behind it on its BH context",
             )));
@@ -605,10 +606,7 @@ impl WqCore {
 
     /// Whether no item is queued, inactive or running on any pwq.
     fn is_idle(&self) -> bool {
-        !self.any_pwq(|r| {
-            let mut g = r.pool.lock();
-            self.pwq_in(&mut g, r).is_some_and(|p| p.total_in_flight() > 0)
-        })
+        !self.any_pwq(|r| self.has_in_flight(r))
     }
 
     /// `drain_workqueue`: flush until empty; only chained queueing is allowed meanwhile.

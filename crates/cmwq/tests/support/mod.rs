@@ -35,8 +35,8 @@ pub(crate) use monitor::{
 pub(crate) use pools::{
     assert_monitor_blocked_nobody, assert_pools_settle, cpu0, cpu1, current_unbound_pool, distinct_cpus,
     exclusive, hints_only, pin_current_thread, pool_by_id, pool_of, set_thread_affinity, settle_pool, shared,
-    thread_affinity, two_cpus, unbound_pool, unbound_pool_of, warm_queue, yields_come_straight_back,
-    Exclusive,
+    stacked_spinners, thread_affinity, two_cpus, unbound_pool, unbound_pool_of, warm_queue,
+    yields_come_straight_back, Exclusive,
 };
 pub(crate) use probes::{blocked_in, blocked_in_item, parked_in_thread, InItem, InThread};
 pub(crate) use wait::{

@@ -1,7 +1,9 @@
 //! The process-wide state that tests share: the per-CPU pools, the lock that
 //! serialises the tests that watch them, the sleep monitor, and CPUs.
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -114,6 +116,40 @@ pub(crate) fn yields_come_straight_back(cpu: usize) -> bool {
         }
         quick > 40
     }))
+}
+
+/// `n` CPU-bound items that each pin their worker to `cpu` and spin there until
+/// `let_go` is set, then give the worker its affinity back. Stacked on one CPU,
+/// all but one of them wait for it: runnable and off the CPU. `on_start(i)` runs
+/// once item `i` is on `cpu`. An item still spinning at `deadline` stops, and
+/// counts in the returned counter (a test asserts it stays 0).
+pub(crate) fn stacked_spinners(
+    cpu: usize,
+    n: usize,
+    let_go: &Arc<AtomicBool>,
+    deadline: Instant,
+    on_start: impl Fn(usize) + Clone + Send + Sync + 'static,
+) -> (Vec<cmwq::Work>, Arc<AtomicUsize>) {
+    let timed_out = Arc::new(AtomicUsize::new(0));
+    let items = (0..n)
+        .map(|i| {
+            let (let_go, timed_out, on_start) = (let_go.clone(), timed_out.clone(), on_start.clone());
+            cmwq::Work::new(move |_| {
+                let mask = thread_affinity();
+                pin_current_thread(cpu);
+                on_start(i);
+                while !let_go.load(Ordering::SeqCst) {
+                    if Instant::now() > deadline {
+                        timed_out.fetch_add(1, Ordering::SeqCst);
+                        break;
+                    }
+                    std::hint::spin_loop();
+                }
+                set_thread_affinity(&mask);
+            })
+        })
+        .collect();
+    (items, timed_out)
 }
 
 /// Restricts the calling thread to `cpu`.
