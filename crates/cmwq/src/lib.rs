@@ -134,6 +134,12 @@
 //!   sleeps, still counted as running, so a thread queueing on the worker's own CPU
 //!   batches instead of being preempted once per item. It switches itself off for
 //!   a second when the CPU turns out to be contended (see `pool/README.md`).
+//! - **Spawned closures run in batches.** In an unbound pool of several CPUs, a
+//!   worker takes up to 8 closures from [`Workqueue::spawn`] of one queue in one
+//!   hold of the pool lock while the pool's items are short, and one more worker
+//!   is woken only for a backlog it will not soon take itself. The rest of a
+//!   batch goes back to the worklist when its worker blocks or a closure runs
+//!   long (counted in [`WqStats::batched`]; `pool/README.md`, "Batches").
 //! - **Unbound is the default, and unbound pools are concurrency managed.**
 //!   A queue built with neither [`WqFlags::PERCPU`] nor [`WqFlags::UNBOUND`] is
 //!   unbound. Each pod's pool lets as many items run at once as the pod has

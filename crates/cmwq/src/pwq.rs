@@ -96,6 +96,8 @@ pub(crate) struct PwqStats {
     pub(crate) rescued: u64,
     /// BH items found blocking (a hint inside one, or the sleep monitor).
     pub(crate) bh_blocked: u64,
+    /// Spawned closures run in a batch behind its first (`pool/batch.rs`).
+    pub(crate) batched: u64,
 }
 
 /// One pool_workqueue's state. Every field is `L:`: it lives in the pool's
@@ -360,5 +362,6 @@ impl PwqStats {
         self.mayday += o.mayday;
         self.rescued += o.rescued;
         self.bh_blocked += o.bh_blocked;
+        self.batched += o.batched;
     }
 }

@@ -571,7 +571,7 @@ impl fmt::Display for WqDump {
         }
         write!(
             f,
-            " started={} completed={} in_flight={} cpu_time={} cpu_intensive={} cm_wakeup={} monitor_blocks={} panicked={}",
+            " started={} completed={} in_flight={} cpu_time={} cpu_intensive={} cm_wakeup={} monitor_blocks={} panicked={} batched={}",
             s.started,
             s.completed,
             s.in_flight,
@@ -579,7 +579,8 @@ impl fmt::Display for WqDump {
             s.cpu_intensive,
             s.cm_wakeup,
             s.monitor_blocks,
-            s.panicked
+            s.panicked,
+            s.batched
         )?;
         if self.flags.contains(WqFlags::BH) {
             write!(f, " bh_blocked={}", s.bh_blocked)?;

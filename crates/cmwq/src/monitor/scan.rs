@@ -12,8 +12,8 @@ use super::stats::{bump, COUNTERS};
 use crate::platform::loom::Ordering;
 use crate::platform::sys::probe::SchedState;
 use crate::pool::{
-    mayday_timer, monitor_bh_blocked, monitor_bh_hog, monitor_cpu_intensive, monitor_running, retry_starved,
-    PoolLocked, Retry, WorkerPool, WorkerShared,
+    kick_pool, mayday_timer, monitor_bh_blocked, monitor_bh_hog, monitor_cpu_intensive, monitor_running,
+    retry_starved, PoolLocked, Retry, WorkerPool, WorkerShared, STALE_BATCH,
 };
 use crate::registry::all_pools_into;
 
@@ -73,6 +73,10 @@ pub(super) struct Scanner {
     hogs: HogTable,
     pools: Vec<&'static WorkerPool>,
     views: Vec<View>,
+    /// The batch (its worker's `progress`) each batching worker runs, and when
+    /// a tick first saw it, by pool and slot (`end_stale_batches`).
+    batches: HashMap<(u32, usize), (u64, Instant)>,
+    stale: Vec<Arc<WorkerShared>>,
 }
 
 impl Default for Scanner {
@@ -82,6 +86,8 @@ impl Default for Scanner {
             hogs: HogTable::default(),
             pools: Vec::with_capacity(16),
             views: Vec::with_capacity(64),
+            batches: HashMap::with_capacity(16),
+            stale: Vec::with_capacity(16),
         }
     }
 }
@@ -163,7 +169,11 @@ impl Scanner {
         {
             pool.blocks_unannounced.store(false, Ordering::Relaxed);
         }
-        let saturated = !g.worklist.is_empty() && pool.nr_running() > 0;
+        // A batch is work waiting too (`pool/batch.rs`).
+        let saturated = (!g.worklist.is_empty() && pool.nr_running() > 0) || g.nr_batching > 0;
+        if g.nr_batching > 0 && self.end_stale_batches(pool, &mut g, t) {
+            t.found = true;
+        }
         if !saturated {
             // Seen unsaturated under the lock: its next saturation is reported again,
             // so the monitor can park after this scan without missing it.
@@ -197,6 +207,45 @@ impl Scanner {
             self.watch(pool, v, saturated, t);
         }
         self.views = views;
+    }
+
+    /// Ends each batch that has run for `STALE_BATCH` since a tick first saw
+    /// it: the rest of it goes back to the worklist, and the pool is kicked. A
+    /// batch of short closures is over within microseconds; one still running
+    /// has a long closure (or a preempted worker), and the rest of it may run
+    /// elsewhere (`pool/batch.rs`, "Revocable"). Returns whether it ended one.
+    fn end_stale_batches(&mut self, pool: &'static WorkerPool, g: &mut PoolLocked, t: &mut Tick) -> bool {
+        let now = Instant::now();
+        let mut stale = std::mem::take(&mut self.stale);
+        for (idx, w) in g.workers.iter() {
+            let key = (pool.id, idx);
+            if !w.shared.batch.active() {
+                self.batches.remove(&key);
+                continue;
+            }
+            let seen = match self.batches.get(&key) {
+                Some(&(progress, at)) if progress == w.progress => at,
+                _ => {
+                    self.batches.insert(key, (w.progress, now));
+                    now
+                }
+            };
+            if now.saturating_duration_since(seen) >= STALE_BATCH {
+                stale.push(w.shared.clone());
+            } else {
+                t.until(seen + STALE_BATCH);
+            }
+        }
+        let mut found = false;
+        for w in stale.drain(..) {
+            self.batches.remove(&(pool.id, w.idx));
+            if w.batch.take_back(pool, g) {
+                kick_pool(pool, g);
+                found = true;
+            }
+        }
+        self.stale = stale;
+        found
     }
 
     /// A BH pool (`pool/bh.rs`): nothing to manage, but its context is

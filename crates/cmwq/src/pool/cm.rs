@@ -33,6 +33,7 @@
 
 use std::time::Instant;
 
+use super::batch::Batch;
 use super::policy::kick_pool;
 use super::worker_pool::{PoolLocked, WorkerPool, WORKER_CPU_INTENSIVE, WORKER_NOT_RUNNING};
 use crate::platform::loom::{AtomicU32, Ordering};
@@ -53,6 +54,9 @@ pub(crate) struct WorkerShared {
     /// A: the concurrency-management word (module docs). Bits are set only under
     /// the pool lock; `CM_SLEEPING` may be cleared without it.
     pub(crate) cm: AtomicU32,
+    /// The spawned closures it took in a batch and has not started yet
+    /// (`batch.rs`); taken back when it stops counting.
+    pub(crate) batch: Batch,
     /// How the sleep monitor observes this thread; set once by the thread when
     /// it starts.
     #[cfg(not(loom))]
@@ -69,6 +73,7 @@ impl WorkerShared {
             pool,
             idx,
             cm: AtomicU32::new(CM_NOT_RUNNING),
+            batch: Batch::default(),
             #[cfg(not(loom))]
             probe: std::sync::OnceLock::new(),
             #[cfg(not(loom))]
@@ -173,6 +178,8 @@ fn sleeping_locked(
     }
     g.workers.get_mut(w.idx).sleep_due = due;
     pool.nr_running.fetch_sub(1, Ordering::Relaxed);
+    // What is left of its batch must not wait for it (`batch.rs`).
+    w.batch.take_back(pool, g);
     crate::platform::loom::ltrace!("W{}: sleeping", w.idx);
     #[cfg(all(loom, cmwq_loom_mutant))]
     let woke = false; // Mutant for the loom model: the wake-up is lost.
@@ -278,6 +285,7 @@ pub(crate) fn monitor_cpu_intensive(
     }
     let pwq = g.workers.get(idx).current?.pwq;
     g.worker_set_flags(pool, idx, WORKER_CPU_INTENSIVE);
+    w.batch.take_back(pool, g);
     g.pwqs.get_mut(pwq as usize).stats.cpu_intensive += 1;
     if kick_pool(pool, g) {
         g.pwqs.get_mut(pwq as usize).stats.cm_wakeup += 1;

@@ -7,6 +7,8 @@
 //!   the monitor's);
 //! - `policy`: the predicates, and `kick_pool`;
 //! - `worker`: the worker loop and the execution of one item;
+//! - `batch`: a worker's batch of spawned closures, run with one lock hold
+//!   each side, and taken back when the worker stops counting;
 //! - `manage`: creating workers, idling and culling them;
 //! - `steal`: finding a queued item in the pool's lists;
 //! - `mayday`: a pool's mayday timer, which sends `MEM_RECLAIM` pwqs to their
@@ -14,6 +16,7 @@
 //! - `rescuer`: the rescuer threads of `MEM_RECLAIM` workqueues;
 //! - `bh`: the BH pools' contexts (`WQ_BH`), their loop and budget.
 
+mod batch;
 mod bh;
 mod cm;
 mod manage;
@@ -26,6 +29,8 @@ mod tests;
 mod worker;
 mod worker_pool;
 
+#[cfg_attr(loom, allow(unused_imports))]
+pub(crate) use batch::STALE_BATCH;
 #[cfg_attr(loom, allow(unused_imports))]
 pub(crate) use bh::{monitor_bh_blocked, monitor_bh_hog};
 pub(crate) use cm::{blocking_until, WorkerShared};

@@ -5,6 +5,7 @@
 
 use std::time::Instant;
 
+use super::batch::HELD_BACK;
 use super::manage::create_worker_locked;
 use super::worker_pool::{PoolLocked, WorkerPool};
 use crate::platform::loom::Ordering;
@@ -40,7 +41,8 @@ impl PoolLocked {
     }
 
     /// [`need_more_worker`](Self::need_more_worker), unless workers in their
-    /// idle spin will take the waiting items, or, in a per-CPU pool, a runnable
+    /// idle spin, or workers running a batch (`HELD_BACK` each, `batch.rs`),
+    /// will take the waiting items, or, in a per-CPU pool, a runnable
     /// sleeper covers the CPU: what `kick_pool` and the monitor's worker
     /// creation act on. An unbound pool's sleeper may wake on any CPU of the
     /// pod, so it is not taken to cover a free one: measured with `cmwq bench`
@@ -48,8 +50,19 @@ impl PoolLocked {
     /// against 1.12× without it, for 35 against 55 peak threads).
     pub(crate) fn worker_wanted(&self, pool: &WorkerPool) -> bool {
         self.need_more_worker(pool)
-            && self.worklist.len() > self.nr_spinning
+            && self.worklist.len() > self.nr_spinning + self.held_back()
             && !(pool.is_bound() && self.runnable_sleeper())
+    }
+
+    /// Waiting items that workers running a batch will take themselves, while
+    /// the pool's items are short (`batch.rs`, the wake rule).
+    #[inline]
+    fn held_back(&self) -> usize {
+        if self.items_short {
+            HELD_BACK * self.nr_batching
+        } else {
+            0
+        }
     }
 
     /// Is an idle worker in reserve, so that a blocking item can be covered? (`may_start_working`)

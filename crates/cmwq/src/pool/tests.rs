@@ -4,8 +4,9 @@
 //! Building with `--cfg cmwq_loom_mutant` removes the wake-up in
 //! `worker_sleeping`, restores the old clearing rule of `retry_starved`, and
 //! makes the rescuer skip the collision check, which the mayday handoff model
-//! (`mayday_handoff_runs_each_item_once`) must catch; `.ci/run` checks that the
-//! models then fail.
+//! (`mayday_handoff_runs_each_item_once`) must catch, and leaves an ended batch
+//! marked as running, which `a_batch_taken_back_runs_each_closure_once` must
+//! catch; `.ci/run` checks that the models then fail.
 
 use loom::sync::{Condvar, Mutex};
 use std::sync::Arc;
@@ -274,6 +275,76 @@ fn mayday_handoff_runs_each_item_once() {
         assert_eq!(s.mayday, 1, "sent to the rescuer once");
         drop(w);
         drop(wq); // the rescuer ends with its queue
+        reg.shutdown();
+    });
+}
+
+/// A batch's rest taken back while its worker runs it (`batch.rs`,
+/// "Revocable"). The model's thread plays a worker: it pops a spawned closure,
+/// starts a batch (which takes the second one along), runs what its batch
+/// still holds and ends it. Another thread plays the monitor and takes the
+/// batch back at any point, before, during or after. In every interleaving each
+/// closure runs exactly once (by the worker, or from the worklist the rest went
+/// back to), and the pool counts no batch afterwards. The mutant (`--cfg
+/// cmwq_loom_mutant`) leaves a batch marked as running when it ends, so that
+/// the second end counts it off again: the model then finds the count wrong.
+#[test]
+fn a_batch_taken_back_runs_each_closure_once() {
+    loom::model(|| {
+        use loom::sync::atomic::{AtomicUsize, Ordering};
+
+        use crate::pwq::{Entry, Task};
+        use crate::work::Spawned;
+
+        let reg: &'static Registry = Box::leak(Box::new(Registry::new(Topology::simulated(1))));
+        let pool = reg.cpu_pool(0, false);
+        let runs: Arc<[AtomicUsize; 2]> = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+        {
+            let mut g = pool.lock();
+            for k in 0..2 {
+                let r = runs.clone();
+                let task = Task::Spawned(Spawned::new(move || {
+                    r[k].fetch_add(1, Ordering::SeqCst);
+                }));
+                g.worklist.push_back(Entry { task, pwq: 0, color: 0 });
+            }
+        }
+        let run = |e: Entry| match e.task {
+            Task::Spawned(f) => f.run(),
+            Task::Work(_) => unreachable!("only spawned closures here"),
+        };
+        let me = Arc::new(super::WorkerShared::new(pool, 0));
+        let monitor = {
+            let me = me.clone();
+            loom::thread::spawn(move || {
+                let mut g = pool.lock();
+                me.batch.take_back(pool, &mut g);
+            })
+        };
+        let first = {
+            let mut g = pool.lock();
+            let first = g.worklist.pop_front().expect("queued above");
+            me.batch.start(pool, &mut g, 0);
+            first
+        };
+        run(first);
+        while let Some(e) = me.batch.next() {
+            run(e);
+        }
+        {
+            let mut g = pool.lock();
+            me.batch.end(pool, &mut g);
+        }
+        monitor.join().unwrap();
+        let mut g = pool.lock();
+        // The rest that went back runs from the worklist, as another worker's.
+        let back: Vec<Entry> = g.worklist.drain(..).collect();
+        assert_eq!(g.nr_batching, 0, "the pool counts a batch that ended");
+        drop(g);
+        back.into_iter().for_each(run);
+        for k in 0..2 {
+            assert_eq!(runs[k].load(Ordering::SeqCst), 1, "closure {k} ran once");
+        }
         reg.shutdown();
     });
 }

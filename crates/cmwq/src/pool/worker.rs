@@ -4,6 +4,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
+use super::batch;
 use super::cm::{worker_running, WorkerShared};
 use super::manage;
 use super::policy::kick_pool;
@@ -16,14 +17,14 @@ use crate::platform::bug::AbortOnPanic;
 use crate::platform::log;
 use crate::platform::loom::{ltrace, Ordering};
 use crate::pwq::{self, Entry, Task};
-use crate::work::Work;
+use crate::work::{Spawned, Work};
 use crate::workqueue::WqFlags;
 
 /// The previous item's completion, published right after the lock is next released:
 /// flush waiters are woken and the handle dropped outside the pool lock (a user
 /// destructor must never run under it), without an extra lock round trip per item.
 #[derive(Default)]
-pub(super) struct Deferred(Option<(Work, u64, &'static WorkerPool)>);
+pub(super) struct Deferred(pub(super) Option<(Work, u64, &'static WorkerPool)>);
 
 impl Deferred {
     pub(super) fn is_pending(&self) -> bool {
@@ -75,7 +76,7 @@ fn drop_contained<T>(x: T) -> u32 {
     panics
 }
 
-type Guard = PoolGuard<'static>;
+pub(super) type Guard = PoolGuard<'static>;
 
 /// Rounds of `yield` a worker spends looking for more work before it idles.
 const IDLE_SPINS: u32 = if cfg!(loom) { 0 } else { 8 };
@@ -145,7 +146,11 @@ pub(super) fn worker_thread(pool: &'static WorkerPool, me: Arc<WorkerShared>) {
                         None => pool.saturation_over(),
                     }
                     if let Some(e) = assign_work(pool, &mut g, e, idx) {
-                        g = process_one_work(pool, g, idx, e, &mut deferred);
+                        g = if batch::may_batch(pool, &g, &e) {
+                            batch::process_batch(pool, g, &me, e, &mut deferred)
+                        } else {
+                            process_one_work(pool, g, idx, e, &mut deferred)
+                        };
                         g = process_scheduled_works(pool, g, idx, &mut deferred);
                     }
                     spins = 0;
@@ -319,27 +324,8 @@ pub(super) fn process_one_work(
     // at `total_in_flight() == 0`); this item stays in flight until
     // `dec_nr_in_flight` below, after the last use of `wq`.
     let wq: &crate::workqueue::WqCore = unsafe { &*wq_ptr };
-    // `trace_workqueue_execute_start` (`process_one_work`), with the lock
-    // released as in the kernel.
-    log::event!(
-        "workqueue_execute_start",
-        workqueue = &*wq.name,
-        work = id,
-        pool = pool.id,
-        cpu = pool.cpu,
-        worker = idx
-    );
     let cpu0 = if timed { crate::platform::sys::thread_cpu_time() } else { std::time::Duration::ZERO };
-    // The closure of a spawned item is consumed by the call, so its captures are
-    // dropped inside `catch_unwind` too.
-    let (result, item) = crate::current::run_item(item, |item| {
-        catch_unwind(AssertUnwindSafe(move || match spawned {
-            Some(f) => f.run(),
-            None => item.get().expect("a work item").run(),
-        }))
-    });
-    // `trace_workqueue_execute_end`.
-    log::event!("workqueue_execute_end", workqueue = &*wq.name, work = id, pool = pool.id, cpu = pool.cpu);
+    let (result, item) = execute(pool, idx, wq, id, item, spawned);
     let cpu_ns = if timed { cpu_ns_since(cpu0) } else { 0 };
     let mut work = item.into_work();
     // Panics are settled before the lock (`settle_panics`); so is the closure
@@ -378,6 +364,40 @@ pub(super) fn process_one_work(
     g
 }
 
+/// Runs an item, without the pool lock, between its trace events: `spawned`,
+/// or else the work item of `item`. Returns whether it returned or panicked,
+/// and `item` (which holds the handle a spawned closure asked for, if any).
+pub(super) fn execute(
+    pool: &WorkerPool,
+    idx: usize,
+    wq: &crate::workqueue::WqCore,
+    id: usize,
+    item: Item,
+    spawned: Option<Spawned>,
+) -> (std::thread::Result<()>, Item) {
+    // `trace_workqueue_execute_start` (`process_one_work`), with the lock
+    // released as in the kernel.
+    log::event!(
+        "workqueue_execute_start",
+        workqueue = &*wq.name,
+        work = id,
+        pool = pool.id,
+        cpu = pool.cpu,
+        worker = idx
+    );
+    // The closure of a spawned item is consumed by the call, so its captures are
+    // dropped inside `catch_unwind` too.
+    let r = crate::current::run_item(item, |item| {
+        catch_unwind(AssertUnwindSafe(move || match spawned {
+            Some(f) => f.run(),
+            None => item.get().expect("a work item").run(),
+        }))
+    });
+    // `trace_workqueue_execute_end`.
+    log::event!("workqueue_execute_end", workqueue = &*wq.name, work = id, pool = pool.id, cpu = pool.cpu);
+    r
+}
+
 /// The thread CPU time since `cpu0`, in ns.
 fn cpu_ns_since(cpu0: std::time::Duration) -> u64 {
     u64::try_from(crate::platform::sys::thread_cpu_time().saturating_sub(cpu0).as_nanos()).unwrap_or(u64::MAX)
@@ -385,7 +405,7 @@ fn cpu_ns_since(cpu0: std::time::Duration) -> u64 {
 
 /// The panics of one item, settled outside the pool lock.
 #[derive(Default)]
-struct Panics {
+pub(super) struct Panics {
     /// The item's own panic message, escaped.
     msg: Option<String>,
     /// All of them: the item's own, its payload's `Drop`, its closure's `Drop`.
@@ -401,7 +421,11 @@ struct Panics {
 /// counts for this queue.
 #[cold]
 #[inline(never)]
-fn settle_panics(result: std::thread::Result<()>, work: &mut Option<Work>, seq: u64) -> Option<Panics> {
+pub(super) fn settle_panics(
+    result: std::thread::Result<()>,
+    work: &mut Option<Work>,
+    seq: u64,
+) -> Option<Panics> {
     let mut p = Panics::default();
     if let Err(payload) = result {
         p.msg = Some(panic_message(payload.as_ref()));
@@ -419,7 +443,7 @@ impl Panics {
     /// Logs them and counts them for the pwq in `slot`, its pool and the process.
     #[cold]
     #[inline(never)]
-    fn account(self, pool: &WorkerPool, g: &mut PoolLocked, slot: u32) {
+    pub(super) fn account(self, pool: &WorkerPool, g: &mut PoolLocked, slot: u32) {
         let pwq = g.pwqs.get_mut(slot as usize);
         report_panic(&pwq.wq.name, self.msg.as_deref(), self.total, self.closure);
         pwq.stats.panicked += u64::from(self.total);

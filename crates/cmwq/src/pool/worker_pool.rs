@@ -147,6 +147,12 @@ pub(crate) struct PoolLocked {
     pub(crate) nr_spinning: usize,
     /// Idle spinning is off until then (`worker.rs`, "idle spin").
     pub(crate) spin_off_until: Option<Instant>,
+    /// Workers running a batch (`batch.rs`): each keeps `HELD_BACK` waiting
+    /// items from waking another worker (`worker_wanted`).
+    pub(crate) nr_batching: usize,
+    /// The last batch ran its closures within `BATCH_TIME` (`batch.rs`): only
+    /// then does a batch hold back wake-ups.
+    pub(crate) items_short: bool,
     pub(crate) workers_created: u64,
     /// The most workers it had at once.
     pub(crate) peak_workers: usize,

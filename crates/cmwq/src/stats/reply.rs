@@ -107,6 +107,7 @@ fn wq_stats(w: &WqDump) -> Value {
         "panicked": s.panicked,
         "blocked": s.monitor_blocks,
         "bh_blocked": s.bh_blocked,
+        "batched": s.batched,
         "in_flight": s.in_flight,
         "inactive": s.inactive,
         "flags": flag_names(w.flags),

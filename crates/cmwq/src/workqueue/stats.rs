@@ -71,6 +71,10 @@ pub struct WqStats {
     /// context asleep while items waited behind it (cmwq's own; the kernel
     /// would splat "scheduling while atomic"). 0 for other queues.
     pub bh_blocked: u64,
+    /// Spawned closures a worker ran in a batch, after the batch's first: it
+    /// took them with the first in one hold of the pool lock, and completed
+    /// them in one more (cmwq's own; `pool/README.md`, "Batches").
+    pub batched: u64,
     /// Items queued and not yet finished (active, inactive or running;
     /// `wq_monitor.py`'s `infl`).
     pub in_flight: u64,
@@ -94,6 +98,7 @@ impl WqStats {
             mayday: s.mayday,
             rescued: s.rescued,
             bh_blocked: s.bh_blocked,
+            batched: s.batched,
             in_flight,
             inactive,
         }

@@ -1,0 +1,227 @@
+//! Batches of spawned closures (`pool/batch.rs`): a worker of an unbound pool
+//! of several CPUs takes the closures of one pwq at the head of the worklist
+//! with the first, while the pool's items are short. What must hold: a closure
+//! never waits for ever behind a blocked one of its batch, announced or not (it
+//! may be what that one waits for), nor long behind a long one while a CPU is
+//! free; and each closure runs once.
+//!
+//! Each test makes its batch deterministically: it warms a pool of its own with
+//! short closures (so that its items count as short), occupies every worker
+//! with a gate item, spawns the closures of the batch behind the gates, and
+//! opens them; the first worker back takes the closures in one batch (the
+//! queue's `batched` count shows it). Every wait is bounded.
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cmwq::{AffinityScope, Attrs, Work, Workqueue};
+use support::{exclusive, poll_until, Bounded, BoundedQueue, DEADLINE};
+
+/// A queue on a pool of its own (nice 6), one pod of every allowed CPU.
+fn batch_queue(name: &str) -> Workqueue {
+    let attrs = Attrs { affinity_scope: AffinityScope::System, ..Attrs::default().with_nice(6) };
+    Workqueue::builder(name).attrs(attrs).build().unwrap()
+}
+
+/// Spawns rounds of no-op closures until a round ran some in a batch, which
+/// also leaves the pool's items counted as short.
+fn warm(wq: &Workqueue) {
+    for _ in 0..50 {
+        let before = wq.stats().batched;
+        for _ in 0..64 {
+            wq.spawn(|| {}).unwrap();
+        }
+        wq.flush_bounded().unwrap();
+        if wq.stats().batched > before {
+            return;
+        }
+    }
+    panic!("{}: no closure ever ran in a batch", wq.name());
+}
+
+/// Occupies every worker of `wq`'s pool with a gate item (a work item, which
+/// never joins a batch) spinning until the returned flag is set; returns once
+/// all of them run.
+fn close_gates(wq: &Workqueue) -> (Arc<AtomicBool>, Vec<Work>) {
+    let n = cmwq::allowed_cpus().len();
+    let open = Arc::new(AtomicBool::new(false));
+    let running = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + DEADLINE;
+    let gates: Vec<Work> = (0..n)
+        .map(|_| {
+            let (open, running) = (open.clone(), running.clone());
+            Work::new(move |_| {
+                running.fetch_add(1, Ordering::SeqCst);
+                while !open.load(Ordering::SeqCst) && Instant::now() < deadline {
+                    std::hint::spin_loop();
+                }
+            })
+        })
+        .collect();
+    for g in &gates {
+        assert!(wq.queue(g).unwrap());
+    }
+    assert!(poll_until(DEADLINE, || running.load(Ordering::SeqCst) == n), "the gates never all ran");
+    (open, gates)
+}
+
+/// `a` waits for `b`, both in one batch behind a no-op: the wait ends (the
+/// batch's rest is taken back when `a`'s worker stops counting), and `a` ran
+/// in the batch.
+fn waiter_and_waited(name: &str, announced: bool) {
+    let _g = exclusive();
+    if cmwq::allowed_cpus().len() < 2 {
+        eprintln!("skipped: batches need a pod of two CPUs");
+        return;
+    }
+    let wq = batch_queue(name);
+    warm(&wq);
+    let before = wq.stats().batched;
+    let (open, _gates) = close_gates(&wq);
+    let (b_ran, a_timed_out) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let deadline = Instant::now() + DEADLINE;
+    wq.spawn(|| {}).unwrap();
+    let (b, t) = (b_ran.clone(), a_timed_out.clone());
+    wq.spawn(move || {
+        let wait = || {
+            while !b.load(Ordering::SeqCst) {
+                if Instant::now() > deadline {
+                    t.store(true, Ordering::SeqCst);
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        };
+        if announced {
+            cmwq::blocking(wait);
+        } else {
+            wait();
+        }
+    })
+    .unwrap();
+    let b = b_ran.clone();
+    wq.spawn(move || b.store(true, Ordering::SeqCst)).unwrap();
+    open.store(true, Ordering::SeqCst);
+    wq.flush_bounded().unwrap();
+    assert!(b_ran.load(Ordering::SeqCst));
+    assert!(!a_timed_out.load(Ordering::SeqCst), "{name}: the closure waited for ever for one behind it");
+    let st = wq.stats();
+    assert!(st.batched > before, "{name}: the three closures did not run as a batch: {st:?}");
+    assert_eq!((st.in_flight, st.started), (0, st.completed), "{st:?}");
+    wq.destroy_bounded().unwrap();
+}
+
+/// A closure that blocks inside `cmwq::blocking` in a batch: the one behind it,
+/// which it waits for, runs.
+#[test]
+fn a_closure_blocked_announced_in_a_batch_lets_the_rest_run() {
+    waiter_and_waited("batch-announced", true);
+}
+
+/// The same with a plain `std::thread::sleep`, found by the sleep monitor.
+#[test]
+fn a_closure_blocked_unannounced_in_a_batch_lets_the_rest_run() {
+    waiter_and_waited("batch-plain", false);
+}
+
+/// A long CPU-bound closure in a batch does not keep the one behind it from
+/// a free CPU until it ends: the monitor takes back a batch that has run for a
+/// millisecond. The long one spins until the one behind it has started (or for
+/// 300 ms at most).
+#[test]
+fn a_long_closure_in_a_batch_does_not_hold_the_rest() {
+    let _g = exclusive();
+    if cmwq::allowed_cpus().len() < 2 {
+        eprintln!("skipped: batches need a pod of two CPUs");
+        return;
+    }
+    let wq = batch_queue("batch-long");
+    warm(&wq);
+    let before = wq.stats().batched;
+    let (open, _gates) = close_gates(&wq);
+    let behind_started = Arc::new(AtomicBool::new(false));
+    let spun_out = Arc::new(AtomicBool::new(false));
+    wq.spawn(|| {}).unwrap();
+    let (b, s) = (behind_started.clone(), spun_out.clone());
+    wq.spawn(move || {
+        let t0 = Instant::now();
+        while !b.load(Ordering::SeqCst) {
+            if t0.elapsed() > Duration::from_millis(300) {
+                s.store(true, Ordering::SeqCst);
+                return;
+            }
+            std::hint::spin_loop();
+        }
+    })
+    .unwrap();
+    let b = behind_started.clone();
+    wq.spawn(move || b.store(true, Ordering::SeqCst)).unwrap();
+    open.store(true, Ordering::SeqCst);
+    wq.flush_bounded().unwrap();
+    let st = wq.stats();
+    assert!(st.batched > before, "the three closures did not run as a batch: {st:?}");
+    assert!(
+        !spun_out.load(Ordering::SeqCst),
+        "the closure behind a long one in its batch started only after it: {st:?}"
+    );
+    wq.destroy_bounded().unwrap();
+}
+
+/// Each spawned closure runs once, from two producers, with short closures
+/// (which run in batches), closures that block announced or not, and flushes
+/// racing them; bounded in rounds and time.
+#[test]
+fn every_spawned_closure_runs_once_with_batches() {
+    let _g = exclusive();
+    let wq = batch_queue("batch-stress");
+    const PER: usize = 4000;
+    let runs: Arc<Vec<AtomicUsize>> = Arc::new((0..2 * PER).map(|_| AtomicUsize::new(0)).collect());
+    let start = Instant::now();
+    let mut rounds = 0;
+    while rounds < 5 && (rounds == 0 || start.elapsed() < Duration::from_secs(10)) {
+        for r in runs.iter() {
+            r.store(0, Ordering::SeqCst);
+        }
+        let producers: Vec<_> = (0..2)
+            .map(|p| {
+                let (wq, runs) = (wq.clone(), runs.clone());
+                std::thread::spawn(move || {
+                    for i in 0..PER {
+                        let k = p * PER + i;
+                        let runs = runs.clone();
+                        wq.spawn(move || {
+                            runs[k].fetch_add(1, Ordering::SeqCst);
+                            match k % 500 {
+                                7 => std::thread::sleep(Duration::from_micros(300)),
+                                9 => cmwq::sleep(Duration::from_micros(300)),
+                                _ => {}
+                            }
+                        })
+                        .unwrap();
+                        if i % 1000 == 999 {
+                            wq.flush().unwrap();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for p in producers {
+            support::join_bounded(p);
+        }
+        wq.flush_bounded().unwrap();
+        let wrong: Vec<usize> = (0..2 * PER).filter(|&k| runs[k].load(Ordering::SeqCst) != 1).collect();
+        assert!(
+            wrong.is_empty(),
+            "round {rounds}: closures not run exactly once: {:?}",
+            &wrong[..wrong.len().min(10)]
+        );
+        rounds += 1;
+    }
+    let st = wq.stats();
+    assert!(st.batched > 0, "nothing ran in a batch: {st:?}");
+    assert_eq!((st.in_flight, st.started), (0, st.completed), "{st:?}");
+    wq.destroy_bounded().unwrap();
+}
