@@ -47,10 +47,10 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::cm::{worker_running, WorkerShared};
+use super::cm::WorkerShared;
 use super::policy::kick_pool;
-use super::worker::{execute, settle_panics, Deferred, Guard, Panics};
-use super::worker_pool::{CurrentItem, PoolLocked, WorkerPool, WORKER_CPU_INTENSIVE};
+use super::worker::{begin_item, end_item, execute, settle_panics, Deferred, Guard, Panics};
+use super::worker_pool::{PoolLocked, WorkerPool};
 use crate::current::Item;
 use crate::platform::bug::abort_on_bug;
 use crate::platform::loom::Mutex;
@@ -193,14 +193,7 @@ pub(super) fn process_batch(
     if batching {
         me.batch.start(pool, &mut g, slot);
     }
-    let slot_of_me = g.workers.get_mut(idx);
-    slot_of_me.current = Some(CurrentItem { pwq: slot });
-    slot_of_me.progress += 1;
-    g.nr_busy += 1;
-    let pwq = g.pwqs.get_mut(slot as usize);
-    pwq.stats.started += 1;
-    let wq_ptr = std::sync::Arc::as_ptr(&pwq.wq);
-    kick_pool(pool, &mut g);
+    let wq_ptr = begin_item(pool, &mut g, idx, slot);
     drop(g);
     d.release();
 
@@ -247,19 +240,7 @@ pub(super) fn process_batch(
         kick_pool(pool, &mut g);
     }
     g.items_short = !long;
-    if me.is_sleeping() {
-        let _ = worker_running(me);
-    }
-    let slot_of_me = g.workers.get_mut(idx);
-    slot_of_me.current = None;
-    // Found hogging its CPU (`cm::monitor_cpu_intensive`): counted again.
-    if slot_of_me.flags & WORKER_CPU_INTENSIVE != 0 {
-        g.worker_clr_flags(pool, idx, WORKER_CPU_INTENSIVE);
-    }
-    if let Some(work) = &header {
-        work.clear_running_on(pool.id, idx);
-    }
-    g.nr_busy -= 1;
+    end_item(pool, &mut g, idx, header.as_ref());
     g.completed += ran as u64;
     let stats = &mut g.pwqs.get_mut(slot as usize).stats;
     stats.started += ran as u64 - 1;

@@ -281,22 +281,7 @@ pub(super) fn process_one_work(
     }
     // Timed only while someone looks (`context::counters::accounting`).
     let timed = accounting();
-    let me = g.workers.get_mut(idx);
-    me.current = Some(CurrentItem { pwq: slot });
-    me.progress += 1;
-    g.nr_busy += 1;
-    let pwq = g.pwqs.get_mut(slot as usize);
-    pwq.stats.started += 1;
-    let wq_ptr = Arc::as_ptr(&pwq.wq);
-    // Outside concurrency management; not counted in `cpu_intensive`, which is
-    // the kernel's count of threshold violations (`PWQ_STAT_CPU_INTENSIVE`).
-    if pwq.wq.flags.contains(WqFlags::CPU_INTENSIVE) {
-        g.worker_set_flags(pool, idx, WORKER_CPU_INTENSIVE);
-    }
-    // Chain execution: while fewer workers run than the pool's concurrency (an
-    // unbound pool's pod has several CPUs, or this item is CPU-intensive and
-    // does not count), wake another worker for the rest of the worklist.
-    kick_pool(pool, &mut g);
+    let wq_ptr = begin_item(pool, &mut g, idx, slot);
     // A spawned closure's only instance is number 1, for the header that
     // `current_work()` may make for it.
     let (item, seq, spawned, id) = match task {
@@ -337,21 +322,7 @@ pub(super) fn process_one_work(
     };
 
     let mut g = pool.lock();
-    // The item is over: if the sleep monitor took this worker out of `nr_running`
-    // during it, or found it hogging the CPU, it counts again (the monitor marks
-    // only a worker inside an item, under this lock, so nothing is left behind).
-    let me = g.workers.get_mut(idx);
-    if me.shared.is_sleeping() {
-        let _ = worker_running(&me.shared);
-    }
-    me.current = None;
-    if me.flags & WORKER_CPU_INTENSIVE != 0 {
-        g.worker_clr_flags(pool, idx, WORKER_CPU_INTENSIVE);
-    }
-    if let Some(work) = &work {
-        work.clear_running_on(pool.id, idx);
-    }
-    g.nr_busy -= 1;
+    end_item(pool, &mut g, idx, work.as_ref());
     g.completed += 1;
     let stats = &mut g.pwqs.get_mut(slot as usize).stats;
     stats.completed += 1;
@@ -362,6 +333,57 @@ pub(super) fn process_one_work(
     pwq::dec_nr_in_flight(pool, &mut g, slot, color, true);
     d.0 = work.map(|work| (work, seq, pool));
     g
+}
+
+/// The worker `idx` starts executing an item of pwq `slot` (one item, or a
+/// batch of spawned closures: `batch.rs`): its current item, the pool's busy
+/// count, and the kick for the rest of the worklist. Returns the pwq's
+/// workqueue, which the caller may use while the item is in flight.
+#[inline]
+pub(super) fn begin_item(
+    pool: &'static WorkerPool,
+    g: &mut PoolLocked,
+    idx: usize,
+    slot: u32,
+) -> *const crate::workqueue::WqCore {
+    let me = g.workers.get_mut(idx);
+    me.current = Some(CurrentItem { pwq: slot });
+    me.progress += 1;
+    g.nr_busy += 1;
+    let pwq = g.pwqs.get_mut(slot as usize);
+    pwq.stats.started += 1;
+    let wq_ptr = Arc::as_ptr(&pwq.wq);
+    // Outside concurrency management; not counted in `cpu_intensive`, which is
+    // the kernel's count of threshold violations (`PWQ_STAT_CPU_INTENSIVE`).
+    if pwq.wq.flags.contains(WqFlags::CPU_INTENSIVE) {
+        g.worker_set_flags(pool, idx, WORKER_CPU_INTENSIVE);
+    }
+    // Chain execution: while fewer workers run than the pool's concurrency (an
+    // unbound pool's pod has several CPUs, or this item is CPU-intensive and
+    // does not count), wake another worker for the rest of the worklist.
+    kick_pool(pool, g);
+    wq_ptr
+}
+
+/// The worker `idx` is done with the item (or batch) [`begin_item`] started;
+/// `work` is the item's handle, if it has one. If the sleep monitor took the
+/// worker out of `nr_running` during it, or found it hogging the CPU, it counts
+/// again (the monitor marks only a worker inside an item, under this lock, so
+/// nothing is left behind).
+#[inline]
+pub(super) fn end_item(pool: &'static WorkerPool, g: &mut PoolLocked, idx: usize, work: Option<&Work>) {
+    let me = g.workers.get_mut(idx);
+    if me.shared.is_sleeping() {
+        let _ = worker_running(&me.shared);
+    }
+    me.current = None;
+    if me.flags & WORKER_CPU_INTENSIVE != 0 {
+        g.worker_clr_flags(pool, idx, WORKER_CPU_INTENSIVE);
+    }
+    if let Some(work) = work {
+        work.clear_running_on(pool.id, idx);
+    }
+    g.nr_busy -= 1;
 }
 
 /// Runs an item, without the pool lock, between its trace events: `spawned`,
