@@ -37,9 +37,10 @@
 //! The wake rule: a worker with a batch of short closures comes back for more
 //! within microseconds, so while `n` workers run such batches, `n * HELD_BACK`
 //! waiting items wake nobody else (`PoolLocked::worker_wanted`), as a spinner's
-//! item does. That keeps the second worker of a pod off the lock while the first
-//! keeps up. A batch taken back no longer holds anything back, and its items no
-//! longer count as short.
+//! item does, and a worker that runs out of work does not spin beside them. That
+//! keeps the second worker of a pod off the lock while the first keeps up. A
+//! batch taken back no longer holds anything back, and its items no longer count
+//! as short.
 //!
 //! Lock order: the pool lock, then a worker's batch lock. The worker takes its
 //! batch lock alone (never the pool's under it) to start its next closure.

@@ -57,7 +57,7 @@ impl PoolLocked {
     /// Waiting items that workers running a batch will take themselves, while
     /// the pool's items are short (`batch.rs`, the wake rule).
     #[inline]
-    fn held_back(&self) -> usize {
+    pub(super) fn held_back(&self) -> usize {
         if self.items_short {
             HELD_BACK * self.nr_batching
         } else {

@@ -167,6 +167,8 @@ pub(super) fn worker_thread(pool: &'static WorkerPool, me: Arc<WorkerShared>) {
                     && g.worklist.is_empty()
                     && pool.nr_running() <= pool.concurrency
                     && g.may_spin()
+                    // Another worker's batch of short closures takes what comes.
+                    && g.held_back() == 0
                 {
                     g.nr_spinning += 1;
                     drop(g);
