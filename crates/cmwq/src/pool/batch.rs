@@ -168,9 +168,9 @@ impl Batch {
 /// `CPU_INTENSIVE`.
 #[inline]
 pub(super) fn may_batch(pool: &WorkerPool, g: &PoolLocked, first: &Entry) -> bool {
-    matches!(first.task, Task::Spawned(_))
+    pool.concurrency > 1
+        && matches!(first.task, Task::Spawned(_))
         && !crate::context::counters::accounting()
-        && pool.concurrency > 1
         // The monitor takes back a stale batch: without it, no batches.
         && pool.ctx.config.monitor()
         && !g.pwqs.get(first.pwq as usize).wq.flags.contains(WqFlags::CPU_INTENSIVE)
