@@ -24,8 +24,10 @@
 //!   here and is timed with its batch. Only while the last batch ran within
 //!   [`BATCH_TIME`] (`PoolLocked::items_short`) do the closures behind the first
 //!   come along; otherwise a batch is of one, holds back nothing, and nobody
-//!   need take it back. A batch that runs past `BATCH_TIME` gives its rest back
-//!   when its current closure returns.
+//!   need take it back. A batch whose first closure runs past `BATCH_TIME`
+//!   gives its rest back when it returns; the clock is read again only after
+//!   the last (a read costs about as much as a no-op closure), and the monitor
+//!   takes back a batch that runs for `STALE_BATCH`.
 //! - **Only spawned closures** of one pwq, of a queue that is not
 //!   `CPU_INTENSIVE`, while nobody times items. Nobody can cancel, flush or
 //!   requeue a spawned closure by handle, so only the pwq's counts see when it
@@ -228,12 +230,22 @@ pub(super) fn process_batch(
             header = work;
             break;
         }
-        // Long items (or this worker was preempted): the rest goes back.
-        long = t0.elapsed() >= BATCH_TIME;
-        if long {
-            break;
+        // The clock is read after the first closure and after the last, not
+        // after each (a read costs about as much as a no-op closure): a long
+        // first closure gives the rest back at once; a long one further on
+        // holds the rest until it returns, or until the monitor finds the
+        // batch stale. Long items (or this worker was preempted): the rest
+        // goes back.
+        if ran == 1 {
+            long = t0.elapsed() >= BATCH_TIME;
+            if long {
+                break;
+            }
         }
         next = if batching { me.batch.next() } else { None };
+        if next.is_none() && ran > 1 {
+            long = t0.elapsed() >= BATCH_TIME;
+        }
     }
 
     let mut g = pool.lock();
