@@ -64,7 +64,17 @@ impl Drop for NoNewThreads {
 fn shrink_pools() {
     let old = cmwq::idle_timeout();
     cmwq::set_idle_timeout(Duration::from_millis(5));
-    wait_for("every pool to shrink to zero workers", || cmwq::debug::pools().iter().all(|p| p.workers == 0));
+    let shrunk =
+        support::poll_until(support::DEADLINE, || cmwq::debug::pools().iter().all(|p| p.workers == 0));
+    // What kept a pool from shrinking, should one not: the pools that still have
+    // workers, and the whole state.
+    assert!(
+        shrunk,
+        "timed out after {:?} waiting for every pool to shrink to zero workers: {:#?}\n{}",
+        support::DEADLINE,
+        cmwq::debug::pools().into_iter().filter(|p| p.workers > 0).collect::<Vec<_>>(),
+        cmwq::debug::dump()
+    );
     cmwq::set_idle_timeout(old);
 }
 

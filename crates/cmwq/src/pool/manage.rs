@@ -137,12 +137,16 @@ fn record_thread(
             if pool.ctx.threads.spawn_worked() {
                 log::info!(pool = log::display(pool.label()), "cmwq: thread creation works again");
             }
-            let w = g.workers.get_mut(idx);
-            // Kicked, told to die, or of a pool nobody uses (it may leave now).
-            if w.kicked || w.flags & WORKER_DIE != 0 || pool.is_unused() {
-                t.unpark();
-            }
-            w.thread = Some(t);
+            // Always woken to look again (a spurious wake parks again in
+            // `idle_wait`): it may be kicked, told to die, or of a pool nobody
+            // uses (it may leave now); and it may have parked on an idle
+            // timeout read before a `set_idle_timeout` whose `wake_all_idle`
+            // could not reach it, having no handle yet. Left parked, such a
+            // reserve slept out the old timeout (300 s by default) as the
+            // pool's oldest idle worker, which alone may expire: the pool kept
+            // every worker that long.
+            t.unpark();
+            g.workers.get_mut(idx).thread = Some(t);
             true
         }
         Err(e) => {
@@ -431,5 +435,50 @@ mod tests {
         let g = pool.lock();
         assert_eq!(g.workers.get(idx).flags & WORKER_DIE, 0, "told to leave before it was recorded");
         assert!(g.idle.contains(&idx), "taken off the idle list before it was recorded");
+    }
+
+    /// A reserve whose thread parked on the idle timeout before its creator
+    /// recorded the thread, while `set_idle_timeout` shortened the timeout (its
+    /// `wake_all_idle` cannot reach a worker without a handle), looks again
+    /// once recorded: it expires on the new timeout, not the old 300 s.
+    #[test]
+    fn a_worker_recorded_after_a_timeout_change_looks_again() {
+        use std::time::{Duration, Instant};
+        let reg: &'static Registry = Box::leak(Box::new(Registry::new(Topology::simulated(1))));
+        let pool = reg.cpu_pool(0, false);
+        reg.ctx.config.set_idle_timeout(Duration::from_secs(300));
+        let (idx, shared) = {
+            let mut g = pool.lock();
+            reserve_thread(pool, &mut g).unwrap();
+            // An unkicked reserve, as `retry_starved` and `manage_workers` make.
+            new_slot(pool, &mut g, false)
+        };
+        let res = spawn(pool, idx, shared.clone());
+        // Its thread parks in `idle_wait` on the 300 s timeout, unrecorded.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let tid = loop {
+            if let Some(&t) = shared.tid.get() {
+                break t;
+            }
+            assert!(Instant::now() < deadline, "the worker never started");
+            std::thread::yield_now();
+        };
+        let parked = || {
+            std::fs::read_to_string(format!("/proc/self/task/{tid}/stat"))
+                .is_ok_and(|s| s.rsplit(')').next().is_some_and(|f| f.trim_start().starts_with('S')))
+        };
+        while !parked() {
+            assert!(Instant::now() < deadline, "the worker never parked");
+            std::thread::yield_now();
+        }
+        // `cmwq::set_idle_timeout`: its wake-up cannot reach the worker yet.
+        reg.ctx.config.set_idle_timeout(Duration::from_millis(5));
+        pool.wake_all_idle();
+        assert!(record_thread(pool, &mut pool.lock(), idx, res));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while pool.lock().nr_workers > 0 {
+            assert!(Instant::now() < deadline, "parked on the old idle timeout: the pool keeps its worker");
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 }
