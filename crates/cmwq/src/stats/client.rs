@@ -147,8 +147,12 @@ pub fn endpoint(pid: u32) -> Option<Endpoint> {
     })
 }
 
-/// Whether `path` is a socket that `pid` still listens on; a stale one is
-/// removed (its directory was checked: only this user can have put it there).
+/// Whether `path` is a socket that `pid` still listens on. One whose process
+/// is gone is removed (its directory was checked: only this user can have put
+/// it there); one whose process lives is left, listening or not: `serve`
+/// binds the socket before it listens (and sets its mode after), so a probe
+/// in between is refused, and removing the file then made that `serve` fail
+/// (`ENOENT`) and the process serve nothing.
 fn is_live(pid: u32, path: &Path) -> bool {
     use std::os::unix::fs::FileTypeExt;
     let Ok(m) = std::fs::symlink_metadata(path) else { return false };
@@ -162,8 +166,32 @@ fn is_live(pid: u32, path: &Path) -> bool {
             // Full backlog or interrupted: alive, just busy.
             Err(e) => e.kind() != io::ErrorKind::ConnectionRefused && e.kind() != io::ErrorKind::NotFound,
         };
-    if !listening {
+    if !alive {
         let _ = std::fs::remove_file(path);
     }
     listening
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// A live process's socket that nobody listens on (yet) is not live, and
+    /// stays; a gone process's is removed.
+    #[test]
+    fn a_socket_not_listening_yet_is_left_to_its_live_process() {
+        let dir = std::env::temp_dir().join(format!("cmwq-is-live-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        let path = dir.join("1.sock");
+        // Bound, then closed: the file stays and connecting is refused, as
+        // between `serve`'s bind and its listen.
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        assert!(!is_live(std::process::id(), &path));
+        assert!(path.exists(), "the socket of a live process was removed");
+        // No process 0 in /proc: gone.
+        assert!(!is_live(0, &path));
+        assert!(!path.exists(), "the socket of a gone process was left");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
