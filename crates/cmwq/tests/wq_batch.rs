@@ -230,6 +230,41 @@ fn a_long_first_closure_gives_the_rest_back() {
     wq.destroy_bounded().unwrap();
 }
 
+/// A dump taken inside a batch shows the closures waiting behind the running
+/// one (`RunningItem::batched`, "+N batched" in the text): active, but neither
+/// pending nor running. The closure that takes it runs second of seven.
+#[test]
+fn a_dump_shows_the_closures_waiting_in_a_batch() {
+    let _g = exclusive();
+    if cmwq::allowed_cpus().len() < 2 {
+        eprintln!("skipped: batches need a pod of two CPUs");
+        return;
+    }
+    let wq = batch_queue("batch-dump");
+    let seen: Arc<std::sync::Mutex<Option<(usize, String)>>> = Arc::default();
+    until_batched(&wq, || {
+        let (s, name) = (seen.clone(), wq.name().to_string());
+        let dumper = move || {
+            let d = cmwq::debug::dump();
+            // The first dump times items from then on, which ends batches:
+            // off again for the rest of the binary.
+            cmwq::debug::set_accounting(false);
+            let q = d.workqueues.iter().find(|q| q.name == name).expect("the queue in the dump");
+            let most = q.pwqs.iter().flat_map(|p| &p.running).map(|r| r.batched).max().unwrap_or(0);
+            *s.lock().unwrap() = Some((most, d.to_string()));
+        };
+        let mut closures: Vec<Box<dyn FnOnce() + Send>> = vec![Box::new(dumper)];
+        for _ in 0..5 {
+            closures.push(Box::new(|| {}));
+        }
+        as_one_batch(&wq, closures)
+    });
+    let (most, text) = seen.lock().unwrap().take().expect("the dump was taken");
+    assert_eq!(most, 5, "the five closures behind the dumping one:\n{text}");
+    assert!(text.contains("+5 batched"), "{text}");
+    wq.destroy_bounded().unwrap();
+}
+
 /// Each spawned closure runs once, from two producers, with short closures
 /// (which run in batches), closures that block announced or not, and flushes
 /// racing them; bounded in rounds and time.

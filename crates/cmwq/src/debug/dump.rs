@@ -145,6 +145,11 @@ pub struct RunningItem {
     /// The worker runs outside concurrency management as CPU-intensive: its
     /// queue is [`WqFlags::CPU_INTENSIVE`], or the item hogged the CPU.
     pub cpu_intensive: bool,
+    /// Spawned closures of the same pwq that the worker took with this one,
+    /// in a batch, and will run next (`pool/README.md`, "Batches"): active,
+    /// but neither pending nor running yet. A block of this item, found or
+    /// announced, gives them back to the worklist.
+    pub batched: usize,
 }
 
 /// One worker pool (the kernel's `show_one_worker_pool`).
@@ -236,6 +241,7 @@ struct RawItem {
     started: Option<Instant>,
     sleeping: bool,
     cpu_intensive: bool,
+    batched: usize,
 }
 
 /// A pwq as copied under its pool's lock.
@@ -330,6 +336,7 @@ pub fn dump() -> Dump {
                     started: stamp.map(|s| s.1),
                     sleeping: w.shared.is_sleeping(),
                     cpu_intensive: w.is_cpu_intensive(),
+                    batched: w.shared.batch.waiting(),
                 },
             ));
         }
@@ -429,6 +436,7 @@ pub fn dump() -> Dump {
                 exact,
                 sleeping: r.sleeping,
                 cpu_intensive: r.cpu_intensive,
+                batched: r.batched,
             },
         ));
     }
@@ -532,6 +540,9 @@ impl fmt::Display for RunningItem {
         }
         if self.cpu_intensive {
             f.write_str(" cpu-intensive")?;
+        }
+        if self.batched > 0 {
+            write!(f, " +{} batched", self.batched)?;
         }
         Ok(())
     }

@@ -117,6 +117,13 @@ impl Batch {
         self.0.lock().rest.pop_front()
     }
 
+    /// The closures of its batch not started yet (`debug::dump`). Caller
+    /// holds the pool lock.
+    #[cfg_attr(loom, allow(dead_code))] // read by the dump, absent under loom
+    pub(crate) fn waiting(&self) -> usize {
+        self.0.lock().rest.len()
+    }
+
     /// Whether the worker runs a batch now. Caller holds the pool lock.
     #[cfg_attr(loom, allow(dead_code))] // read by the monitor, absent under loom
     pub(crate) fn active(&self) -> bool {

@@ -286,6 +286,7 @@ fn dump() -> Value {
                                 "exact": r.exact,
                                 "sleeping": r.sleeping,
                                 "cpu_intensive": r.cpu_intensive,
+                                "batched": r.batched,
                             })
                         })
                         .collect();
