@@ -19,7 +19,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cmwq::{AffinityScope, Attrs, Work, Workqueue};
-use support::{exclusive, poll_until, Bounded, BoundedQueue, DEADLINE};
+use support::{burn, distinct_cpus, exclusive, poll_until, Bounded, BoundedQueue, DEADLINE};
+
+/// A closure to spawn, boxed.
+type Job = Box<dyn FnOnce() + Send>;
 
 /// A queue on a pool of its own (nice 6), one pod of every allowed CPU.
 fn batch_queue(name: &str) -> Workqueue {
@@ -69,21 +72,28 @@ fn close_gates(wq: &Workqueue) -> (Arc<AtomicBool>, Vec<Work>) {
     (open, gates)
 }
 
-/// Runs `closures` behind a no-op, spawned while every worker of `wq` holds a
-/// gate, so that the first worker back takes them in one batch; returns whether
-/// it did (a batch needs the pool's items to count as short, which a preempted
-/// warm-up batch can undo: the callers try again).
-fn as_one_batch(wq: &Workqueue, closures: Vec<Box<dyn FnOnce() + Send>>) -> bool {
+/// Warms `wq`, spawns `closures` while every worker holds a gate, so that the
+/// first worker back takes them in one batch, and runs them; returns how many
+/// ran in a batch behind its first (`WqStats::batched`).
+fn behind_gates(wq: &Workqueue, closures: Vec<Job>) -> u64 {
     warm(wq);
     let before = wq.stats().batched;
     let (open, _gates) = close_gates(wq);
-    wq.spawn(|| {}).unwrap();
     for f in closures {
         wq.spawn(f).unwrap();
     }
     open.store(true, Ordering::SeqCst);
     wq.flush_bounded().unwrap();
-    wq.stats().batched > before
+    wq.stats().batched - before
+}
+
+/// [`behind_gates`] with `closures` behind a no-op; returns whether they ran
+/// in a batch (a batch needs the pool's items to count as short, which a
+/// preempted warm-up batch can undo: the callers try again).
+fn as_one_batch(wq: &Workqueue, closures: Vec<Job>) -> bool {
+    let mut all: Vec<Job> = vec![Box::new(|| {})];
+    all.extend(closures);
+    behind_gates(wq, all) > 0
 }
 
 /// Tries `attempt` (which makes its closures afresh, runs them with
@@ -102,8 +112,8 @@ fn until_batched(wq: &Workqueue, mut attempt: impl FnMut() -> bool) {
 /// in the batch.
 fn waiter_and_waited(name: &str, announced: bool) {
     let _g = exclusive();
-    if cmwq::allowed_cpus().len() < 2 {
-        eprintln!("skipped: batches need a pod of two CPUs");
+    // Batches need a pod of two CPUs.
+    if distinct_cpus().is_none() {
         return;
     }
     let wq = batch_queue(name);
@@ -158,8 +168,8 @@ fn a_closure_blocked_unannounced_in_a_batch_lets_the_rest_run() {
 #[test]
 fn a_long_closure_in_a_batch_does_not_hold_the_rest() {
     let _g = exclusive();
-    if cmwq::allowed_cpus().len() < 2 {
-        eprintln!("skipped: batches need a pod of two CPUs");
+    // Batches need a pod of two CPUs.
+    if distinct_cpus().is_none() {
         return;
     }
     let wq = batch_queue("batch-long");
@@ -203,28 +213,17 @@ fn a_long_closure_in_a_batch_does_not_hold_the_rest() {
 #[test]
 fn a_long_first_closure_gives_the_rest_back() {
     let _g = exclusive();
-    if cmwq::allowed_cpus().len() < 2 {
-        eprintln!("skipped: batches need a pod of two CPUs");
+    // Batches need a pod of two CPUs.
+    if distinct_cpus().is_none() {
         return;
     }
     let wq = batch_queue("batch-long-first");
     for round in 0..3 {
-        warm(&wq);
-        let before = wq.stats().batched;
-        let (open, _gates) = close_gates(&wq);
-        wq.spawn(|| {
-            let t0 = Instant::now();
-            while t0.elapsed() < Duration::from_micros(500) {
-                std::hint::spin_loop();
-            }
-        })
-        .unwrap();
+        let mut closures: Vec<Job> = vec![Box::new(|| burn(Duration::from_micros(500)))];
         for _ in 0..7 {
-            wq.spawn(|| {}).unwrap();
+            closures.push(Box::new(|| {}));
         }
-        open.store(true, Ordering::SeqCst);
-        wq.flush_bounded().unwrap();
-        let batched = wq.stats().batched - before;
+        let batched = behind_gates(&wq, closures);
         assert!(batched < 7, "round {round}: all seven no-ops ran behind the long closure in its batch");
     }
     wq.destroy_bounded().unwrap();
@@ -236,8 +235,8 @@ fn a_long_first_closure_gives_the_rest_back() {
 #[test]
 fn a_dump_shows_the_closures_waiting_in_a_batch() {
     let _g = exclusive();
-    if cmwq::allowed_cpus().len() < 2 {
-        eprintln!("skipped: batches need a pod of two CPUs");
+    // Batches need a pod of two CPUs.
+    if distinct_cpus().is_none() {
         return;
     }
     let wq = batch_queue("batch-dump");
@@ -253,7 +252,7 @@ fn a_dump_shows_the_closures_waiting_in_a_batch() {
             let most = q.pwqs.iter().flat_map(|p| &p.running).map(|r| r.batched).max().unwrap_or(0);
             *s.lock().unwrap() = Some((most, d.to_string()));
         };
-        let mut closures: Vec<Box<dyn FnOnce() + Send>> = vec![Box::new(dumper)];
+        let mut closures: Vec<Job> = vec![Box::new(dumper)];
         for _ in 0..5 {
             closures.push(Box::new(|| {}));
         }

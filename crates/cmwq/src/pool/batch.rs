@@ -256,7 +256,8 @@ pub(super) fn process_batch(
     }
 
     let mut g = pool.lock();
-    if let (_, true) = me.batch.end(pool, &mut g) {
+    // A batch of one never started: nothing to end.
+    if batching && me.batch.end(pool, &mut g).1 {
         kick_pool(pool, &mut g);
     }
     g.items_short = !long;

@@ -180,9 +180,7 @@ mod tests {
     /// stays; a gone process's is removed.
     #[test]
     fn a_socket_not_listening_yet_is_left_to_its_live_process() {
-        let dir = std::env::temp_dir().join(format!("cmwq-is-live-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir(&dir).unwrap();
+        let dir = dir::scratch_dir("is-live");
         let path = dir.join("1.sock");
         // Bound, then closed: the file stays and connecting is refused, as
         // between `serve`'s bind and its listen.

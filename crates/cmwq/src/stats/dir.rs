@@ -74,6 +74,15 @@ pub(super) fn pid_of(name: &str) -> Option<u32> {
     digits.parse().ok()
 }
 
+/// A fresh, empty directory for a test, named for it and this process.
+#[cfg(test)]
+pub(super) fn scratch_dir(test: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("cmwq-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir(&d).unwrap();
+    d
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,9 +100,7 @@ mod tests {
     #[test]
     fn only_a_private_directory_of_this_user_is_trusted() {
         use std::os::unix::fs::PermissionsExt;
-        let base = std::env::temp_dir().join(format!("cmwq-dir-test-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&base);
-        std::fs::create_dir(&base).unwrap();
+        let base = scratch_dir("dir-test");
         let d = base.join("ours");
         ensure(&d).unwrap();
         assert_eq!(std::fs::metadata(&d).unwrap().permissions().mode() & 0o777, 0o700);
