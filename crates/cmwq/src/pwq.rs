@@ -290,17 +290,10 @@ pub(crate) fn dec_nr_in_flight(
     color: u8,
     active: bool,
 ) {
-    let pwq = g.pwqs.get_mut(slot as usize);
     if active {
-        pwq.nr_active -= 1;
+        dec_nr_active(pool, g, slot);
     }
-    // `pwq_dec_nr_active` of a pwq sharing a node count: the freed slot goes
-    // to the node's first pending pwq: now if it is on this pool, else after
-    // the lock is released (`PoolLocked::to_activate`).
-    let handover = match (active, pwq.nna) {
-        (true, Some(i)) => pwq.wq.nna[i as usize].dec().map(|p| (p, i)),
-        _ => None,
-    };
+    let pwq = g.pwqs.get_mut(slot as usize);
     let c = color as usize;
     pwq.nr_in_flight[c] -= 1;
     // A flusher woken by this completion may read the queue's statistics at
@@ -310,31 +303,84 @@ pub(crate) fn dec_nr_in_flight(
         pwq.flush_colors &= !(1 << c);
         pwq.wq.clone()
     });
-    match handover {
-        None if active && pwq.nna.is_none() && !pwq.inactive.is_empty() => {
-            activate_inactive(pool, g, slot);
-        }
-        Some((p, _))
-            if p.pool.id == pool.id
-                && g.pwqs.try_get(p.slot as usize).is_some_and(|q| {
-                    q.epoch == p.epoch && Arc::ptr_eq(&q.wq, &g.pwqs.get(slot as usize).wq)
-                }) =>
-        {
-            activate_inactive(pool, g, p.slot);
-        }
-        // Another pool's pwq, or one gone meanwhile (then the next in line).
-        Some((_, i)) => {
-            let wq = g.pwqs.get(slot as usize).wq.clone();
-            g.to_activate.push((wq, i));
-        }
-        None => {}
-    }
     let pwq = g.pwqs.get(slot as usize);
     if pwq.released && pwq.total_in_flight() == 0 {
         free(pool, g, slot);
     }
     if let Some(wq) = flushed {
         wq.flush.color_done(c);
+    }
+}
+
+/// `pwq_dec_nr_active`: an active item of `slot` ended, and its slot goes to
+/// the next item waiting for one. Caller holds the pool lock.
+fn dec_nr_active(pool: &'static WorkerPool, g: &mut PoolLocked, slot: u32) {
+    let pwq = g.pwqs.get_mut(slot as usize);
+    let Some(i) = pwq.nna else {
+        pwq.nr_active -= 1;
+        if !pwq.inactive.is_empty() {
+            activate_inactive(pool, g, slot);
+        }
+        return;
+    };
+    let nna = &pwq.wq.nna[i as usize];
+    if pwq.max_active != 0 && !pwq.inactive.is_empty() && nna.keeps_slot(pwq.on_pending) {
+        pass_slot(pool, g, slot, i);
+        return;
+    }
+    pwq.nr_active -= 1;
+    // Shared node count: the freed slot goes to the node's first pending pwq.
+    if let Some(first) = nna.dec() {
+        hand_over(pool, g, slot, i, first);
+    }
+}
+
+/// The slot of an item of `slot` that ended goes to the pwq's first inactive
+/// item, the pwq being the only one waiting on node count `i`
+/// (`NodeNrActive::keeps_slot`): `nr_active` and the node's count stay as
+/// they are. A pwq left with nothing waiting leaves the pending list. Caller
+/// holds the pool lock.
+fn pass_slot(pool: &'static WorkerPool, g: &mut PoolLocked, slot: u32, i: u16) {
+    let was_empty = g.worklist.is_empty();
+    let pwq = g.pwqs.get_mut(slot as usize);
+    let e = pwq.inactive.pop_front().expect("checked non-empty");
+    // `trace_workqueue_activate_work` (`__pwq_activate_work`).
+    log::event!("workqueue_activate_work", workqueue = &*pwq.wq.name, work = e.id(), pool = pool.id);
+    if pwq.inactive.is_empty() {
+        let r = PwqRef { pool, slot, epoch: pwq.epoch };
+        pwq.wq.clone().nna[i as usize].requeue(r, &mut pwq.on_pending, false);
+    }
+    g.worklist.push_back(e);
+    pool.note_pushed(g, was_empty);
+    kick_pool(pool, g);
+}
+
+/// The slot freed on node count `i` of the queue of `slot` goes to the node's
+/// first pending pwq `p` (`node_activate_pending_pwq`): now if `p` is on this
+/// pool; after the lock is released if it is on another, or was freed
+/// meanwhile (`PoolLocked::to_activate`; `WqCore::node_activate_pending`).
+/// A pwq found with nothing waiting (its waiting items were cancelled) leaves
+/// the list and the next one is tried, as in the kernel: the slot would
+/// otherwise be free while pwqs wait for one. Caller holds the pool lock.
+fn hand_over(pool: &'static WorkerPool, g: &mut PoolLocked, slot: u32, i: u16, mut p: PwqRef) {
+    let wq = g.pwqs.get(slot as usize).wq.clone();
+    loop {
+        let here = p.pool.id == pool.id
+            && g.pwqs.try_get(p.slot as usize).is_some_and(|q| q.epoch == p.epoch && Arc::ptr_eq(&q.wq, &wq));
+        if !here {
+            g.to_activate.push((wq, i));
+            return;
+        }
+        let waiting = !g.pwqs.get(p.slot as usize).inactive.is_empty();
+        // With nothing waiting, this only takes `p` off the list.
+        activate_inactive(pool, g, p.slot);
+        if waiting {
+            return;
+        }
+        match wq.nna[i as usize].first_pending() {
+            Some(next) => p = next,
+            None => return,
+        }
     }
 }
 

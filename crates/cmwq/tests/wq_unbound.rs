@@ -388,6 +388,198 @@ fn max_active_bounds_the_whole_queue_across_its_pods() {
     wq.destroy_bounded().unwrap();
 }
 
+/// A queue of two pods (`cpu` scope, strict) with `max_active` 1, whose one
+/// slot the pods share through their node's count.
+fn two_pods_one_slot(name: &str) -> Option<(Workqueue, usize, usize)> {
+    let Some((c0, c1)) = distinct_cpus() else {
+        eprintln!("skipped: needs two CPUs");
+        return None;
+    };
+    let attrs = Attrs {
+        affinity_scope: AffinityScope::Cpu,
+        affinity_strict: true,
+        cpumask: Some(vec![c0, c1]),
+        ..Attrs::default()
+    };
+    Some((Workqueue::builder(name).max_active(1).attrs(attrs).build().unwrap(), c0, c1))
+}
+
+/// An item that ends while its pwq is the only one waiting for the node's
+/// count passes its slot to the pwq's next item (`NodeNrActive::keeps_slot`);
+/// while another pod's pwq waits too, the freed slot goes round robin as in
+/// the kernel. Pod 0 has five items queued, pod 1 one, queued while the
+/// first ran: pod 1's runs third (after pod 0's second, whose pwq asked
+/// first), not last. Without the "only one waiting" check it runs last.
+#[test]
+fn a_slot_passes_within_a_pwq_only_while_no_other_pwq_waits() {
+    let _g = exclusive();
+    let Some((wq, c0, c1)) = two_pods_one_slot("slot-pass") else { return };
+    let log = Log::new();
+    let gate = Gate::new();
+    let _open = gate.open_on_drop();
+    let item = |name: &'static str, gate: Option<Gate>| {
+        let log = log.clone();
+        Work::new(move |_| {
+            log.push(name.to_string());
+            if let Some(g) = &gate {
+                assert!(g.wait_blocking(), "the gate never opened");
+            }
+        })
+    };
+    let a: Vec<Work> = ["a1", "a2", "a3", "a4", "a5"]
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| item(n, (i == 0).then(|| gate.clone())))
+        .collect();
+    let b = item("b", None);
+    wq.queue_on(c0, &a[0]).unwrap();
+    assert!(poll_until(DEADLINE, || log.has("a1")), "a1 never started");
+    for w in &a[1..] {
+        wq.queue_on(c0, w).unwrap();
+    }
+    wq.queue_on(c1, &b).unwrap();
+    assert_eq!(wq.stats().inactive, 5, "one slot: everything but a1 waits");
+    gate.open();
+    wq.flush_bounded().unwrap();
+    assert_eq!(log.snapshot(), ["a1", "a2", "b", "a3", "a4", "a5"]);
+    wq.destroy_bounded().unwrap();
+}
+
+/// A pwq left on its node's pending list with nothing waiting (its one
+/// waiting item was cancelled) does not keep the freed slot from the next
+/// pwq on the list: the hand-over skips it, as the kernel's
+/// `node_activate_pending_pwq` does, whether it is on the pool where the item
+/// ended (`pwq::hand_over`) or on another (`WqCore::node_activate_pending`).
+/// Without the skip, the item that still waits is stranded.
+#[test]
+fn a_cancelled_waiting_item_does_not_strand_the_next_pwq() {
+    let _g = exclusive();
+    for other_pool_first in [false, true] {
+        let Some((wq, c0, c1)) = two_pods_one_slot("slot-cancel") else { return };
+        let log = Log::new();
+        let gate = Gate::new();
+        let _open = gate.open_on_drop();
+        let item = |name: &'static str, gate: Option<Gate>| {
+            let log = log.clone();
+            Work::new(move |_| {
+                log.push(name.to_string());
+                if let Some(g) = &gate {
+                    assert!(g.wait_blocking(), "the gate never opened");
+                }
+            })
+        };
+        let a1 = item("a1", Some(gate.clone()));
+        wq.queue_on(c0, &a1).unwrap();
+        assert!(poll_until(DEADLINE, || log.has("a1")), "a1 never started");
+        // The pwq whose item is cancelled asks for a slot first.
+        let (gone, kept) = (item("gone", None), item("kept", None));
+        let (first, second) = if other_pool_first { (c1, c0) } else { (c0, c1) };
+        wq.queue_on(first, &gone).unwrap();
+        wq.queue_on(second, &kept).unwrap();
+        assert!(gone.cancel(), "the item was waiting");
+        gate.open();
+        assert!(
+            poll_until(Duration::from_secs(10), || log.has("kept")),
+            "the waiting item was stranded (cancelled on the other pool first: {other_pool_first}): {:?}",
+            log.snapshot()
+        );
+        wq.flush_bounded().unwrap();
+        assert_eq!(log.snapshot(), ["a1", "kept"]);
+        wq.destroy_bounded().unwrap();
+    }
+}
+
+/// A pwq whose waiting items all got slots its own items passed on leaves
+/// its node's pending list (`pwq::pass_slot`): while its last item runs, the
+/// dump shows no pwq waiting. Left on the list, it would show one until that
+/// item ends, and in the meantime take the next freed slot's hand-over turn
+/// for nothing.
+#[test]
+fn a_pwq_whose_waiting_items_ran_leaves_the_pending_list() {
+    let _g = exclusive();
+    let Some((wq, c0, _)) = two_pods_one_slot("slot-leave") else { return };
+    let waiting_pwqs = |wq: &Workqueue| -> usize {
+        let d = cmwq::debug::dump();
+        let row = d.workqueues.iter().find(|w| w.name == wq.name()).expect("the queue is listed");
+        row.nodes.iter().map(|n| n.waiting_pwqs).sum()
+    };
+    let (first_gate, last_gate) = (Gate::new(), Gate::new());
+    let (_open1, _open2) = (first_gate.open_on_drop(), last_gate.open_on_drop());
+    let last_started = Arc::new(AtomicBool::new(false));
+    let gated = |gate: &Gate, started: Option<Arc<AtomicBool>>| {
+        let gate = gate.clone();
+        Work::new(move |_| {
+            if let Some(s) = &started {
+                s.store(true, Ordering::SeqCst);
+            }
+            assert!(gate.wait_blocking(), "the gate never opened");
+        })
+    };
+    let items: Vec<Work> = std::iter::once(gated(&first_gate, None))
+        .chain((0..3).map(|_| Work::new(|_| {})))
+        .chain(std::iter::once(gated(&last_gate, Some(last_started.clone()))))
+        .collect();
+    for w in &items {
+        wq.queue_on(c0, w).unwrap();
+    }
+    assert_eq!(waiting_pwqs(&wq), 1, "the pwq waits for the one slot");
+    first_gate.open();
+    assert!(poll_until(DEADLINE, || last_started.load(Ordering::SeqCst)), "the last item never started");
+    assert_eq!(waiting_pwqs(&wq), 0, "nothing waits: the pwq left the list");
+    last_gate.open();
+    wq.flush_bounded().unwrap();
+    assert_eq!(wq.stats().completed, 5);
+    wq.destroy_bounded().unwrap();
+}
+
+/// A slot passes within a pwq only while the node's count is within its
+/// maximum: after `max_active` is lowered from 2 to 1, the two items that end
+/// free their slots (the count drops to 1), and the three waiting items run
+/// one at a time, although each blocks, announced, and its pool would start
+/// the next. Passing slots without the check keeps two running.
+#[test]
+fn a_slot_does_not_pass_while_the_count_is_over_a_lowered_maximum() {
+    let _g = exclusive();
+    let Some((wq, c0, _)) = two_pods_one_slot("slot-over") else { return };
+    wq.set_max_active(2).unwrap();
+    let gate = Gate::new();
+    let _open = gate.open_on_drop();
+    let conc = Arc::new(Concurrency::default());
+    let started = Arc::new(AtomicUsize::new(0));
+    let gated: Vec<Work> = (0..2)
+        .map(|_| {
+            let (gate, started) = (gate.clone(), started.clone());
+            Work::new(move |_| {
+                started.fetch_add(1, Ordering::SeqCst);
+                assert!(gate.wait_blocking(), "the gate never opened");
+            })
+        })
+        .collect();
+    let waiting: Vec<Work> = (0..3)
+        .map(|_| {
+            let conc = conc.clone();
+            Work::new(move |_| {
+                let _in = conc.enter();
+                cmwq::sleep(Duration::from_millis(30));
+            })
+        })
+        .collect();
+    for w in gated.iter().chain(&waiting) {
+        wq.queue_on(c0, w).unwrap();
+    }
+    assert!(
+        poll_until(DEADLINE, || started.load(Ordering::SeqCst) == 2),
+        "the two gated items never started"
+    );
+    assert_eq!(wq.stats().inactive, 3);
+    wq.set_max_active(1).unwrap();
+    gate.open();
+    wq.flush_bounded().unwrap();
+    assert_eq!(wq.stats().completed, 5);
+    assert_eq!(conc.max(), 1, "max_active 1: the waiting items ran one at a time");
+    wq.destroy_bounded().unwrap();
+}
+
 #[test]
 fn queue_node_takes_a_node_and_refuses_others() {
     let _g = shared();

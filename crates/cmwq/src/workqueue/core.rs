@@ -148,18 +148,22 @@ impl WqCore {
     /// hand it over (`node_activate_pending_pwq`). Called with no lock held.
     pub(crate) fn node_activate_pending(&self, i: u16) {
         let nna = &self.nna[i as usize];
-        // A pwq found freed is forgotten and the next one tried; bounded, as
-        // each retry follows a pwq's end.
-        for _ in 0..8 {
+        // A pwq found freed is forgotten, and one found with nothing waiting
+        // (its waiting items were cancelled) leaves the list, and the next one
+        // is tried: each turn takes one pwq off the list.
+        loop {
             let Some(p) = nna.first_pending() else { return };
             let mut g = p.pool.lock();
-            if self.pwq_in(&mut g, &p).is_none() {
+            let Some(q) = self.pwq_in(&mut g, &p) else {
                 drop(g);
                 nna.forget(p);
                 continue;
-            }
+            };
+            let waiting = !q.inactive.is_empty();
             pwq::activate_inactive(p.pool, &mut g, p.slot);
-            return;
+            if waiting {
+                return;
+            }
         }
     }
 

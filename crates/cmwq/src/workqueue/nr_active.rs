@@ -23,6 +23,20 @@
 //! mutant, which reads the count and sets the bit in two steps, strands the
 //! pending item.
 //!
+//! A pwq found first on the list with nothing waiting (its waiting items
+//! were cancelled) leaves it and the next one gets the slot
+//! (`pwq::hand_over`, `WqCore::node_activate_pending`), as in the kernel.
+//!
+//! ## Passing a slot within a pwq (cmwq's own)
+//!
+//! While a pwq is the only one on the list and the count is within the
+//! maximum, an item of it that ends gives its slot to the pwq's next waiting
+//! item directly ([`NodeNrActive::keeps_slot`], `pwq::pass_slot`): the word is
+//! not touched, neither the count nor `PENDING`, so the protocol above is
+//! unchanged. What the pass decides is only which waiting item gets a slot,
+//! and a pwq joining the list meanwhile gets the next one a decrement frees
+//! (the pass stops once the joiner shows in `nr_pending`).
+//!
 //! Lock order: a pool lock, then a node's `pending` lock (a leaf). Handing a
 //! slot to a pwq of another pool happens after the caller's pool lock is
 //! released (`PoolLocked::to_activate`).
@@ -50,6 +64,9 @@ pub(crate) struct NodeNrActive {
     max: AtomicU32,
     /// pwqs waiting for a slot, in the order they asked.
     pending: Mutex<VecDeque<PwqRef>>,
+    /// A: the length of `pending`, stored under its lock at each change and
+    /// read without it (relaxed) by [`keeps_slot`](Self::keeps_slot).
+    nr_pending: AtomicU32,
 }
 
 impl NodeNrActive {
@@ -58,6 +75,7 @@ impl NodeNrActive {
             word: AtomicU32::new(0),
             max: AtomicU32::new(max),
             pending: Mutex::new(VecDeque::new()),
+            nr_pending: AtomicU32::new(0),
         }
     }
 
@@ -92,8 +110,10 @@ impl NodeNrActive {
         }
     }
 
-    /// Clears `PENDING` if the list is empty. Caller holds the pending lock.
+    /// After a change of the list: clears `PENDING` if it is empty, and
+    /// stores its length. Caller holds the pending lock.
     fn sync_bit(&self, pend: &VecDeque<PwqRef>) {
+        self.nr_pending.store(pend.len() as u32, Ordering::Relaxed);
         if pend.is_empty() {
             self.word.fetch_and(!PENDING, Ordering::AcqRel);
         }
@@ -114,6 +134,7 @@ impl NodeNrActive {
         if !*on_pending {
             pend.push_back(r);
             *on_pending = true;
+            self.nr_pending.store(pend.len() as u32, Ordering::Relaxed);
         }
         // On the list before the bit: an ending item that sees the bit finds us.
         if self.take_or_mark(true) {
@@ -125,6 +146,27 @@ impl NodeNrActive {
             return true;
         }
         false
+    }
+
+    /// Whether an active item of the pwq that is on the pending list
+    /// (`on_pending`) and ends now may pass its slot to that pwq's next
+    /// waiting item, leaving the count as it is: the pwq is the only one
+    /// waiting, and the count is within the maximum, so [`dec`](Self::dec)
+    /// would hand the freed slot straight back to it. cmwq's own: the kernel's
+    /// `pwq_dec_nr_active` decrements and `node_activate_pending_pwq`
+    /// increments again, taking the pending lock, for every item that ends
+    /// while items wait, which from one fast producer is most of them.
+    ///
+    /// No slot is lost: the count does not move, and `PENDING` stays set (the
+    /// pwq is on the list). A pwq of another pool that joins the list meanwhile
+    /// (the read of `nr_pending` is a relaxed hint) waits for the next
+    /// decrement, which sees `PENDING` and hands the slot to the first of the
+    /// list, as before; once this pwq sees two waiting, it takes that path too.
+    #[inline]
+    pub(crate) fn keeps_slot(&self, on_pending: bool) -> bool {
+        on_pending
+            && self.nr_pending.load(Ordering::Relaxed) == 1
+            && self.word.load(Ordering::Relaxed) & !PENDING <= self.max.load(Ordering::Relaxed)
     }
 
     /// `pwq_dec_nr_active`'s node part: an active item ended. Returns the pwq
