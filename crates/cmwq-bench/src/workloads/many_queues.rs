@@ -358,6 +358,18 @@ fn per_queue(x: f64) -> String {
     }
 }
 
+/// What an idle queue costs, for the text: `1.2 KiB per idle queue`. When the
+/// process's RSS fell over the run (trimming the heap gave back more than the
+/// queues took: what earlier workloads left), the figure per queue would be
+/// negative: the text says nothing measurable, and by how much the RSS fell.
+fn per_idle_queue(r: &ManyQueuesRow) -> String {
+    if r.rss_delta_bytes < 0 {
+        format!("nothing measurable per idle queue (RSS fell {})", bytes(-(r.rss_delta_bytes as f64)))
+    } else {
+        format!("{} per idle queue", bytes(r.bytes_per_queue))
+    }
+}
+
 /// The progress line of one family.
 fn progress_line(r: &ManyQueuesRow) -> String {
     let pools = match r.pools {
@@ -365,14 +377,13 @@ fn progress_line(r: &ManyQueuesRow) -> String {
         None => String::new(),
     };
     format!(
-        "{}: {} queues: {} threads idle ({} per queue, {} peak){pools}, {} per idle queue, create {:.1} ms, \
-         destroy {:.1} ms",
+        "{}: {} queues: {} threads idle ({} per queue, {} peak){pools}, {}, create {:.1} ms, destroy {:.1} ms",
         r.executor,
         r.queues,
         r.threads_idle,
         per_queue(r.threads_per_queue),
         r.threads_peak,
-        bytes(r.bytes_per_queue),
+        per_idle_queue(r),
         r.create_ms,
         r.destroy_ms
     )
@@ -383,23 +394,23 @@ pub(crate) fn headline(rows: &[ManyQueuesRow]) -> Vec<String> {
         .map(|r| {
             if r.attrs.is_empty() {
                 return format!(
-                    "many-queues: {} with {} queues: {} threads idle, {} per idle queue",
+                    "many-queues: {} with {} queues: {} threads idle, {}",
                     r.executor,
                     r.queues,
                     r.threads_idle,
-                    bytes(r.bytes_per_queue)
+                    per_idle_queue(r)
                 );
             }
             let target = if r.bytes_per_queue < IDLE_QUEUE_TARGET_BYTES { "under" } else { "OVER" };
             let pools = r.pools.map_or_else(String::new, |n| format!(", {n} pools"));
             format!(
-                "many-queues: {} with {} queues used once each: {} threads per queue ({} idle){pools}, {} per \
-                 idle queue ({target} the {} target), create {:.2} µs per queue",
+                "many-queues: {} with {} queues used once each: {} threads per queue ({} idle){pools}, {} \
+                 ({target} the {} target), create {:.2} µs per queue",
                 r.executor,
                 r.queues,
                 per_queue(r.threads_per_queue),
                 r.threads_idle,
-                bytes(r.bytes_per_queue),
+                per_idle_queue(r),
                 bytes(IDLE_QUEUE_TARGET_BYTES),
                 r.create_us_per_queue
             )
@@ -593,6 +604,15 @@ mod tests {
         let mut fat = rows[0].clone();
         fat.bytes_per_queue = 5_000.0;
         assert!(headline(&[fat])[0].contains("4.9 KiB per idle queue (OVER the 4.0 KiB target)"));
+        // The RSS fell over the run: no negative size.
+        let mut shrunk = rows[1].clone();
+        shrunk.rss_delta_bytes = -593_920;
+        shrunk.bytes_per_queue = -593.92;
+        assert_eq!(
+            headline(&[shrunk]),
+            ["many-queues: cmwq-bound with 1000 queues: 4 threads idle, nothing measurable per idle queue (RSS \
+              fell 580.0 KiB)"]
+        );
 
         let md = markdown(&rows);
         assert!(md.contains(
