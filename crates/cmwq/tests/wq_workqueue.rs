@@ -736,3 +736,33 @@ fn schedule_work_uses_the_system_percpu_queue() {
         assert_eq!(seen.snapshot(), vec![Some(cpu)]);
     }
 }
+
+/// A pool whose workers were refused the nice value its attributes ask for
+/// (a process without `CAP_SYS_NICE`, simulated by `fail_next_nice`) reports
+/// the nice they run at, the process's own, beside the one wanted, in
+/// `debug::pools()` and in the dump's text. It reported the wanted value,
+/// whatever its workers ran at.
+#[test]
+fn a_pool_refused_its_nice_reports_the_nice_its_workers_run_at() {
+    let _g = exclusive();
+    let base = cmwq::debug::thread_nice();
+    let wanted = -7;
+    assert_ne!(base, wanted);
+    // Every new worker is refused while the test runs: the pool's reserve too.
+    cmwq::debug::fail_next_nice(1 << 20);
+    let wq = Workqueue::builder("nice-refused")
+        .attrs(
+            cmwq::Attrs { affinity_scope: cmwq::AffinityScope::System, ..cmwq::Attrs::default() }
+                .with_nice(wanted),
+        )
+        .build()
+        .unwrap();
+    let inside = nice_inside(&wq);
+    let pool = support::unbound_pool_of(&wq);
+    let text = cmwq::debug::dump().to_string();
+    cmwq::debug::fail_next_nice(0);
+    assert_eq!(inside, base, "the worker runs at the process's nice");
+    assert_eq!((pool.nice, pool.nice_wanted), (base, wanted), "{pool:?}");
+    assert!(text.contains(&format!("nice={base} (wanted {wanted})")), "{text}");
+    wq.destroy().unwrap();
+}

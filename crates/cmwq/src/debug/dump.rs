@@ -167,8 +167,10 @@ pub struct PoolDump {
     pub cpu: Option<usize>,
     /// Its pod's CPUs, ascending.
     pub pod: Vec<usize>,
-    /// The nice value of its workers.
+    /// The nice value its workers run at ([`PoolSnapshot::nice`](super::PoolSnapshot::nice)).
     pub nice: i32,
+    /// The nice value its attributes ask for.
+    pub nice_wanted: i32,
     /// A highpri pool.
     pub highpri: bool,
     /// A BH pool: one context runs its items, in queueing order (`WqFlags::BH`).
@@ -389,7 +391,8 @@ pub fn dump() -> Dump {
             label: p.label(),
             cpu: p.cpu,
             pod: p.pod.to_vec(),
-            nice: p.nice,
+            nice: p.nice_applied.load(std::sync::atomic::Ordering::Relaxed),
+            nice_wanted: p.nice,
             highpri: p.highpri,
             bh: p.bh,
             concurrency: p.concurrency as usize,
@@ -620,11 +623,14 @@ impl fmt::Display for PoolDump {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "pool {} ({}): {} nice={} hung={} workers={} busy={} idle={} nr_running={} pending={} inactive={} completed={}",
+            "pool {} ({}): {} nice={}{} hung={} workers={} busy={} idle={} nr_running={} pending={} inactive={} \
+             completed={}",
             self.id,
             self.label,
             Place(self.cpu, &self.pod),
             self.nice,
+            // Refused the nice value its attributes ask for.
+            if self.nice == self.nice_wanted { String::new() } else { format!(" (wanted {})", self.nice_wanted) },
             Age(self.oldest_wait.unwrap_or_default()),
             self.workers,
             self.busy,

@@ -141,8 +141,13 @@ pub struct PoolSnapshot {
     /// The CPUs of the pool's pod, ascending: the one CPU of a per-CPU pool,
     /// the pod of an unbound pool (its affinity scope's grouping).
     pub pod: Vec<usize>,
-    /// The nice value its workers are given.
+    /// The nice value its workers run at: `nice_wanted`, or the process's own
+    /// where the process may not raise a thread's priority that far (no
+    /// `CAP_SYS_NICE`, `RLIMIT_NICE`), as its newest worker found.
     pub nice: i32,
+    /// The nice value its attributes ask for (`Attrs::nice`; -20 for a highpri
+    /// per-CPU pool).
+    pub nice_wanted: i32,
     /// How many items it lets run at once before a blocked one must hand its
     /// CPU on: 1 for a per-CPU pool, the pod's CPUs for an unbound pool.
     pub concurrency: usize,
@@ -199,7 +204,8 @@ pub fn pools() -> Vec<PoolSnapshot> {
                 highpri: p.highpri,
                 bh: p.bh,
                 pod: p.pod.to_vec(),
-                nice: p.nice,
+                nice: p.nice_applied.load(Ordering::Relaxed),
+                nice_wanted: p.nice,
                 concurrency: p.concurrency as usize,
                 peak_workers: g.peak_workers,
                 workers: g.nr_workers,
@@ -332,6 +338,13 @@ pub use crate::monitor::MonitorStats;
 #[doc(hidden)]
 pub fn fail_next_spawns(n: usize) {
     crate::pool::FAIL_SPAWNS.store(n, Ordering::Relaxed);
+}
+
+/// Fault injection for tests: the next `n` new workers are refused their
+/// pool's nice value (`EPERM`), as a process without `CAP_SYS_NICE` is.
+#[doc(hidden)]
+pub fn fail_next_nice(n: usize) {
+    crate::pool::FAIL_NICE.store(n, Ordering::Relaxed);
 }
 
 /// Test hook: whether the sleep monitor's own ticks look for blocked workers

@@ -28,6 +28,17 @@ type Guard = PoolGuard<'static>;
 /// a protocol: plain std atomic.
 pub(crate) static FAIL_SPAWNS: AtomicUsize = AtomicUsize::new(0);
 
+/// Fault injection: the next this-many workers are refused their pool's nice
+/// value (`EPERM`), as a process without `CAP_SYS_NICE` is refused a nice below
+/// its `RLIMIT_NICE` (`debug::fail_next_nice`). A test hook: plain std atomic.
+pub(crate) static FAIL_NICE: AtomicUsize = AtomicUsize::new(0);
+
+/// Consumes one injected failure of `hook`, if any is left.
+fn injected(hook: &AtomicUsize) -> bool {
+    let fail = |n: usize| n.checked_sub(1);
+    hook.load(Ordering::Relaxed) > 0 && hook.fetch_update(Ordering::Relaxed, Ordering::Relaxed, fail).is_ok()
+}
+
 /// Whether a worker may be created now: not cooling down after a failure, under
 /// every ceiling. On `true` the thread is already counted in `nr_threads` (and
 /// `nr_cm_threads` for a per-CPU pool), reserved by a CAS, so concurrent managers
@@ -161,10 +172,7 @@ fn spawn(
     idx: usize,
     shared: Arc<WorkerShared>,
 ) -> std::io::Result<thread::Thread> {
-    let fail = |n: usize| n.checked_sub(1);
-    if FAIL_SPAWNS.load(Ordering::Relaxed) > 0
-        && FAIL_SPAWNS.fetch_update(Ordering::Relaxed, Ordering::Relaxed, fail).is_ok()
-    {
+    if injected(&FAIL_SPAWNS) {
         return Err(std::io::Error::from_raw_os_error(libc::EAGAIN));
     }
     thread::spawn_named(thread_name(pool, idx), move || worker::worker_thread(pool, shared))
@@ -317,9 +325,18 @@ pub(super) fn setup_thread(pool: &WorkerPool) {
     if crate::platform::sys::current_thread_nice() == pool.nice {
         return;
     }
-    match crate::platform::sys::set_current_thread_nice(pool.nice) {
-        Ok(()) if pool.highpri => pool.ctx.counters.note_highpri_nice(true),
-        Ok(()) => {}
+    let set = if injected(&FAIL_NICE) {
+        Err(std::io::Error::from_raw_os_error(libc::EPERM))
+    } else {
+        crate::platform::sys::set_current_thread_nice(pool.nice)
+    };
+    match set {
+        Ok(()) => {
+            pool.nice_applied.store(pool.nice, Ordering::Relaxed);
+            if pool.highpri {
+                pool.ctx.counters.note_highpri_nice(true);
+            }
+        }
         Err(e) => {
             if pool.highpri {
                 pool.ctx.counters.note_highpri_nice(false);
@@ -327,6 +344,7 @@ pub(super) fn setup_thread(pool: &WorkerPool) {
             // Not permitted to raise priority this far: the nearest value allowed
             // is the process's own (a thread may always go back to it).
             let _ = crate::platform::sys::set_current_thread_nice(topo.base_nice);
+            pool.nice_applied.store(crate::platform::sys::current_thread_nice(), Ordering::Relaxed);
             static ONCE: std::sync::Once = std::sync::Once::new();
             ONCE.call_once(|| {
                 log::info!(

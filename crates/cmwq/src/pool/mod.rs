@@ -37,7 +37,7 @@ pub(crate) use cm::{blocking_until, WorkerShared};
 #[cfg_attr(loom, allow(unused_imports))]
 pub(crate) use cm::{monitor_cpu_intensive, monitor_running, monitor_sleeping};
 #[cfg_attr(loom, allow(unused_imports))]
-pub(crate) use manage::{retry_starved, Retry, FAIL_SPAWNS, HIGHPRI_NICE, WORKER_THREAD_PREFIX};
+pub(crate) use manage::{retry_starved, Retry, FAIL_NICE, FAIL_SPAWNS, HIGHPRI_NICE, WORKER_THREAD_PREFIX};
 #[cfg_attr(loom, allow(unused_imports))]
 pub(crate) use mayday::mayday_timer;
 pub(crate) use policy::kick_pool;

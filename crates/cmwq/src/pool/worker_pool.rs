@@ -197,8 +197,12 @@ pub(crate) struct WorkerPool {
     /// A: workqueues whose pwq tables use this unbound pool (the pool's
     /// `refcnt`); written under the registry's unbound-pool lock; relaxed.
     pub(crate) refs: AtomicUsize,
-    /// I: the nice value of its workers.
+    /// I: the nice value its attributes ask for its workers.
     pub(crate) nice: i32,
+    /// A: the nice value its workers run at: `nice`, or the process's own where
+    /// raising a thread's priority that far was refused (`manage::setup_thread`,
+    /// each new worker stores what it got); relaxed, a report.
+    pub(crate) nice_applied: std::sync::atomic::AtomicI32,
     /// I: how many workers may count as running before work waits for one of
     /// them (1 for a per-CPU pool; the pod's CPUs for an unbound pool).
     pub(crate) concurrency: i64,
@@ -287,6 +291,7 @@ impl WorkerPool {
             queued: crossbeam_utils::CachePadded::new(AtomicUsize::new(0)),
             refs: AtomicUsize::new(0),
             nice,
+            nice_applied: std::sync::atomic::AtomicI32::new(nice),
             ctx,
             nr_running: AtomicI64::new(0),
             saturation_noted: AtomicBool::new(false),

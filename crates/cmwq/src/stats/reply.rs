@@ -124,6 +124,7 @@ fn pool(p: &PoolDump) -> Value {
         "highpri": p.highpri,
         "bh": p.bh,
         "nice": p.nice,
+        "nice_wanted": p.nice_wanted,
         "concurrency": p.concurrency,
         "workers": p.workers,
         "idle": p.idle,
