@@ -102,6 +102,10 @@ pub(crate) fn render(d: &Dump) -> String {
             "pool[{:0id_len$}] ref={refs:>ref_len$} nice={:3} idle/workers={:3}/{:3} ",
             p.id, p.nice, p.idle, p.workers
         );
+        // Refused the nice value it asks for (no `CAP_SYS_NICE`): say so.
+        if let Some(w) = p.nice_wanted.filter(|&w| w != p.nice) {
+            let _ = write!(s, "nice_wanted={w} ");
+        }
         match p.cpu {
             Some(c) => {
                 let bh = if p.bh { " bh" } else { "" };
@@ -269,6 +273,7 @@ mod tests {
                 PoolRow { id: 0, cpu: Some(0), pod: vec![0], workers: 2, idle: 1, ..PoolRow::default() },
                 PoolRow {
                     id: 4,
+                    nice_wanted: Some(-7),
                     pod: vec![0, 1],
                     cpus: vec![0, 1],
                     refs: Some(1),
@@ -299,7 +304,9 @@ mod tests {
         assert!(text.contains("CACHE_SHARD (default)\n  nr_pods  1\n  pod_cpus [0]=00000003\n"), "{text}");
         assert!(text.contains("pool[0] ref=1 nice=  0 idle/workers=  1/  2 cpu=  0\n"), "{text}");
         assert!(
-            text.contains("pool[4] ref=1 nice=  0 idle/workers=  0/  3 cpus=00000003 pod_cpus=00000003\n"),
+            text.contains(
+                "pool[4] ref=1 nice=  0 idle/workers=  0/  3 nice_wanted=-7 cpus=00000003 pod_cpus=00000003\n"
+            ),
             "{text}"
         );
         let row = |name: &str| {

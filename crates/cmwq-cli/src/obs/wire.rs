@@ -53,7 +53,10 @@ pub(crate) struct PoolRow {
     pub(crate) pod: Vec<usize>,
     pub(crate) highpri: bool,
     pub(crate) bh: bool,
+    /// The nice value its workers run at.
     pub(crate) nice: i32,
+    /// The nice value its attributes ask for, where the reply carries it.
+    pub(crate) nice_wanted: Option<i32>,
     pub(crate) concurrency: usize,
     pub(crate) refs: Option<usize>,
     pub(crate) cpus: Vec<usize>,
