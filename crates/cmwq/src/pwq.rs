@@ -331,7 +331,8 @@ fn dec_nr_active(pool: &'static WorkerPool, g: &mut PoolLocked, slot: u32) {
     pwq.nr_active -= 1;
     // Shared node count: the freed slot goes to the node's first pending pwq.
     if let Some(first) = nna.dec() {
-        hand_over(pool, g, slot, i, first);
+        let wq = pwq.wq.clone();
+        hand_over(pool, g, wq, i, first);
     }
 }
 
@@ -355,15 +356,21 @@ fn pass_slot(pool: &'static WorkerPool, g: &mut PoolLocked, slot: u32, i: u16) {
     kick_pool(pool, g);
 }
 
-/// The slot freed on node count `i` of the queue of `slot` goes to the node's
-/// first pending pwq `p` (`node_activate_pending_pwq`): now if `p` is on this
-/// pool; after the lock is released if it is on another, or was freed
-/// meanwhile (`PoolLocked::to_activate`; `WqCore::node_activate_pending`).
-/// A pwq found with nothing waiting (its waiting items were cancelled) leaves
-/// the list and the next one is tried, as in the kernel: the slot would
-/// otherwise be free while pwqs wait for one. Caller holds the pool lock.
-fn hand_over(pool: &'static WorkerPool, g: &mut PoolLocked, slot: u32, i: u16, mut p: PwqRef) {
-    let wq = g.pwqs.get(slot as usize).wq.clone();
+/// A slot freed on node count `i` of `wq` goes to the node's first pending
+/// pwq `p` (`node_activate_pending_pwq`): now if `p` is on this pool (whose
+/// lock the caller holds); after the lock is released if it is on another, or
+/// was freed meanwhile (`PoolLocked::to_activate`, which calls
+/// `WqCore::node_activate_pending`, which comes back here under `p`'s pool
+/// lock). A pwq found with nothing waiting (its waiting items were cancelled)
+/// leaves the list and the next one is tried, as in the kernel: the slot would
+/// otherwise be free while pwqs wait for one.
+pub(crate) fn hand_over(
+    pool: &'static WorkerPool,
+    g: &mut PoolLocked,
+    wq: Arc<WqCore>,
+    i: u16,
+    mut p: PwqRef,
+) {
     loop {
         let here = p.pool.id == pool.id
             && g.pwqs.try_get(p.slot as usize).is_some_and(|q| q.epoch == p.epoch && Arc::ptr_eq(&q.wq, &wq));

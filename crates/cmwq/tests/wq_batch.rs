@@ -30,6 +30,13 @@ fn batch_queue(name: &str) -> Workqueue {
     Workqueue::builder(name).attrs(attrs).build().unwrap()
 }
 
+/// [`batch_queue`] where batches can run: they need a pod of two CPUs
+/// (`None`: the test is skipped).
+fn batching_queue(name: &str) -> Option<Workqueue> {
+    distinct_cpus()?;
+    Some(batch_queue(name))
+}
+
 /// Spawns rounds of no-op closures until a round ran some in a batch, which
 /// also leaves the pool's items counted as short.
 fn warm(wq: &Workqueue) {
@@ -112,11 +119,7 @@ fn until_batched(wq: &Workqueue, mut attempt: impl FnMut() -> bool) {
 /// in the batch.
 fn waiter_and_waited(name: &str, announced: bool) {
     let _g = exclusive();
-    // Batches need a pod of two CPUs.
-    if distinct_cpus().is_none() {
-        return;
-    }
-    let wq = batch_queue(name);
+    let Some(wq) = batching_queue(name) else { return };
     until_batched(&wq, || {
         let (b_ran, a_timed_out) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
         let deadline = Instant::now() + DEADLINE;
@@ -168,11 +171,7 @@ fn a_closure_blocked_unannounced_in_a_batch_lets_the_rest_run() {
 #[test]
 fn a_long_closure_in_a_batch_does_not_hold_the_rest() {
     let _g = exclusive();
-    // Batches need a pod of two CPUs.
-    if distinct_cpus().is_none() {
-        return;
-    }
-    let wq = batch_queue("batch-long");
+    let Some(wq) = batching_queue("batch-long") else { return };
     until_batched(&wq, || {
         let behind_started = Arc::new(AtomicBool::new(false));
         let spun_out = Arc::new(AtomicBool::new(false));
@@ -213,11 +212,7 @@ fn a_long_closure_in_a_batch_does_not_hold_the_rest() {
 #[test]
 fn a_long_first_closure_gives_the_rest_back() {
     let _g = exclusive();
-    // Batches need a pod of two CPUs.
-    if distinct_cpus().is_none() {
-        return;
-    }
-    let wq = batch_queue("batch-long-first");
+    let Some(wq) = batching_queue("batch-long-first") else { return };
     for round in 0..3 {
         let mut closures: Vec<Job> = vec![Box::new(|| burn(Duration::from_micros(500)))];
         for _ in 0..7 {
@@ -235,11 +230,7 @@ fn a_long_first_closure_gives_the_rest_back() {
 #[test]
 fn a_dump_shows_the_closures_waiting_in_a_batch() {
     let _g = exclusive();
-    // Batches need a pod of two CPUs.
-    if distinct_cpus().is_none() {
-        return;
-    }
-    let wq = batch_queue("batch-dump");
+    let Some(wq) = batching_queue("batch-dump") else { return };
     let seen: Arc<std::sync::Mutex<Option<(usize, String)>>> = Arc::default();
     until_batched(&wq, || {
         let (s, name) = (seen.clone(), wq.name().to_string());

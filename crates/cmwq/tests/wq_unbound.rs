@@ -404,6 +404,17 @@ fn two_pods_one_slot(name: &str) -> Option<(Workqueue, usize, usize)> {
     Some((Workqueue::builder(name).max_active(1).attrs(attrs).build().unwrap(), c0, c1))
 }
 
+/// An item that logs `name` when it starts, then waits for `gate` if given.
+fn logged(log: &Log, name: &'static str, gate: Option<&Gate>) -> Work {
+    let (log, gate) = (log.clone(), gate.cloned());
+    Work::new(move |_| {
+        log.push(name.to_string());
+        if let Some(g) = &gate {
+            assert!(g.wait_blocking(), "the gate never opened");
+        }
+    })
+}
+
 /// An item that ends while its pwq is the only one waiting for the node's
 /// count passes its slot to the pwq's next item (`NodeNrActive::keeps_slot`);
 /// while another pod's pwq waits too, the freed slot goes round robin as in
@@ -417,19 +428,11 @@ fn a_slot_passes_within_a_pwq_only_while_no_other_pwq_waits() {
     let log = Log::new();
     let gate = Gate::new();
     let _open = gate.open_on_drop();
-    let item = |name: &'static str, gate: Option<Gate>| {
-        let log = log.clone();
-        Work::new(move |_| {
-            log.push(name.to_string());
-            if let Some(g) = &gate {
-                assert!(g.wait_blocking(), "the gate never opened");
-            }
-        })
-    };
+    let item = |name: &'static str, gate: Option<&Gate>| logged(&log, name, gate);
     let a: Vec<Work> = ["a1", "a2", "a3", "a4", "a5"]
         .iter()
         .enumerate()
-        .map(|(i, &n)| item(n, (i == 0).then(|| gate.clone())))
+        .map(|(i, &n)| item(n, (i == 0).then_some(&gate)))
         .collect();
     let b = item("b", None);
     wq.queue_on(c0, &a[0]).unwrap();
@@ -448,8 +451,9 @@ fn a_slot_passes_within_a_pwq_only_while_no_other_pwq_waits() {
 /// A pwq left on its node's pending list with nothing waiting (its one
 /// waiting item was cancelled) does not keep the freed slot from the next
 /// pwq on the list: the hand-over skips it, as the kernel's
-/// `node_activate_pending_pwq` does, whether it is on the pool where the item
-/// ended (`pwq::hand_over`) or on another (`WqCore::node_activate_pending`).
+/// `node_activate_pending_pwq` does (`pwq::hand_over`), whether it is on the
+/// pool where the item ended or on another (reached after that pool's lock is
+/// released, `WqCore::node_activate_pending`).
 /// Without the skip, the item that still waits is stranded.
 #[test]
 fn a_cancelled_waiting_item_does_not_strand_the_next_pwq() {
@@ -459,16 +463,8 @@ fn a_cancelled_waiting_item_does_not_strand_the_next_pwq() {
         let log = Log::new();
         let gate = Gate::new();
         let _open = gate.open_on_drop();
-        let item = |name: &'static str, gate: Option<Gate>| {
-            let log = log.clone();
-            Work::new(move |_| {
-                log.push(name.to_string());
-                if let Some(g) = &gate {
-                    assert!(g.wait_blocking(), "the gate never opened");
-                }
-            })
-        };
-        let a1 = item("a1", Some(gate.clone()));
+        let item = |name: &'static str, gate: Option<&Gate>| logged(&log, name, gate);
+        let a1 = item("a1", Some(&gate));
         wq.queue_on(c0, &a1).unwrap();
         assert!(poll_until(DEADLINE, || log.has("a1")), "a1 never started");
         // The pwq whose item is cancelled asks for a slot first.
@@ -505,26 +501,17 @@ fn a_pwq_whose_waiting_items_ran_leaves_the_pending_list() {
     };
     let (first_gate, last_gate) = (Gate::new(), Gate::new());
     let (_open1, _open2) = (first_gate.open_on_drop(), last_gate.open_on_drop());
-    let last_started = Arc::new(AtomicBool::new(false));
-    let gated = |gate: &Gate, started: Option<Arc<AtomicBool>>| {
-        let gate = gate.clone();
-        Work::new(move |_| {
-            if let Some(s) = &started {
-                s.store(true, Ordering::SeqCst);
-            }
-            assert!(gate.wait_blocking(), "the gate never opened");
-        })
-    };
-    let items: Vec<Work> = std::iter::once(gated(&first_gate, None))
+    let log = Log::new();
+    let items: Vec<Work> = std::iter::once(logged(&log, "first", Some(&first_gate)))
         .chain((0..3).map(|_| Work::new(|_| {})))
-        .chain(std::iter::once(gated(&last_gate, Some(last_started.clone()))))
+        .chain(std::iter::once(logged(&log, "last", Some(&last_gate))))
         .collect();
     for w in &items {
         wq.queue_on(c0, w).unwrap();
     }
     assert_eq!(waiting_pwqs(&wq), 1, "the pwq waits for the one slot");
     first_gate.open();
-    assert!(poll_until(DEADLINE, || last_started.load(Ordering::SeqCst)), "the last item never started");
+    assert!(poll_until(DEADLINE, || log.has("last")), "the last item never started");
     assert_eq!(waiting_pwqs(&wq), 0, "nothing waits: the pwq left the list");
     last_gate.open();
     wq.flush_bounded().unwrap();

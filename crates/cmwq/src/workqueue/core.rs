@@ -148,9 +148,9 @@ impl WqCore {
     /// hand it over (`node_activate_pending_pwq`). Called with no lock held.
     pub(crate) fn node_activate_pending(&self, i: u16) {
         let nna = &self.nna[i as usize];
-        // A pwq found freed is forgotten, and one found with nothing waiting
-        // (its waiting items were cancelled) leaves the list, and the next one
-        // is tried: each turn takes one pwq off the list.
+        // A pwq found freed is forgotten and the next one tried: each turn
+        // takes one pwq off the list. `hand_over` skips those with nothing
+        // waiting.
         loop {
             let Some(p) = nna.first_pending() else { return };
             let mut g = p.pool.lock();
@@ -159,11 +159,9 @@ impl WqCore {
                 nna.forget(p);
                 continue;
             };
-            let waiting = !q.inactive.is_empty();
-            pwq::activate_inactive(p.pool, &mut g, p.slot);
-            if waiting {
-                return;
-            }
+            let wq = q.wq.clone();
+            pwq::hand_over(p.pool, &mut g, wq, i, p);
+            return;
         }
     }
 

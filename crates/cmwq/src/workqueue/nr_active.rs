@@ -25,7 +25,8 @@
 //!
 //! A pwq found first on the list with nothing waiting (its waiting items
 //! were cancelled) leaves it and the next one gets the slot
-//! (`pwq::hand_over`, `WqCore::node_activate_pending`), as in the kernel.
+//! (`pwq::hand_over`, for a pwq on the ending item's pool and, through
+//! `WqCore::node_activate_pending`, on another), as in the kernel.
 //!
 //! ## Passing a slot within a pwq (cmwq's own)
 //!
