@@ -25,20 +25,19 @@
 use std::sync::OnceLock;
 
 use super::arming::{Arm, Arming, SentinelState};
-use crate::platform::loom::{AtomicBool, AtomicU8, Ordering};
+use super::bell::{self, RunBell};
+use crate::platform::loom::{AtomicBool, Ordering};
 
-/// The monitor thread's run state; see the table above.
+/// The monitor thread's run state; see the table above (`Failed` is the bell's
+/// `STOPPED`: `context/bell.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub(crate) enum MonitorState {
-    Unstarted = 0,
-    Parked = 1,
-    Running = 2,
-    Failed = 3,
+    Unstarted = bell::UNSTARTED,
+    Parked = bell::PARKED,
+    Running = bell::RUNNING,
+    Failed = bell::STOPPED,
 }
-
-/// Starts the monitor thread; returns whether it started.
-type StartFn = Box<dyn Fn() -> bool + Send + Sync>;
 
 /// One CPU's idle sentinel, as the pools and the monitor share it.
 #[derive(Debug)]
@@ -53,10 +52,8 @@ pub(crate) struct Sentinel {
 
 /// See the module docs.
 pub(crate) struct Doorbell {
-    state: AtomicU8,
-    /// The monitor thread, once it runs (set by the thread itself).
-    thread: OnceLock<std::thread::Thread>,
-    start: OnceLock<StartFn>,
+    /// The monitor thread and its run state.
+    bell: RunBell,
     /// Per CPU id; none for a simulated topology (no thread to pin there).
     sentinels: Box<[Sentinel]>,
     /// Some sentinel is `Wanted`: the monitor's next tick starts it.
@@ -74,9 +71,7 @@ impl Doorbell {
     pub(crate) fn new(nr_cpu_ids: usize, real: bool) -> Doorbell {
         let nr_sentinels = if real { nr_cpu_ids } else { 0 };
         Doorbell {
-            state: AtomicU8::new(MonitorState::Unstarted as u8),
-            thread: OnceLock::new(),
-            start: OnceLock::new(),
+            bell: RunBell::new(bell::UNSTARTED),
             sentinels: (0..nr_sentinels)
                 .map(|_| Sentinel {
                     state: Arming::new(SentinelState::Unstarted),
@@ -125,22 +120,7 @@ impl Doorbell {
     #[inline]
     pub(crate) fn wake_if_parked(&self) {
         if self.state() != MonitorState::Running {
-            self.wake_slow();
-        }
-    }
-
-    #[cold]
-    fn wake_slow(&self) {
-        use MonitorState::*;
-        if self.cas(Parked, Running) {
-            if let Some(t) = self.thread.get() {
-                t.unpark();
-            }
-            return;
-        }
-        let Some(start) = self.start.get() else { return };
-        if self.cas(Unstarted, Running) && !start() {
-            self.set(Failed);
+            self.bell.wake();
         }
     }
 
@@ -164,16 +144,16 @@ impl Doorbell {
     /// Installs the function that starts the monitor thread (once; later calls
     /// do nothing). Without one, ringing wakes nobody.
     pub(crate) fn install(&self, start: impl Fn() -> bool + Send + Sync + 'static) {
-        let _ = self.start.set(Box::new(start));
+        self.bell.install(start);
     }
 
     /// The monitor thread records itself, for `unpark`.
     pub(crate) fn set_thread(&self, t: std::thread::Thread) {
-        let _ = self.thread.set(t);
+        self.bell.set_thread(t);
     }
 
     pub(crate) fn state(&self) -> MonitorState {
-        match self.state.load(Ordering::Relaxed) {
+        match self.bell.load() {
             0 => MonitorState::Unstarted,
             1 => MonitorState::Parked,
             2 => MonitorState::Running,
@@ -182,7 +162,7 @@ impl Doorbell {
     }
 
     pub(crate) fn set(&self, s: MonitorState) {
-        self.state.store(s as u8, Ordering::Relaxed);
+        self.bell.store(s as u8);
     }
 
     /// Whether the monitor may stop waiting (somebody rang since it parked).
@@ -190,13 +170,6 @@ impl Doorbell {
     /// with the `park` it ends, and the word is read again after it.
     pub(crate) fn is_parked(&self) -> bool {
         self.state() == MonitorState::Parked
-    }
-
-    fn cas(&self, from: MonitorState, to: MonitorState) -> bool {
-        // Relaxed: the CAS alone decides who wakes or starts the thread (one
-        // word, one winner); what the monitor must see is ordered by the pool
-        // locks (module docs).
-        self.state.compare_exchange(from as u8, to as u8, Ordering::Relaxed, Ordering::Relaxed).is_ok()
     }
 
     /// The idle sentinel of `cpu`.

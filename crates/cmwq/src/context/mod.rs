@@ -6,12 +6,14 @@
 //! - [`threads`]: thread accounting, the ceilings and the creator thread;
 //! - [`counters`]: statistics the pools write;
 //! - [`work_state`]: a work item's atomic state word;
+//! - [`bell`]: a helper thread the pools wake without knowing it (the two below);
 //! - [`doorbell`] and [`arming`]: how a pool tells the sleep monitor it is
 //!   saturated or starved, without knowing the monitor;
 //! - [`watchdog`]: how a pool with work waiting wakes the stall watchdog,
 //!   without knowing it.
 
 pub(crate) mod arming;
+pub(crate) mod bell;
 pub(crate) mod config;
 pub(crate) mod counters;
 pub(crate) mod doorbell;

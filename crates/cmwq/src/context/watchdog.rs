@@ -17,12 +17,10 @@
 //! pool's worklist non-empty looks at the state under that pool's lock
 //! (`WorkerPool::note_pushed`).
 
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crossbeam_utils::CachePadded;
-
+use super::bell::{self, RunBell};
 use crate::platform::log;
 
 /// The default threshold (`wq_watchdog_thresh`, 30 s).
@@ -30,29 +28,25 @@ pub(crate) const DEFAULT_THRESH: Duration = Duration::from_secs(30);
 /// The longest threshold accepted: a day.
 pub(crate) const MAX_THRESH: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// The watchdog's run state; see the table above. Ordered so that "needs an
-/// arming" is one comparison (`< Running`).
+/// The watchdog's run state; see the table above (`Off` is the bell's
+/// `STOPPED`: `context/bell.rs`). Ordered so that "needs an arming" is one
+/// comparison (`< Running`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub(crate) enum WatchdogState {
-    Unstarted = 0,
-    Parked = 1,
-    Running = 2,
-    Off = 3,
+    Unstarted = bell::UNSTARTED,
+    Parked = bell::PARKED,
+    Running = bell::RUNNING,
+    Off = bell::STOPPED,
 }
-
-/// Starts the watchdog thread; returns whether it started.
-type StartFn = Box<dyn Fn() -> bool + Send + Sync>;
 
 /// See the module docs.
 pub(crate) struct WatchdogBell {
-    /// The run state. Alone on its cache line: the pools read it at every push,
-    /// and it changes only when the watchdog parks or wakes.
-    state: CachePadded<AtomicU8>,
+    /// The watchdog thread and its run state, which the pools read at every
+    /// push.
+    bell: RunBell,
     /// The threshold in nanoseconds; 0: off. Relaxed: a setting.
     thresh_ns: AtomicU64,
-    thread: OnceLock<std::thread::Thread>,
-    start: OnceLock<StartFn>,
 }
 
 impl std::fmt::Debug for WatchdogBell {
@@ -91,12 +85,7 @@ impl WatchdogBell {
 
     pub(crate) fn new(thresh: Duration) -> WatchdogBell {
         let state = if thresh.is_zero() { WatchdogState::Off } else { WatchdogState::Unstarted };
-        WatchdogBell {
-            state: CachePadded::new(AtomicU8::new(state as u8)),
-            thresh_ns: AtomicU64::new(duration_ns(thresh)),
-            thread: OnceLock::new(),
-            start: OnceLock::new(),
-        }
+        WatchdogBell { bell: RunBell::new(state as u8), thresh_ns: AtomicU64::new(duration_ns(thresh)) }
     }
 
     // ---- the pools' side ----
@@ -107,54 +96,41 @@ impl WatchdogBell {
     #[inline]
     pub(crate) fn arm(&self) {
         #[cfg(not(loom))]
-        if self.state.load(Ordering::Relaxed) < WatchdogState::Running as u8 {
+        if self.bell.load() < WatchdogState::Running as u8 {
             self.arm_slow();
         }
     }
 
-    /// Wakes a parked watchdog, or starts it. Also called by `set_thresh`
-    /// (with no lock held).
-    #[cold]
+    /// Wakes a parked watchdog, or starts it (`Off` if it cannot be started).
+    /// Also called by `set_thresh` (with no lock held).
     pub(crate) fn arm_slow(&self) {
-        use WatchdogState::*;
-        if self.cas(Parked, Running) {
-            if let Some(t) = self.thread.get() {
-                t.unpark();
-            }
-            return;
-        }
-        let Some(start) = self.start.get() else { return };
-        if self.cas(Unstarted, Running) && !start() {
-            self.set(Off);
-        }
+        self.bell.wake();
     }
 
     // ---- the watchdog's side ----
 
     /// Installs the function that starts the watchdog thread (once).
     pub(crate) fn install(&self, start: impl Fn() -> bool + Send + Sync + 'static) {
-        let _ = self.start.set(Box::new(start));
+        self.bell.install(start);
     }
 
     /// The watchdog thread records itself, for `unpark`.
     pub(crate) fn set_thread(&self, t: std::thread::Thread) {
-        let _ = self.thread.set(t);
+        self.bell.set_thread(t);
     }
 
     /// Wakes the watchdog thread, if there is one, to look at its state again.
     pub(crate) fn unpark(&self) {
-        if let Some(t) = self.thread.get() {
-            t.unpark();
-        }
+        self.bell.unpark();
     }
 
     /// Whether the thread was started.
     pub(crate) fn has_thread(&self) -> bool {
-        self.thread.get().is_some()
+        self.bell.has_thread()
     }
 
     pub(crate) fn state(&self) -> WatchdogState {
-        match self.state.load(Ordering::Relaxed) {
+        match self.bell.load() {
             0 => WatchdogState::Unstarted,
             1 => WatchdogState::Parked,
             2 => WatchdogState::Running,
@@ -167,13 +143,12 @@ impl WatchdogBell {
     /// before the load in [`arm`](Self::arm) of any push the look missed
     /// (`monitor/watchdog/README.md`), so relaxed is enough.
     pub(crate) fn set(&self, s: WatchdogState) {
-        self.state.store(s as u8, Ordering::Relaxed);
+        self.bell.store(s as u8);
     }
 
-    /// Relaxed: the CAS alone decides who wakes or starts the thread (one word,
-    /// one winner); what the watchdog must see is ordered by the pool locks.
+    /// Relaxed: see `context/bell.rs`.
     pub(crate) fn cas(&self, from: WatchdogState, to: WatchdogState) -> bool {
-        self.state.compare_exchange(from as u8, to as u8, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+        self.bell.cas(from as u8, to as u8)
     }
 
     pub(crate) fn thresh(&self) -> Duration {
