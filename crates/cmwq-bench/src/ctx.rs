@@ -165,6 +165,15 @@ impl Ctx<'_> {
     }
 }
 
+/// The order in which round `round` (from 1) runs `n` executors: the table
+/// order rotated by one more place each round, so that each executor follows
+/// each other one as often, and no executor always pays (or gains from) what
+/// the one before it left behind (its threads exiting, its allocator state).
+pub(crate) fn round_order(n: usize, round: usize) -> impl Iterator<Item = usize> {
+    let first = if n == 0 { 0 } else { round.saturating_sub(1) % n };
+    (0..n).map(move |i| (first + i) % n)
+}
+
 /// Per-executor results collected across the interleaved rounds.
 #[derive(Default)]
 pub(crate) struct Cell {
@@ -221,6 +230,15 @@ pub(crate) fn warmup_items(cfg: &Config, items: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_round_starts_one_executor_later() {
+        let order = |round| round_order(4, round).collect::<Vec<_>>();
+        assert_eq!(order(1), [0, 1, 2, 3]);
+        assert_eq!(order(2), [1, 2, 3, 0]);
+        assert_eq!(order(5), [0, 1, 2, 3]);
+        assert_eq!(round_order(0, 3).count(), 0);
+    }
 
     #[test]
     fn thread_accounting() {

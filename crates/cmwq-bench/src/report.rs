@@ -115,7 +115,7 @@ impl Report {
         let e = &self.env;
         let mut s = format!(
             "# cmwq benchmark ({} mode)\n\n{} CPUs {:?}; load average before {} / after {}; {:.0} s; {} build; \
-             medians of {} interleaved rounds, each executor fresh and warmed first.\n\n",
+             medians of {} interleaved rounds (the executors' order rotated by one each round), each executor fresh and warmed first.\n\n",
             self.config.mode,
             e.cores,
             e.cpus,

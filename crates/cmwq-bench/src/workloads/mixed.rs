@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::cpu::burn;
-use crate::ctx::{warmup_items, Cell, Ctx, MakeJob};
+use crate::ctx::{round_order, warmup_items, Cell, Ctx, MakeJob};
 use crate::error::Error;
 use crate::executors::{Blocking, ExecutorKind};
 use crate::fmt::{section, yes};
@@ -201,7 +201,8 @@ fn run_feed(
         let timeout = ctx.cfg.batch_timeout(n, x + y);
         let mut cells: Vec<Cell> = kinds.iter().map(|_| Cell::default()).collect();
         for round in 1..=rounds {
-            for (cell, &kind) in cells.iter_mut().zip(kinds) {
+            for k in round_order(kinds.len(), round) {
+                let (cell, kind) = (&mut cells[k], kinds[k]);
                 let other = ctx.prepare();
                 let pools = ctx.pools_before(kind);
                 let exec = ctx.build(kind)?;

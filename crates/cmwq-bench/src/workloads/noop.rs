@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::ctx::{warmup_items, Cell, Ctx, MakeJob};
+use crate::ctx::{round_order, warmup_items, Cell, Ctx, MakeJob};
 use crate::error::Error;
 use crate::executors::ExecutorKind;
 use crate::fmt::{rate, section, yes};
@@ -58,7 +58,8 @@ pub(crate) fn run(ctx: &mut Ctx<'_>) -> Result<Vec<NoopRow>, Error> {
         let mut tally = PoolTally::start();
         let mut cells: Vec<Cell> = kinds.iter().map(|_| Cell::default()).collect();
         for round in 1..=rounds {
-            for (cell, &kind) in cells.iter_mut().zip(&kinds) {
+            for k in round_order(kinds.len(), round) {
+                let (cell, kind) = (&mut cells[k], kinds[k]);
                 ctx.prepare();
                 let pools = ctx.pools_before(kind);
                 let exec = ctx.build(kind)?;

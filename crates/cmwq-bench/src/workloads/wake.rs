@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::ctx::{Cell, Ctx};
+use crate::ctx::{round_order, Cell, Ctx};
 use crate::error::Error;
 use crate::executors::{Batch, Executor, Job};
 use crate::fmt::{section, yes};
@@ -110,7 +110,8 @@ pub(crate) fn run(ctx: &mut Ctx<'_>) -> Result<Vec<WakeRow>, Error> {
     names.extend(parks.iter().map(|p| p.0));
     let mut cells: Vec<Cell> = names.iter().map(|_| Cell::default()).collect();
     for round in 1..=rounds {
-        for (i, name) in names.iter().enumerate() {
+        for i in round_order(names.len(), round) {
+            let name = &names[i];
             let s = if let Some(&kind) = kinds.get(i) {
                 ctx.prepare();
                 let exec = ctx.build(kind)?;
