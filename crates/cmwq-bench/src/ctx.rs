@@ -166,9 +166,10 @@ impl Ctx<'_> {
 }
 
 /// The order in which round `round` (from 1) runs `n` executors: the table
-/// order rotated by one more place each round, so that each executor follows
-/// each other one as often, and no executor always pays (or gains from) what
-/// the one before it left behind (its threads exiting, its allocator state).
+/// order rotated by one more place each round, so that every executor runs
+/// first (after the previous workload or ratio) as often as any other. The
+/// cyclic order stays: each executor still follows the same one, but for the
+/// first of a round.
 pub(crate) fn round_order(n: usize, round: usize) -> impl Iterator<Item = usize> {
     let first = if n == 0 { 0 } else { round.saturating_sub(1) % n };
     (0..n).map(move |i| (first + i) % n)

@@ -1,6 +1,7 @@
-//! An idle sentinel is armed only for a pool that blocked unannounced lately
-//! (`WorkerPool::blocks_unannounced`): CPU-bound work, or work that announces its
-//! blocks, pays nothing for it. The first unannounced block in a pool is found by
+//! An idle sentinel is armed for a per-CPU pool only once it blocked unannounced
+//! lately (`WorkerPool::blocks_unannounced`): CPU-bound work, or work that
+//! announces its blocks, pays nothing for it. (An unbound pool of several CPUs
+//! that blocks announced is covered too: `wq_unbound_accounting.rs`.) The first unannounced block in a pool is found by
 //! the monitor's tick; from then on the sentinel is armed at each saturation.
 //!
 //! A binary of its own: sentinel threads start once per process.

@@ -353,3 +353,66 @@ fn a_cpu_bound_pool_keeps_its_count_while_another_pool_arms_the_sentinels() {
     cpu_bound.destroy_bounded().unwrap();
     sleepers.destroy_bounded().unwrap();
 }
+
+/// An unbound pool of several CPUs whose items announce their blocks is
+/// covered by the idle sentinels for a second after a block, as one that
+/// blocked unannounced is (`WorkerPool::blocks_announced`): the scheduler may
+/// stack its woken workers on one CPU of the pod while another idles. One item
+/// sleeps announced (`cmwq::sleep`); then one item per CPU pins its worker to
+/// cpu0 and spins there until the item queued behind them has run. Nobody
+/// blocks now, so that item can start only once the sentinel of an idle CPU has
+/// taken a waiting spinner out of the count; without the rule it would start
+/// when the spinners give up, at the deadline.
+#[test]
+fn a_pool_that_blocked_announced_lately_has_a_worker_waiting_for_a_cpu_taken_out() {
+    let _g = exclusive();
+    let Some((c0, c1)) = distinct_cpus() else {
+        eprintln!("skipped: needs two CPUs");
+        return;
+    };
+    // With no idle CPU the waiting rule does nothing anywhere: nothing to show.
+    if !yields_come_straight_back(c1) {
+        eprintln!("skipped: cpu{c1} is busy with other threads");
+        return;
+    }
+    let n = cmwq::allowed_cpus().len();
+    let attrs = Attrs { affinity_scope: AffinityScope::System, ..Attrs::default().with_nice(6) };
+    let wq = Workqueue::builder("announced-blocker").attrs(attrs).build().unwrap();
+    let before = cmwq::debug::monitor();
+
+    // 1. An announced block: the pool is covered for a second.
+    let slept = Work::new(|_| cmwq::sleep(Duration::from_millis(2)));
+    assert!(wq.queue(&slept).unwrap());
+    wq.flush_bounded().unwrap();
+
+    // 2. The spinners, stacked on cpu0, and the item behind them, which lets
+    //    them go.
+    let let_go = Arc::new(AtomicBool::new(false));
+    let deadline = Instant::now() + DEADLINE;
+    let started = Arc::new(AtomicUsize::new(0));
+    let s = started.clone();
+    let (spinners, timed_out) = stacked_spinners(c0, n, &let_go, deadline, move |_| {
+        s.fetch_add(1, Ordering::SeqCst);
+    });
+    for w in &spinners {
+        assert!(wq.queue(w).unwrap());
+    }
+    assert!(
+        poll_until(DEADLINE, || started.load(Ordering::SeqCst) == n),
+        "not every spinner started: {}",
+        started.load(Ordering::SeqCst)
+    );
+    let l = let_go.clone();
+    let behind = Work::new(move |_| l.store(true, Ordering::SeqCst));
+    assert!(wq.queue(&behind).unwrap());
+    wq.flush_bounded().unwrap();
+    let after = cmwq::debug::monitor();
+    assert_eq!(
+        timed_out.load(Ordering::SeqCst),
+        0,
+        "the item behind {n} spinners stacked on cpu{c0} waited for them to give up: {after:?}"
+    );
+    assert!(after.waiting > before.waiting, "no sentinel took a waiting worker out: {after:?}");
+    assert_pools_settle("the blocker's pool", &[unbound_pool_of(&wq).id]);
+    wq.destroy_bounded().unwrap();
+}

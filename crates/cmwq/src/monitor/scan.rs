@@ -163,11 +163,17 @@ impl Scanner {
         if pool.bh {
             return self.scan_bh_pool(pool, g, t);
         }
-        // A second without an unannounced block: the sentinel is not armed any more.
+        // A second without an unannounced block (or, in an unbound pool of
+        // several CPUs, without any block): the sentinel is not armed any more.
         if pool.blocks_unannounced.load(Ordering::Relaxed)
             && g.unannounced_block_at.is_none_or(|at| at.elapsed() >= SENTINEL_MEMORY)
         {
             pool.blocks_unannounced.store(false, Ordering::Relaxed);
+        }
+        if pool.blocks_announced.load(Ordering::Relaxed)
+            && g.announced_block_at.is_none_or(|at| at.elapsed() >= SENTINEL_MEMORY)
+        {
+            pool.blocks_announced.store(false, Ordering::Relaxed);
         }
         // A batch is work waiting too (`pool/batch.rs`).
         let saturated = (!g.worklist.is_empty() && pool.nr_running() > 0) || g.nr_batching > 0;

@@ -164,6 +164,22 @@ pub(crate) fn worker_sleeping(w: &WorkerShared, due: Option<Instant>) -> bool {
     sleeping_locked(pool, &mut g, w, due)
 }
 
+/// An unbound pool of several CPUs blocks: for a second its saturations arm the
+/// idle sentinels (`WorkerPool::blocks_announced`). The flag is stored only
+/// when it changes, so a storm of blocks writes no shared line. A saturation
+/// reported before it (not arming them) is reported again, arming them: a pool
+/// that stays saturated reports only once.
+#[cfg(not(loom))]
+fn note_announced_block(pool: &WorkerPool, g: &mut PoolLocked) {
+    g.announced_block_at = Some(Instant::now());
+    if !pool.blocks_announced.load(Ordering::Relaxed) {
+        pool.blocks_announced.store(true, Ordering::Relaxed);
+        if pool.saturation_noted.load(Ordering::Relaxed) {
+            pool.ctx.doorbell.saturated(&pool.pod, true);
+        }
+    }
+}
+
 /// The transition of [`worker_sleeping`], under the pool lock: the CAS on the
 /// worker's word and the decrement happen in one critical section, followed by
 /// the kick (`pool/README.md`, "Why no wake-up is lost", 3).
@@ -178,6 +194,10 @@ fn sleeping_locked(
     }
     g.workers.get_mut(w.idx).sleep_due = due;
     pool.nr_running.fetch_sub(1, Ordering::Relaxed);
+    #[cfg(not(loom))]
+    if pool.concurrency > 1 {
+        note_announced_block(pool, g);
+    }
     // What is left of its batch must not wait for it (`batch.rs`).
     w.batch.take_back(pool, g);
     crate::platform::loom::ltrace!("W{}: sleeping", w.idx);

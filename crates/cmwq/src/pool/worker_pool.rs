@@ -136,6 +136,10 @@ pub(crate) struct PoolLocked {
     /// `WorkerPool::blocks_unannounced`).
     #[cfg_attr(loom, allow(dead_code))]
     pub(crate) unannounced_block_at: Option<Instant>,
+    /// When a worker of this pool, an unbound one of several CPUs, last announced
+    /// a block (see `WorkerPool::blocks_announced`).
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) announced_block_at: Option<Instant>,
     /// Items completed. `completed + nr_busy` is the number of items started,
     /// which the stall watchdog reads as the pool's progress (`monitor/watchdog/README.md`).
     pub(crate) completed: u64,
@@ -226,6 +230,15 @@ pub(crate) struct WorkerPool {
     /// ([`sentinel_covers`](Self::sentinel_covers)); relaxed.
     #[cfg_attr(loom, allow(dead_code))] // the monitor and sentinels are absent under loom
     pub(crate) blocks_unannounced: AtomicBool,
+    /// A: a worker of this pool, an unbound one of several CPUs, announced a
+    /// block in the last second (`cm::worker_sleeping`): a blocking pool, whose
+    /// woken and waking workers the scheduler may stack on one CPU of the pod
+    /// while another idles, so its saturations arm the sentinels too, for the
+    /// waiting rule (`monitor/README.md`, "Waiting for a CPU counts as
+    /// stalled"). Written under the lock (set by the sleeping worker, cleared by
+    /// the monitor), read like `blocks_unannounced`; relaxed.
+    #[cfg_attr(loom, allow(dead_code))]
+    pub(crate) blocks_announced: AtomicBool,
     locked: Mutex<PoolLocked>,
     /// Signalled when a worker exits (used by `shutdown`).
     exit_cv: Condvar,
@@ -296,6 +309,7 @@ impl WorkerPool {
             nr_running: AtomicI64::new(0),
             saturation_noted: AtomicBool::new(false),
             blocks_unannounced: AtomicBool::new(false),
+            blocks_announced: AtomicBool::new(false),
             // Room for the marks of the CPU's sentinel, so that marking allocates nothing.
             locked: Mutex::new(PoolLocked {
                 sentinel_marks: Vec::with_capacity(16),
@@ -325,13 +339,16 @@ impl WorkerPool {
 
     /// Whether this pool's saturations arm its CPUs' idle sentinels, and whether
     /// a sentinel counts a worker of it that waits for a CPU as stalled: only a
-    /// pool that blocked unannounced lately (or every pool, while the monitor's
-    /// ticks look for no blocks). The others, CPU-bound or announcing their
+    /// pool that blocked unannounced lately, an unbound pool of several CPUs that
+    /// blocked at all lately (or every pool, while the monitor's ticks look for
+    /// no blocks). The others, CPU-bound or per-CPU pools announcing their
     /// blocks, pay nothing for the sentinels and keep exactly as many items
     /// running as they count (`monitor/README.md`, "The idle sentinel").
     #[inline]
     pub(crate) fn sentinel_covers(&self) -> bool {
-        self.blocks_unannounced.load(Ordering::Relaxed) || !self.ctx.config.monitor_ticks()
+        self.blocks_unannounced.load(Ordering::Relaxed)
+            || self.blocks_announced.load(Ordering::Relaxed)
+            || !self.ctx.config.monitor_ticks()
     }
 
     /// A per-CPU pool (the kernel's bound pools); every pool is concurrency
