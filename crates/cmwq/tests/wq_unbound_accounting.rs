@@ -246,10 +246,51 @@ fn cpu_bound_items_never_outnumber_their_pods_cpus() {
     }
 }
 
+/// Two distinct CPUs, the second idle: what the sentinels' waiting rule needs
+/// to have anything to show (with no idle CPU it does nothing anywhere). `None`,
+/// and why on stderr, otherwise.
+fn cpus_with_the_second_idle() -> Option<(usize, usize)> {
+    let Some((c0, c1)) = distinct_cpus() else {
+        eprintln!("skipped: needs two CPUs");
+        return None;
+    };
+    if !yields_come_straight_back(c1) {
+        eprintln!("skipped: cpu{c1} is busy with other threads");
+        return None;
+    }
+    Some((c0, c1))
+}
+
+/// One spinner per allowed CPU (`stacked_spinners`), each pinning its worker to
+/// `cpu` and spinning until `let_go` (or the deadline), queued on `wq`; returns
+/// once all have started, with the spinners and their count of timeouts.
+fn queue_stacked_spinners(
+    wq: &Workqueue,
+    cpu: usize,
+    let_go: &Arc<AtomicBool>,
+    deadline: Instant,
+) -> (Vec<Work>, Arc<AtomicUsize>) {
+    let n = cmwq::allowed_cpus().len();
+    let started = Arc::new(AtomicUsize::new(0));
+    let s = started.clone();
+    let (spinners, timed_out) = stacked_spinners(cpu, n, let_go, deadline, move |_| {
+        s.fetch_add(1, Ordering::SeqCst);
+    });
+    for w in &spinners {
+        assert!(wq.queue(w).unwrap());
+    }
+    assert!(
+        poll_until(DEADLINE, || started.load(Ordering::SeqCst) == n),
+        "not every spinner started: {}",
+        started.load(Ordering::SeqCst)
+    );
+    (spinners, timed_out)
+}
+
 /// A pool whose items never block unannounced keeps its count exactly even
 /// while another pool has armed the idle sentinels of its CPUs: an armed
 /// sentinel sweeps every saturated pool of its CPU, but takes out a worker that
-/// merely waits for a CPU only in a pool that blocked unannounced lately
+/// merely waits for a CPU only in a pool that blocked lately
 /// (`WorkerPool::sentinel_covers`; `monitor/README.md`, "Waiting for a CPU
 /// counts as stalled"). One item per CPU of a CPU-bound pool pins its worker
 /// to cpu0 and spins there, so one of them always waits for that CPU while
@@ -260,15 +301,7 @@ fn cpu_bound_items_never_outnumber_their_pods_cpus() {
 #[test]
 fn a_cpu_bound_pool_keeps_its_count_while_another_pool_arms_the_sentinels() {
     let _g = exclusive();
-    let Some((c0, c1)) = distinct_cpus() else {
-        eprintln!("skipped: needs two CPUs");
-        return;
-    };
-    // With no idle CPU the waiting rule does nothing anywhere: nothing to show.
-    if !yields_come_straight_back(c1) {
-        eprintln!("skipped: cpu{c1} is busy with other threads");
-        return;
-    }
+    let Some((c0, c1)) = cpus_with_the_second_idle() else { return };
     let n = cmwq::allowed_cpus().len();
     let attrs = Attrs { affinity_scope: AffinityScope::System, ..Attrs::default().with_nice(5) };
     let cpu_bound = Workqueue::builder("spinners-on-cpu0").attrs(attrs).build().unwrap();
@@ -305,19 +338,7 @@ fn a_cpu_bound_pool_keeps_its_count_while_another_pool_arms_the_sentinels() {
     assert!(cmwq::debug::monitor().blocked > before.blocked, "the monitor took nobody out");
 
     // 2. The spinners, stacked on cpu0, and the item behind them.
-    let started = Arc::new(AtomicUsize::new(0));
-    let s = started.clone();
-    let (spinners, timed_out) = stacked_spinners(c0, n, &let_go, deadline, move |_| {
-        s.fetch_add(1, Ordering::SeqCst);
-    });
-    for w in &spinners {
-        assert!(cpu_bound.queue(w).unwrap());
-    }
-    assert!(
-        poll_until(DEADLINE, || started.load(Ordering::SeqCst) == n),
-        "not every spinner started: {}",
-        started.load(Ordering::SeqCst)
-    );
+    let (_spinners, timed_out) = queue_stacked_spinners(&cpu_bound, c0, &let_go, deadline);
     let early = Arc::new(AtomicBool::new(false));
     let behind = {
         let (let_go, early) = (let_go.clone(), early.clone());
@@ -366,15 +387,7 @@ fn a_cpu_bound_pool_keeps_its_count_while_another_pool_arms_the_sentinels() {
 #[test]
 fn a_pool_that_blocked_announced_lately_has_a_worker_waiting_for_a_cpu_taken_out() {
     let _g = exclusive();
-    let Some((c0, c1)) = distinct_cpus() else {
-        eprintln!("skipped: needs two CPUs");
-        return;
-    };
-    // With no idle CPU the waiting rule does nothing anywhere: nothing to show.
-    if !yields_come_straight_back(c1) {
-        eprintln!("skipped: cpu{c1} is busy with other threads");
-        return;
-    }
+    let Some((c0, _)) = cpus_with_the_second_idle() else { return };
     let n = cmwq::allowed_cpus().len();
     let attrs = Attrs { affinity_scope: AffinityScope::System, ..Attrs::default().with_nice(6) };
     let wq = Workqueue::builder("announced-blocker").attrs(attrs).build().unwrap();
@@ -389,19 +402,7 @@ fn a_pool_that_blocked_announced_lately_has_a_worker_waiting_for_a_cpu_taken_out
     //    them go.
     let let_go = Arc::new(AtomicBool::new(false));
     let deadline = Instant::now() + DEADLINE;
-    let started = Arc::new(AtomicUsize::new(0));
-    let s = started.clone();
-    let (spinners, timed_out) = stacked_spinners(c0, n, &let_go, deadline, move |_| {
-        s.fetch_add(1, Ordering::SeqCst);
-    });
-    for w in &spinners {
-        assert!(wq.queue(w).unwrap());
-    }
-    assert!(
-        poll_until(DEADLINE, || started.load(Ordering::SeqCst) == n),
-        "not every spinner started: {}",
-        started.load(Ordering::SeqCst)
-    );
+    let (_spinners, timed_out) = queue_stacked_spinners(&wq, c0, &let_go, deadline);
     let l = let_go.clone();
     let behind = Work::new(move |_| l.store(true, Ordering::SeqCst));
     assert!(wq.queue(&behind).unwrap());

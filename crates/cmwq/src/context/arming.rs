@@ -61,7 +61,7 @@ pub(crate) enum Arm {
 /// the sentinel's `look` inside [`try_park`](Self::try_park) taking every pool
 /// lock), which orders the `Parked` store before the reporter's load; the CASes
 /// race only on this one word. It is off the hot path (once per saturation of
-/// a pool that blocked unannounced lately), so it is kept simple.
+/// a pool the sentinels cover), so it is kept simple.
 #[derive(Debug)]
 pub(crate) struct Arming(AtomicU8);
 

@@ -87,7 +87,7 @@ impl Doorbell {
 
     /// A pool of the CPUs `pod` is saturated. Called under that pool's lock,
     /// once per saturation. `arm_sentinel`: arm the idle sentinels of those
-    /// CPUs too (the pool blocked unannounced lately). A running monitor is left to
+    /// CPUs too (the sentinels cover the pool: `WorkerPool::sentinel_covers`). A running monitor is left to
     /// its tick.
     #[cfg(not(loom))]
     #[inline]

@@ -350,7 +350,7 @@ pub fn fail_next_nice(n: usize) {
 /// Test hook: whether the sleep monitor's own ticks look for blocked workers
 /// (default on). Off, only the idle sentinels find unannotated blocks, which
 /// lets a test see them work alone; they are then armed at every saturation, not
-/// only in pools that blocked unannounced lately. CPU hogs are still detected.
+/// only in pools that blocked lately (`monitor/README.md`). CPU hogs are still detected.
 #[doc(hidden)]
 pub fn monitor_ticks_detect_blocks(on: bool) {
     registry().ctx.config.set_monitor_ticks(on);

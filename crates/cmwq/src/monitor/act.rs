@@ -5,7 +5,6 @@
 use std::time::{Duration, Instant};
 
 use super::stats::{bump, COUNTERS};
-use crate::platform::loom::Ordering;
 use crate::pool::{monitor_sleeping, PoolLocked, WorkerPool};
 
 /// How long a pool stays "known to block long" after the monitor last saw one of
@@ -45,7 +44,8 @@ pub(super) enum Stall {
 /// Only a block (not a wait for a CPU) counts as one in the pool's memory of
 /// blocks: long ones, and unannounced ones (which arm the sentinels). A pool
 /// that only waits for CPUs is CPU-bound, and must not keep its own sentinel
-/// coverage going (`WorkerPool::sentinel_covers`).
+/// coverage going (`WorkerPool::sentinel_covers`); an announced block keeps
+/// it going in an unbound pool of several CPUs (`cm::worker_sleeping`).
 /// Shared by the monitor and the idle sentinels.
 pub(super) fn act_on_block(
     pool: &'static WorkerPool,
@@ -76,10 +76,7 @@ pub(super) fn act_on_block(
         if stalled >= window {
             g.long_block_at = Some(now);
         }
-        g.unannounced_block_at = Some(now);
-        if !pool.blocks_unannounced.load(Ordering::Relaxed) {
-            pool.blocks_unannounced.store(true, Ordering::Relaxed);
-        }
+        pool.remember_block(g, false, now);
     }
     Act::Marked
 }

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use super::act::{act_on_block, Act, Stall};
 use super::hog::HogTable;
 use super::stats::{bump, COUNTERS};
-use crate::platform::loom::Ordering;
 use crate::platform::sys::probe::SchedState;
 use crate::pool::{
     kick_pool, mayday_timer, monitor_bh_blocked, monitor_bh_hog, monitor_cpu_intensive, monitor_running,
@@ -17,8 +16,9 @@ use crate::pool::{
 };
 use crate::registry::all_pools_into;
 
-/// How long after a pool's last unannounced block its saturations still arm the
-/// CPU's idle sentinel (`WorkerPool::blocks_unannounced`).
+/// How long after a pool's last unannounced block (or, in an unbound pool of
+/// several CPUs, its last block) its saturations still arm the CPU's idle
+/// sentinel (`WorkerPool::blocks_unannounced`, `blocks_announced`).
 const SENTINEL_MEMORY: Duration = Duration::from_secs(1);
 
 /// What the monitor remembers of a worker executing an item.
@@ -165,16 +165,7 @@ impl Scanner {
         }
         // A second without an unannounced block (or, in an unbound pool of
         // several CPUs, without any block): the sentinel is not armed any more.
-        if pool.blocks_unannounced.load(Ordering::Relaxed)
-            && g.unannounced_block_at.is_none_or(|at| at.elapsed() >= SENTINEL_MEMORY)
-        {
-            pool.blocks_unannounced.store(false, Ordering::Relaxed);
-        }
-        if pool.blocks_announced.load(Ordering::Relaxed)
-            && g.announced_block_at.is_none_or(|at| at.elapsed() >= SENTINEL_MEMORY)
-        {
-            pool.blocks_announced.store(false, Ordering::Relaxed);
-        }
+        pool.forget_blocks(&g, SENTINEL_MEMORY);
         // A batch is work waiting too (`pool/batch.rs`).
         let saturated = (!g.worklist.is_empty() && pool.nr_running() > 0) || g.nr_batching > 0;
         if g.nr_batching > 0 && self.end_stale_batches(pool, &mut g, t) {

@@ -1,6 +1,7 @@
 //! The idle sentinels: one `SCHED_IDLE` thread per CPU, armed while a pool of
-//! that CPU is saturated and blocked unannounced in the last second (see
-//! `README.md`, "The idle sentinel").
+//! that CPU is saturated and blocked unannounced in the last second (or, an
+//! unbound pool of several CPUs, blocked at all: see `README.md`, "The idle
+//! sentinel").
 //!
 //! A `SCHED_IDLE` thread pinned to a CPU runs when that CPU has nothing else to
 //! run. While the CPU's pool has work waiting behind a worker that counts as

@@ -165,18 +165,13 @@ pub(crate) fn worker_sleeping(w: &WorkerShared, due: Option<Instant>) -> bool {
 }
 
 /// An unbound pool of several CPUs blocks: for a second its saturations arm the
-/// idle sentinels (`WorkerPool::blocks_announced`). The flag is stored only
-/// when it changes, so a storm of blocks writes no shared line. A saturation
-/// reported before it (not arming them) is reported again, arming them: a pool
-/// that stays saturated reports only once.
+/// idle sentinels (`WorkerPool::blocks_announced`). A saturation reported
+/// before it (not arming them) is reported again, arming them: a pool that
+/// stays saturated reports only once.
 #[cfg(not(loom))]
 fn note_announced_block(pool: &WorkerPool, g: &mut PoolLocked) {
-    g.announced_block_at = Some(Instant::now());
-    if !pool.blocks_announced.load(Ordering::Relaxed) {
-        pool.blocks_announced.store(true, Ordering::Relaxed);
-        if pool.saturation_noted.load(Ordering::Relaxed) {
-            pool.ctx.doorbell.saturated(&pool.pod, true);
-        }
+    if pool.remember_block(g, true, Instant::now()) && pool.saturation_noted.load(Ordering::Relaxed) {
+        pool.ctx.doorbell.saturated(&pool.pod, true);
     }
 }
 

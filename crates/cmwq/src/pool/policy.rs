@@ -154,9 +154,11 @@ pub(crate) fn kick_pool(pool: &'static WorkerPool, g: &mut PoolLocked) -> bool {
             // counted between items, in its idle spin, is about to take the work: no
             // block to find, and no reason to wake the monitor or arm a sentinel.)
             pool.saturation_noted.store(true, Ordering::Relaxed);
-            // Only a pool that blocked unannounced lately gets its CPU's idle
-            // sentinel armed: the others (CPU-bound, or announcing their blocks)
-            // pay nothing for it (`monitor/README.md`, "The idle sentinel").
+            // Only a pool the sentinels cover (it blocked unannounced lately,
+            // or, unbound of several CPUs, blocked at all) gets its CPUs' idle
+            // sentinels armed: the others (CPU-bound, or per-CPU and announcing
+            // their blocks) pay nothing for them (`monitor/README.md`, "The
+            // idle sentinel").
             pool.ctx.doorbell.saturated(&pool.pod, pool.sentinel_covers());
         }
         return false;

@@ -337,6 +337,41 @@ impl WorkerPool {
         self.saturation_noted.store(false, Ordering::Relaxed);
     }
 
+    /// A block of a worker of this pool was seen at `now`, announced or not:
+    /// the pool remembers it for a while (`blocks_announced`,
+    /// `blocks_unannounced`; [`forget_blocks`](Self::forget_blocks)). The flag
+    /// is stored only when it changes, so a storm of blocks writes no shared
+    /// line. Returns whether the pool remembered no such block before. Called
+    /// under the lock.
+    #[cfg(not(loom))]
+    pub(crate) fn remember_block(&self, g: &mut PoolLocked, announced: bool, now: Instant) -> bool {
+        let (flag, at) = if announced {
+            (&self.blocks_announced, &mut g.announced_block_at)
+        } else {
+            (&self.blocks_unannounced, &mut g.unannounced_block_at)
+        };
+        *at = Some(now);
+        let was_off = !flag.load(Ordering::Relaxed);
+        if was_off {
+            flag.store(true, Ordering::Relaxed);
+        }
+        was_off
+    }
+
+    /// Forgets the blocks of each kind whose last one is `memory` old (the
+    /// monitor's tick). Called under the lock.
+    #[cfg(not(loom))]
+    pub(crate) fn forget_blocks(&self, g: &PoolLocked, memory: std::time::Duration) {
+        for (flag, at) in [
+            (&self.blocks_unannounced, g.unannounced_block_at),
+            (&self.blocks_announced, g.announced_block_at),
+        ] {
+            if flag.load(Ordering::Relaxed) && at.is_none_or(|at| at.elapsed() >= memory) {
+                flag.store(false, Ordering::Relaxed);
+            }
+        }
+    }
+
     /// Whether this pool's saturations arm its CPUs' idle sentinels, and whether
     /// a sentinel counts a worker of it that waits for a CPU as stalled: only a
     /// pool that blocked unannounced lately, an unbound pool of several CPUs that
